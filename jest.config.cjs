@@ -1,0 +1,18 @@
+const transform = {
+  '^.+\\.[tj]s$': ['ts-jest', { tsconfig: { module: 'commonjs', moduleResolution: 'node10', allowJs: true } }],
+};
+// Middy 7 is ESM-only and exports only the "import" condition: point Jest's CommonJS
+// resolver at its files and let ts-jest transform them.
+const moduleNameMapper = { '^@middy/([a-z-]+)$': '<rootDir>/node_modules/@middy/$1/index.js' };
+module.exports = {
+  projects: [
+    {
+      displayName: 'unit',
+      testEnvironment: 'node',
+      testMatch: ['<rootDir>/tests/unit/**/*.test.ts'],
+      transform,
+      moduleNameMapper,
+      transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
+    },
+  ],
+};
