@@ -12,6 +12,7 @@ module.exports = {
       testMatch: ['<rootDir>/tests/unit/**/*.test.ts'],
       transform,
       moduleNameMapper,
+      setupFiles: ['<rootDir>/tests/helpers/env.ts'],
       transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
     },
   ],

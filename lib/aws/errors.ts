@@ -1,0 +1,45 @@
+import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
+import { ThrottledError, TransientError } from '../errors.js';
+
+interface SdkErrorLike extends Error {
+  $metadata?: { httpStatusCode?: number };
+  $response?: { headers?: Record<string, string | undefined> };
+  retryAfterSeconds?: string;
+  code?: string;
+}
+
+const NETWORK_ERROR_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND']);
+
+/** Retry-After as milliseconds: delta-seconds or an HTTP date; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return seconds >= 0 ? seconds * 1000 : undefined;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/**
+ * Turns an SDK error into a domain error when it is retryable (throttle → {@link ThrottledError}
+ * with Retry-After; 5xx, timeout, network → {@link TransientError}); returns undefined otherwise,
+ * so the adapter can map its service's permanent errors.
+ */
+export function retryableFromSdk(operation: string, error: unknown): ThrottledError | TransientError | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const e = error as SdkErrorLike;
+  const status = e.$metadata?.httpStatusCode;
+  const label = `${operation} failed with ${e.name}${status ? ` (HTTP ${status})` : ''}`;
+  if (isThrottlingError(e as never) || status === 429) {
+    const retryAfter = e.retryAfterSeconds ?? e.$response?.headers?.['retry-after'];
+    return new ThrottledError(label, parseRetryAfter(retryAfter), { cause: error });
+  }
+  if (
+    isTransientError(e as never) ||
+    isServerError(e as never) ||
+    e.name === 'TimeoutError' ||
+    (e.code !== undefined && NETWORK_ERROR_CODES.has(e.code))
+  ) {
+    return new TransientError(label, { cause: error });
+  }
+  return undefined;
+}

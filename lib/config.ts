@@ -1,0 +1,78 @@
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+import { tagProblem } from './naming.js';
+import type { RetryPolicy } from './retry.js';
+
+export interface Config {
+  /** Where completion and failure events go. */
+  completionQueueUrl: string;
+  /** Prefix of every API key name and secret name this deployment owns, e.g. `keyprov/prod/`. */
+  namePrefix: string;
+  /** Tags put on every key and secret, merged under the event's own tags. */
+  defaultTags: Record<string, string>;
+  /** KMS key for the secrets; Secrets Manager's default key when absent. */
+  secretKmsKeyId?: string;
+  /** Per-request timeout of every AWS call. */
+  requestTimeoutMs: number;
+  retry: RetryPolicy;
+}
+
+const integer = (min: number, max: number, fallback: number) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+
+const schema = z.object({
+  COMPLETION_QUEUE_URL: z.url(),
+  NAME_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9/_+=.@-]{1,128}$/, 'must be 1 to 128 characters of A-Z a-z 0-9 / _ + = . @ -'),
+  DEFAULT_TAGS: z.string().optional(),
+  SECRET_KMS_KEY_ID: z.string().min(1).optional(),
+  AWS_REQUEST_TIMEOUT_MS: integer(100, 60_000, 5_000),
+  RETRY_MAX_ATTEMPTS: integer(1, 20, 6),
+  RETRY_BASE_DELAY_MS: integer(1, 10_000, 100),
+  RETRY_MAX_DELAY_MS: integer(1, 60_000, 10_000),
+  DEADLINE_SAFETY_MARGIN_MS: integer(0, 60_000, 3_000),
+});
+
+function parseDefaultTags(raw: string | undefined): Record<string, string> {
+  if (raw === undefined || raw.trim() === '') return {};
+  let tags: unknown;
+  try {
+    tags = JSON.parse(raw);
+  } catch {
+    throw new ConfigError('DEFAULT_TAGS must be a JSON object of string values');
+  }
+  const parsed = z.record(z.string(), z.string()).safeParse(tags);
+  if (!parsed.success) throw new ConfigError('DEFAULT_TAGS must be a JSON object of string values');
+  const problem = tagProblem(parsed.data);
+  if (problem) throw new ConfigError(`DEFAULT_TAGS: ${problem}`);
+  return parsed.data;
+}
+
+/**
+ * Reads and validates the configuration from environment variables, once, at cold start.
+ * Throws {@link ConfigError} naming every missing or invalid variable.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) =>
+      env[String(issue.path[0])] === undefined ? `${String(issue.path[0])} is required` : `${String(issue.path[0])}: ${issue.message}`,
+    );
+    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  return {
+    completionQueueUrl: e.COMPLETION_QUEUE_URL,
+    namePrefix: e.NAME_PREFIX,
+    defaultTags: parseDefaultTags(e.DEFAULT_TAGS),
+    secretKmsKeyId: e.SECRET_KMS_KEY_ID,
+    requestTimeoutMs: e.AWS_REQUEST_TIMEOUT_MS,
+    retry: {
+      maxAttempts: e.RETRY_MAX_ATTEMPTS,
+      baseDelayMs: e.RETRY_BASE_DELAY_MS,
+      maxDelayMs: e.RETRY_MAX_DELAY_MS,
+      safetyMarginMs: e.DEADLINE_SAFETY_MARGIN_MS,
+    },
+  };
+}

@@ -1,0 +1,52 @@
+import { RejectedError } from './errors.js';
+
+/**
+ * Customer ids become part of secret names, whose charset is `[A-Za-z0-9/_+=.@-]`.
+ * `/` is left out so that an id can never reach into another customer's path.
+ * An id outside this set is rejected rather than rewritten: rewriting could map two customers onto one name.
+ */
+export const CUSTOMER_ID_PATTERN = /^[A-Za-z0-9_+=.@-]{1,256}$/;
+/** Marketplace product codes are alphanumeric; `_` can never be one, so it marks "no product". */
+export const PRODUCT_CODE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export const NO_PRODUCT = '_';
+
+/** Tag rules of CreateApiKey: letters, digits and `+ - = . _ : /`. */
+const TAG_CHARSET = /^[A-Za-z0-9+\-=._:/]*$/;
+export const MAX_TAGS = 50;
+
+/** The deterministic API key name for a customer: `<prefix><product or _>/<customerId>`. */
+export function apiKeyName(prefix: string, customerId: string, productCode?: string): string {
+  return `${prefix}${productCode ?? NO_PRODUCT}/${customerId}`;
+}
+
+/**
+ * The deterministic secret name: the key name plus `/api-key`. The fixed suffix keeps names from ending
+ * in a hyphen and six characters, which Secrets Manager confuses with its own ARN suffix.
+ */
+export function secretName(prefix: string, customerId: string, productCode?: string): string {
+  return `${apiKeyName(prefix, customerId, productCode)}/api-key`;
+}
+
+/** Returns the first broken tag rule, or undefined when the tags are valid. Never echoes tag values. */
+export function tagProblem(tags: Record<string, string>): string | undefined {
+  const entries = Object.entries(tags);
+  if (entries.length > MAX_TAGS) return `${entries.length} tags given, at most ${MAX_TAGS} are allowed`;
+  for (const [key, value] of entries) {
+    const shownKey = JSON.stringify(key.slice(0, 64));
+    if (key.length === 0 || key.length > 128) return `tag key ${shownKey} must be 1 to 128 characters`;
+    if (key.toLowerCase().startsWith('aws:')) return `tag key ${shownKey} must not start with "aws:"`;
+    if (!TAG_CHARSET.test(key)) return `tag key ${shownKey} has characters outside [a-zA-Z0-9+-=._:/]`;
+    if (typeof value !== 'string') return `tag ${shownKey} must have a string value`;
+    if (value.length > 256) return `tag ${shownKey} has a value longer than 256 characters`;
+    if (!TAG_CHARSET.test(value)) return `tag ${shownKey} has a value with characters outside [a-zA-Z0-9+-=._:/]`;
+  }
+  return undefined;
+}
+
+/** Merges the product's default tags with the event's (the event wins) and validates the result. Throws {@link RejectedError} `invalid-tags`. */
+export function mergeTags(defaults: Record<string, string>, own: Record<string, string> | undefined): Record<string, string> {
+  const tags = { ...defaults, ...own };
+  const problem = tagProblem(tags);
+  if (problem) throw new RejectedError('invalid-tags', problem);
+  return tags;
+}

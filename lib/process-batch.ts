@@ -1,0 +1,142 @@
+import { BatchProcessor, EventType } from '@aws-lambda-powertools/batch';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { ApiKeyStore } from './aws/api-gateway.js';
+import type { SecretStore } from './aws/secrets-manager.js';
+import { type MessageSink, SQS_BATCH_LIMIT } from './aws/sqs.js';
+import { type CompletionEvent, deterministicId } from './completion.js';
+import type { Config } from './config.js';
+import { RejectedError, RetryableError } from './errors.js';
+import { type ParsedMessage, parseMessageBody } from './messages.js';
+import { provisionKey } from './provision.js';
+import { withRetry } from './retry.js';
+
+export interface BatchDeps {
+  config: Config;
+  apiKeys: ApiKeyStore;
+  secrets: SecretStore;
+  completions: MessageSink;
+  logger: Logger;
+  now?: () => Date;
+}
+
+/** What one record came to, when it is not handed back to SQS. */
+interface RecordResult {
+  record: SQSRecord;
+  event: CompletionEvent;
+}
+
+/** The correlation id of a record: the producer's event id when the body is readable and has one, else the SQS message id. */
+function correlationIdOf(parsed: ParsedMessage | undefined, record: SQSRecord): string {
+  return (parsed?.kind === 'provision' && parsed.eventId) || record.messageId;
+}
+
+/**
+ * Builds the SQS batch handler. Each record is processed on its own (in parallel; a failing record never fails
+ * the others): it ends provisioned, skipped (a Marketplace action not handled yet) or rejected — each announced
+ * by a completion event, all sent with SendMessageBatch once per invocation — or it is returned in
+ * `batchItemFailures` for SQS to redeliver (retryable errors, deadline, unexpected errors, an event SQS did not take).
+ */
+export function createBatchHandler(deps: BatchDeps) {
+  const now = deps.now ?? (() => new Date());
+
+  async function processRecord(record: SQSRecord, context: Context): Promise<RecordResult> {
+    let parsed: ParsedMessage | undefined;
+    let parseError: unknown;
+    try {
+      parsed = parseMessageBody(record.body);
+    } catch (error) {
+      parseError = error;
+    }
+    const correlationId = correlationIdOf(parsed, record);
+    const log = deps.logger.createChild({ persistentKeys: { correlationId, messageId: record.messageId } });
+    const receiveCount = Number(record.attributes.ApproximateReceiveCount);
+    const base = { occurredAt: now().toISOString(), correlationId, messageId: record.messageId };
+
+    try {
+      if (parseError) throw parseError;
+      if (!parsed) throw new Error('unreachable: no parse result');
+      if (parsed.kind === 'skip') {
+        log.info('Marketplace notification acknowledged: not handled yet', { action: parsed.action, customerId: parsed.customerId, productCode: parsed.productCode });
+        const { kind: _, ...fields } = parsed;
+        return { record, event: { type: 'api-key.notification-skipped', reason: 'not-handled-yet', eventId: deterministicId('skipped', record.messageId), ...base, ...fields } };
+      }
+      const request = parsed;
+      log.info('Provisioning API key', { source: request.source, customerId: request.customerId, productCode: request.productCode, receiveCount });
+      const key = await provisionKey(request, {
+        config: deps.config,
+        apiKeys: deps.apiKeys,
+        secrets: deps.secrets,
+        now,
+        retry: (operation, call) =>
+          withRetry(operation, call, {
+            policy: deps.config.retry,
+            remainingTimeMs: () => context.getRemainingTimeInMillis(),
+            onRetry: ({ attempt, delayMs, error }) => log.warn('Retrying AWS call', { operation, attempt, delayMs: Math.round(delayMs), error: error.message }),
+          }),
+      });
+      log.info('API key provisioned', { customerId: request.customerId, apiKeyId: key.apiKeyId, secretName: key.secretName });
+      return {
+        record,
+        event: {
+          type: 'api-key.provisioned',
+          eventId: deterministicId('provisioned', request.productCode ?? '', request.customerId),
+          ...base,
+          source: request.source,
+          customerId: request.customerId,
+          productCode: request.productCode,
+          plan: request.plan,
+          ...key,
+        },
+      };
+    } catch (error) {
+      if (error instanceof RejectedError) {
+        log.warn('Message rejected', { reason: error.reason, error: error.message, receiveCount });
+        const subject = parsed && { source: parsed.source, customerId: parsed.customerId, productCode: parsed.productCode };
+        return {
+          record,
+          event: { type: 'api-key.provisioning-failed', eventId: deterministicId('failed', record.messageId, error.reason), ...base, reason: error.reason, message: error.message, ...subject },
+        };
+      }
+      const message = error instanceof Error ? `${error.name}: ${error.message}` : 'non-error thrown';
+      if (error instanceof RetryableError) log.warn('Record handed back to SQS for a later retry', { error: message, receiveCount });
+      else log.error('Unexpected error: record handed back to SQS', { error: message, receiveCount });
+      throw error;
+    }
+  }
+
+  /** Sends one event per result; returns the message ids of records whose event SQS did not take. */
+  async function sendEvents(results: RecordResult[], context: Context): Promise<string[]> {
+    const unsent: string[] = [];
+    for (let i = 0; i < results.length; i += SQS_BATCH_LIMIT) {
+      const chunk = results.slice(i, i + SQS_BATCH_LIMIT);
+      const messages = chunk.map((r, index) => ({ id: String(index), body: JSON.stringify(r.event) }));
+      try {
+        const { failedIds } = await withRetry('SendMessageBatch', () => deps.completions.sendBatch(messages), {
+          policy: deps.config.retry,
+          remainingTimeMs: () => context.getRemainingTimeInMillis(),
+        });
+        for (const id of failedIds) {
+          const result = chunk[Number(id)];
+          if (result) unsent.push(result.record.messageId);
+        }
+      } catch (error) {
+        deps.logger.error('Completion events not sent: their records go back to SQS', { error: error instanceof Error ? error.message : String(error) });
+        unsent.push(...chunk.map((r) => r.record.messageId));
+      }
+    }
+    return unsent;
+  }
+
+  return async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
+    const processor = new BatchProcessor(EventType.SQS);
+    processor.register(event.Records, processRecord, { context, throwOnFullBatchFailure: false });
+    const processed = await processor.process();
+    const results = processed.flatMap(([status, result]) => (status === 'success' ? [result as RecordResult] : []));
+    const unsent = await sendEvents(results, context);
+    const { batchItemFailures } = processor.response();
+    const failures = [...batchItemFailures, ...unsent.map((itemIdentifier) => ({ itemIdentifier }))];
+    deps.logger.info('Batch processed', { records: event.Records.length, completed: results.length - unsent.length, handedBack: failures.length });
+    return { batchItemFailures: failures };
+  }
+}

@@ -1,0 +1,60 @@
+import { DeadlineError, RetryableError, ThrottledError } from './errors.js';
+
+export interface RetryPolicy {
+  /** Attempts per call within one invocation, the first included. */
+  maxAttempts: number;
+  /** Base of the exponential backoff; throttles back off from 5 × this. */
+  baseDelayMs: number;
+  /** Cap of any single wait, Retry-After included. */
+  maxDelayMs: number;
+  /** Time kept free before the Lambda deadline: no attempt starts, no wait ends, inside it. */
+  safetyMarginMs: number;
+}
+
+export interface RetryOptions {
+  policy: RetryPolicy;
+  /** Milliseconds left before the Lambda deadline (`context.getRemainingTimeInMillis`). */
+  remainingTimeMs: () => number;
+  onRetry?: (info: { operation: string; attempt: number; delayMs: number; error: RetryableError }) => void;
+  random?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const THROTTLE_BASE_FACTOR = 5;
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Full-jitter backoff (`random × min(cap, base × 2^(attempt-1))`), or the service's Retry-After (capped) when it sent one. */
+export function backoffDelay(error: RetryableError, attempt: number, policy: RetryPolicy, random: () => number): number {
+  if (error instanceof ThrottledError && error.retryAfterMs !== undefined) {
+    return Math.min(policy.maxDelayMs, error.retryAfterMs + random() * policy.baseDelayMs);
+  }
+  const base = error instanceof ThrottledError ? policy.baseDelayMs * THROTTLE_BASE_FACTOR : policy.baseDelayMs;
+  return random() * Math.min(policy.maxDelayMs, base * 2 ** (attempt - 1));
+}
+
+/**
+ * Runs `call`, retrying {@link RetryableError}s (throttles, 5xx, timeouts) with backoff.
+ * Any other error is rethrown at once. Gives up, throwing the last retryable error, after `maxAttempts`;
+ * throws {@link DeadlineError} instead of starting an attempt or a wait that would end inside the safety margin.
+ * The SDK clients are built with `maxAttempts: 1`, so this is the only layer that retries.
+ */
+export async function withRetry<T>(operation: string, call: () => Promise<T>, options: RetryOptions): Promise<T> {
+  const { policy, remainingTimeMs, onRetry, random = Math.random, sleep = defaultSleep } = options;
+  for (let attempt = 1; ; attempt++) {
+    if (remainingTimeMs() <= policy.safetyMarginMs) {
+      throw new DeadlineError(`${operation}: not enough time left before the Lambda deadline`);
+    }
+    try {
+      return await call();
+    } catch (error) {
+      if (!(error instanceof RetryableError) || attempt >= policy.maxAttempts) throw error;
+      const delayMs = backoffDelay(error, attempt, policy, random);
+      if (remainingTimeMs() - delayMs <= policy.safetyMarginMs) {
+        throw new DeadlineError(`${operation}: the next retry would pass the Lambda deadline`, { cause: error });
+      }
+      onRetry?.({ operation, attempt, delayMs, error });
+      await sleep(delayMs);
+    }
+  }
+}

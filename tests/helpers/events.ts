@@ -1,0 +1,82 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+
+/** An SQS record as Lambda delivers it, with `body` verbatim (objects are JSON-encoded). */
+export function sqsRecord(body: unknown, overrides: Partial<SQSRecord> = {}): SQSRecord {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  return {
+    messageId: randomUUID(),
+    receiptHandle: `AQEB${randomUUID()}`,
+    body: text,
+    attributes: {
+      ApproximateReceiveCount: '1',
+      SentTimestamp: String(Date.now()),
+      SenderId: 'AIDAIENQZJOLO23YVJ4VO',
+      ApproximateFirstReceiveTimestamp: String(Date.now()),
+    },
+    messageAttributes: {},
+    md5OfBody: '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:api-key-provisioner-test-signups',
+    awsRegion: 'us-east-1',
+    ...overrides,
+  };
+}
+
+export const sqsEvent = (...bodies: unknown[]): SQSEvent => ({ Records: bodies.map((b) => sqsRecord(b)) });
+
+/** A sample event from events/. */
+export function sampleEvent(name: string): SQSEvent {
+  return JSON.parse(readFileSync(join(__dirname, '..', '..', 'events', `${name}.json`), 'utf8')) as SQSEvent;
+}
+
+/** A Lambda context whose deadline is `remainingMs` from now. */
+export function lambdaContext(remainingMs = 30_000): Context {
+  const deadline = Date.now() + remainingMs;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: 'api-key-provisioner-test-provision',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:api-key-provisioner-test-provision',
+    memoryLimitInMB: '256',
+    awsRequestId: randomUUID(),
+    logGroupName: '/aws/lambda/api-key-provisioner-test-provision',
+    logStreamName: '2026/11/26/[$LATEST]0123456789abcdef',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+export const signup = (customerId: string, extra: Record<string, unknown> = {}) => ({ customerId, ...extra });
+
+export const marketplaceNotification = (action: string, customer: string, productCode = 'prod4k2j9x8l7') => ({
+  action,
+  'customer-identifier': customer,
+  'product-code': productCode,
+});
+
+export const snsEnvelope = (message: unknown) => ({
+  Type: 'Notification',
+  MessageId: randomUUID(),
+  TopicArn: 'arn:aws:sns:us-east-1:287250355862:aws-mp-subscription-notification-prod4k2j9x8l7',
+  Message: typeof message === 'string' ? message : JSON.stringify(message),
+  Timestamp: new Date().toISOString(),
+  SignatureVersion: '1',
+  Signature: 'EXAMPLE',
+});
+
+export const eventBridgeEnvelope = (detail: unknown, id = randomUUID()) => ({
+  version: '0',
+  id,
+  'detail-type': 'Customer Signed Up',
+  source: 'com.example.accounts',
+  account: '123456789012',
+  time: new Date().toISOString(),
+  region: 'us-east-1',
+  resources: [],
+  detail,
+});
