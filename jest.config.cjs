@@ -3,7 +3,11 @@ const transform = {
 };
 // Middy 7 is ESM-only and exports only the "import" condition: point Jest's CommonJS
 // resolver at its files and let ts-jest transform them.
-const moduleNameMapper = { '^@middy/([a-z-]+)$': '<rootDir>/node_modules/@middy/$1/index.js' };
+// Sources import each other with the '.js' suffix (ESM style); Jest resolves those to the .ts files.
+const moduleNameMapper = {
+  '^@middy/([a-z-]+)$': '<rootDir>/node_modules/@middy/$1/index.js',
+  '^(\\.{1,2}/.*)\\.js$': '$1',
+};
 module.exports = {
   projects: [
     {

@@ -51,6 +51,7 @@ export function createBatchHandler(deps: BatchDeps) {
     const correlationId = correlationIdOf(parsed, record);
     const log = deps.logger.createChild({ persistentKeys: { correlationId, messageId: record.messageId } });
     const receiveCount = Number(record.attributes.ApproximateReceiveCount);
+    log.debug('Record received', { receiveCount, bodyLength: record.body.length, sentTimestamp: record.attributes.SentTimestamp });
     const base = { occurredAt: now().toISOString(), correlationId, messageId: record.messageId };
 
     try {

@@ -5,7 +5,7 @@ export interface RetryPolicy {
   maxAttempts: number;
   /** Base of the exponential backoff; throttles back off from 5 × this. */
   baseDelayMs: number;
-  /** Cap of any single wait, Retry-After included. */
+  /** Cap of any single wait. A Retry-After above it ends the retries: the record goes back to SQS. */
   maxDelayMs: number;
   /** Time kept free before the Lambda deadline: no attempt starts, no wait ends, inside it. */
   safetyMarginMs: number;
@@ -35,7 +35,8 @@ export function backoffDelay(error: RetryableError, attempt: number, policy: Ret
 
 /**
  * Runs `call`, retrying {@link RetryableError}s (throttles, 5xx, timeouts) with backoff.
- * Any other error is rethrown at once. Gives up, throwing the last retryable error, after `maxAttempts`;
+ * Any other error is rethrown at once. Gives up, throwing the last retryable error, after `maxAttempts`
+ * or when a Retry-After exceeds `maxDelayMs`;
  * throws {@link DeadlineError} instead of starting an attempt or a wait that would end inside the safety margin.
  * The SDK clients are built with `maxAttempts: 1`, so this is the only layer that retries.
  */
@@ -49,6 +50,8 @@ export async function withRetry<T>(operation: string, call: () => Promise<T>, op
       return await call();
     } catch (error) {
       if (!(error instanceof RetryableError) || attempt >= policy.maxAttempts) throw error;
+      // A service that asks for a longer pause than we may wait gets it: SQS redelivers the record later.
+      if (error instanceof ThrottledError && (error.retryAfterMs ?? 0) > policy.maxDelayMs) throw error;
       const delayMs = backoffDelay(error, attempt, policy, random);
       if (remainingTimeMs() - delayMs <= policy.safetyMarginMs) {
         throw new DeadlineError(`${operation}: the next retry would pass the Lambda deadline`, { cause: error });

@@ -1,0 +1,352 @@
+import {
+  APIGatewayClient,
+  BadRequestException,
+  ConflictException,
+  CreateApiKeyCommand,
+  LimitExceededException,
+  NotFoundException,
+  ServiceUnavailableException,
+  TooManyRequestsException,
+  UnauthorizedException,
+} from '@aws-sdk/client-api-gateway';
+import { CreateSecretCommand, ResourceExistsException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import 'aws-sdk-client-mock-jest';
+import { handler } from '../../functions/provision.js';
+import type { CompletionEvent } from '../../lib/completion.js';
+import {
+  eventBridgeEnvelope,
+  lambdaContext,
+  marketplaceNotification,
+  sampleEvent,
+  signup,
+  snsEnvelope,
+  sqsEvent,
+  sqsRecord,
+} from '../helpers/events.js';
+
+const apigw = mockClient(APIGatewayClient);
+const secrets = mockClient(SecretsManagerClient);
+const sqs = mockClient(SQSClient);
+
+const KEY_VALUE = 'k3yV4lu3ThatMustNeverLeak0123456789abcd';
+const meta = (httpStatusCode: number) => ({ $metadata: { httpStatusCode } });
+
+let keyCounter = 0;
+beforeEach(() => {
+  apigw.reset();
+  secrets.reset();
+  sqs.reset();
+  keyCounter = 0;
+  apigw.on(CreateApiKeyCommand).callsFake(async () => ({ id: `key${++keyCounter}`, value: KEY_VALUE, enabled: true }));
+  secrets.on(CreateSecretCommand).callsFake(async (input: { Name: string }) => ({
+    ARN: `arn:aws:secretsmanager:us-east-1:123456789012:secret:${input.Name}-AbCdEf`,
+    Name: input.Name,
+  }));
+  sqs.on(SendMessageBatchCommand).callsFake(async (input: { Entries: { Id: string }[] }) => ({
+    Successful: input.Entries.map((e) => ({ Id: e.Id, MessageId: `m-${e.Id}`, MD5OfMessageBody: '' })),
+    Failed: [],
+  }));
+});
+
+const run = (event: SQSEvent, remainingMs = 30_000) =>
+  handler(event, lambdaContext(remainingMs)) as Promise<SQSBatchResponse>;
+
+/** The completion events sent to the completion queue, in order. */
+function sentEvents(): CompletionEvent[] {
+  return sqs
+    .commandCalls(SendMessageBatchCommand)
+    .flatMap((call) => call.args[0].input.Entries ?? [])
+    .map((entry) => JSON.parse(entry.MessageBody ?? '{}') as CompletionEvent);
+}
+
+const failedIds = (response: SQSBatchResponse) => response.batchItemFailures.map((f) => f.itemIdentifier);
+
+describe('event sources', () => {
+  test('a signup event provisions a key with name, description, customerId and merged tags', async () => {
+    const response = await run(sqsEvent(signup('acme-corp', { productCode: 'prod4k2j9x8l7', tags: { team: 'growth', stage: 'override' } })));
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(apigw).toHaveReceivedCommandTimes(CreateApiKeyCommand, 1);
+    expect(apigw).toHaveReceivedCommandWith(CreateApiKeyCommand, {
+      name: 'keyprov/test/prod4k2j9x8l7/acme-corp',
+      description: expect.stringContaining('acme-corp'),
+      enabled: true,
+      customerId: 'acme-corp',
+      tags: { 'managed-by': 'api-key-provisioner', stage: 'override', team: 'growth' },
+    });
+    const input = apigw.commandCalls(CreateApiKeyCommand)[0]?.args[0].input;
+    expect(input).not.toHaveProperty('generateDistinctId');
+    expect(input).not.toHaveProperty('stageKeys');
+  });
+
+  test('the secret holds the key as JSON under the deterministic name', async () => {
+    await run(sqsEvent(signup('acme-corp', { productCode: 'prod4k2j9x8l7', plan: 'gold' })));
+
+    expect(secrets).toHaveReceivedCommandWith(CreateSecretCommand, {
+      Name: 'keyprov/test/prod4k2j9x8l7/acme-corp/api-key',
+      Tags: expect.arrayContaining([{ Key: 'managed-by', Value: 'api-key-provisioner' }]),
+    });
+    const stored = JSON.parse(secrets.commandCalls(CreateSecretCommand)[0]?.args[0].input.SecretString ?? '{}');
+    expect(stored).toEqual({
+      apiKeyId: 'key1',
+      value: KEY_VALUE,
+      customerId: 'acme-corp',
+      productCode: 'prod4k2j9x8l7',
+      plan: 'gold',
+      createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    });
+  });
+
+  test.each([
+    ['signup', 'signup', ['acme-corp', 'globex-42']],
+    ['signup-eventbridge', 'eventbridge', ['initech']],
+    ['marketplace-subscribe-sns', 'marketplace', ['QWxwaGFCdXllcjAx']],
+    ['marketplace-subscribe-raw', 'marketplace', ['QnJhdm9CdXllcjAy']],
+    ['dlq-replay', undefined, ['hooli', 'Q2hhcmxpZUJ1eWVyMDM']],
+  ])('sample events/%s.json provisions a key per record (source %s)', async (file, source, customers) => {
+    const response = await run(sampleEvent(file));
+
+    expect(response.batchItemFailures).toEqual([]);
+    const events = sentEvents();
+    expect(events.map((e) => e.type)).toEqual(customers.map(() => 'api-key.provisioned'));
+    expect(events.map((e) => 'customerId' in e && e.customerId)).toEqual(customers);
+    if (source) expect(events.every((e) => 'source' in e && e.source === source)).toBe(true);
+  });
+
+  test('a Marketplace subscribe-success uses customer-identifier as customerId and product-code in the names', async () => {
+    await run(sqsEvent(snsEnvelope(marketplaceNotification('subscribe-success', 'QnV5ZXIx', 'prodabc123'))));
+
+    expect(apigw).toHaveReceivedCommandWith(CreateApiKeyCommand, { customerId: 'QnV5ZXIx', name: 'keyprov/test/prodabc123/QnV5ZXIx' });
+  });
+
+  test.each(['subscribe-fail', 'unsubscribe-pending', 'unsubscribe-success', 'entitlement-updated'])(
+    'Marketplace %s is acknowledged as not handled yet, with no AWS call but the event',
+    async (action) => {
+      const response = await run(sqsEvent(snsEnvelope(marketplaceNotification(action, 'QnV5ZXIx'))));
+
+      expect(response.batchItemFailures).toEqual([]);
+      expect(apigw).toHaveReceivedCommandTimes(CreateApiKeyCommand, 0);
+      expect(sentEvents()).toEqual([
+        expect.objectContaining({ type: 'api-key.notification-skipped', reason: 'not-handled-yet', action, customerId: 'QnV5ZXIx' }),
+      ]);
+    },
+  );
+
+  test('a DLQ replay (high receive count) is handled exactly like a first delivery', async () => {
+    const first = sqsRecord(signup('hooli', { eventId: 'evt-1' }));
+    const replay = sqsRecord(signup('hooli', { eventId: 'evt-1' }), { attributes: { ...first.attributes, ApproximateReceiveCount: '7' } });
+
+    await run({ Records: [first] });
+    const [firstEvent] = sentEvents();
+    sqs.resetHistory();
+    await run({ Records: [replay] });
+    const [replayEvent] = sentEvents();
+
+    expect(replayEvent).toEqual({ ...firstEvent, apiKeyId: 'key2', occurredAt: expect.any(String), messageId: replay.messageId });
+  });
+});
+
+describe('rejections are acknowledged and reported', () => {
+  test.each([
+    ['not json', 'invalid-json'],
+    [{ hello: 'world' }, 'unrecognized-event'],
+    [signup('../../etc/passwd'), 'invalid-customer-id'],
+    [signup('acme', { productCode: 'bad code!' }), 'invalid-product-code'],
+    [signup('acme', { tags: { 'aws:owner': 'x' } }), 'invalid-tags'],
+    [signup('acme', { tags: { team: 'has space' } }), 'invalid-tags'],
+    [signup('acme', { tags: Object.fromEntries(Array.from({ length: 49 }, (_, i) => [`t${i}`, 'v'])) }), 'invalid-tags'],
+    [snsEnvelope('{broken'), 'invalid-sns-envelope'],
+    [snsEnvelope(marketplaceNotification('subscribe-maybe', 'QnV5ZXIx')), 'invalid-marketplace-notification'],
+    [snsEnvelope({ action: 'subscribe-success' }), 'invalid-customer-id'],
+    [eventBridgeEnvelope('not an object'), 'invalid-eventbridge-event'],
+    [eventBridgeEnvelope({ plan: 'gold' }), 'invalid-customer-id'],
+    [eventBridgeEnvelope({ customerId: 'acme', plan: 'has space' }), 'invalid-signup-event'],
+  ])('%j → %s', async (body, reason) => {
+    const event = sqsEvent(body);
+    const response = await run(event);
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(apigw).toHaveReceivedCommandTimes(CreateApiKeyCommand, 0);
+    expect(secrets).toHaveReceivedCommandTimes(CreateSecretCommand, 0);
+    expect(sentEvents()).toEqual([
+      expect.objectContaining({
+        type: 'api-key.provisioning-failed',
+        eventId: expect.stringMatching(/^[0-9a-f]{8}-/),
+        correlationId: event.Records[0]?.messageId,
+        messageId: event.Records[0]?.messageId,
+        reason,
+        message: expect.any(String),
+      }),
+    ]);
+  });
+
+  test('the 50-tag limit counts the default tags too', async () => {
+    const tags = Object.fromEntries(Array.from({ length: 48 }, (_, i) => [`t${i}`, 'v']));
+    const response = await run(sqsEvent(signup('acme', { tags })));
+    expect(failedIds(response)).toEqual([]);
+    expect(sentEvents()[0]?.type).toBe('api-key.provisioned');
+  });
+});
+
+describe('CreateApiKey errors', () => {
+  test.each([
+    [new BadRequestException({ message: 'Invalid customer id', ...meta(400) }), 'bad-request'],
+    [new UnauthorizedException({ message: 'Unauthorized', ...meta(401) }), 'unauthorized'],
+    [new NotFoundException({ message: 'Not found', ...meta(404) }), 'not-found'],
+    [new ConflictException({ message: 'API Key already exists', ...meta(409) }), 'conflict'],
+  ])('%s is not retried: failure event with reason %s', async (error, reason) => {
+    apigw.on(CreateApiKeyCommand).rejects(error);
+
+    const response = await run(sqsEvent(signup('acme')));
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(apigw).toHaveReceivedCommandTimes(CreateApiKeyCommand, 1);
+    expect(secrets).toHaveReceivedCommandTimes(CreateSecretCommand, 0);
+    expect(sentEvents()).toEqual([expect.objectContaining({ type: 'api-key.provisioning-failed', reason, customerId: 'acme' })]);
+  });
+
+  test.each([
+    ['TooManyRequests without Retry-After', () => new TooManyRequestsException({ message: 'Too Many Requests', ...meta(429) })],
+    ['TooManyRequests with Retry-After', () => new TooManyRequestsException({ message: 'Too Many Requests', retryAfterSeconds: '0', ...meta(429) })],
+    ['LimitExceeded', () => new LimitExceededException({ message: 'Rate exceeded', ...meta(429) })],
+    ['ServiceUnavailable', () => new ServiceUnavailableException({ message: 'try later', ...meta(503) })],
+    ['a timeout', () => Object.assign(new Error('socket hang up'), { name: 'TimeoutError' })],
+  ])('%s is retried, then the key is provisioned', async (_, makeError) => {
+    apigw.on(CreateApiKeyCommand).rejectsOnce(makeError()).rejectsOnce(makeError()).resolves({ id: 'key9', value: KEY_VALUE });
+
+    const response = await run(sqsEvent(signup('acme')));
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(apigw).toHaveReceivedCommandTimes(CreateApiKeyCommand, 3);
+    expect(sentEvents()).toEqual([expect.objectContaining({ type: 'api-key.provisioned', apiKeyId: 'key9' })]);
+  });
+
+  test('a throttle that outlasts the attempts hands the record back to SQS, with no event', async () => {
+    apigw.on(CreateApiKeyCommand).rejects(new TooManyRequestsException({ message: 'Too Many Requests', ...meta(429) }));
+    const event = sqsEvent(signup('acme'));
+
+    const response = await run(event);
+
+    expect(failedIds(response)).toEqual([event.Records[0]?.messageId]);
+    expect(apigw).toHaveReceivedCommandTimes(CreateApiKeyCommand, Number(process.env.RETRY_MAX_ATTEMPTS ?? 6));
+    expect(sentEvents()).toEqual([]);
+  });
+
+  test('a Retry-After longer than the retry cap hands the record back to SQS at once', async () => {
+    apigw.on(CreateApiKeyCommand).rejects(new TooManyRequestsException({ message: 'slow down', retryAfterSeconds: '30', ...meta(429) }));
+    const event = sqsEvent(signup('acme'));
+
+    const started = Date.now();
+    const response = await run(event, 5_000);
+
+    expect(failedIds(response)).toEqual([event.Records[0]?.messageId]);
+    expect(apigw).toHaveReceivedCommandTimes(CreateApiKeyCommand, 1);
+    expect(Date.now() - started).toBeLessThan(4_000);
+  });
+
+  test('with no time left before the safety margin, no call is made and the record is retried later', async () => {
+    const event = sqsEvent(signup('acme'));
+
+    const response = await run(event, 500);
+
+    expect(failedIds(response)).toEqual([event.Records[0]?.messageId]);
+    expect(apigw).toHaveReceivedCommandTimes(CreateApiKeyCommand, 0);
+  });
+
+  test('an unexpected error is handed back to SQS (retried, then the DLQ), not acknowledged', async () => {
+    apigw.on(CreateApiKeyCommand).rejects(new Error('something nobody expected'));
+    const event = sqsEvent(signup('acme'));
+
+    expect(failedIds(await run(event))).toEqual([event.Records[0]?.messageId]);
+    expect(apigw).toHaveReceivedCommandTimes(CreateApiKeyCommand, 1);
+  });
+});
+
+describe('CreateSecret errors', () => {
+  test('an existing secret is a failure event with reason secret-exists', async () => {
+    secrets.on(CreateSecretCommand).rejects(new ResourceExistsException({ message: 'exists', ...meta(400) }));
+
+    const response = await run(sqsEvent(signup('acme')));
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(sentEvents()).toEqual([expect.objectContaining({ type: 'api-key.provisioning-failed', reason: 'secret-exists' })]);
+  });
+});
+
+describe('partial batches', () => {
+  test('only the records that should be retried are in batchItemFailures; the others complete', async () => {
+    apigw.on(CreateApiKeyCommand, { customerId: 'throttled' }).rejects(new TooManyRequestsException({ message: 'x', ...meta(429) }));
+    const event = sqsEvent(signup('good-1'), 'garbage', signup('throttled'), signup('good-2'));
+
+    const response = await run(event);
+
+    expect(failedIds(response)).toEqual([event.Records[2]?.messageId]);
+    expect(sentEvents().map((e) => [e.type, e.messageId])).toEqual([
+      ['api-key.provisioned', event.Records[0]?.messageId],
+      ['api-key.provisioning-failed', event.Records[1]?.messageId],
+      ['api-key.provisioned', event.Records[3]?.messageId],
+    ]);
+  });
+
+  test('all completion events of a batch go in one SendMessageBatch call', async () => {
+    await run(sqsEvent(...Array.from({ length: 10 }, (_, i) => signup(`customer-${i}`))));
+
+    expect(sqs).toHaveReceivedCommandTimes(SendMessageBatchCommand, 1);
+    expect(sqs).toHaveReceivedCommandWith(SendMessageBatchCommand, { QueueUrl: process.env.COMPLETION_QUEUE_URL });
+    expect(sentEvents()).toHaveLength(10);
+  });
+
+  test('records whose completion event SQS refused are handed back to SQS', async () => {
+    sqs.on(SendMessageBatchCommand).resolves({
+      Successful: [{ Id: '0', MessageId: 'm0', MD5OfMessageBody: '' }],
+      Failed: [{ Id: '1', SenderFault: false, Code: 'InternalError' }],
+    });
+    const event = sqsEvent(signup('a'), signup('b'));
+
+    expect(failedIds(await run(event))).toEqual([event.Records[1]?.messageId]);
+  });
+
+  test('when the completion queue cannot be reached, every record with an event is handed back', async () => {
+    sqs.on(SendMessageBatchCommand).rejects(Object.assign(new Error('down'), { $metadata: { httpStatusCode: 500 } }));
+    const event = sqsEvent(signup('a'), 'garbage');
+
+    expect(failedIds(await run(event)).sort()).toEqual(event.Records.map((r) => r.messageId).sort());
+  });
+});
+
+describe('completion events', () => {
+  test('a success event carries what consumers need and never the key value', async () => {
+    const event = sqsEvent(eventBridgeEnvelope(signup('initech', { eventId: 'evt-42', productCode: 'prod1', plan: 'silver' })));
+
+    await run(event);
+
+    const [sent] = sentEvents();
+    expect(sent).toEqual({
+      type: 'api-key.provisioned',
+      eventId: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/),
+      occurredAt: expect.any(String),
+      correlationId: 'evt-42',
+      messageId: event.Records[0]?.messageId,
+      source: 'eventbridge',
+      customerId: 'initech',
+      productCode: 'prod1',
+      plan: 'silver',
+      apiKeyId: 'key1',
+      apiKeyName: 'keyprov/test/prod1/initech',
+      secretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:keyprov/test/prod1/initech/api-key-AbCdEf',
+      secretName: 'keyprov/test/prod1/initech/api-key',
+    });
+    expect(JSON.stringify(sent)).not.toContain(KEY_VALUE);
+  });
+
+  test('the provisioned eventId is the same for the same customer and product, different otherwise', async () => {
+    await run(sqsEvent(signup('a', { productCode: 'p1' }), signup('a', { productCode: 'p1' }), signup('a'), signup('b', { productCode: 'p1' })));
+
+    const ids = sentEvents().map((e) => e.eventId);
+    expect(ids[0]).toBe(ids[1]);
+    expect(new Set(ids).size).toBe(3);
+  });
+});
