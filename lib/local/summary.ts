@@ -1,0 +1,87 @@
+import type { CompletionEvent } from '../completion.js';
+
+export type Outcome = 'provisioned' | 'already-provisioned' | 'rejected' | 'skipped' | 'in-dlq' | 'retried' | 'pending';
+
+/** Outcomes after which nothing more will happen to a message. */
+const FINAL: ReadonlySet<Outcome> = new Set(['provisioned', 'already-provisioned', 'rejected', 'skipped']);
+
+export interface SentMessage {
+  messageId: string;
+  /** Where the body came from, e.g. `events/signup.json#1`. */
+  origin: string;
+}
+
+export interface MessageRow {
+  origin: string;
+  messageId: string;
+  outcome: Outcome;
+  /** Times the handler handed the message back to SQS. */
+  retries: number;
+  customerId?: string;
+  apiKeyId?: string;
+  secretName?: string;
+  reason?: string;
+}
+
+export interface Summary {
+  rows: MessageRow[];
+  totals: Record<Outcome, number>;
+  ok: boolean;
+}
+
+/**
+ * Joins what was sent with what came out: completion events (by the SQS message id they carry), the
+ * dead-letter queue's message ids, and how often each message was handed back. Pure.
+ */
+export function summarize(
+  sent: SentMessage[],
+  events: CompletionEvent[],
+  deadLetterIds: ReadonlySet<string>,
+  handedBack: ReadonlyMap<string, number>,
+): Summary {
+  const byMessage = new Map(events.map((e) => [e.messageId, e]));
+  const rows = sent.map(({ messageId, origin }): MessageRow => {
+    const event = byMessage.get(messageId);
+    const retries = handedBack.get(messageId) ?? 0;
+    const row = { origin, messageId, retries };
+    if (event?.type === 'api-key.provisioned') {
+      return { ...row, outcome: 'provisioned', customerId: event.customerId, apiKeyId: event.apiKeyId, secretName: event.secretName };
+    }
+    if (event?.type === 'api-key.provisioning-failed') return { ...row, outcome: 'rejected', customerId: event.customerId, reason: event.reason };
+    if (event?.type === 'api-key.notification-skipped') {
+      return { ...row, outcome: 'skipped', customerId: event.customerId, reason: `${event.action}: ${event.reason}` };
+    }
+    if (deadLetterIds.has(messageId)) return { ...row, outcome: 'in-dlq' };
+    return { ...row, outcome: retries > 0 ? 'retried' : 'pending' };
+  });
+  const totals = { provisioned: 0, 'already-provisioned': 0, rejected: 0, skipped: 0, 'in-dlq': 0, retried: 0, pending: 0 };
+  for (const row of rows) totals[row.outcome]++;
+  return { rows, totals, ok: rows.every((r) => FINAL.has(r.outcome)) };
+}
+
+/** The summary as a text table. Shows ids and names, never key values. */
+export function formatSummary(summary: Summary, left: { deadLetter: number; completions: number }): string {
+  const header = ['message', 'outcome', 'retries', 'customer', 'api key id', 'secret name / reason'];
+  const cells = summary.rows.map((r) => [
+    r.origin,
+    r.outcome,
+    String(r.retries),
+    r.customerId ?? '-',
+    r.apiKeyId ?? '-',
+    r.secretName ?? r.reason ?? '-',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? '').length)));
+  const line = (c: string[]) => c.map((v, i) => v.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const totals = Object.entries(summary.totals)
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${n} ${k}`)
+    .join(', ');
+  return [
+    line(header),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...cells.map(line),
+    '',
+    `Totals: ${summary.rows.length} messages: ${totals || 'none'}`,
+    `Left on the queues: ${left.deadLetter} in the dead-letter queue, ${left.completions} completion event(s) on the completion queue`,
+  ].join('\n');
+}
