@@ -17,11 +17,20 @@ export interface Config {
   retry: RetryPolicy;
 }
 
+/** A decimal integer setting; unset or empty means the default (`Number('')` would silently be 0). */
 const integer = (min: number, max: number, fallback: number) =>
-  z.coerce.number().int().min(min).max(max).default(fallback);
+  z.preprocess(
+    (value) => (value === undefined || value === '' ? undefined : value),
+    z
+      .string()
+      .regex(/^\d+$/, 'must be a decimal integer')
+      .transform(Number)
+      .pipe(z.number().min(min).max(max))
+      .default(fallback),
+  );
 
 const schema = z.object({
-  COMPLETION_QUEUE_URL: z.url(),
+  COMPLETION_QUEUE_URL: z.url({ protocol: /^https?$/ }),
   NAME_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9/_+=.@-]{1,128}$/, 'must be 1 to 128 characters of A-Z a-z 0-9 / _ + = . @ -'),
@@ -62,6 +71,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
   }
   const e = parsed.data;
+  if (e.RETRY_MAX_DELAY_MS < e.RETRY_BASE_DELAY_MS) {
+    throw new ConfigError('Invalid configuration: RETRY_MAX_DELAY_MS must not be below RETRY_BASE_DELAY_MS');
+  }
   return {
     completionQueueUrl: e.COMPLETION_QUEUE_URL,
     namePrefix: e.NAME_PREFIX,

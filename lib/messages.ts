@@ -77,7 +77,8 @@ type Json = Record<string, unknown>;
 /** A rejection naming the first offending field and the rule it breaks; never the field's value. */
 function reject(defaultReason: RejectionReason, what: string, error: z.ZodError, fieldReasons: Record<string, RejectionReason> = {}): RejectedError {
   const issue = error.issues[0];
-  const field = issue?.path.map(String).join('.') || '(body)';
+  // Path segments can be producer-chosen keys (tag names): shorten them, they are not ours to echo whole.
+  const field = issue?.path.map((segment) => String(segment).slice(0, 64)).join('.') || '(body)';
   const reason = fieldReasons[String(issue?.path[0])] ?? defaultReason;
   return new RejectedError(reason, `${what}: ${field} ${issue?.message ?? 'is invalid'}`);
 }
@@ -112,10 +113,10 @@ function parseMarketplace(body: Json): ParsedMessage {
 
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
 
-/** Recognises an unwrapped body: a Marketplace notification or a signup event. */
+/** Recognises an unwrapped body: a signup event (it has `customerId`, other fields are free) or a Marketplace notification. */
 function parseInner(body: Json, source: Source, envelopeId?: string): ParsedMessage {
-  if ('action' in body || 'customer-identifier' in body) return parseMarketplace(body);
   if ('customerId' in body) return parseSignup(body, source, envelopeId);
+  if ('action' in body || 'customer-identifier' in body) return parseMarketplace(body);
   throw new RejectedError('unrecognized-event', 'body is neither a signup event, an EventBridge event, an SNS notification nor a Marketplace notification');
 }
 

@@ -69,7 +69,7 @@ export const snsEnvelope = (message: unknown) => ({
   Signature: 'EXAMPLE',
 });
 
-export const eventBridgeEnvelope = (detail: unknown, id = randomUUID()) => ({
+export const eventBridgeEnvelope = (detail: unknown, id: string = randomUUID()) => ({
   version: '0',
   id,
   'detail-type': 'Customer Signed Up',
