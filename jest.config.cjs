@@ -8,6 +8,7 @@ const moduleNameMapper = {
   '^@middy/([a-z-]+)$': '<rootDir>/node_modules/@middy/$1/index.js',
   '^(\\.{1,2}/.*)\\.js$': '$1',
 };
+// npm test runs Jest --runInBand: integration suites share one moto server and reset it, so they must not overlap.
 module.exports = {
   projects: [
     {
@@ -18,6 +19,17 @@ module.exports = {
       moduleNameMapper,
       setupFiles: ['<rootDir>/tests/helpers/env.ts'],
       transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
+    },
+    {
+      displayName: 'integration',
+      testEnvironment: 'node',
+      testMatch: ['<rootDir>/tests/integration/**/*.test.ts'],
+      transform,
+      moduleNameMapper,
+      setupFiles: ['<rootDir>/tests/helpers/env.ts'],
+      transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
+      globalSetup: '<rootDir>/tests/integration/global-setup.ts',
+      globalTeardown: '<rootDir>/tests/integration/global-teardown.ts',
     },
   ],
 };
