@@ -75,7 +75,7 @@ export function recordsToKeep(records: SQSRecord[], response: unknown): string[]
   if (failures === undefined || failures === null) return [];
   if (!Array.isArray(failures)) return all;
   const ids = failures.map((f) => (typeof f === 'object' && f !== null ? (f as { itemIdentifier?: unknown }).itemIdentifier : undefined));
-  if (ids.some((id) => typeof id !== 'string' || !all.includes(id))) return all;
+  if (ids.some((id) => typeof id !== 'string' || id === '' || !all.includes(id))) return all;
   return [...new Set(ids as string[])];
 }
 
@@ -119,6 +119,8 @@ export async function runEventSourceMapping(options: EventSourceMappingOptions):
       );
       if (Messages.length === 0) {
         if (await queueIsEmpty(sqs, queueUrl)) drained = true;
+        // Messages in flight: wait for them to come back rather than spin (short polls answer at once).
+        else await new Promise((resolve) => setTimeout(resolve, 100));
         continue;
       }
       invocations++;
