@@ -13,6 +13,8 @@ interface EventBase {
 
 export interface ProvisionedEvent extends EventBase {
   type: 'api-key.provisioned';
+  /** `already-provisioned`: an earlier delivery had done the work; this one created nothing. Same `eventId` either way. */
+  outcome: 'provisioned' | 'already-provisioned';
   source: Source;
   customerId: string;
   productCode?: string;

@@ -22,8 +22,7 @@ export type RejectionReason =
   | 'bad-request'
   | 'unauthorized'
   | 'not-found'
-  | 'conflict'
-  | 'secret-exists';
+  | 'secret-unreadable';
 
 export class RejectedError extends ProvisionerError {
   override name = 'RejectedError';

@@ -64,7 +64,7 @@ export function createBatchHandler(deps: BatchDeps) {
       }
       const request = parsed;
       log.info('Provisioning API key', { source: request.source, customerId: request.customerId, productCode: request.productCode, receiveCount });
-      const key = await provisionKey(request, {
+      const { alreadyProvisioned, ...key } = await provisionKey(request, {
         config: deps.config,
         apiKeys: deps.apiKeys,
         secrets: deps.secrets,
@@ -76,11 +76,17 @@ export function createBatchHandler(deps: BatchDeps) {
             onRetry: ({ attempt, delayMs, error }) => log.warn('Retrying AWS call', { operation, attempt, delayMs: Math.round(delayMs), error: error.message }),
           }),
       });
-      log.info('API key provisioned', { customerId: request.customerId, apiKeyId: key.apiKeyId, secretName: key.secretName });
+      const outcome = alreadyProvisioned ? 'already-provisioned' : 'provisioned';
+      log.info(alreadyProvisioned ? 'API key already provisioned: nothing created' : 'API key provisioned', {
+        customerId: request.customerId,
+        apiKeyId: key.apiKeyId,
+        secretName: key.secretName,
+      });
       return {
         record,
         event: {
           type: 'api-key.provisioned',
+          outcome,
           eventId: deterministicId('provisioned', request.productCode ?? '', request.customerId),
           ...base,
           source: request.source,
@@ -111,7 +117,13 @@ export function createBatchHandler(deps: BatchDeps) {
     const unsent: string[] = [];
     for (let i = 0; i < results.length; i += SQS_BATCH_LIMIT) {
       const chunk = results.slice(i, i + SQS_BATCH_LIMIT);
-      const messages = chunk.map((r, index) => ({ id: String(index), body: JSON.stringify(r.event) }));
+      const messages = chunk.map(({ event }, index) => ({
+        id: String(index),
+        body: JSON.stringify(event),
+        deduplicationId: event.eventId,
+        // One group per customer (and product) keeps each customer's events in order on a FIFO queue.
+        groupId: 'customerId' in event && event.customerId ? `${event.productCode ?? '_'}/${event.customerId}` : event.messageId,
+      }));
       try {
         const { failedIds } = await withRetry('SendMessageBatch', () => deps.completions.sendBatch(messages), {
           policy: deps.config.retry,

@@ -3,6 +3,7 @@ import {
   BadRequestException,
   ConflictException,
   CreateApiKeyCommand,
+  GetApiKeysCommand,
   NotFoundException,
   UnauthorizedException,
 } from '@aws-sdk/client-api-gateway';
@@ -11,19 +12,18 @@ import { retryableFromSdk } from './errors.js';
 
 export interface NewApiKey {
   name: string;
+  /** The key value, chosen by us: API Gateway refuses a second key with the same value (409), our idempotency guard. */
+  value: string;
   description: string;
   customerId: string;
   tags: Record<string, string>;
 }
 
-export interface CreatedApiKey {
-  id: string;
-  /** The key value: handed to the secret store and nowhere else. */
-  value: string;
-}
-
 export interface ApiKeyStore {
-  createApiKey(key: NewApiKey): Promise<CreatedApiKey>;
+  /** Creates the key and returns its id, or undefined when a key with this value exists already (409 ConflictException). */
+  createApiKey(key: NewApiKey): Promise<string | undefined>;
+  /** The id of the key with exactly this name and value, or undefined. Pages through GetApiKeys (nameQuery is a prefix match). */
+  findApiKey(name: string, value: string): Promise<string | undefined>;
 }
 
 /** Only our retry layer retries (see lib/retry.ts), so the SDK makes one attempt per call. */
@@ -35,7 +35,6 @@ const PERMANENT: Array<[new (...args: never[]) => Error, RejectionReason]> = [
   [BadRequestException, 'bad-request'],
   [UnauthorizedException, 'unauthorized'],
   [NotFoundException, 'not-found'],
-  [ConflictException, 'conflict'],
 ];
 
 function toDomainError(operation: string, error: unknown): unknown {
@@ -49,10 +48,14 @@ function toDomainError(operation: string, error: unknown): unknown {
   return error;
 }
 
+/** Longest page GetApiKeys returns. */
+const PAGE_LIMIT = 500;
+
 /**
- * API Gateway adapter. `createApiKey` makes one CreateApiKey call with the key enabled, its customerId
+ * API Gateway adapter. `createApiKey` makes one CreateApiKey call with the key enabled, its value, customerId
  * and tags; no stage keys (deprecated: keys reach stages through usage plans). Throws domain errors:
- * {@link RejectedError} for BadRequest/Unauthorized/NotFound/Conflict, ThrottledError/TransientError for retryable ones.
+ * {@link RejectedError} for BadRequest/Unauthorized/NotFound, ThrottledError/TransientError for retryable ones.
+ * Error messages are the service's, which never echo the key value (checked in tests/unit/secret-hygiene.test.ts).
  */
 export function apiGatewayAdapter(client: APIGatewayClient): ApiKeyStore {
   return {
@@ -63,14 +66,31 @@ export function apiGatewayAdapter(client: APIGatewayClient): ApiKeyStore {
             name: key.name,
             description: key.description,
             enabled: true,
+            value: key.value,
             customerId: key.customerId,
             tags: key.tags,
           }),
         );
-        if (!created.id || !created.value) throw new Error('CreateApiKey answered without an id or a value');
-        return { id: created.id, value: created.value };
+        if (!created.id) throw new Error('CreateApiKey answered without an id');
+        return created.id;
       } catch (error) {
+        if (error instanceof ConflictException) return undefined;
         throw toDomainError('CreateApiKey', error);
+      }
+    },
+
+    async findApiKey(name, value) {
+      let position: string | undefined;
+      try {
+        do {
+          const page = await client.send(new GetApiKeysCommand({ nameQuery: name, includeValues: true, limit: PAGE_LIMIT, position }));
+          const match = page.items?.find((item) => item.name === name && item.value === value);
+          if (match?.id) return match.id;
+          position = page.position;
+        } while (position);
+        return undefined;
+      } catch (error) {
+        throw toDomainError('GetApiKeys', error);
       }
     },
   };

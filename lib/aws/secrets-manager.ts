@@ -1,8 +1,11 @@
 import {
   CreateSecretCommand,
+  GetSecretValueCommand,
   InvalidParameterException,
   InvalidRequestException,
+  PutSecretValueCommand,
   ResourceExistsException,
+  ResourceNotFoundException,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { RejectedError, type RejectionReason } from '../errors.js';
@@ -20,10 +23,20 @@ export interface NewSecret {
 export interface StoredSecret {
   arn: string;
   name: string;
+  /** The value: never logged. */
+  secretString: string;
 }
 
 export interface SecretStore {
-  createSecret(secret: NewSecret): Promise<StoredSecret>;
+  /** The secret's current value, or undefined when no secret has that name. */
+  getSecret(name: string): Promise<StoredSecret | undefined>;
+  /** Creates the secret; returns undefined, creating nothing, when a secret of that name exists already. */
+  createSecret(secret: NewSecret): Promise<StoredSecret | undefined>;
+  /**
+   * Writes a new current version. `token` is the version's ClientRequestToken: a repeat with the same token and
+   * value is ignored by Secrets Manager, so retries and concurrent writers of the same content are idempotent.
+   */
+  putSecretValue(name: string, secretString: string, token: string): Promise<void>;
 }
 
 export function createSecretsManagerClient(requestTimeoutMs: number): SecretsManagerClient {
@@ -31,18 +44,35 @@ export function createSecretsManagerClient(requestTimeoutMs: number): SecretsMan
 }
 
 const PERMANENT: Array<[new (...args: never[]) => Error, RejectionReason]> = [
-  [ResourceExistsException, 'secret-exists'],
   [InvalidParameterException, 'bad-request'],
   [InvalidRequestException, 'bad-request'],
 ];
 
-/**
- * Secrets Manager adapter. `createSecret` makes one CreateSecret call and throws domain errors:
- * {@link RejectedError} (`secret-exists`, `bad-request`, `unauthorized`), ThrottledError/TransientError otherwise.
- * Error messages are the service's, which name the secret but never hold its value.
- */
+/** Domain error for an SDK error: retryable ones, then permanent ones; anything else unchanged (SQS retries it). */
+function toDomainError(operation: string, error: unknown): unknown {
+  const retryable = retryableFromSdk(operation, error);
+  if (retryable) return retryable;
+  if (!(error instanceof Error)) return error;
+  // AccessDeniedException comes from IAM, not the service model: there is no class to test against.
+  const reason = PERMANENT.find(([type]) => error instanceof type)?.[1] ?? (error.name === 'AccessDeniedException' ? 'unauthorized' : undefined);
+  // Service messages name the secret, never its value.
+  return reason ? new RejectedError(reason, `${operation} was refused: ${error.name}: ${error.message}`, { cause: error }) : error;
+}
+
+/** Secrets Manager adapter: one SDK call per method, SDK errors turned into the product's errors. */
 export function secretsManagerAdapter(client: SecretsManagerClient): SecretStore {
   return {
+    async getSecret(name) {
+      try {
+        const found = await client.send(new GetSecretValueCommand({ SecretId: name }));
+        if (!found.ARN || found.SecretString === undefined) throw new Error('GetSecretValue answered without an ARN or a SecretString');
+        return { arn: found.ARN, name: found.Name ?? name, secretString: found.SecretString };
+      } catch (error) {
+        if (error instanceof ResourceNotFoundException) return undefined;
+        throw toDomainError('GetSecretValue', error);
+      }
+    },
+
     async createSecret(secret) {
       try {
         const created = await client.send(
@@ -55,16 +85,18 @@ export function secretsManagerAdapter(client: SecretsManagerClient): SecretStore
           }),
         );
         if (!created.ARN) throw new Error('CreateSecret answered without an ARN');
-        return { arn: created.ARN, name: created.Name ?? secret.name };
+        return { arn: created.ARN, name: created.Name ?? secret.name, secretString: secret.secretString };
       } catch (error) {
-        const retryable = retryableFromSdk('CreateSecret', error);
-        if (retryable) throw retryable;
-        if (error instanceof Error) {
-          // AccessDeniedException comes from IAM, not the service model: there is no class to test against.
-          const reason = PERMANENT.find(([type]) => error instanceof type)?.[1] ?? (error.name === 'AccessDeniedException' ? 'unauthorized' : undefined);
-          if (reason) throw new RejectedError(reason, `CreateSecret was refused: ${error.name}: ${error.message}`, { cause: error });
-        }
-        throw error;
+        if (error instanceof ResourceExistsException) return undefined;
+        throw toDomainError('CreateSecret', error);
+      }
+    },
+
+    async putSecretValue(name, secretString, token) {
+      try {
+        await client.send(new PutSecretValueCommand({ SecretId: name, SecretString: secretString, ClientRequestToken: token }));
+      } catch (error) {
+        throw toDomainError('PutSecretValue', error);
       }
     },
   };

@@ -45,7 +45,8 @@ export function summarize(
     const retries = handedBack.get(messageId) ?? 0;
     const row = { origin, messageId, retries };
     if (event?.type === 'api-key.provisioned') {
-      return { ...row, outcome: 'provisioned', customerId: event.customerId, apiKeyId: event.apiKeyId, secretName: event.secretName };
+      // `?? 'provisioned'`: events written before `outcome` existed may still sit on a reused queue.
+      return { ...row, outcome: event.outcome ?? 'provisioned', customerId: event.customerId, apiKeyId: event.apiKeyId, secretName: event.secretName };
     }
     if (event?.type === 'api-key.provisioning-failed') return { ...row, outcome: 'rejected', customerId: event.customerId, reason: event.reason };
     if (event?.type === 'api-key.notification-skipped') {

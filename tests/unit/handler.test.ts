@@ -3,13 +3,21 @@ import {
   BadRequestException,
   ConflictException,
   CreateApiKeyCommand,
+  GetApiKeysCommand,
   LimitExceededException,
   NotFoundException,
   ServiceUnavailableException,
   TooManyRequestsException,
   UnauthorizedException,
 } from '@aws-sdk/client-api-gateway';
-import { CreateSecretCommand, ResourceExistsException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  CreateSecretCommand,
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  ResourceExistsException,
+  ResourceNotFoundException,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -31,8 +39,12 @@ const apigw = mockClient(APIGatewayClient);
 const secrets = mockClient(SecretsManagerClient);
 const sqs = mockClient(SQSClient);
 
-const KEY_VALUE = 'k3yV4lu3ThatMustNeverLeak0123456789abcd';
 const meta = (httpStatusCode: number) => ({ $metadata: { httpStatusCode } });
+const arnOf = (name: string) => `arn:aws:secretsmanager:us-east-1:123456789012:secret:${name}-AbCdEf`;
+/** The key values the function generated in this test (the values passed to CreateApiKey). */
+const keyValues = () => apigw.commandCalls(CreateApiKeyCommand).map((call) => call.args[0].input.value ?? '');
+/** A GetSecretValue answer holding a key record, as an earlier delivery left it. */
+const storedSecret = (name: string, record: Record<string, unknown>) => ({ ARN: arnOf(name), Name: name, SecretString: JSON.stringify(record) });
 
 let keyCounter = 0;
 beforeEach(() => {
@@ -40,11 +52,10 @@ beforeEach(() => {
   secrets.reset();
   sqs.reset();
   keyCounter = 0;
-  apigw.on(CreateApiKeyCommand).callsFake(async () => ({ id: `key${++keyCounter}`, value: KEY_VALUE, enabled: true }));
-  secrets.on(CreateSecretCommand).callsFake(async (input: { Name: string }) => ({
-    ARN: `arn:aws:secretsmanager:us-east-1:123456789012:secret:${input.Name}-AbCdEf`,
-    Name: input.Name,
-  }));
+  apigw.on(CreateApiKeyCommand).callsFake(async (input: { value: string }) => ({ id: `key${++keyCounter}`, value: input.value, enabled: true }));
+  secrets.on(GetSecretValueCommand).rejects(new ResourceNotFoundException({ message: 'not found', ...meta(400) }));
+  secrets.on(CreateSecretCommand).callsFake(async (input: { Name: string }) => ({ ARN: arnOf(input.Name), Name: input.Name }));
+  secrets.on(PutSecretValueCommand).resolves({});
   sqs.on(SendMessageBatchCommand).callsFake(async (input: { Entries: { Id: string }[] }) => ({
     Successful: input.Entries.map((e) => ({ Id: e.Id, MessageId: `m-${e.Id}`, MD5OfMessageBody: '' })),
     Failed: [],
@@ -82,22 +93,29 @@ describe('event sources', () => {
     expect(input).not.toHaveProperty('stageKeys');
   });
 
-  test('the secret holds the key as JSON under the deterministic name', async () => {
+  test('the key value is generated, recorded in the secret first, given to CreateApiKey, then the id is recorded', async () => {
     await run(sqsEvent(signup('acme-corp', { productCode: 'prod4k2j9x8l7', plan: 'gold' })));
 
-    expect(secrets).toHaveReceivedCommandWith(CreateSecretCommand, {
-      Name: 'keyprov/test/prod4k2j9x8l7/acme-corp/api-key',
-      Tags: expect.arrayContaining([{ Key: 'managed-by', Value: 'api-key-provisioner' }]),
-    });
-    const stored = JSON.parse(secrets.commandCalls(CreateSecretCommand)[0]?.args[0].input.SecretString ?? '{}');
-    expect(stored).toEqual({
-      apiKeyId: 'key1',
-      value: KEY_VALUE,
+    const name = 'keyprov/test/prod4k2j9x8l7/acme-corp/api-key';
+    expect(secrets).toHaveReceivedCommandWith(CreateSecretCommand, { Name: name, Tags: expect.arrayContaining([{ Key: 'managed-by', Value: 'api-key-provisioner' }]) });
+    const pending = JSON.parse(secrets.commandCalls(CreateSecretCommand)[0]?.args[0].input.SecretString ?? '{}');
+    expect(pending).toEqual({
+      value: expect.stringMatching(/^[A-Za-z0-9]{40}$/),
       customerId: 'acme-corp',
       productCode: 'prod4k2j9x8l7',
       plan: 'gold',
+      apiKeyName: 'keyprov/test/prod4k2j9x8l7/acme-corp',
       createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
     });
+    expect(keyValues()).toEqual([pending.value]);
+    const put = secrets.commandCalls(PutSecretValueCommand)[0]?.args[0].input;
+    expect(put).toMatchObject({ SecretId: name, ClientRequestToken: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+    expect(JSON.parse(put?.SecretString ?? '{}')).toEqual({ ...pending, apiKeyId: 'key1' });
+  });
+
+  test('every new key gets its own value', async () => {
+    await run(sqsEvent(signup('a'), signup('b'), signup('c')));
+    expect(new Set(keyValues()).size).toBe(3);
   });
 
   test.each([
@@ -139,13 +157,108 @@ describe('event sources', () => {
     const first = sqsRecord(signup('hooli', { eventId: 'evt-1' }));
     const replay = sqsRecord(signup('hooli', { eventId: 'evt-1' }), { attributes: { ...first.attributes, ApproximateReceiveCount: '7' } });
 
-    await run({ Records: [first] });
-    const [firstEvent] = sentEvents();
-    sqs.resetHistory();
     await run({ Records: [replay] });
-    const [replayEvent] = sentEvents();
 
-    expect(replayEvent).toEqual({ ...firstEvent, apiKeyId: 'key2', occurredAt: expect.any(String), messageId: replay.messageId });
+    expect(sentEvents()).toEqual([expect.objectContaining({ type: 'api-key.provisioned', outcome: 'provisioned', customerId: 'hooli', correlationId: 'evt-1' })]);
+  });
+});
+
+describe('idempotency', () => {
+  const name = 'keyprov/test/_/hooli/api-key';
+  const record = { value: 'V'.repeat(40), customerId: 'hooli', productCode: null, plan: null, apiKeyName: 'keyprov/test/_/hooli', createdAt: '2026-11-01T00:00:00.000Z' };
+
+  test('a repeat of a provisioned signup creates nothing and re-emits the same eventId as already-provisioned', async () => {
+    await run(sqsEvent(signup('hooli')));
+    const [first] = sentEvents();
+    sqs.resetHistory();
+    apigw.resetHistory();
+    secrets.resetHistory();
+    secrets.on(GetSecretValueCommand).resolves(storedSecret(name, { ...record, apiKeyId: 'key1' }));
+
+    const response = await run(sqsEvent(signup('hooli')));
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(apigw.calls()).toHaveLength(0);
+    expect(secrets).toHaveReceivedCommandTimes(CreateSecretCommand, 0);
+    expect(secrets).toHaveReceivedCommandTimes(PutSecretValueCommand, 0);
+    expect(sentEvents()).toEqual([
+      { ...first, outcome: 'already-provisioned', occurredAt: expect.any(String), messageId: expect.any(String), correlationId: expect.any(String) },
+    ]);
+  });
+
+  test('a secret without apiKeyId (stopped before the key existed) gets its key with the recorded value', async () => {
+    secrets.on(GetSecretValueCommand).resolves(storedSecret(name, record));
+
+    await run(sqsEvent(signup('hooli')));
+
+    expect(secrets).toHaveReceivedCommandTimes(CreateSecretCommand, 0);
+    expect(keyValues()).toEqual([record.value]);
+    expect(JSON.parse(secrets.commandCalls(PutSecretValueCommand)[0]?.args[0].input.SecretString ?? '{}')).toEqual({ ...record, apiKeyId: 'key1' });
+    expect(sentEvents()).toEqual([expect.objectContaining({ outcome: 'provisioned', apiKeyId: 'key1' })]);
+  });
+
+  test('a 409 on CreateApiKey (the key exists, its id was not recorded) is resolved by looking the key up', async () => {
+    secrets.on(GetSecretValueCommand).resolves(storedSecret(name, record));
+    apigw.on(CreateApiKeyCommand).rejects(new ConflictException({ message: 'API Key already exists', ...meta(409) }));
+    apigw.on(GetApiKeysCommand).resolves({
+      items: [
+        { id: 'other', name: 'keyprov/test/_/hooli-2', value: 'W'.repeat(40) },
+        { id: 'found', name: 'keyprov/test/_/hooli', value: record.value },
+      ],
+    });
+
+    await run(sqsEvent(signup('hooli')));
+
+    expect(apigw).toHaveReceivedCommandWith(GetApiKeysCommand, { nameQuery: 'keyprov/test/_/hooli', includeValues: true });
+    expect(JSON.parse(secrets.commandCalls(PutSecretValueCommand)[0]?.args[0].input.SecretString ?? '{}').apiKeyId).toBe('found');
+    expect(sentEvents()).toEqual([expect.objectContaining({ type: 'api-key.provisioned', apiKeyId: 'found' })]);
+  });
+
+  test('the lookup follows GetApiKeys pages', async () => {
+    secrets.on(GetSecretValueCommand).resolves(storedSecret(name, record));
+    apigw.on(CreateApiKeyCommand).rejects(new ConflictException({ message: 'API Key already exists', ...meta(409) }));
+    apigw
+      .on(GetApiKeysCommand)
+      .resolvesOnce({ items: [{ id: 'x', name: 'keyprov/test/_/hooli', value: 'X'.repeat(40) }], position: 'p2' })
+      .resolves({ items: [{ id: 'found', name: 'keyprov/test/_/hooli', value: record.value }] });
+
+    await run(sqsEvent(signup('hooli')));
+
+    expect(apigw).toHaveReceivedCommandTimes(GetApiKeysCommand, 2);
+    expect(apigw.commandCalls(GetApiKeysCommand)[1]?.args[0].input.position).toBe('p2');
+    expect(sentEvents()[0]).toMatchObject({ apiKeyId: 'found' });
+  });
+
+  test('a 409 whose key is not listed yet hands the record back to SQS', async () => {
+    secrets.on(GetSecretValueCommand).resolves(storedSecret(name, record));
+    apigw.on(CreateApiKeyCommand).rejects(new ConflictException({ message: 'API Key already exists', ...meta(409) }));
+    apigw.on(GetApiKeysCommand).resolves({ items: [] });
+    const event = sqsEvent(signup('hooli'));
+
+    expect(failedIds(await run(event))).toEqual([event.Records[0]?.messageId]);
+    expect(secrets).toHaveReceivedCommandTimes(PutSecretValueCommand, 0);
+  });
+
+  test('losing the CreateSecret race uses the winner\'s value', async () => {
+    secrets
+      .on(GetSecretValueCommand)
+      .rejectsOnce(new ResourceNotFoundException({ message: 'not found', ...meta(400) }))
+      .resolves(storedSecret(name, record));
+    secrets.on(CreateSecretCommand).rejects(new ResourceExistsException({ message: 'exists', ...meta(400) }));
+
+    await run(sqsEvent(signup('hooli')));
+
+    expect(keyValues()).toEqual([record.value]);
+    expect(sentEvents()).toEqual([expect.objectContaining({ type: 'api-key.provisioned', outcome: 'provisioned' })]);
+  });
+
+  test('a secret of that name that is not a key record is rejected, and nothing is created', async () => {
+    secrets.on(GetSecretValueCommand).resolves({ ARN: arnOf(name), Name: name, SecretString: 'hunter2' });
+
+    await run(sqsEvent(signup('hooli')));
+
+    expect(apigw.calls()).toHaveLength(0);
+    expect(sentEvents()).toEqual([expect.objectContaining({ type: 'api-key.provisioning-failed', reason: 'secret-unreadable' })]);
   });
 });
 
@@ -196,7 +309,6 @@ describe('CreateApiKey errors', () => {
     [new BadRequestException({ message: 'Invalid customer id', ...meta(400) }), 'bad-request'],
     [new UnauthorizedException({ message: 'Unauthorized', ...meta(401) }), 'unauthorized'],
     [new NotFoundException({ message: 'Not found', ...meta(404) }), 'not-found'],
-    [new ConflictException({ message: 'API Key already exists', ...meta(409) }), 'conflict'],
   ])('%s is not retried: failure event with reason %s', async (error, reason) => {
     apigw.on(CreateApiKeyCommand).rejects(error);
 
@@ -204,7 +316,8 @@ describe('CreateApiKey errors', () => {
 
     expect(response.batchItemFailures).toEqual([]);
     expect(apigw).toHaveReceivedCommandTimes(CreateApiKeyCommand, 1);
-    expect(secrets).toHaveReceivedCommandTimes(CreateSecretCommand, 0);
+    // The pending secret stays: a replay after the cause is fixed finishes with the recorded value.
+    expect(secrets).toHaveReceivedCommandTimes(PutSecretValueCommand, 0);
     expect(sentEvents()).toEqual([expect.objectContaining({ type: 'api-key.provisioning-failed', reason, customerId: 'acme' })]);
   });
 
@@ -215,7 +328,7 @@ describe('CreateApiKey errors', () => {
     ['ServiceUnavailable', () => new ServiceUnavailableException({ message: 'try later', ...meta(503) })],
     ['a timeout', () => Object.assign(new Error('socket hang up'), { name: 'TimeoutError' })],
   ])('%s is retried, then the key is provisioned', async (_, makeError) => {
-    apigw.on(CreateApiKeyCommand).rejectsOnce(makeError()).rejectsOnce(makeError()).resolves({ id: 'key9', value: KEY_VALUE });
+    apigw.on(CreateApiKeyCommand).rejectsOnce(makeError()).rejectsOnce(makeError()).resolves({ id: 'key9' });
 
     const response = await run(sqsEvent(signup('acme')));
 
@@ -262,17 +375,6 @@ describe('CreateApiKey errors', () => {
 
     expect(failedIds(await run(event))).toEqual([event.Records[0]?.messageId]);
     expect(apigw).toHaveReceivedCommandTimes(CreateApiKeyCommand, 1);
-  });
-});
-
-describe('CreateSecret errors', () => {
-  test('an existing secret is a failure event with reason secret-exists', async () => {
-    secrets.on(CreateSecretCommand).rejects(new ResourceExistsException({ message: 'exists', ...meta(400) }));
-
-    const response = await run(sqsEvent(signup('acme')));
-
-    expect(response.batchItemFailures).toEqual([]);
-    expect(sentEvents()).toEqual([expect.objectContaining({ type: 'api-key.provisioning-failed', reason: 'secret-exists' })]);
   });
 });
 
@@ -326,6 +428,7 @@ describe('completion events', () => {
     const [sent] = sentEvents();
     expect(sent).toEqual({
       type: 'api-key.provisioned',
+      outcome: 'provisioned',
       eventId: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/),
       occurredAt: expect.any(String),
       correlationId: 'evt-42',
@@ -339,7 +442,8 @@ describe('completion events', () => {
       secretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:keyprov/test/prod1/initech/api-key-AbCdEf',
       secretName: 'keyprov/test/prod1/initech/api-key',
     });
-    expect(JSON.stringify(sent)).not.toContain(KEY_VALUE);
+    expect(keyValues()).toHaveLength(1);
+    expect(JSON.stringify(sent)).not.toContain(keyValues()[0]);
   });
 
   test('the provisioned eventId is the same for the same customer and product, different otherwise', async () => {

@@ -1,25 +1,41 @@
 import '../helpers/debug-logging.js';
 import { APIGatewayClient, CreateApiKeyCommand, TooManyRequestsException } from '@aws-sdk/client-api-gateway';
-import { CreateSecretCommand, ResourceExistsException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  CreateSecretCommand,
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  ResourceExistsException,
+  ResourceNotFoundException,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler } from '../../functions/provision.js';
 import { lambdaContext, signup, sqsEvent } from '../helpers/events.js';
 
-const KEY_VALUE = 'k3yV4lu3ThatMustNeverLeak0123456789abcd';
 const apigw = mockClient(APIGatewayClient);
 const secrets = mockClient(SecretsManagerClient);
 const sqs = mockClient(SQSClient);
 
 test('at DEBUG, no log line holds the key value; every line has the Lambda context, every record line a correlation id', async () => {
+  const winner = { value: 'W1nn3rV4lu3ThatMustNeverLeak0123456789ab', customerId: 'acme', productCode: null, plan: null, apiKeyName: 'n', createdAt: '' };
   apigw
     .on(CreateApiKeyCommand)
     .rejectsOnce(new TooManyRequestsException({ message: 'x', $metadata: { httpStatusCode: 429 } }))
-    .resolves({ id: 'k', value: KEY_VALUE });
+    .resolves({ id: 'k' });
+  // acme loses the CreateSecret race and uses the winner's value; globex creates its own.
+  secrets
+    .on(GetSecretValueCommand)
+    .rejects(new ResourceNotFoundException({ message: 'not found', $metadata: { httpStatusCode: 400 } }))
+    .on(GetSecretValueCommand, { SecretId: 'keyprov/test/_/acme/api-key' })
+    .rejectsOnce(new ResourceNotFoundException({ message: 'not found', $metadata: { httpStatusCode: 400 } }))
+    .resolves({ ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:a-AbCdEf', Name: 'a', SecretString: JSON.stringify(winner) });
   secrets
     .on(CreateSecretCommand)
-    .rejectsOnce(new ResourceExistsException({ message: 'exists', $metadata: { httpStatusCode: 400 } }))
-    .resolves({ ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf', Name: 'x' });
+    .resolves({ ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf', Name: 'x' })
+    .on(CreateSecretCommand, { Name: 'keyprov/test/_/acme/api-key' })
+    .rejects(new ResourceExistsException({ message: 'exists', $metadata: { httpStatusCode: 400 } }));
+  secrets.on(PutSecretValueCommand).resolves({});
   sqs.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [] });
   const chunks: string[] = [];
   const capture = (chunk: unknown) => chunks.push(String(chunk)) > 0;
@@ -33,10 +49,12 @@ test('at DEBUG, no log line holds the key value; every line has the Lambda conte
   }
 
   const text = chunks.join('');
+  const values = apigw.commandCalls(CreateApiKeyCommand).map((call) => call.args[0].input.value ?? '');
+  expect(new Set(values)).toEqual(new Set([winner.value, expect.stringMatching(/^[A-Za-z0-9]{40}$/)]));
   const lines = text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
   expect(lines.some((l) => l.level === 'DEBUG')).toBe(true);
   expect(lines.length).toBeGreaterThan(5);
-  expect(text).not.toContain(KEY_VALUE);
+  for (const value of values) expect(text).not.toContain(value);
   for (const line of lines) expect(line).toHaveProperty('function_request_id');
   const recordLines = lines.filter((l) => l.message !== 'Batch processed' && l.level !== 'DEBUG');
   for (const line of recordLines) expect(line).toHaveProperty('correlationId');
