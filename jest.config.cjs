@@ -30,6 +30,8 @@ module.exports = {
       transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
       globalSetup: '<rootDir>/tests/integration/global-setup.ts',
       globalTeardown: '<rootDir>/tests/integration/global-teardown.ts',
+      // Redelivery waits for real visibility timeouts.
+      testTimeout: 60_000,
     },
   ],
 };

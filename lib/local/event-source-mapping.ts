@@ -33,6 +33,8 @@ export interface EventSourceMappingOptions {
   concurrency?: number;
   /** Stop even if the queue has not drained after this long. */
   maxDurationMs?: number;
+  /** Stop after this many invocations (all pollers together). */
+  maxInvocations?: number;
   onBatch?: (report: BatchReport) => void;
   region?: string;
 }
@@ -95,7 +97,7 @@ async function queueIsEmpty(sqs: SQSClient, queueUrl: string): Promise<boolean> 
  * Runs `handler` the way Lambda's SQS event source mapping with ReportBatchItemFailures does: long-poll a batch,
  * invoke with a context that has a real deadline, delete only the records not reported as failures, and leave the
  * others to reappear after the visibility timeout (and move to the DLQ after maxReceiveCount, which SQS does).
- * Returns when the queue is empty — nothing visible, in flight or delayed — or after `maxDurationMs`.
+ * Returns when the queue is empty — nothing visible, in flight or delayed — or after `maxDurationMs` or `maxInvocations`.
  */
 export async function runEventSourceMapping(options: EventSourceMappingOptions): Promise<RunSummary> {
   const { sqs, queueUrl, queueArn, handler, onBatch } = options;
@@ -108,7 +110,7 @@ export async function runEventSourceMapping(options: EventSourceMappingOptions):
   let drained = false;
 
   async function poller(): Promise<void> {
-    while (!drained && Date.now() < stopAt) {
+    while (!drained && Date.now() < stopAt && invocations < (options.maxInvocations ?? Number.POSITIVE_INFINITY)) {
       const { Messages = [] } = await sqs.send(
         new ReceiveMessageCommand({
           QueueUrl: queueUrl,

@@ -1,15 +1,20 @@
 import { createServer, type IncomingMessage, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-/** A fault to inject: requests matching it are answered with an AWS-style JSON error instead of being forwarded. */
+/** A fault to inject: requests matching it are answered with an AWS-style JSON error (or held) instead of being forwarded. */
 export interface FaultRule {
   method?: string;
   /** Matched against the URL path (REST APIs such as API Gateway: `/apikeys`). */
   path?: string | RegExp;
-  /** Matched against the request body (JSON protocols, e.g. an `X-Amz-Target` payload or a customerId). */
+  /** Matched against the request body (e.g. a customerId). */
   bodyIncludes?: string;
+  /** Matched against the `X-Amz-Target` header of JSON protocols, e.g. `secretsmanager.PutSecretValue`. */
+  target?: string;
   status: number;
   errorType: string;
+  /** Never answer a matching request (as if the caller died waiting); `onMatch` says when one arrived. */
+  hold?: boolean;
+  onMatch?: () => void;
   retryAfterSeconds?: number;
   /** How many matching requests fail; Infinity for all. */
   times: number;
@@ -20,6 +25,8 @@ export interface FaultProxy {
   /** Requests seen, by `METHOD path`. */
   seen: string[];
   inject(rule: FaultRule): void;
+  /** Removes every rule: from now on everything is forwarded. */
+  clear(): void;
   /** How many requests each rule failed so far, in order of injection. */
   injected(): number[];
   close(): Promise<void>;
@@ -50,10 +57,13 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         r.used < r.times &&
         (!r.method || r.method === req.method) &&
         (!r.path || (typeof r.path === 'string' ? r.path === path : r.path.test(path))) &&
-        (!r.bodyIncludes || body.toString('utf8').includes(r.bodyIncludes)),
+        (!r.bodyIncludes || body.toString('utf8').includes(r.bodyIncludes)) &&
+        (!r.target || req.headers['x-amz-target'] === r.target),
     );
     if (rule) {
       rule.used++;
+      rule.onMatch?.();
+      if (rule.hold) return;
       const headers: Record<string, string> = { 'content-type': 'application/json', 'x-amzn-ErrorType': rule.errorType };
       if (rule.retryAfterSeconds !== undefined) headers['retry-after'] = String(rule.retryAfterSeconds);
       res.writeHead(rule.status, headers).end(JSON.stringify({ message: `injected ${rule.errorType}`, __type: rule.errorType }));
@@ -75,7 +85,12 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     endpoint: `http://127.0.0.1:${port}`,
     seen,
     inject: (rule) => rules.push({ ...rule, used: 0 }),
+    clear: () => rules.splice(0),
     injected: () => rules.map((r) => r.used),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }

@@ -1,0 +1,161 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
+import type { CompletionEvent, ProvisionedEvent } from '../../lib/completion.js';
+import type { BatchDeps } from '../../lib/process-batch.js';
+import { eventBridgeEnvelope, marketplaceNotification, signup, snsEnvelope } from '../helpers/events.js';
+import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
+
+let pipeline: Pipeline;
+beforeAll(async () => {
+  pipeline = await startPipeline();
+});
+afterAll(() => pipeline.close());
+
+const provisioned = (events: CompletionEvent[], customerId: string) =>
+  events.filter((e): e is ProvisionedEvent => e.type === 'api-key.provisioned' && e.customerId === customerId);
+
+/**
+ * The promise, read from moto: for each customer exactly one API key, enabled, and exactly one secret holding its
+ * value and id; every completion event for the customer carries the same eventId.
+ */
+async function expectExactlyOnce(customerIds: string[]): Promise<void> {
+  const keys = await pipeline.apiKeys();
+  const { SecretList = [] } = await pipeline.secrets.send(new ListSecretsCommand({ MaxResults: 100 }));
+  const events = await pipeline.completionEvents();
+  for (const customerId of customerIds) {
+    const own = keys.filter((k) => k.customerId === customerId);
+    expect({ customerId, keys: own.length }).toEqual({ customerId, keys: 1 });
+    const [key] = own;
+    expect(key?.enabled).toBe(true);
+    const secrets = SecretList.filter((s) => s.Name?.endsWith(`/${customerId}/api-key`));
+    expect({ customerId, secrets: secrets.length }).toEqual({ customerId, secrets: 1 });
+    const stored = await pipeline.secretJson(secrets[0]?.Name ?? '');
+    expect(stored).toMatchObject({ value: key?.value, apiKeyId: key?.id, customerId });
+    const announced = provisioned(events, customerId);
+    expect(announced.length).toBeGreaterThan(0);
+    expect(new Set(announced.map((e) => e.eventId)).size).toBe(1);
+    expect(new Set(announced.map((e) => e.apiKeyId))).toEqual(new Set([key?.id]));
+  }
+}
+
+/** The function's dependencies with one port method that does its work and then throws: a crash right after that step. */
+function crashAfter(port: 'secrets' | 'apiKeys' | 'completions', method: string) {
+  return (deps: BatchDeps): BatchDeps => {
+    const original = deps[port] as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    const wrapped = {
+      ...original,
+      [method]: async (...args: unknown[]) => {
+        await original[method]?.(...args);
+        throw new Error(`injected crash after ${method}`);
+      },
+    };
+    return { ...deps, [port]: wrapped };
+  };
+}
+
+describe('a function that stops right after a step: the next delivery finishes the work', () => {
+  test.each([
+    ['GetSecretValue', 'secrets', 'getSecret'],
+    ['CreateSecret', 'secrets', 'createSecret'],
+    ['CreateApiKey', 'apiKeys', 'createApiKey'],
+    ['PutSecretValue', 'secrets', 'putSecretValue'],
+    ['SendMessageBatch', 'completions', 'sendBatch'],
+  ] as const)('stopped after %s', async (step, port, method) => {
+    const customerId = `crash-after-${step.toLowerCase()}`;
+    await pipeline.send(signup(customerId));
+
+    const first = await pipeline.drain({ handler: pipeline.handlerWith(crashAfter(port, method)), maxInvocations: 1 });
+    expect(first.invocations).toBe(1);
+    const second = await pipeline.drain();
+
+    expect(second.drained).toBe(true);
+    await expectExactlyOnce([customerId]);
+    const outcomes = provisioned(await pipeline.completionEvents(), customerId).map((e) => e.outcome);
+    // A crash after the last write (PutSecretValue) leaves nothing to do; before it, the next delivery finishes the work.
+    const expected = { PutSecretValue: ['already-provisioned'], SendMessageBatch: ['provisioned', 'already-provisioned'] } as Record<string, string[]>;
+    expect(outcomes).toEqual(expected[step] ?? ['provisioned']);
+  });
+
+  test.each([
+    ['CreateApiKey', 'secretsmanager.PutSecretValue'],
+    ['CreateSecret', undefined],
+  ])('a function process killed (SIGKILL) after %s', async (step, heldTarget) => {
+    const customerId = `killed-after-${step.toLowerCase()}`;
+    await pipeline.send(signup(customerId));
+    let arrived!: () => void;
+    const stepDone = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    // Hold the request that follows the step: when it arrives, the step is done and the process is killed.
+    if (heldTarget) pipeline.proxy.inject({ target: heldTarget, status: 500, errorType: 'Held', hold: true, times: 1, onMatch: () => arrived() });
+    else pipeline.proxy.inject({ method: 'POST', path: '/apikeys', status: 500, errorType: 'Held', hold: true, times: 1, onMatch: () => arrived() });
+
+    const child = spawn(join('node_modules', '.bin', 'tsx'), [join('tests', 'helpers', 'crash-child.ts')], {
+      env: { ...process.env, SIGNUP_QUEUE_URL: pipeline.queues.signupUrl, SIGNUP_QUEUE_ARN: pipeline.queues.signupArn },
+      stdio: 'ignore',
+    });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_, signal) => resolve(signal)));
+    await stepDone;
+    child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+
+    await pipeline.drain();
+    await expectExactlyOnce([customerId]);
+  });
+});
+
+describe('duplicates and replays', () => {
+  const customers = ['dup-signup', 'dup-eventbridge', 'dup-marketplace-sns', 'dup-marketplace-raw'];
+  const bodies = [
+    signup('dup-signup', { eventId: 'evt-dup-1' }),
+    eventBridgeEnvelope(signup('dup-eventbridge')),
+    snsEnvelope(marketplaceNotification('subscribe-success', 'dup-marketplace-sns')),
+    marketplaceNotification('subscribe-success', 'dup-marketplace-raw'),
+    'not json at all',
+  ];
+
+  test('every message of a mixed batch delivered three times, shuffled, to three concurrent instances', async () => {
+    const copies = [...bodies, ...bodies, ...bodies]
+      .map((body) => ({ body, order: Math.random() }))
+      .sort((a, b) => a.order - b.order)
+      .map((c) => c.body);
+    await pipeline.send(...copies);
+
+    const run = await pipeline.drain({ concurrency: 3, batchSize: 5 });
+
+    expect(run.drained).toBe(true);
+    expect(await pipeline.deadLetterIds()).toEqual([]);
+    await expectExactlyOnce(customers);
+    for (const customerId of customers) expect(provisioned(await pipeline.completionEvents(), customerId)).toHaveLength(3);
+  });
+
+  test('the same signup in two batches handled at the same moment converges on one key and one secret', async () => {
+    const body = signup('dup-simultaneous');
+    await pipeline.send(body, body);
+
+    await pipeline.drain({ concurrency: 2, batchSize: 1 });
+
+    await expectExactlyOnce(['dup-simultaneous']);
+  });
+
+  test('a whole DLQ replayed after an incident: provisioned ones are re-announced, the rest are provisioned, nothing doubles', async () => {
+    // The incident: the completion queue refuses everything, so provisioned records keep coming back and end in the DLQ.
+    pipeline.proxy.inject({ target: 'AmazonSQS.SendMessageBatch', status: 500, errorType: 'InternalError', times: Infinity });
+    // ... and API Gateway throttles one customer so hard that it never gets its key.
+    pipeline.proxy.inject({ method: 'POST', path: '/apikeys', bodyIncludes: '"dlq-never-created"', status: 429, errorType: 'TooManyRequestsException', times: Infinity });
+    await pipeline.send(signup('dlq-provisioned-1'), signup('dlq-provisioned-2'), signup('dlq-never-created'));
+    await pipeline.drain();
+    expect(await pipeline.deadLetterIds()).toHaveLength(3);
+    pipeline.proxy.clear();
+
+    expect(await pipeline.replayDeadLetters()).toBe(3);
+    await pipeline.drain();
+
+    expect(await pipeline.deadLetterIds()).toEqual([]);
+    await expectExactlyOnce(['dlq-provisioned-1', 'dlq-provisioned-2', 'dlq-never-created']);
+    const events = await pipeline.completionEvents();
+    expect(provisioned(events, 'dlq-provisioned-1').map((e) => e.outcome)).toEqual(['already-provisioned']);
+    expect(provisioned(events, 'dlq-never-created').map((e) => e.outcome)).toEqual(['provisioned']);
+  });
+});
