@@ -22,7 +22,7 @@ export interface FaultRule {
 
 export interface FaultProxy {
   endpoint: string;
-  /** Requests seen, by `METHOD path`. */
+  /** Requests seen: the `X-Amz-Target` of JSON protocols (`secretsmanager.CreateSecret`), else `METHOD path`. */
   seen: string[];
   inject(rule: FaultRule): void;
   /** Removes every rule: from now on everything is forwarded. */
@@ -51,7 +51,8 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const server: Server = createServer(async (req, res) => {
     const body = await readBody(req);
     const path = (req.url ?? '/').split('?')[0] ?? '/';
-    seen.push(`${req.method} ${path}`);
+    const target = req.headers['x-amz-target'];
+    seen.push(typeof target === 'string' ? target : `${req.method} ${path}`);
     const rule = rules.find(
       (r) =>
         r.used < r.times &&

@@ -159,3 +159,29 @@ describe('duplicates and replays', () => {
     expect(provisioned(events, 'dlq-never-created').map((e) => e.outcome)).toEqual(['provisioned']);
   });
 });
+
+describe('what provisioning costs, counted at the HTTP level', () => {
+  const count = (seen: string[]) => Object.fromEntries([...new Set(seen)].sort().map((op) => [op, seen.filter((s) => s === op).length]));
+
+  test('a new key: 1 API Gateway call; a repeat: none', async () => {
+    pipeline.proxy.seen.splice(0);
+    await pipeline.send(signup('cost-1'), signup('cost-2'));
+    const firstRun = await pipeline.drain({ batchSize: 2 });
+    const first = count(pipeline.proxy.seen);
+
+    pipeline.proxy.seen.splice(0);
+    await pipeline.send(signup('cost-1'), signup('cost-2'));
+    const repeatRun = await pipeline.drain({ batchSize: 2 });
+    const repeat = count(pipeline.proxy.seen);
+
+    // One SendMessageBatch per invocation, whatever the number of records in it.
+    expect(first).toEqual({
+      'AmazonSQS.SendMessageBatch': firstRun.invocations,
+      'POST /apikeys': 2,
+      'secretsmanager.CreateSecret': 2,
+      'secretsmanager.GetSecretValue': 2,
+      'secretsmanager.PutSecretValue': 2,
+    });
+    expect(repeat).toEqual({ 'AmazonSQS.SendMessageBatch': repeatRun.invocations, 'secretsmanager.GetSecretValue': 2 });
+  });
+});
