@@ -18,7 +18,7 @@ module.exports = {
       transform,
       moduleNameMapper,
       setupFiles: ['<rootDir>/tests/helpers/env.ts'],
-      transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
+      transformIgnorePatterns: ['/node_modules/(?!(@middy|p-limit|yocto-queue)/)'],
     },
     {
       displayName: 'integration',
@@ -27,7 +27,7 @@ module.exports = {
       transform,
       moduleNameMapper,
       setupFiles: ['<rootDir>/tests/helpers/env.ts'],
-      transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
+      transformIgnorePatterns: ['/node_modules/(?!(@middy|p-limit|yocto-queue)/)'],
       globalSetup: '<rootDir>/tests/integration/global-setup.ts',
       globalTeardown: '<rootDir>/tests/integration/global-teardown.ts',
       // Redelivery waits for real visibility timeouts.

@@ -15,6 +15,14 @@ export interface Config {
   /** Per-request timeout of every AWS call. */
   requestTimeoutMs: number;
   retry: RetryPolicy;
+  /** API Gateway calls per second this instance may make (0: no limiter). Account quota ÷ maximumConcurrency. */
+  apiGatewayRatePerSecond: number;
+  /** Records of one batch in progress at once. */
+  recordConcurrency: number;
+  /** `off`: the SDK makes one attempt and lib/retry.ts retries; `standard`/`adaptive`: the SDK's own retry modes (benchmark baselines). */
+  sdkRetryMode: 'off' | 'standard' | 'adaptive';
+  /** The signup queue: records handed back with a known wait get it as their visibility timeout. Optional. */
+  signupQueueUrl?: string;
 }
 
 /** A decimal integer setting; unset or empty means the default (`Number('')` would silently be 0). */
@@ -41,6 +49,13 @@ const schema = z.object({
   RETRY_BASE_DELAY_MS: integer(1, 10_000, 100),
   RETRY_MAX_DELAY_MS: integer(1, 60_000, 10_000),
   DEADLINE_SAFETY_MARGIN_MS: integer(0, 60_000, 3_000),
+  API_GATEWAY_RATE_PER_SECOND: z
+    .string()
+    .regex(/^\d+(\.\d+)?$/, 'must be a number of calls per second (0 turns the limiter off)')
+    .transform(Number),
+  RECORD_CONCURRENCY: integer(1, 100, 5),
+  SDK_RETRY_MODE: z.enum(['off', 'standard', 'adaptive']).default('off'),
+  SIGNUP_QUEUE_URL: z.url({ protocol: /^https?$/ }).optional(),
 });
 
 function parseDefaultTags(raw: string | undefined): Record<string, string> {
@@ -80,6 +95,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     defaultTags: parseDefaultTags(e.DEFAULT_TAGS),
     secretKmsKeyId: e.SECRET_KMS_KEY_ID,
     requestTimeoutMs: e.AWS_REQUEST_TIMEOUT_MS,
+    apiGatewayRatePerSecond: e.API_GATEWAY_RATE_PER_SECOND,
+    recordConcurrency: e.RECORD_CONCURRENCY,
+    sdkRetryMode: e.SDK_RETRY_MODE,
+    signupQueueUrl: e.SIGNUP_QUEUE_URL,
     retry: {
       maxAttempts: e.RETRY_MAX_ATTEMPTS,
       baseDelayMs: e.RETRY_BASE_DELAY_MS,

@@ -37,17 +37,19 @@ export class RejectedError extends ProvisionerError {
 
 export class RetryableError extends ProvisionerError {
   override name = 'RetryableError';
+  /** How long to wait before the next try, when known (a Retry-After, a rate limiter's queue): SQS redelivers after it. */
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, options?: ErrorOptions & { retryAfterMs?: number }) {
+    super(message, options);
+    this.retryAfterMs = options?.retryAfterMs;
+  }
 }
 
 /** An AWS call was throttled (HTTP 429); `retryAfterMs` is the service's Retry-After, when it sent one. */
 export class ThrottledError extends RetryableError {
   override name = 'ThrottledError';
-  constructor(
-    message: string,
-    readonly retryAfterMs: number | undefined,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
+  constructor(message: string, retryAfterMs: number | undefined, options?: ErrorOptions) {
+    super(message, { ...options, retryAfterMs });
   }
 }
 

@@ -1,14 +1,16 @@
 import { BatchProcessor, EventType } from '@aws-lambda-powertools/batch';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import pLimit from 'p-limit';
 import type { ApiKeyStore } from './aws/api-gateway.js';
 import type { SecretStore } from './aws/secrets-manager.js';
-import { type MessageSink, SQS_BATCH_LIMIT } from './aws/sqs.js';
+import { type MessageSink, type MessageSource, SQS_BATCH_LIMIT } from './aws/sqs.js';
 import { type CompletionEvent, deterministicId } from './completion.js';
 import type { Config } from './config.js';
 import { RejectedError, RetryableError } from './errors.js';
 import { type ParsedMessage, parseMessageBody } from './messages.js';
 import { provisionKey } from './provision.js';
+import type { RateLimiter } from './rate-limiter.js';
 import { withRetry } from './retry.js';
 
 export interface BatchDeps {
@@ -16,8 +18,27 @@ export interface BatchDeps {
   apiKeys: ApiKeyStore;
   secrets: SecretStore;
   completions: MessageSink;
+  /** The queue the records come from, to delay a handed-back record by its known wait. Optional. */
+  signupQueue?: MessageSource;
+  /** Paces API Gateway calls across all records of this instance. Optional. */
+  apiGatewayLimiter?: RateLimiter;
   logger: Logger;
   now?: () => Date;
+}
+
+/** SQS's longest visibility timeout: 12 hours. */
+const MAX_VISIBILITY_SECONDS = 43_200;
+
+/** The visibility timeout for a handed-back record: the wait it was told (Retry-After, the limiter's queue), if any. */
+export function redeliveryDelaySeconds(error: unknown): number | undefined {
+  let current: unknown = error;
+  while (current instanceof Error) {
+    if (current instanceof RetryableError && current.retryAfterMs !== undefined) {
+      return Math.min(MAX_VISIBILITY_SECONDS, Math.max(1, Math.ceil(current.retryAfterMs / 1000)));
+    }
+    current = current.cause;
+  }
+  return undefined;
 }
 
 /** What one record came to, when it is not handed back to SQS. */
@@ -32,10 +53,11 @@ function correlationIdOf(parsed: ParsedMessage | undefined, record: SQSRecord): 
 }
 
 /**
- * Builds the SQS batch handler. Each record is processed on its own (in parallel; a failing record never fails
- * the others): it ends provisioned, skipped (a Marketplace action not handled yet) or rejected — each announced
- * by a completion event, all sent with SendMessageBatch once per invocation — or it is returned in
- * `batchItemFailures` for SQS to redeliver (retryable errors, deadline, unexpected errors, an event SQS did not take).
+ * Builds the SQS batch handler. Each record is processed on its own (`recordConcurrency` at a time; a failing
+ * record never fails the others): it ends provisioned, already provisioned, skipped (a Marketplace action not
+ * handled yet) or rejected — each announced by a completion event, all sent with SendMessageBatch once per
+ * invocation — or it is returned in `batchItemFailures` for SQS to redeliver (retryable errors, deadline,
+ * unexpected errors, an event SQS did not take); one that knows its wait is delayed by that much.
  */
 export function createBatchHandler(deps: BatchDeps) {
   const now = deps.now ?? (() => new Date());
@@ -52,6 +74,16 @@ export function createBatchHandler(deps: BatchDeps) {
     const log = deps.logger.createChild({ persistentKeys: { correlationId, messageId: record.messageId } });
     const receiveCount = Number(record.attributes.ApproximateReceiveCount);
     log.debug('Record received', { receiveCount, bodyLength: record.body.length, sentTimestamp: record.attributes.SentTimestamp });
+    const retrying =
+      (limiter: RateLimiter | undefined) =>
+      <T>(operation: string, call: () => Promise<T>) =>
+        withRetry(operation, call, {
+          policy: deps.config.retry,
+          // Records stop one safety margin early: the completion events still have to go out after them.
+          remainingTimeMs: () => context.getRemainingTimeInMillis() - deps.config.retry.safetyMarginMs,
+          limiter,
+          onRetry: ({ attempt, delayMs, error }) => log.warn('Retrying AWS call', { operation, attempt, delayMs: Math.round(delayMs), error: error.message }),
+        });
     const base = { occurredAt: now().toISOString(), correlationId, messageId: record.messageId };
 
     try {
@@ -69,12 +101,7 @@ export function createBatchHandler(deps: BatchDeps) {
         apiKeys: deps.apiKeys,
         secrets: deps.secrets,
         now,
-        retry: (operation, call) =>
-          withRetry(operation, call, {
-            policy: deps.config.retry,
-            remainingTimeMs: () => context.getRemainingTimeInMillis(),
-            onRetry: ({ attempt, delayMs, error }) => log.warn('Retrying AWS call', { operation, attempt, delayMs: Math.round(delayMs), error: error.message }),
-          }),
+        retry: { apiGateway: retrying(deps.apiGatewayLimiter), secrets: retrying(undefined) },
       });
       const outcome = alreadyProvisioned ? 'already-provisioned' : 'provisioned';
       log.info(alreadyProvisioned ? 'API key already provisioned: nothing created' : 'API key provisioned', {
@@ -126,7 +153,8 @@ export function createBatchHandler(deps: BatchDeps) {
       }));
       try {
         const { failedIds } = await withRetry('SendMessageBatch', () => deps.completions.sendBatch(messages), {
-          policy: deps.config.retry,
+          // Half the margin: records stopped a whole margin early to leave this time.
+          policy: { ...deps.config.retry, safetyMarginMs: deps.config.retry.safetyMarginMs / 2 },
           remainingTimeMs: () => context.getRemainingTimeInMillis(),
         });
         for (const id of failedIds) {
@@ -141,14 +169,33 @@ export function createBatchHandler(deps: BatchDeps) {
     return unsent;
   }
 
+  /** Delays the redelivery of handed-back records that know how long to wait, instead of the queue's visibility timeout. */
+  async function delayRedeliveries(failed: Array<[unknown, SQSRecord]>): Promise<void> {
+    if (!deps.signupQueue) return;
+    const changes = failed.flatMap(([error, record]) => {
+      const seconds = redeliveryDelaySeconds(error);
+      return seconds === undefined ? [] : [{ receiptHandle: record.receiptHandle, visibilityTimeoutSeconds: seconds }];
+    });
+    for (let i = 0; i < changes.length; i += SQS_BATCH_LIMIT) {
+      try {
+        await deps.signupQueue.changeVisibility(changes.slice(i, i + SQS_BATCH_LIMIT));
+      } catch (error) {
+        // Not fatal: the queue's own visibility timeout applies instead.
+        deps.logger.warn('Could not delay handed-back records', { error: error instanceof Error ? error.message : String(error) });
+      }
+    }
+  }
+
   return async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
+    const limit = pLimit(deps.config.recordConcurrency);
     const processor = new BatchProcessor(EventType.SQS);
-    processor.register(event.Records, processRecord, { context, throwOnFullBatchFailure: false });
+    processor.register(event.Records, (record: SQSRecord) => limit(() => processRecord(record, context)), { context, throwOnFullBatchFailure: false });
     const processed = await processor.process();
     const results = processed.flatMap(([status, result]) => (status === 'success' ? [result as RecordResult] : []));
     const unsent = await sendEvents(results, context);
     const { batchItemFailures } = processor.response();
     const failures = [...batchItemFailures, ...unsent.map((itemIdentifier) => ({ itemIdentifier }))];
+    await delayRedeliveries(processed.flatMap(([status, error, record]) => (status === 'fail' ? [[error, record as SQSRecord] as [unknown, SQSRecord]] : [])));
     deps.logger.info('Batch processed', { records: event.Records.length, completed: results.length - unsent.length, handedBack: failures.length });
     return { batchItemFailures: failures };
   }

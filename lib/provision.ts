@@ -7,12 +7,14 @@ import { RejectedError, TransientError } from './errors.js';
 import type { ProvisionRequest } from './messages.js';
 import { apiKeyName, mergeTags, secretName } from './naming.js';
 
+export type RetryFn = <T>(operation: string, call: () => Promise<T>) => Promise<T>;
+
 export interface ProvisionDeps {
   config: Pick<Config, 'namePrefix' | 'defaultTags' | 'secretKmsKeyId'>;
   apiKeys: ApiKeyStore;
   secrets: SecretStore;
-  /** Wraps each AWS call in the retry policy (lib/retry.ts). */
-  retry: <T>(operation: string, call: () => Promise<T>) => Promise<T>;
+  /** Wrap each AWS call in the retry policy (lib/retry.ts); API Gateway's also in the instance's rate limiter. */
+  retry: { apiGateway: RetryFn; secrets: RetryFn };
   now: () => Date;
 }
 
@@ -66,7 +68,8 @@ function readRecord(secret: StoredSecret): SecretRecord {
  * Throws RejectedError for permanent failures, RetryableError when SQS should deliver again.
  */
 export async function provisionKey(request: ProvisionRequest, deps: ProvisionDeps): Promise<ProvisionedKey> {
-  const { config, retry } = deps;
+  const { config } = deps;
+  const { apiGateway, secrets } = deps.retry;
   const tags = mergeTags(config.defaultTags, request.tags);
   const keyName = apiKeyName(config.namePrefix, request.customerId, request.productCode);
   const name = secretName(config.namePrefix, request.customerId, request.productCode);
@@ -79,7 +82,7 @@ export async function provisionKey(request: ProvisionRequest, deps: ProvisionDep
     alreadyProvisioned,
   });
 
-  let secret = await retry('GetSecretValue', () => deps.secrets.getSecret(name));
+  let secret = await secrets('GetSecretValue', () => deps.secrets.getSecret(name));
   if (secret) {
     const { apiKeyId } = readRecord(secret);
     if (apiKeyId) return result(secret, apiKeyId, true);
@@ -92,7 +95,7 @@ export async function provisionKey(request: ProvisionRequest, deps: ProvisionDep
       apiKeyName: keyName,
       createdAt: deps.now().toISOString(),
     };
-    const created = await retry('CreateSecret', () =>
+    const created = await secrets('CreateSecret', () =>
       deps.secrets.createSecret({
         name,
         description: `API key of customer ${request.customerId}${product}, provisioned by api-key-provisioner`,
@@ -101,13 +104,13 @@ export async function provisionKey(request: ProvisionRequest, deps: ProvisionDep
         kmsKeyId: config.secretKmsKeyId,
       }),
     );
-    secret = created ?? (await retry('GetSecretValue', () => deps.secrets.getSecret(name)));
+    secret = created ?? (await secrets('GetSecretValue', () => deps.secrets.getSecret(name)));
     if (!secret) throw new TransientError(`secret ${name} exists but could not be read yet`);
   }
   const record = readRecord(secret);
 
   const apiKeyId =
-    (await retry('CreateApiKey', () =>
+    (await apiGateway('CreateApiKey', () =>
       deps.apiKeys.createApiKey({
         name: keyName,
         value: record.value,
@@ -115,11 +118,11 @@ export async function provisionKey(request: ProvisionRequest, deps: ProvisionDep
         customerId: request.customerId,
         tags,
       }),
-    )) ?? (await retry('GetApiKeys', () => deps.apiKeys.findApiKey(keyName, record.value)));
+    )) ?? (await apiGateway('GetApiKeys', () => deps.apiKeys.findApiKey(keyName, record.value)));
   // A 409 whose key cannot be listed yet: the control plane is eventually consistent, so SQS tries again later.
   if (!apiKeyId) throw new TransientError(`a key with the recorded value exists but ${keyName} is not listed yet`);
 
   const active: SecretRecord = { ...record, apiKeyId };
-  await retry('PutSecretValue', () => deps.secrets.putSecretValue(name, JSON.stringify(active), deterministicId('secret-version', name, apiKeyId)));
+  await secrets('PutSecretValue', () => deps.secrets.putSecretValue(name, JSON.stringify(active), deterministicId('secret-version', name, apiKeyId)));
   return result(secret, apiKeyId, false);
 }

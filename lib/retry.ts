@@ -1,4 +1,5 @@
 import { DeadlineError, RetryableError, ThrottledError } from './errors.js';
+import type { RateLimiter } from './rate-limiter.js';
 
 export interface RetryPolicy {
   /** Attempts per call within one invocation, the first included. */
@@ -16,6 +17,8 @@ export interface RetryOptions {
   /** Milliseconds left before the Lambda deadline (`context.getRemainingTimeInMillis`). */
   remainingTimeMs: () => number;
   onRetry?: (info: { operation: string; attempt: number; delayMs: number; error: RetryableError }) => void;
+  /** Paces every attempt and learns from throttles (lib/rate-limiter.ts). */
+  limiter?: RateLimiter;
   random?: () => number;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -38,23 +41,32 @@ export function backoffDelay(error: RetryableError, attempt: number, policy: Ret
  * Any other error is rethrown at once. Gives up, throwing the last retryable error, after `maxAttempts`
  * or when a Retry-After exceeds `maxDelayMs`;
  * throws {@link DeadlineError} instead of starting an attempt or a wait that would end inside the safety margin.
- * The SDK clients are built with `maxAttempts: 1`, so this is the only layer that retries.
+ * With a `limiter`, each attempt first waits for its slot; a slot beyond the deadline is a {@link DeadlineError}
+ * whose `retryAfterMs` is the wait. The SDK clients are built with `maxAttempts: 1`, so this is the only layer that retries.
  */
 export async function withRetry<T>(operation: string, call: () => Promise<T>, options: RetryOptions): Promise<T> {
-  const { policy, remainingTimeMs, onRetry, random = Math.random, sleep = defaultSleep } = options;
+  const { policy, remainingTimeMs, onRetry, limiter, random = Math.random, sleep = defaultSleep } = options;
   for (let attempt = 1; ; attempt++) {
-    if (remainingTimeMs() <= policy.safetyMarginMs) {
-      throw new DeadlineError(`${operation}: not enough time left before the Lambda deadline`);
+    const queued = limiter?.delayMs() ?? 0;
+    if (remainingTimeMs() - queued <= policy.safetyMarginMs) {
+      throw new DeadlineError(`${operation}: not enough time left before the Lambda deadline`, { retryAfterMs: queued || undefined });
+    }
+    if (limiter) {
+      const wait = limiter.reserve();
+      if (wait > 0) await sleep(wait);
     }
     try {
-      return await call();
+      const result = await call();
+      limiter?.onSuccess();
+      return result;
     } catch (error) {
+      if (error instanceof ThrottledError) limiter?.onThrottle(error.retryAfterMs);
       if (!(error instanceof RetryableError) || attempt >= policy.maxAttempts) throw error;
       // A service that asks for a longer pause than we may wait gets it: SQS redelivers the record later.
       if (error instanceof ThrottledError && (error.retryAfterMs ?? 0) > policy.maxDelayMs) throw error;
       const delayMs = backoffDelay(error, attempt, policy, random);
       if (remainingTimeMs() - delayMs <= policy.safetyMarginMs) {
-        throw new DeadlineError(`${operation}: the next retry would pass the Lambda deadline`, { cause: error });
+        throw new DeadlineError(`${operation}: the next retry would pass the Lambda deadline`, { cause: error, retryAfterMs: delayMs });
       }
       onRetry?.({ operation, attempt, delayMs, error });
       await sleep(delayMs);

@@ -8,7 +8,7 @@ import {
   UnauthorizedException,
 } from '@aws-sdk/client-api-gateway';
 import { RejectedError, type RejectionReason } from '../errors.js';
-import { retryableFromSdk } from './errors.js';
+import { retryableFromSdk, type SdkRetryMode, sdkRetrySettings } from './errors.js';
 
 export interface NewApiKey {
   name: string;
@@ -27,8 +27,8 @@ export interface ApiKeyStore {
 }
 
 /** Only our retry layer retries (see lib/retry.ts), so the SDK makes one attempt per call. */
-export function createApiGatewayClient(requestTimeoutMs: number): APIGatewayClient {
-  return new APIGatewayClient({ maxAttempts: 1, requestHandler: { requestTimeout: requestTimeoutMs } });
+export function createApiGatewayClient(requestTimeoutMs: number, retryMode: SdkRetryMode = 'off'): APIGatewayClient {
+  return new APIGatewayClient({ ...sdkRetrySettings(retryMode), requestHandler: { requestTimeout: requestTimeoutMs } });
 }
 
 const PERMANENT: Array<[new (...args: never[]) => Error, RejectionReason]> = [

@@ -43,3 +43,13 @@ export function retryableFromSdk(operation: string, error: unknown): ThrottledEr
   }
   return undefined;
 }
+
+export type SdkRetryMode = 'off' | 'standard' | 'adaptive';
+
+/**
+ * `off` (production): one attempt per SDK call, so lib/retry.ts is the only layer that retries and attempts never
+ * multiply. `standard` and `adaptive` are the SDK's own modes with its default 3 attempts: the benchmark's baselines.
+ */
+export function sdkRetrySettings(mode: SdkRetryMode): { maxAttempts: number; retryMode?: 'standard' | 'adaptive' } {
+  return mode === 'off' ? { maxAttempts: 1 } : { maxAttempts: 3, retryMode: mode };
+}

@@ -9,7 +9,7 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { RejectedError, type RejectionReason } from '../errors.js';
-import { retryableFromSdk } from './errors.js';
+import { retryableFromSdk, type SdkRetryMode, sdkRetrySettings } from './errors.js';
 
 export interface NewSecret {
   name: string;
@@ -39,8 +39,8 @@ export interface SecretStore {
   putSecretValue(name: string, secretString: string, token: string): Promise<void>;
 }
 
-export function createSecretsManagerClient(requestTimeoutMs: number): SecretsManagerClient {
-  return new SecretsManagerClient({ maxAttempts: 1, requestHandler: { requestTimeout: requestTimeoutMs } });
+export function createSecretsManagerClient(requestTimeoutMs: number, retryMode: SdkRetryMode = 'off'): SecretsManagerClient {
+  return new SecretsManagerClient({ ...sdkRetrySettings(retryMode), requestHandler: { requestTimeout: requestTimeoutMs } });
 }
 
 const PERMANENT: Array<[new (...args: never[]) => Error, RejectionReason]> = [

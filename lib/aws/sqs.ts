@@ -1,5 +1,5 @@
-import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { retryableFromSdk } from './errors.js';
+import { ChangeMessageVisibilityBatchCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { retryableFromSdk, type SdkRetryMode, sdkRetrySettings } from './errors.js';
 
 export interface OutgoingMessage {
   /** Unique within one send; reported back in `failedIds`. */
@@ -16,11 +16,22 @@ export interface MessageSink {
   sendBatch(messages: OutgoingMessage[]): Promise<{ failedIds: string[] }>;
 }
 
+export interface VisibilityChange {
+  receiptHandle: string;
+  /** Seconds until the message is visible again, 0–43200. */
+  visibilityTimeoutSeconds: number;
+}
+
+export interface MessageSource {
+  /** Sets when each received message comes back (one call for ≤ 10). */
+  changeVisibility(changes: VisibilityChange[]): Promise<void>;
+}
+
 /** SendMessageBatch takes at most 10 entries. */
 export const SQS_BATCH_LIMIT = 10;
 
-export function createSqsClient(requestTimeoutMs: number): SQSClient {
-  return new SQSClient({ maxAttempts: 1, requestHandler: { requestTimeout: requestTimeoutMs } });
+export function createSqsClient(requestTimeoutMs: number, retryMode: SdkRetryMode = 'off'): SQSClient {
+  return new SQSClient({ ...sdkRetrySettings(retryMode), requestHandler: { requestTimeout: requestTimeoutMs } });
 }
 
 /**
@@ -46,6 +57,24 @@ export function sqsAdapter(client: SQSClient, queueUrl: string): MessageSink {
         return { failedIds: (result.Failed ?? []).map((f) => f.Id ?? '') };
       } catch (error) {
         throw retryableFromSdk('SendMessageBatch', error) ?? error;
+      }
+    },
+  };
+}
+
+/** SQS adapter for the queue the function reads. Throws ThrottledError/TransientError for retryable failures. */
+export function sqsSourceAdapter(client: SQSClient, queueUrl: string): MessageSource {
+  return {
+    async changeVisibility(changes) {
+      try {
+        await client.send(
+          new ChangeMessageVisibilityBatchCommand({
+            QueueUrl: queueUrl,
+            Entries: changes.map((c, i) => ({ Id: String(i), ReceiptHandle: c.receiptHandle, VisibilityTimeout: c.visibilityTimeoutSeconds })),
+          }),
+        );
+      } catch (error) {
+        throw retryableFromSdk('ChangeMessageVisibilityBatch', error) ?? error;
       }
     },
   };

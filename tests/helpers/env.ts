@@ -2,6 +2,8 @@
 process.env.COMPLETION_QUEUE_URL ??= 'https://sqs.us-east-1.amazonaws.com/123456789012/api-key-provisioner-test-completions';
 process.env.NAME_PREFIX ??= 'keyprov/test/';
 process.env.DEFAULT_TAGS ??= '{"managed-by":"api-key-provisioner","stage":"test"}';
+// No limiter by default: it is shared by every invocation of a module, so one test's throttle would pace the next ones.
+process.env.API_GATEWAY_RATE_PER_SECOND ??= '0';
 process.env.RETRY_BASE_DELAY_MS ??= '1';
 process.env.RETRY_MAX_DELAY_MS ??= '20';
 process.env.DEADLINE_SAFETY_MARGIN_MS ??= '1000';

@@ -7,6 +7,7 @@ const QUEUE_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/completions'
 const env = (extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv => ({
   COMPLETION_QUEUE_URL: QUEUE_URL,
   NAME_PREFIX: 'keyprov/prod/',
+  API_GATEWAY_RATE_PER_SECOND: '1.25',
   ...extra,
 });
 
@@ -22,7 +23,7 @@ function configErrorOf(environment: NodeJS.ProcessEnv): string {
 }
 
 describe('loadConfig: required variables', () => {
-  test.each(['COMPLETION_QUEUE_URL', 'NAME_PREFIX'])('a missing %s is required', (name) => {
+  test.each(['COMPLETION_QUEUE_URL', 'NAME_PREFIX', 'API_GATEWAY_RATE_PER_SECOND'])('a missing %s is required', (name) => {
     expect(configErrorOf(env({ [name]: undefined }))).toContain(`${name} is required`);
   });
 
@@ -162,7 +163,7 @@ describe('loadConfig: numeric settings', () => {
 });
 
 describe('findings of review', () => {
-  const base = { COMPLETION_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/1/q', NAME_PREFIX: 'p/' };
+  const base = { COMPLETION_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/1/q', NAME_PREFIX: 'p/', API_GATEWAY_RATE_PER_SECOND: '1' };
 
   test('an empty number setting means its default, not 0', () => {
     expect(loadConfig({ ...base, DEADLINE_SAFETY_MARGIN_MS: '' }).retry.safetyMarginMs).toBe(3000);
@@ -178,5 +179,19 @@ describe('findings of review', () => {
 
   test('RETRY_MAX_DELAY_MS below RETRY_BASE_DELAY_MS is rejected', () => {
     expect(() => loadConfig({ ...base, RETRY_BASE_DELAY_MS: '500', RETRY_MAX_DELAY_MS: '100' })).toThrow(/RETRY_MAX_DELAY_MS/);
+  });
+});
+
+describe('throughput settings', () => {
+  test('the API Gateway rate is a decimal number, 0 turns the limiter off', () => {
+    expect(loadConfig(env({ API_GATEWAY_RATE_PER_SECOND: '1.25' })).apiGatewayRatePerSecond).toBe(1.25);
+    expect(loadConfig(env({ API_GATEWAY_RATE_PER_SECOND: '0' })).apiGatewayRatePerSecond).toBe(0);
+    expect(configErrorOf(env({ API_GATEWAY_RATE_PER_SECOND: 'fast' }))).toContain('API_GATEWAY_RATE_PER_SECOND');
+  });
+
+  test('record concurrency, SDK retry mode and the signup queue have defaults or are optional', () => {
+    expect(loadConfig(env())).toMatchObject({ recordConcurrency: 5, sdkRetryMode: 'off', signupQueueUrl: undefined });
+    expect(loadConfig(env({ SDK_RETRY_MODE: 'adaptive', RECORD_CONCURRENCY: '3' }))).toMatchObject({ recordConcurrency: 3, sdkRetryMode: 'adaptive' });
+    expect(configErrorOf(env({ SDK_RETRY_MODE: 'legacy' }))).toContain('SDK_RETRY_MODE');
   });
 });
