@@ -1,0 +1,120 @@
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { APIGatewayClient, GetApiKeysCommand } from '@aws-sdk/client-api-gateway';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { CompletionEvent, ProvisionedEvent } from '../../lib/completion.js';
+import { resetMoto } from '../../lib/local/moto.js';
+import { peekQueue } from '../../lib/local/queues.js';
+import { ensureQueues } from '../../lib/local/resources.js';
+
+const ROOT = resolve(__dirname, '../..');
+const QUEUES = { signups: 'invoke-local-signups', deadLetter: 'invoke-local-signups-dlq', completions: 'invoke-local-completions' };
+const COMMAND_TIMEOUT_MS = 150_000;
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command in its own process group; on timeout kills the whole group (npm, serverless, esbuild). */
+function run(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Run> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(command, args, { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const timer = setTimeout(() => {
+      stderr += `\n[test] killed after ${timeoutMs} ms`;
+      if (child.pid) process.kill(-child.pid, 'SIGKILL');
+    }, timeoutMs);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** invoke local prints the function's logs (JSON lines), then its result, pretty-printed: the last block that opens with a lone `{`. */
+function printedResult(stdout: string): unknown {
+  const lines = stdout.trimEnd().split('\n');
+  const start = lines.lastIndexOf('{');
+  if (start < 0) throw new Error(`no result printed:\n${stdout}`);
+  return JSON.parse(lines.slice(start).join('\n'));
+}
+
+describe('npm run invoke:local (serverless invoke local) against moto', () => {
+  const moto = process.env.MOTO_ENDPOINT ?? '';
+  const sqs = new SQSClient({ endpoint: moto });
+  const apigw = new APIGatewayClient({ endpoint: moto });
+  const secrets = new SecretsManagerClient({ endpoint: moto });
+  let completionUrl: string;
+  let result: Run;
+
+  beforeAll(async () => {
+    if (!moto) throw new Error('MOTO_ENDPOINT is not set: run the integration project (its global setup starts moto)');
+    await resetMoto(moto);
+    ({ completionUrl } = await ensureQueues(sqs, QUEUES, { visibilityTimeoutSeconds: 30, maxReceiveCount: 3 }));
+
+    // What a user's shell would give: no AWS account, fake credentials, none of this test run's function settings.
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' };
+    result = await run(
+      'npm',
+      [
+        'run',
+        'invoke:local',
+        '--',
+        '--path',
+        'events/signup.json',
+        '--env',
+        `AWS_ENDPOINT_URL=${moto}`,
+        '--param',
+        `completionQueueUrl=${completionUrl}`,
+      ],
+      env,
+      COMMAND_TIMEOUT_MS,
+    );
+  }, COMMAND_TIMEOUT_MS + 30_000);
+
+  const output = () => `exit ${result.code} ${result.signal ?? ''}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
+
+  test('the command exits 0 and prints the handler result: no batch item failures', () => {
+    expect({ code: result.code, output: result.code === 0 ? '' : output() }).toEqual({ code: 0, output: '' });
+    expect(printedResult(result.stdout)).toEqual({ batchItemFailures: [] });
+  });
+
+  test('the completion queue holds two api-key.provisioned events, one per customer of the sample', async () => {
+    const events = (await peekQueue(sqs, completionUrl)).map((m) => JSON.parse(m.Body ?? '{}') as CompletionEvent);
+    expect(events.map((e) => e.type)).toEqual(['api-key.provisioned', 'api-key.provisioned']);
+    const provisioned = events as ProvisionedEvent[];
+    expect(provisioned.map((e) => e.customerId).sort()).toEqual(['acme-corp', 'globex-42']);
+    expect(provisioned.map((e) => e.outcome)).toEqual(['provisioned', 'provisioned']);
+    // NAME_PREFIX came from serverless.yml's provider.environment (stage dev).
+    for (const event of provisioned) expect(event.secretName.startsWith('keyprov/dev/')).toBe(true);
+  });
+
+  test('API Gateway has the two keys, and Secrets Manager holds their values', async () => {
+    const keys = (await apigw.send(new GetApiKeysCommand({ includeValues: true, limit: 500 }))).items ?? [];
+    expect(keys.map((k) => k.customerId).sort()).toEqual(['acme-corp', 'globex-42']);
+    const events = (await peekQueue(sqs, completionUrl)).map((m) => JSON.parse(m.Body ?? '{}') as ProvisionedEvent);
+    for (const key of keys) {
+      expect(key.enabled).toBe(true);
+      expect(key.value).toMatch(/^[A-Za-z0-9]{20,}$/);
+      const event = events.find((e) => e.customerId === key.customerId);
+      expect(event).toMatchObject({ apiKeyId: key.id, apiKeyName: key.name });
+      const { SecretString } = await secrets.send(new GetSecretValueCommand({ SecretId: event?.secretName }));
+      expect(JSON.parse(SecretString ?? '{}')).toMatchObject({ value: key.value, apiKeyId: key.id, customerId: key.customerId });
+    }
+  });
+});
