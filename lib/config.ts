@@ -21,8 +21,6 @@ export interface Config {
   recordConcurrency: number;
   /** `off`: the SDK makes one attempt and lib/retry.ts retries; `standard`/`adaptive`: the SDK's own retry modes (benchmark baselines). */
   sdkRetryMode: 'off' | 'standard' | 'adaptive';
-  /** The signup queue: records handed back with a known wait get it as their visibility timeout. Optional. */
-  signupQueueUrl?: string;
 }
 
 /** A decimal integer setting; unset or empty means the default (`Number('')` would silently be 0). */
@@ -53,9 +51,8 @@ const schema = z.object({
     .string()
     .regex(/^\d+(\.\d+)?$/, 'must be a number of calls per second (0 turns the limiter off)')
     .transform(Number),
-  RECORD_CONCURRENCY: integer(1, 100, 5),
+  RECORD_CONCURRENCY: integer(1, 100, 10),
   SDK_RETRY_MODE: z.enum(['off', 'standard', 'adaptive']).default('off'),
-  SIGNUP_QUEUE_URL: z.url({ protocol: /^https?$/ }).optional(),
 });
 
 function parseDefaultTags(raw: string | undefined): Record<string, string> {
@@ -98,7 +95,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     apiGatewayRatePerSecond: e.API_GATEWAY_RATE_PER_SECOND,
     recordConcurrency: e.RECORD_CONCURRENCY,
     sdkRetryMode: e.SDK_RETRY_MODE,
-    signupQueueUrl: e.SIGNUP_QUEUE_URL,
     retry: {
       maxAttempts: e.RETRY_MAX_ATTEMPTS,
       baseDelayMs: e.RETRY_BASE_DELAY_MS,

@@ -15,7 +15,7 @@ export function createDeps(config: Config): BatchDeps {
     apiKeys: apiGatewayAdapter(createApiGatewayClient(requestTimeoutMs, sdkRetryMode)),
     secrets: secretsManagerAdapter(createSecretsManagerClient(requestTimeoutMs, sdkRetryMode)),
     completions: sqsAdapter(sqs, config.completionQueueUrl),
-    signupQueue: config.signupQueueUrl ? sqsSourceAdapter(sqs, config.signupQueueUrl) : undefined,
+    signupQueue: sqsSourceAdapter(sqs),
     // One limiter per instance, shared by every record of every invocation: API Gateway's quota is per account.
     apiGatewayLimiter: config.apiGatewayRatePerSecond > 0 ? createRateLimiter({ ratePerSecond: config.apiGatewayRatePerSecond }) : undefined,
     logger,

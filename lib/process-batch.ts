@@ -4,7 +4,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import pLimit from 'p-limit';
 import type { ApiKeyStore } from './aws/api-gateway.js';
 import type { SecretStore } from './aws/secrets-manager.js';
-import { type MessageSink, type MessageSource, SQS_BATCH_LIMIT } from './aws/sqs.js';
+import { type MessageSink, type MessageSource, SQS_BATCH_LIMIT, type VisibilityChange } from './aws/sqs.js';
 import { type CompletionEvent, deterministicId } from './completion.js';
 import type { Config } from './config.js';
 import { RejectedError, RetryableError } from './errors.js';
@@ -18,7 +18,7 @@ export interface BatchDeps {
   apiKeys: ApiKeyStore;
   secrets: SecretStore;
   completions: MessageSink;
-  /** The queue the records come from, to delay a handed-back record by its known wait. Optional. */
+  /** The queues the records come from, to delay a handed-back record by its known wait. Optional. */
   signupQueue?: MessageSource;
   /** Paces API Gateway calls across all records of this instance. Optional. */
   apiGatewayLimiter?: RateLimiter;
@@ -172,16 +172,22 @@ export function createBatchHandler(deps: BatchDeps) {
   /** Delays the redelivery of handed-back records that know how long to wait, instead of the queue's visibility timeout. */
   async function delayRedeliveries(failed: Array<[unknown, SQSRecord]>): Promise<void> {
     if (!deps.signupQueue) return;
-    const changes = failed.flatMap(([error, record]) => {
+    const byQueue = new Map<string, VisibilityChange[]>();
+    for (const [error, record] of failed) {
       const seconds = redeliveryDelaySeconds(error);
-      return seconds === undefined ? [] : [{ receiptHandle: record.receiptHandle, visibilityTimeoutSeconds: seconds }];
-    });
-    for (let i = 0; i < changes.length; i += SQS_BATCH_LIMIT) {
-      try {
-        await deps.signupQueue.changeVisibility(changes.slice(i, i + SQS_BATCH_LIMIT));
-      } catch (error) {
-        // Not fatal: the queue's own visibility timeout applies instead.
-        deps.logger.warn('Could not delay handed-back records', { error: error instanceof Error ? error.message : String(error) });
+      if (seconds === undefined) continue;
+      const changes = byQueue.get(record.eventSourceARN) ?? [];
+      changes.push({ receiptHandle: record.receiptHandle, visibilityTimeoutSeconds: seconds });
+      byQueue.set(record.eventSourceARN, changes);
+    }
+    for (const [queueArn, changes] of byQueue) {
+      for (let i = 0; i < changes.length; i += SQS_BATCH_LIMIT) {
+        try {
+          await deps.signupQueue.changeVisibility(queueArn, changes.slice(i, i + SQS_BATCH_LIMIT));
+        } catch (error) {
+          // Not fatal: the queue's own visibility timeout applies instead.
+          deps.logger.warn('Could not delay handed-back records', { error: error instanceof Error ? error.message : String(error) });
+        }
       }
     }
   }
@@ -195,7 +201,8 @@ export function createBatchHandler(deps: BatchDeps) {
     const unsent = await sendEvents(results, context);
     const { batchItemFailures } = processor.response();
     const failures = [...batchItemFailures, ...unsent.map((itemIdentifier) => ({ itemIdentifier }))];
-    await delayRedeliveries(processed.flatMap(([status, error, record]) => (status === 'fail' ? [[error, record as SQSRecord] as [unknown, SQSRecord]] : [])));
+    // The processor's result entries hold only error messages; its `errors` pair with `failureMessages`.
+    await delayRedeliveries(processor.errors.map((error, i) => [error, processor.failureMessages[i] as SQSRecord]));
     deps.logger.info('Batch processed', { records: event.Records.length, completed: results.length - unsent.length, handedBack: failures.length });
     return { batchItemFailures: failures };
   }

@@ -24,6 +24,8 @@ export interface AdaptiveRateLimiterOptions {
   decreaseFactor?: number;
   /** Calls per second added back per success. Default: ratePerSecond / 20 (a halved rate recovers in ~10 calls). */
   increasePerSuccess?: number;
+  /** Calls that may go at once after an idle spell (slots left unused between batches are kept, up to this). Default 2. */
+  burst?: number;
   now?: () => number;
 }
 
@@ -32,16 +34,23 @@ export function createRateLimiter(options: AdaptiveRateLimiterOptions): RateLimi
   const min = options.minRatePerSecond ?? max / 16;
   const decrease = options.decreaseFactor ?? 0.5;
   const increase = options.increasePerSuccess ?? max / 20;
+  const burst = options.burst ?? 2;
   const now = options.now ?? Date.now;
   let rate = max;
-  let nextSlot = 0;
+  // Generic cell rate algorithm: `due` is when the next call would be due at an even pace; a call may run up to
+  // (burst - 1) intervals ahead of it.
+  let due = 0;
   let pausedUntil = 0;
+  const earliest = (t: number) => Math.max(t, due - (burst - 1) * (1000 / rate), pausedUntil);
   return {
-    delayMs: () => Math.max(0, nextSlot - now(), pausedUntil - now()),
+    delayMs: () => {
+      const t = now();
+      return earliest(t) - t;
+    },
     reserve() {
       const t = now();
-      const slot = Math.max(t, nextSlot, pausedUntil);
-      nextSlot = slot + 1000 / rate;
+      const slot = earliest(t);
+      due = Math.max(due, slot) + 1000 / rate;
       return slot - t;
     },
     onThrottle(retryAfterMs) {

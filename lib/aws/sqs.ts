@@ -1,4 +1,4 @@
-import { ChangeMessageVisibilityBatchCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityBatchCommand, GetQueueUrlCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { retryableFromSdk, type SdkRetryMode, sdkRetrySettings } from './errors.js';
 
 export interface OutgoingMessage {
@@ -23,8 +23,8 @@ export interface VisibilityChange {
 }
 
 export interface MessageSource {
-  /** Sets when each received message comes back (one call for ≤ 10). */
-  changeVisibility(changes: VisibilityChange[]): Promise<void>;
+  /** Sets when each message received from the queue `queueArn` comes back (one call for ≤ 10). */
+  changeVisibility(queueArn: string, changes: VisibilityChange[]): Promise<void>;
 }
 
 /** SendMessageBatch takes at most 10 entries. */
@@ -62,11 +62,31 @@ export function sqsAdapter(client: SQSClient, queueUrl: string): MessageSink {
   };
 }
 
-/** SQS adapter for the queue the function reads. Throws ThrottledError/TransientError for retryable failures. */
-export function sqsSourceAdapter(client: SQSClient, queueUrl: string): MessageSource {
+/**
+ * SQS adapter for the queues the function reads. A record names its queue by ARN: the URL is asked once per queue
+ * (GetQueueUrl, then cached), so no setting has to repeat what the event source mapping already says.
+ * Throws ThrottledError/TransientError for retryable failures.
+ */
+export function sqsSourceAdapter(client: SQSClient): MessageSource {
+  const urls = new Map<string, Promise<string>>();
+  const urlOf = (queueArn: string): Promise<string> => {
+    let url = urls.get(queueArn);
+    if (!url) {
+      // arn:aws:sqs:<region>:<account>:<name>
+      const [, , , , account, name] = queueArn.split(':');
+      url = client.send(new GetQueueUrlCommand({ QueueName: name, QueueOwnerAWSAccountId: account })).then(({ QueueUrl }) => {
+        if (!QueueUrl) throw new Error(`GetQueueUrl answered no URL for ${queueArn}`);
+        return QueueUrl;
+      });
+      url.catch(() => urls.delete(queueArn));
+      urls.set(queueArn, url);
+    }
+    return url;
+  };
   return {
-    async changeVisibility(changes) {
+    async changeVisibility(queueArn, changes) {
       try {
+        const queueUrl = await urlOf(queueArn);
         await client.send(
           new ChangeMessageVisibilityBatchCommand({
             QueueUrl: queueUrl,

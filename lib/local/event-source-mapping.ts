@@ -23,8 +23,10 @@ export interface EventSourceMappingOptions {
   queueUrl: string;
   queueArn: string;
   handler: SqsHandler;
-  /** Records per invocation, as the mapping's BatchSize (1–10 here: one ReceiveMessage call). */
+  /** Records per invocation at most, as the mapping's BatchSize. Above 10, several receives fill one batch. */
   batchSize?: number;
+  /** How long to keep filling a batch of more than 10 records, as the mapping's MaximumBatchingWindowInSeconds. */
+  batchingWindowMs?: number;
   /** Long-poll wait per ReceiveMessage, seconds. */
   waitTimeSeconds?: number;
   /** The function timeout: the deadline each invocation's context counts down to. */
@@ -109,16 +111,28 @@ export async function runEventSourceMapping(options: EventSourceMappingOptions):
   let invocations = 0;
   let drained = false;
 
-  async function poller(): Promise<void> {
-    while (!drained && Date.now() < stopAt && invocations < (options.maxInvocations ?? Number.POSITIVE_INFINITY)) {
+  /** One batch: a long poll, then (for a batch size above 10) more receives until full, empty, or the window closes. */
+  async function receiveBatch(): Promise<Message[]> {
+    const batch: Message[] = [];
+    const windowEnds = Date.now() + (options.batchingWindowMs ?? 1000);
+    do {
       const { Messages = [] } = await sqs.send(
         new ReceiveMessageCommand({
           QueueUrl: queueUrl,
-          MaxNumberOfMessages: batchSize,
-          WaitTimeSeconds: options.waitTimeSeconds ?? 1,
+          MaxNumberOfMessages: Math.min(10, batchSize - batch.length),
+          WaitTimeSeconds: batch.length === 0 ? (options.waitTimeSeconds ?? 1) : 0,
           MessageSystemAttributeNames: ['All'],
         }),
       );
+      batch.push(...Messages);
+      if (Messages.length === 0) break;
+    } while (batchSize > 10 && batch.length < batchSize && Date.now() < windowEnds);
+    return batch;
+  }
+
+  async function poller(): Promise<void> {
+    while (!drained && Date.now() < stopAt && invocations < (options.maxInvocations ?? Number.POSITIVE_INFINITY)) {
+      const Messages = await receiveBatch();
       if (Messages.length === 0) {
         if (await queueIsEmpty(sqs, queueUrl)) drained = true;
         // Messages in flight: wait for them to come back rather than spin (short polls answer at once).
@@ -137,11 +151,11 @@ export async function runEventSourceMapping(options: EventSourceMappingOptions):
         error = thrown instanceof Error ? thrown.message : String(thrown);
       }
       const done = Messages.filter((m) => !handedBack.includes(m.MessageId ?? ''));
-      if (done.length > 0) {
+      for (let i = 0; i < done.length; i += 10) {
         await sqs.send(
           new DeleteMessageBatchCommand({
             QueueUrl: queueUrl,
-            Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
+            Entries: done.slice(i, i + 10).map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle })),
           }),
         );
       }

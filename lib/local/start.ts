@@ -80,6 +80,8 @@ async function main(): Promise<number> {
     process.env.AWS_ACCESS_KEY_ID ??= 'local';
     process.env.AWS_SECRET_ACCESS_KEY ??= 'local';
     process.env.NAME_PREFIX ??= 'keyprov/local/';
+    // One local instance may use the whole account's CreateApiKey quota.
+    process.env.API_GATEWAY_RATE_PER_SECOND ??= '5';
     process.env.POWERTOOLS_LOG_LEVEL ??= 'ERROR'; // the summary reports every outcome; INFO shows the function's logs
 
     const sqs = new SQSClient({});

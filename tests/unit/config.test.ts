@@ -189,8 +189,8 @@ describe('throughput settings', () => {
     expect(configErrorOf(env({ API_GATEWAY_RATE_PER_SECOND: 'fast' }))).toContain('API_GATEWAY_RATE_PER_SECOND');
   });
 
-  test('record concurrency, SDK retry mode and the signup queue have defaults or are optional', () => {
-    expect(loadConfig(env())).toMatchObject({ recordConcurrency: 5, sdkRetryMode: 'off', signupQueueUrl: undefined });
+  test('record concurrency and SDK retry mode have defaults', () => {
+    expect(loadConfig(env())).toMatchObject({ recordConcurrency: 10, sdkRetryMode: 'off' });
     expect(loadConfig(env({ SDK_RETRY_MODE: 'adaptive', RECORD_CONCURRENCY: '3' }))).toMatchObject({ recordConcurrency: 3, sdkRetryMode: 'adaptive' });
     expect(configErrorOf(env({ SDK_RETRY_MODE: 'legacy' }))).toContain('SDK_RETRY_MODE');
   });
