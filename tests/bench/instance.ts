@@ -1,0 +1,29 @@
+/**
+ * One function instance of the benchmark, in its own process (its own limiter, SDK clients and memory): the
+ * production handler run over the signup queue by the event-source-mapping runner until the queue drains.
+ * Says `ready` once its modules are loaded and starts on `go` (stdin), so every instance starts at the same moment
+ * and module loading through tsx stays out of the measurement. Prints one JSON line at the end: invocations and peak RSS.
+ */
+import { once } from 'node:events';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { handler } from '../../functions/provision.js';
+import { runEventSourceMapping } from '../../lib/local/event-source-mapping.js';
+
+const { MOTO_ENDPOINT, BENCH_QUEUE_URL, BENCH_QUEUE_ARN, BENCH_FUNCTION_TIMEOUT_MS, BENCH_MAX_DURATION_MS } = process.env;
+if (!MOTO_ENDPOINT || !BENCH_QUEUE_URL || !BENCH_QUEUE_ARN) throw new Error('MOTO_ENDPOINT, BENCH_QUEUE_URL and BENCH_QUEUE_ARN are required');
+
+process.stdout.write('ready\n');
+await once(process.stdin, 'data');
+
+const run = await runEventSourceMapping({
+  // The runner plays the Lambda service: it talks to moto directly, unthrottled and uncounted.
+  sqs: new SQSClient({ endpoint: MOTO_ENDPOINT }),
+  queueUrl: BENCH_QUEUE_URL,
+  queueArn: BENCH_QUEUE_ARN,
+  handler,
+  batchSize: Number(process.env.BENCH_BATCH_SIZE ?? 10),
+  waitTimeSeconds: 1,
+  functionTimeoutMs: Number(BENCH_FUNCTION_TIMEOUT_MS ?? 30_000),
+  maxDurationMs: Number(BENCH_MAX_DURATION_MS ?? 120_000),
+});
+process.stdout.write(`${JSON.stringify({ invocations: run.invocations, drained: run.drained, maxRssKb: process.resourceUsage().maxRSS })}\n`);
