@@ -1,5 +1,6 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { ConfigError } from './errors.js';
+import './zod-setup.js';
 import { tagProblem } from './naming.js';
 import type { RetryPolicy } from './retry.js';
 
@@ -25,34 +26,30 @@ export interface Config {
 
 /** A decimal integer setting; unset or empty means the default (`Number('')` would silently be 0). */
 const integer = (min: number, max: number, fallback: number) =>
-  z.preprocess(
-    (value) => (value === undefined || value === '' ? undefined : value),
-    z
-      .string()
-      .regex(/^\d+$/, 'must be a decimal integer')
-      .transform(Number)
-      .pipe(z.number().min(min).max(max))
-      .default(fallback),
+  z.pipe(
+    z.pipe(
+      z.optional(z.string().check(z.regex(/^\d*$/, 'must be a decimal integer'))),
+      z.transform((value) => (value === undefined || value === '' ? fallback : Number(value))),
+    ),
+    z.number().check(z.minimum(min), z.maximum(max)),
   );
 
 const schema = z.object({
   COMPLETION_QUEUE_URL: z.url({ protocol: /^https?$/ }),
-  NAME_PREFIX: z
-    .string()
-    .regex(/^[A-Za-z0-9/_+=.@-]{1,128}$/, 'must be 1 to 128 characters of A-Z a-z 0-9 / _ + = . @ -'),
-  DEFAULT_TAGS: z.string().optional(),
-  SECRET_KMS_KEY_ID: z.string().min(1).optional(),
+  NAME_PREFIX: z.string().check(z.regex(/^[A-Za-z0-9/_+=.@-]{1,128}$/, 'must be 1 to 128 characters of A-Z a-z 0-9 / _ + = . @ -')),
+  DEFAULT_TAGS: z.optional(z.string()),
+  SECRET_KMS_KEY_ID: z.optional(z.string().check(z.minLength(1))),
   AWS_REQUEST_TIMEOUT_MS: integer(100, 60_000, 5_000),
   RETRY_MAX_ATTEMPTS: integer(1, 20, 6),
   RETRY_BASE_DELAY_MS: integer(1, 10_000, 100),
   RETRY_MAX_DELAY_MS: integer(1, 60_000, 10_000),
   DEADLINE_SAFETY_MARGIN_MS: integer(0, 60_000, 3_000),
-  API_GATEWAY_RATE_PER_SECOND: z
-    .string()
-    .regex(/^\d+(\.\d+)?$/, 'must be a number of calls per second (0 turns the limiter off)')
-    .transform(Number),
+  API_GATEWAY_RATE_PER_SECOND: z.pipe(
+    z.string().check(z.regex(/^\d+(\.\d+)?$/, 'must be a number of calls per second (0 turns the limiter off)')),
+    z.transform(Number),
+  ),
   RECORD_CONCURRENCY: integer(1, 100, 10),
-  SDK_RETRY_MODE: z.enum(['off', 'standard', 'adaptive']).default('off'),
+  SDK_RETRY_MODE: z._default(z.enum(['off', 'standard', 'adaptive']), 'off'),
 });
 
 function parseDefaultTags(raw: string | undefined): Record<string, string> {

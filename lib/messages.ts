@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import './zod-setup.js';
 import { RejectedError, type RejectionReason } from './errors.js';
 import { CUSTOMER_ID_PATTERN, PRODUCT_CODE_PATTERN } from './naming.js';
 
@@ -28,17 +29,17 @@ export interface SkippedNotification {
 
 export type ParsedMessage = ProvisionRequest | SkippedNotification;
 
-const customerId = z.string().regex(CUSTOMER_ID_PATTERN, 'must be 1 to 256 characters of A-Z a-z 0-9 _ + = . @ -');
-const productCode = z.string().regex(PRODUCT_CODE_PATTERN, 'must be 1 to 64 characters of A-Z a-z 0-9 . _ -, starting alphanumeric');
+const customerId = z.string().check(z.regex(CUSTOMER_ID_PATTERN, 'must be 1 to 256 characters of A-Z a-z 0-9 _ + = . @ -'));
+const productCode = z.string().check(z.regex(PRODUCT_CODE_PATTERN, 'must be 1 to 64 characters of A-Z a-z 0-9 . _ -, starting alphanumeric'));
 
 /** The product's own signup event. Unknown fields are ignored, so producers can add fields first. */
 export const signupEventSchema = z.object({
   customerId,
-  eventId: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1 to 128 characters of A-Z a-z 0-9 . _ : -').optional(),
-  productCode: productCode.optional(),
-  plan: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1 to 64 characters of A-Z a-z 0-9 . _ -').optional(),
-  tags: z.record(z.string(), z.string()).optional(),
-  occurredAt: z.iso.datetime({ offset: true }).optional(),
+  eventId: z.optional(z.string().check(z.regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1 to 128 characters of A-Z a-z 0-9 . _ : -'))),
+  productCode: z.optional(productCode),
+  plan: z.optional(z.string().check(z.regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1 to 64 characters of A-Z a-z 0-9 . _ -'))),
+  tags: z.optional(z.record(z.string(), z.string())),
+  occurredAt: z.optional(z.iso.datetime({ offset: true })),
 });
 export type SignupEvent = z.infer<typeof signupEventSchema>;
 
@@ -54,8 +55,8 @@ const marketplaceNotificationSchema = z.object({
   action: z.enum(MARKETPLACE_ACTIONS),
   'customer-identifier': customerId,
   'product-code': productCode,
-  'offer-identifier': z.string().optional(),
-  isFreeTrialTermPresent: z.enum(['true', 'false']).optional(),
+  'offer-identifier': z.optional(z.string()),
+  isFreeTrialTermPresent: z.optional(z.enum(['true', 'false'])),
 });
 
 const snsEnvelopeSchema = z.object({
@@ -66,16 +67,16 @@ const snsEnvelopeSchema = z.object({
 });
 
 const eventBridgeEnvelopeSchema = z.object({
-  id: z.string().min(1),
-  'detail-type': z.string().min(1),
-  source: z.string().min(1),
+  id: z.string().check(z.minLength(1)),
+  'detail-type': z.string().check(z.minLength(1)),
+  source: z.string().check(z.minLength(1)),
   detail: z.record(z.string(), z.unknown()),
 });
 
 type Json = Record<string, unknown>;
 
 /** A rejection naming the first offending field and the rule it breaks; never the field's value. */
-function reject(defaultReason: RejectionReason, what: string, error: z.ZodError, fieldReasons: Record<string, RejectionReason> = {}): RejectedError {
+function reject(defaultReason: RejectionReason, what: string, error: z.core.$ZodError, fieldReasons: Record<string, RejectionReason> = {}): RejectedError {
   const issue = error.issues[0];
   // Path segments can be producer-chosen keys (tag names): shorten them, they are not ours to echo whole.
   const field = issue?.path.map((segment) => String(segment).slice(0, 64)).join('.') || '(body)';
