@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { RejectionReason } from './errors.js';
-import type { Source } from './messages.js';
+import type { ParsedMessage, Source } from './messages.js';
+import type { KeyResult } from './provision.js';
 
 interface EventBase {
   /** Deterministic: the same provisioning, or the same rejected message, always yields the same id. */
@@ -11,39 +12,106 @@ interface EventBase {
   messageId: string;
 }
 
-export interface ProvisionedEvent extends EventBase {
-  type: 'api-key.provisioned';
-  /** `already-provisioned`: an earlier delivery had done the work; this one created nothing. Same `eventId` either way. */
-  outcome: 'provisioned' | 'already-provisioned';
+interface SubjectFields {
   source: Source;
   customerId: string;
   productCode?: string;
-  plan?: string;
-  apiKeyId: string;
+}
+
+interface KeyFields {
+  apiKeyId?: string;
   apiKeyName: string;
   secretArn: string;
   secretName: string;
+  usagePlanId?: string;
 }
 
-export interface FailedEvent extends EventBase {
+export interface ProvisionedEvent extends EventBase, SubjectFields, KeyFields {
+  type: 'api-key.provisioned';
+  /** `already-provisioned`: an earlier delivery had done the work; this one created nothing. Same `eventId` either way. */
+  outcome: 'provisioned' | 'already-provisioned';
+  apiKeyId: string;
+  plan?: string;
+}
+
+/** A lifecycle change: re-enabled after a newer subscription; disabled, out of its plan and revoked after an unsubscribe. */
+export interface KeyChangedEvent extends EventBase, SubjectFields, KeyFields {
+  type: 'api-key.enabled' | 'api-key.revoked';
+  /** `already-revoked`: a repeat of the same notification. */
+  outcome?: 'already-revoked';
+  /** The notification's own time, which orders the lifecycle. */
+  eventTime: string;
+}
+
+export interface FailedEvent extends EventBase, Partial<SubjectFields> {
   type: 'api-key.provisioning-failed';
-  reason: RejectionReason;
+  /** A rejection, or `subscribe-fail`: Marketplace says the subscription failed (any key is disabled). */
+  reason: RejectionReason | 'subscribe-fail';
   message: string;
-  source?: Source;
-  customerId?: string;
-  productCode?: string;
+  apiKeyId?: string;
+  eventTime?: string;
 }
 
-export interface SkippedEvent extends EventBase {
-  type: 'api-key.notification-skipped';
-  reason: 'not-handled-yet';
-  source: Source;
+/** A notification that changed nothing: announced (`acknowledged`), or older than the key's last change (`ignored`, reason `stale`). */
+export interface NotificationEvent extends EventBase, SubjectFields {
+  type: 'api-key.notification-acknowledged' | 'api-key.notification-ignored';
   action: string;
-  customerId: string;
-  productCode: string;
+  reason?: 'stale';
+  eventTime: string;
 }
 
-export type CompletionEvent = ProvisionedEvent | FailedEvent | SkippedEvent;
+export type CompletionEvent = ProvisionedEvent | KeyChangedEvent | FailedEvent | NotificationEvent;
+
+/** The event announcing what a message came to. Its `eventId` depends only on what happened, never on the delivery. */
+export function completionEvent(parsed: ParsedMessage, result: KeyResult | undefined, base: Omit<EventBase, 'eventId'>): CompletionEvent {
+  const subject = { source: parsed.source, customerId: parsed.customerId, productCode: parsed.productCode };
+  const id = (...parts: string[]) => deterministicId(...parts, parsed.productCode ?? '', parsed.customerId);
+  const action = parsed.kind === 'provision' ? 'provision' : parsed.action;
+  if (!result) {
+    return { type: 'api-key.notification-acknowledged', ...base, eventId: id('acknowledged', action, parsed.eventTime), ...subject, action, eventTime: parsed.eventTime };
+  }
+  const { outcome, ...key } = result;
+  switch (outcome) {
+    case 'provisioned':
+    case 'already-provisioned':
+      return {
+        type: 'api-key.provisioned',
+        outcome,
+        ...base,
+        eventId: id('provisioned'),
+        ...subject,
+        plan: parsed.kind === 'provision' ? parsed.plan : undefined,
+        ...key,
+        apiKeyId: key.apiKeyId ?? '',
+      };
+    case 'enabled':
+      return { type: 'api-key.enabled', ...base, eventId: id('enabled', parsed.eventTime), ...subject, ...key, eventTime: parsed.eventTime };
+    case 'revoked':
+    case 'already-revoked':
+      if (parsed.kind === 'revoke' && parsed.action === 'subscribe-fail') break;
+      return {
+        type: 'api-key.revoked',
+        ...(outcome === 'already-revoked' && { outcome }),
+        ...base,
+        eventId: id('revoked', parsed.eventTime),
+        ...subject,
+        ...key,
+        eventTime: parsed.eventTime,
+      };
+    case 'stale':
+      return { type: 'api-key.notification-ignored', reason: 'stale', ...base, eventId: id('ignored', action, parsed.eventTime), ...subject, action, eventTime: parsed.eventTime };
+  }
+  return {
+    type: 'api-key.provisioning-failed',
+    reason: 'subscribe-fail',
+    message: key.apiKeyId ? 'Marketplace reports the subscription failed: the key is disabled' : 'Marketplace reports the subscription failed: no key is created',
+    ...base,
+    eventId: id('subscribe-fail', parsed.eventTime),
+    ...subject,
+    apiKeyId: key.apiKeyId,
+    eventTime: parsed.eventTime,
+  };
+}
 
 /** A UUID-shaped id derived from its parts (SHA-256), so that repeats of the same outcome share it. */
 export function deterministicId(...parts: string[]): string {

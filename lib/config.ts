@@ -13,6 +13,10 @@ export interface Config {
   defaultTags: Record<string, string>;
   /** KMS key for the secrets; Secrets Manager's default key when absent. */
   secretKmsKeyId?: string;
+  /** Usage plan per product code (`"prod"`) or product and tier (`"prod:gold"`); empty: keys get no plan. */
+  usagePlans: Record<string, string>;
+  /** After unsubscribe-success: `keep` the key value in the revoked secret, or `scrub` it (the record stays, for ordering). */
+  revokedSecretPolicy: 'keep' | 'scrub';
   /** Per-request timeout of every AWS call. */
   requestTimeoutMs: number;
   retry: RetryPolicy;
@@ -38,6 +42,8 @@ const schema = z.object({
   COMPLETION_QUEUE_URL: z.url({ protocol: /^https?$/ }),
   NAME_PREFIX: z.string().check(z.regex(/^[A-Za-z0-9/_+=.@-]{1,128}$/, 'must be 1 to 128 characters of A-Z a-z 0-9 / _ + = . @ -')),
   DEFAULT_TAGS: z.optional(z.string()),
+  USAGE_PLANS: z.optional(z.string()),
+  REVOKED_SECRET_POLICY: z._default(z.enum(['keep', 'scrub']), 'keep'),
   SECRET_KMS_KEY_ID: z.optional(z.string().check(z.minLength(1))),
   AWS_REQUEST_TIMEOUT_MS: integer(100, 60_000, 5_000),
   RETRY_MAX_ATTEMPTS: integer(1, 20, 6),
@@ -67,6 +73,19 @@ function parseDefaultTags(raw: string | undefined): Record<string, string> {
   return parsed.data;
 }
 
+function parseUsagePlans(raw: string | undefined): Record<string, string> {
+  if (raw === undefined || raw.trim() === '') return {};
+  let plans: unknown;
+  try {
+    plans = JSON.parse(raw);
+  } catch {
+    throw new ConfigError('USAGE_PLANS must be a JSON object: {"<productCode>[:<tier>]": "<usagePlanId>"}');
+  }
+  const parsed = z.record(z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(:[A-Za-z0-9._-]{1,64})?$/)), z.string().check(z.regex(/^[a-z0-9]{1,32}$/))).safeParse(plans);
+  if (!parsed.success) throw new ConfigError('USAGE_PLANS must map "<productCode>" or "<productCode>:<tier>" to a usage plan id');
+  return parsed.data;
+}
+
 /**
  * Reads and validates the configuration from environment variables, once, at cold start.
  * Throws {@link ConfigError} naming every missing or invalid variable.
@@ -87,6 +106,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     completionQueueUrl: e.COMPLETION_QUEUE_URL,
     namePrefix: e.NAME_PREFIX,
     defaultTags: parseDefaultTags(e.DEFAULT_TAGS),
+    usagePlans: parseUsagePlans(e.USAGE_PLANS),
+    revokedSecretPolicy: e.REVOKED_SECRET_POLICY,
     secretKmsKeyId: e.SECRET_KMS_KEY_ID,
     requestTimeoutMs: e.AWS_REQUEST_TIMEOUT_MS,
     apiGatewayRatePerSecond: e.API_GATEWAY_RATE_PER_SECOND,

@@ -22,7 +22,8 @@ export type RejectionReason =
   | 'bad-request'
   | 'unauthorized'
   | 'not-found'
-  | 'secret-unreadable';
+  | 'secret-unreadable'
+  | 'unknown-product';
 
 export class RejectedError extends ProvisionerError {
   override name = 'RejectedError';

@@ -6,28 +6,37 @@ import { CUSTOMER_ID_PATTERN, PRODUCT_CODE_PATTERN } from './naming.js';
 /** Where a request came from, as completion events report it. */
 export type Source = 'signup' | 'marketplace' | 'eventbridge';
 
-/** A request to provision a key, whatever envelope it came in. */
-export interface ProvisionRequest {
-  kind: 'provision';
+interface Subject {
   source: Source;
   customerId: string;
   productCode?: string;
-  plan?: string;
-  tags?: Record<string, string>;
+  /** When the producer says it happened: SNS `Timestamp`, EventBridge `time`, signup `occurredAt`, else SQS's SentTimestamp. */
+  eventTime: string;
   /** The producer's event id (signup `eventId`, else the EventBridge event `id`). */
   eventId?: string;
 }
 
-/** A Marketplace notification this version acknowledges without acting on. */
-export interface SkippedNotification {
-  kind: 'skip';
-  source: Source;
-  action: string;
-  customerId: string;
+/** Provision (or re-enable) the customer's key: a signup, `subscribe-success`, Marketplace's License Updated. */
+export interface ProvisionRequest extends Subject {
+  kind: 'provision';
+  plan?: string;
+  tags?: Record<string, string>;
+}
+
+/** Take the key away: `unsubscribe-success` (revoked) or `subscribe-fail` (failed), or License Deprovisioned. */
+export interface RevokeRequest extends Subject {
+  kind: 'revoke';
+  action: 'unsubscribe-success' | 'subscribe-fail';
   productCode: string;
 }
 
-export type ParsedMessage = ProvisionRequest | SkippedNotification;
+/** A notification that changes nothing but is announced: `unsubscribe-pending`, `entitlement-updated`, agreement events. */
+export interface Notice extends Subject {
+  kind: 'notice';
+  action: string;
+}
+
+export type ParsedMessage = ProvisionRequest | RevokeRequest | Notice;
 
 const customerId = z.string().check(z.regex(CUSTOMER_ID_PATTERN, 'must be 1 to 256 characters of A-Z a-z 0-9 _ + = . @ -'));
 const productCode = z.string().check(z.regex(PRODUCT_CODE_PATTERN, 'must be 1 to 64 characters of A-Z a-z 0-9 . _ -, starting alphanumeric'));
@@ -64,10 +73,12 @@ const snsEnvelopeSchema = z.object({
   MessageId: z.string(),
   TopicArn: z.string(),
   Message: z.string(),
+  Timestamp: z.optional(z.iso.datetime({ offset: true })),
 });
 
 const eventBridgeEnvelopeSchema = z.object({
   id: z.string().check(z.minLength(1)),
+  time: z.optional(z.iso.datetime({ offset: true })),
   'detail-type': z.string().check(z.minLength(1)),
   source: z.string().check(z.minLength(1)),
   detail: z.record(z.string(), z.unknown()),
@@ -84,7 +95,7 @@ function reject(defaultReason: RejectionReason, what: string, error: z.core.$Zod
   return new RejectedError(reason, `${what}: ${field} ${issue?.message ?? 'is invalid'}`);
 }
 
-function parseSignup(body: Json, source: Source, envelopeId?: string): ProvisionRequest {
+function parseSignup(body: Json, source: Source, fallbackTime: string, envelopeId?: string): ProvisionRequest {
   const parsed = signupEventSchema.safeParse(body);
   if (!parsed.success) {
     throw reject('invalid-signup-event', 'signup event', parsed.error, {
@@ -93,11 +104,11 @@ function parseSignup(body: Json, source: Source, envelopeId?: string): Provision
       tags: 'invalid-tags',
     });
   }
-  const { customerId: id, productCode: product, plan, tags, eventId } = parsed.data;
-  return { kind: 'provision', source, customerId: id, productCode: product, plan, tags, eventId: eventId ?? envelopeId };
+  const { customerId: id, productCode: product, plan, tags, eventId, occurredAt } = parsed.data;
+  return { kind: 'provision', source, customerId: id, productCode: product, plan, tags, eventId: eventId ?? envelopeId, eventTime: occurredAt ?? fallbackTime };
 }
 
-function parseMarketplace(body: Json): ParsedMessage {
+function parseMarketplace(body: Json, eventTime: string): ParsedMessage {
   const parsed = marketplaceNotificationSchema.safeParse(body);
   if (!parsed.success) {
     throw reject('invalid-marketplace-notification', 'Marketplace notification', parsed.error, {
@@ -106,26 +117,65 @@ function parseMarketplace(body: Json): ParsedMessage {
     });
   }
   const n = parsed.data;
-  if (n.action !== 'subscribe-success') {
-    return { kind: 'skip', source: 'marketplace', action: n.action, customerId: n['customer-identifier'], productCode: n['product-code'] };
+  const subject = { source: 'marketplace' as const, customerId: n['customer-identifier'], productCode: n['product-code'], eventTime };
+  switch (n.action) {
+    case 'subscribe-success':
+      return { kind: 'provision', ...subject };
+    case 'unsubscribe-success':
+    case 'subscribe-fail':
+      return { kind: 'revoke', action: n.action, ...subject };
+    default:
+      return { kind: 'notice', action: n.action, ...subject };
   }
-  return { kind: 'provision', source: 'marketplace', customerId: n['customer-identifier'], productCode: n['product-code'] };
+}
+
+/**
+ * AWS Marketplace's EventBridge events (source `aws.agreement-marketplace`). They identify the buyer by AWS account id
+ * (`detail.acceptor.accountId`), never by the SNS notifications' customer identifier: that account id becomes the
+ * key's customer. License events carry the product code; agreement events do not, so they are announced, not acted on.
+ */
+const MARKETPLACE_EVENT_SOURCE = 'aws.agreement-marketplace';
+const licenseEventSchema = z.object({
+  acceptor: z.object({ accountId: customerId }),
+  product: z.object({ code: productCode }),
+});
+const agreementEventSchema = z.object({
+  acceptor: z.object({ accountId: customerId }),
+  agreement: z.optional(z.object({ id: z.optional(z.string()), status: z.optional(z.string()) })),
+});
+
+function parseMarketplaceEvent(detailType: string, detail: Json, eventTime: string, id: string): ParsedMessage {
+  const kind = detailType.replace(/ - (Proposer|Manufacturer)$/, '');
+  if (kind === 'License Updated' || kind === 'License Deprovisioned') {
+    const parsed = licenseEventSchema.safeParse(detail);
+    if (!parsed.success) throw reject('invalid-marketplace-notification', `Marketplace event ${kind}: detail`, parsed.error, { acceptor: 'invalid-customer-id', product: 'invalid-product-code' });
+    const subject = { source: 'eventbridge' as const, customerId: parsed.data.acceptor.accountId, productCode: parsed.data.product.code, eventTime, eventId: id };
+    return kind === 'License Updated' ? { kind: 'provision', ...subject } : { kind: 'revoke', action: 'unsubscribe-success', ...subject };
+  }
+  if (kind.startsWith('Purchase Agreement ')) {
+    const parsed = agreementEventSchema.safeParse(detail);
+    if (!parsed.success) throw reject('invalid-marketplace-notification', `Marketplace event ${kind}: detail`, parsed.error, { acceptor: 'invalid-customer-id' });
+    const status = parsed.data.agreement?.status;
+    return { kind: 'notice', action: status ? `${kind} (${status})` : kind, source: 'eventbridge', customerId: parsed.data.acceptor.accountId, eventTime, eventId: id };
+  }
+  throw new RejectedError('unrecognized-event', 'Marketplace EventBridge event of a detail-type this version does not handle');
 }
 
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** Recognises an unwrapped body: a signup event (it has `customerId`, other fields are free) or a Marketplace notification. */
-function parseInner(body: Json, source: Source, envelopeId?: string): ParsedMessage {
-  if ('customerId' in body) return parseSignup(body, source, envelopeId);
-  if ('action' in body || 'customer-identifier' in body) return parseMarketplace(body);
+function parseInner(body: Json, source: Source, eventTime: string): ParsedMessage {
+  if ('customerId' in body) return parseSignup(body, source, eventTime);
+  if ('action' in body || 'customer-identifier' in body) return parseMarketplace(body, eventTime);
   throw new RejectedError('unrecognized-event', 'body is neither a signup event, an EventBridge event, an SNS notification nor a Marketplace notification');
 }
 
 /**
  * Recognises an SQS message body: a signup event; a signup inside an EventBridge envelope; a Marketplace
- * notification raw or inside an SNS envelope. Pure. Throws {@link RejectedError} with a reason naming what is wrong.
+ * notification raw or inside an SNS envelope; a Marketplace EventBridge event. `receivedAt` (SQS's SentTimestamp)
+ * is the event time when the body carries none. Pure. Throws {@link RejectedError} with a reason naming what is wrong.
  */
-export function parseMessageBody(body: string): ParsedMessage {
+export function parseMessageBody(body: string, receivedAt: string = new Date().toISOString()): ParsedMessage {
   let json: unknown;
   try {
     json = JSON.parse(body);
@@ -144,14 +194,16 @@ export function parseMessageBody(body: string): ParsedMessage {
       throw new RejectedError('invalid-sns-envelope', 'SNS envelope: Message is not valid JSON');
     }
     if (!isObject(message)) throw new RejectedError('invalid-sns-envelope', 'SNS envelope: Message is not a JSON object');
-    return parseInner(message, 'signup');
+    return parseInner(message, 'signup', envelope.data.Timestamp ?? receivedAt);
   }
 
   if ('detail-type' in json || 'detail' in json) {
     const envelope = eventBridgeEnvelopeSchema.safeParse(json);
     if (!envelope.success) throw reject('invalid-eventbridge-event', 'EventBridge event', envelope.error);
-    return parseSignup(envelope.data.detail, 'eventbridge', envelope.data.id);
+    const { id, time, source, detail } = envelope.data;
+    if (source === MARKETPLACE_EVENT_SOURCE) return parseMarketplaceEvent(envelope.data['detail-type'], detail, time ?? receivedAt, id);
+    return parseSignup(detail, 'eventbridge', time ?? receivedAt, id);
   }
 
-  return parseInner(json, 'signup');
+  return parseInner(json, 'signup', receivedAt);
 }

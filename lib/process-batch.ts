@@ -5,11 +5,11 @@ import pLimit from 'p-limit';
 import type { ApiKeyStore } from './aws/api-gateway.js';
 import type { SecretStore } from './aws/secrets-manager.js';
 import { type MessageSink, type MessageSource, SQS_BATCH_LIMIT, type VisibilityChange } from './aws/sqs.js';
-import { type CompletionEvent, deterministicId } from './completion.js';
+import { type CompletionEvent, completionEvent, deterministicId } from './completion.js';
 import type { Config } from './config.js';
 import { RejectedError, RetryableError } from './errors.js';
 import { type ParsedMessage, parseMessageBody } from './messages.js';
-import { provisionKey } from './provision.js';
+import { provisionKey, revokeKey } from './provision.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { withRetry } from './retry.js';
 
@@ -49,7 +49,7 @@ interface RecordResult {
 
 /** The correlation id of a record: the producer's event id when the body is readable and has one, else the SQS message id. */
 function correlationIdOf(parsed: ParsedMessage | undefined, record: SQSRecord): string {
-  return (parsed?.kind === 'provision' && parsed.eventId) || record.messageId;
+  return parsed?.eventId || record.messageId;
 }
 
 /**
@@ -66,7 +66,7 @@ export function createBatchHandler(deps: BatchDeps) {
     let parsed: ParsedMessage | undefined;
     let parseError: unknown;
     try {
-      parsed = parseMessageBody(record.body);
+      parsed = parseMessageBody(record.body, new Date(Number(record.attributes.SentTimestamp) || Date.now()).toISOString());
     } catch (error) {
       parseError = error;
     }
@@ -89,40 +89,20 @@ export function createBatchHandler(deps: BatchDeps) {
     try {
       if (parseError) throw parseError;
       if (!parsed) throw new Error('unreachable: no parse result');
-      if (parsed.kind === 'skip') {
-        log.info('Marketplace notification acknowledged: not handled yet', { action: parsed.action, customerId: parsed.customerId, productCode: parsed.productCode });
-        const { kind: _, ...fields } = parsed;
-        return { record, event: { type: 'api-key.notification-skipped', reason: 'not-handled-yet', eventId: deterministicId('skipped', record.messageId), ...base, ...fields } };
-      }
       const request = parsed;
-      log.info('Provisioning API key', { source: request.source, customerId: request.customerId, productCode: request.productCode, receiveCount });
-      const { alreadyProvisioned, ...key } = await provisionKey(request, {
+      log.info('Message received', { kind: request.kind, action: 'action' in request ? request.action : undefined, source: request.source, customerId: request.customerId, productCode: request.productCode, eventTime: request.eventTime, receiveCount });
+      const provisionDeps = {
         config: deps.config,
         apiKeys: deps.apiKeys,
         secrets: deps.secrets,
         now,
         retry: { apiGateway: retrying(deps.apiGatewayLimiter), secrets: retrying(undefined) },
-      });
-      const outcome = alreadyProvisioned ? 'already-provisioned' : 'provisioned';
-      log.info(alreadyProvisioned ? 'API key already provisioned: nothing created' : 'API key provisioned', {
-        customerId: request.customerId,
-        apiKeyId: key.apiKeyId,
-        secretName: key.secretName,
-      });
-      return {
-        record,
-        event: {
-          type: 'api-key.provisioned',
-          outcome,
-          eventId: deterministicId('provisioned', request.productCode ?? '', request.customerId),
-          ...base,
-          source: request.source,
-          customerId: request.customerId,
-          productCode: request.productCode,
-          plan: request.plan,
-          ...key,
-        },
       };
+      const result =
+        request.kind === 'provision' ? await provisionKey(request, provisionDeps) : request.kind === 'revoke' ? await revokeKey(request, provisionDeps) : undefined;
+      const event = completionEvent(request, result, base);
+      log.info('Message done', { type: event.type, outcome: result?.outcome, customerId: request.customerId, apiKeyId: result?.apiKeyId, secretName: result?.secretName });
+      return { record, event };
     } catch (error) {
       if (error instanceof RejectedError) {
         log.warn('Message rejected', { reason: error.reason, error: error.message, receiveCount });

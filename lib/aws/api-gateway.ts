@@ -3,9 +3,12 @@ import {
   BadRequestException,
   ConflictException,
   CreateApiKeyCommand,
+  CreateUsagePlanKeyCommand,
+  DeleteUsagePlanKeyCommand,
   GetApiKeysCommand,
   NotFoundException,
   UnauthorizedException,
+  UpdateApiKeyCommand,
 } from '@aws-sdk/client-api-gateway';
 import { RejectedError, type RejectionReason } from '../errors.js';
 import { retryableFromSdk, type SdkRetryMode, sdkRetrySettings } from './errors.js';
@@ -24,6 +27,12 @@ export interface ApiKeyStore {
   createApiKey(key: NewApiKey): Promise<string | undefined>;
   /** The id of the key with exactly this name and value, or undefined. Pages through GetApiKeys (nameQuery is a prefix match). */
   findApiKey(name: string, value: string): Promise<string | undefined>;
+  /** Enables or disables the key (UpdateApiKey, replace /enabled). */
+  setEnabled(apiKeyId: string, enabled: boolean): Promise<void>;
+  /** Associates the key with the usage plan; an association that exists already is success (409). */
+  addToUsagePlan(usagePlanId: string, apiKeyId: string): Promise<void>;
+  /** Removes the key from the usage plan; an association that does not exist is success (404). */
+  removeFromUsagePlan(usagePlanId: string, apiKeyId: string): Promise<void>;
 }
 
 /** Only our retry layer retries (see lib/retry.ts), so the SDK makes one attempt per call. */
@@ -76,6 +85,32 @@ export function apiGatewayAdapter(client: APIGatewayClient): ApiKeyStore {
       } catch (error) {
         if (error instanceof ConflictException) return undefined;
         throw toDomainError('CreateApiKey', error);
+      }
+    },
+
+    async setEnabled(apiKeyId, enabled) {
+      try {
+        await client.send(new UpdateApiKeyCommand({ apiKey: apiKeyId, patchOperations: [{ op: 'replace', path: '/enabled', value: String(enabled) }] }));
+      } catch (error) {
+        throw toDomainError('UpdateApiKey', error);
+      }
+    },
+
+    async addToUsagePlan(usagePlanId, apiKeyId) {
+      try {
+        await client.send(new CreateUsagePlanKeyCommand({ usagePlanId, keyId: apiKeyId, keyType: 'API_KEY' }));
+      } catch (error) {
+        if (error instanceof ConflictException) return;
+        throw toDomainError('CreateUsagePlanKey', error);
+      }
+    },
+
+    async removeFromUsagePlan(usagePlanId, apiKeyId) {
+      try {
+        await client.send(new DeleteUsagePlanKeyCommand({ usagePlanId, keyId: apiKeyId }));
+      } catch (error) {
+        if (error instanceof NotFoundException) return;
+        throw toDomainError('DeleteUsagePlanKey', error);
       }
     },
 

@@ -1,9 +1,20 @@
 import type { CompletionEvent } from '../completion.js';
 
-export type Outcome = 'provisioned' | 'already-provisioned' | 'rejected' | 'skipped' | 'in-dlq' | 'retried' | 'pending';
+export type Outcome =
+  | 'provisioned'
+  | 'already-provisioned'
+  | 'enabled'
+  | 'revoked'
+  | 'subscribe-failed'
+  | 'acknowledged'
+  | 'ignored'
+  | 'rejected'
+  | 'in-dlq'
+  | 'retried'
+  | 'pending';
 
 /** Outcomes after which nothing more will happen to a message. */
-const FINAL: ReadonlySet<Outcome> = new Set(['provisioned', 'already-provisioned', 'rejected', 'skipped']);
+const FINAL: ReadonlySet<Outcome> = new Set(['provisioned', 'already-provisioned', 'enabled', 'revoked', 'subscribe-failed', 'acknowledged', 'ignored', 'rejected']);
 
 export interface SentMessage {
   messageId: string;
@@ -48,14 +59,32 @@ export function summarize(
       // `?? 'provisioned'`: events written before `outcome` existed may still sit on a reused queue.
       return { ...row, outcome: event.outcome ?? 'provisioned', customerId: event.customerId, apiKeyId: event.apiKeyId, secretName: event.secretName };
     }
-    if (event?.type === 'api-key.provisioning-failed') return { ...row, outcome: 'rejected', customerId: event.customerId, reason: event.reason };
-    if (event?.type === 'api-key.notification-skipped') {
-      return { ...row, outcome: 'skipped', customerId: event.customerId, reason: `${event.action}: ${event.reason}` };
+    if (event?.type === 'api-key.provisioning-failed') {
+      return { ...row, outcome: event.reason === 'subscribe-fail' ? 'subscribe-failed' : 'rejected', customerId: event.customerId, apiKeyId: event.apiKeyId, reason: event.reason };
+    }
+    if (event?.type === 'api-key.enabled' || event?.type === 'api-key.revoked') {
+      return { ...row, outcome: event.type === 'api-key.enabled' ? 'enabled' : 'revoked', customerId: event.customerId, apiKeyId: event.apiKeyId, secretName: event.secretName };
+    }
+    if (event?.type === 'api-key.notification-acknowledged' || event?.type === 'api-key.notification-ignored') {
+      const ignored = event.type === 'api-key.notification-ignored';
+      return { ...row, outcome: ignored ? 'ignored' : 'acknowledged', customerId: event.customerId, reason: ignored ? `${event.action}: ${event.reason}` : event.action };
     }
     if (deadLetterIds.has(messageId)) return { ...row, outcome: 'in-dlq' };
     return { ...row, outcome: retries > 0 ? 'retried' : 'pending' };
   });
-  const totals = { provisioned: 0, 'already-provisioned': 0, rejected: 0, skipped: 0, 'in-dlq': 0, retried: 0, pending: 0 };
+  const totals: Record<Outcome, number> = {
+    provisioned: 0,
+    'already-provisioned': 0,
+    enabled: 0,
+    revoked: 0,
+    'subscribe-failed': 0,
+    acknowledged: 0,
+    ignored: 0,
+    rejected: 0,
+    'in-dlq': 0,
+    retried: 0,
+    pending: 0,
+  };
   for (const row of rows) totals[row.outcome]++;
   return { rows, totals, ok: rows.every((r) => FINAL.has(r.outcome)) };
 }

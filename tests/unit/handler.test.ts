@@ -106,11 +106,12 @@ describe('event sources', () => {
       plan: 'gold',
       apiKeyName: 'keyprov/test/prod4k2j9x8l7/acme-corp',
       createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      lastEventAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
     });
     expect(keyValues()).toEqual([pending.value]);
     const put = secrets.commandCalls(PutSecretValueCommand)[0]?.args[0].input;
     expect(put).toMatchObject({ SecretId: name, ClientRequestToken: expect.stringMatching(/^[0-9a-f-]{36}$/) });
-    expect(JSON.parse(put?.SecretString ?? '{}')).toEqual({ ...pending, apiKeyId: 'key1' });
+    expect(JSON.parse(put?.SecretString ?? '{}')).toEqual({ ...pending, apiKeyId: 'key1', status: 'active' });
   });
 
   test('every new key gets its own value', async () => {
@@ -140,18 +141,28 @@ describe('event sources', () => {
     expect(apigw).toHaveReceivedCommandWith(CreateApiKeyCommand, { customerId: 'QnV5ZXIx', name: 'keyprov/test/prodabc123/QnV5ZXIx' });
   });
 
-  test.each(['subscribe-fail', 'unsubscribe-pending', 'unsubscribe-success', 'entitlement-updated'])(
-    'Marketplace %s is acknowledged as not handled yet, with no AWS call but the event',
-    async (action) => {
-      const response = await run(sqsEvent(snsEnvelope(marketplaceNotification(action, 'QnV5ZXIx'))));
+  test.each(['unsubscribe-pending', 'entitlement-updated'])('Marketplace %s is acknowledged with an event and no AWS call', async (action) => {
+    const response = await run(sqsEvent(snsEnvelope(marketplaceNotification(action, 'QnV5ZXIx'))));
 
-      expect(response.batchItemFailures).toEqual([]);
-      expect(apigw).toHaveReceivedCommandTimes(CreateApiKeyCommand, 0);
-      expect(sentEvents()).toEqual([
-        expect.objectContaining({ type: 'api-key.notification-skipped', reason: 'not-handled-yet', action, customerId: 'QnV5ZXIx' }),
-      ]);
-    },
-  );
+    expect(response.batchItemFailures).toEqual([]);
+    expect(apigw.calls()).toHaveLength(0);
+    expect(secrets.calls()).toHaveLength(0);
+    expect(sentEvents()).toEqual([expect.objectContaining({ type: 'api-key.notification-acknowledged', action, customerId: 'QnV5ZXIx' })]);
+  });
+
+  test.each([
+    ['unsubscribe-success', 'revoked', { type: 'api-key.revoked' }],
+    ['subscribe-fail', 'failed', { type: 'api-key.provisioning-failed', reason: 'subscribe-fail' }],
+  ])('Marketplace %s before any key leaves a %s record and creates no key', async (action, status, expected) => {
+    const response = await run(sqsEvent(snsEnvelope(marketplaceNotification(action, 'QnV5ZXIx'))));
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(apigw.calls()).toHaveLength(0);
+    const tombstone = JSON.parse(secrets.commandCalls(CreateSecretCommand)[0]?.args[0].input.SecretString ?? '{}');
+    expect(tombstone).toMatchObject({ customerId: 'QnV5ZXIx', status, lastEventAt: expect.any(String) });
+    expect(tombstone).not.toHaveProperty('value');
+    expect(sentEvents()).toEqual([expect.objectContaining({ ...expected, customerId: 'QnV5ZXIx' })]);
+  });
 
   test('a DLQ replay (high receive count) is handled exactly like a first delivery', async () => {
     const first = sqsRecord(signup('hooli', { eventId: 'evt-1' }));
@@ -193,7 +204,7 @@ describe('idempotency', () => {
 
     expect(secrets).toHaveReceivedCommandTimes(CreateSecretCommand, 0);
     expect(keyValues()).toEqual([record.value]);
-    expect(JSON.parse(secrets.commandCalls(PutSecretValueCommand)[0]?.args[0].input.SecretString ?? '{}')).toEqual({ ...record, apiKeyId: 'key1' });
+    expect(JSON.parse(secrets.commandCalls(PutSecretValueCommand)[0]?.args[0].input.SecretString ?? '{}')).toEqual({ ...record, apiKeyId: 'key1', status: 'active' });
     expect(sentEvents()).toEqual([expect.objectContaining({ outcome: 'provisioned', apiKeyId: 'key1' })]);
   });
 

@@ -36,6 +36,7 @@ describe('parseMessageBody: recognised sources', () => {
       plan: 'pro',
       tags: { team: 'growth' },
       eventId: 'evt-42',
+      eventTime: '2026-11-26T10:00:00Z',
     });
   });
 
@@ -53,7 +54,8 @@ describe('parseMessageBody: recognised sources', () => {
   });
 
   test('a signup in an EventBridge envelope takes the envelope id as event id', () => {
-    const parsed = parseMessageBody(body(eventBridgeEnvelope(signup('cust-eb', { productCode: 'prodA' }), 'eb-envelope-id')));
+    const envelope = eventBridgeEnvelope(signup('cust-eb', { productCode: 'prodA' }), 'eb-envelope-id');
+    const parsed = parseMessageBody(body(envelope));
     expect(parsed).toEqual({
       kind: 'provision',
       source: 'eventbridge',
@@ -62,6 +64,7 @@ describe('parseMessageBody: recognised sources', () => {
       plan: undefined,
       tags: undefined,
       eventId: 'eb-envelope-id',
+      eventTime: envelope.time,
     });
   });
 
@@ -71,13 +74,16 @@ describe('parseMessageBody: recognised sources', () => {
   });
 
   test('a raw Marketplace subscribe-success notification becomes a provision request', () => {
-    const parsed = parseMessageBody(body(marketplaceNotification('subscribe-success', 'mp-cust-1', 'prodX')));
-    expect(parsed).toEqual({ kind: 'provision', source: 'marketplace', customerId: 'mp-cust-1', productCode: 'prodX' });
+    const parsed = parseMessageBody(body(marketplaceNotification('subscribe-success', 'mp-cust-1', 'prodX')), '2026-11-26T09:00:00.000Z');
+    // Raw delivery carries no time: SQS's SentTimestamp (the second argument) stands in.
+    expect(parsed).toEqual({ kind: 'provision', source: 'marketplace', customerId: 'mp-cust-1', productCode: 'prodX', eventTime: '2026-11-26T09:00:00.000Z' });
   });
 
   test('a Marketplace subscribe-success notification inside an SNS envelope becomes a provision request', () => {
-    const parsed = parseMessageBody(body(snsEnvelope(marketplaceNotification('subscribe-success', 'mp-cust-2'))));
-    expect(parsed).toEqual({ kind: 'provision', source: 'marketplace', customerId: 'mp-cust-2', productCode: 'prod4k2j9x8l7' });
+    const envelope = snsEnvelope(marketplaceNotification('subscribe-success', 'mp-cust-2'));
+    const parsed = parseMessageBody(body(envelope), '2000-01-01T00:00:00.000Z');
+    // The SNS Timestamp wins over SQS's SentTimestamp.
+    expect(parsed).toEqual({ kind: 'provision', source: 'marketplace', customerId: 'mp-cust-2', productCode: 'prod4k2j9x8l7', eventTime: envelope.Timestamp });
   });
 
   const otherActions = MARKETPLACE_ACTIONS.filter((action) => action !== 'subscribe-success');
@@ -86,19 +92,22 @@ describe('parseMessageBody: recognised sources', () => {
     expect(otherActions).toEqual(['subscribe-fail', 'unsubscribe-pending', 'unsubscribe-success', 'entitlement-updated']);
   });
 
-  test.each(otherActions)('raw Marketplace %s is skipped', (action) => {
-    expect(parseMessageBody(body(marketplaceNotification(action, 'mp-cust-3', 'prodY')))).toEqual({
-      kind: 'skip',
+  const kindOf = { 'subscribe-fail': 'revoke', 'unsubscribe-success': 'revoke', 'unsubscribe-pending': 'notice', 'entitlement-updated': 'notice' } as Record<string, string>;
+
+  test.each(otherActions)('raw Marketplace %s becomes a lifecycle command', (action) => {
+    expect(parseMessageBody(body(marketplaceNotification(action, 'mp-cust-3', 'prodY')), '2026-11-26T09:00:00.000Z')).toEqual({
+      kind: kindOf[action],
       source: 'marketplace',
       action,
       customerId: 'mp-cust-3',
       productCode: 'prodY',
+      eventTime: '2026-11-26T09:00:00.000Z',
     });
   });
 
-  test.each(otherActions)('Marketplace %s inside an SNS envelope is skipped', (action) => {
-    expect(parseMessageBody(body(snsEnvelope(marketplaceNotification(action, 'mp-cust-4'))))).toEqual({
-      kind: 'skip',
+  test.each(otherActions)('Marketplace %s inside an SNS envelope becomes a lifecycle command', (action) => {
+    expect(parseMessageBody(body(snsEnvelope(marketplaceNotification(action, 'mp-cust-4'))))).toMatchObject({
+      kind: kindOf[action],
       source: 'marketplace',
       action,
       customerId: 'mp-cust-4',

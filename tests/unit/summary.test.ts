@@ -1,4 +1,4 @@
-import type { CompletionEvent, FailedEvent, ProvisionedEvent, SkippedEvent } from '../../lib/completion.js';
+import type { CompletionEvent, FailedEvent, NotificationEvent, ProvisionedEvent } from '../../lib/completion.js';
 import { formatSummary, type Outcome, type SentMessage, type Summary, summarize } from '../../lib/local/summary.js';
 
 const KEY_VALUE = 'k3yV4lu3ThatMustNeverLeak0123456789abcd';
@@ -31,10 +31,10 @@ const failed = (messageId: string, reason: FailedEvent['reason'], extra: Partial
   ...extra,
 });
 
-const skipped = (messageId: string, customerId: string, action: string): SkippedEvent => ({
+const skipped = (messageId: string, customerId: string, action: string): NotificationEvent => ({
   ...base(messageId),
-  type: 'api-key.notification-skipped',
-  reason: 'not-handled-yet',
+  type: 'api-key.notification-acknowledged',
+  eventTime: '2026-11-26T10:00:00.000Z',
   source: 'marketplace',
   action,
   customerId,
@@ -46,8 +46,12 @@ const sent = (...ids: string[]): SentMessage[] => ids.map((messageId, i) => ({ m
 const ZERO: Record<Outcome, number> = {
   provisioned: 0,
   'already-provisioned': 0,
+  enabled: 0,
+  revoked: 0,
+  'subscribe-failed': 0,
+  acknowledged: 0,
+  ignored: 0,
   rejected: 0,
-  skipped: 0,
   'in-dlq': 0,
   retried: 0,
   pending: 0,
@@ -83,16 +87,16 @@ describe('summarize', () => {
       {
         origin: 'events/batch.json#3',
         messageId: 'm-skip',
-        outcome: 'skipped',
+        outcome: 'acknowledged',
         retries: 0,
         customerId: 'cust-42',
-        reason: 'unsubscribe-pending: not-handled-yet',
+        reason: 'unsubscribe-pending',
       },
       { origin: 'events/batch.json#4', messageId: 'm-dlq', outcome: 'in-dlq', retries: 3 },
       { origin: 'events/batch.json#5', messageId: 'm-retry', outcome: 'retried', retries: 1 },
       { origin: 'events/batch.json#6', messageId: 'm-pend', outcome: 'pending', retries: 0 },
     ]);
-    expect(summary.totals).toEqual({ ...ZERO, provisioned: 1, rejected: 1, skipped: 1, 'in-dlq': 1, retried: 1, pending: 1 });
+    expect(summary.totals).toEqual({ ...ZERO, provisioned: 1, rejected: 1, acknowledged: 1, 'in-dlq': 1, retried: 1, pending: 1 });
     expect(summary.ok).toBe(false);
   });
 
@@ -167,7 +171,7 @@ describe('summarize', () => {
       new Set(),
       new Map([['p', 1]]),
     );
-    expect(summary.rows.map((r) => r.outcome)).toEqual(['provisioned', 'rejected', 'skipped']);
+    expect(summary.rows.map((r) => r.outcome)).toEqual(['provisioned', 'rejected', 'acknowledged']);
     expect(summary.ok).toBe(true);
   });
 
@@ -214,7 +218,7 @@ describe('formatSummary', () => {
     expect(tableRows(text).map((line) => line.split(/\s{2,}/))).toEqual([
       ['events/batch.json#1', 'provisioned', '0', 'acme-corp', 'key-acme-corp', 'keyprov/test/acme-corp'],
       ['events/batch.json#2', 'rejected', '0', '-', '-', 'invalid-json'],
-      ['events/batch.json#3', 'skipped', '0', 'cust-42', '-', 'unsubscribe-pending: not-handled-yet'],
+      ['events/batch.json#3', 'acknowledged', '0', 'cust-42', '-', 'unsubscribe-pending'],
       ['events/batch.json#4', 'in-dlq', '3', '-', '-', '-'],
       ['events/batch.json#5', 'retried', '1', '-', '-', '-'],
       ['events/batch.json#6', 'pending', '0', '-', '-', '-'],
@@ -236,7 +240,7 @@ describe('formatSummary', () => {
   test('prints the totals (non-zero outcomes) and the queue counts', () => {
     const text = formatSummary(fixture(), { deadLetter: 1, completions: 3 });
     const lines = text.split('\n');
-    expect(lines).toContain('Totals: 6 messages: 1 provisioned, 1 rejected, 1 skipped, 1 in-dlq, 1 retried, 1 pending');
+    expect(lines).toContain('Totals: 6 messages: 1 provisioned, 1 acknowledged, 1 rejected, 1 in-dlq, 1 retried, 1 pending');
     expect(lines.at(-1)).toBe('Left on the queues: 1 in the dead-letter queue, 3 completion event(s) on the completion queue');
   });
 
@@ -259,7 +263,7 @@ describe('formatSummary', () => {
     const summary = summarize(sent('a', 'b'), [provisioned('a', 'ca'), provisioned('b', 'cb')], new Set(), new Map());
     const text = formatSummary(summary, { deadLetter: 0, completions: 2 });
     expect(text).toContain('Totals: 2 messages: 2 provisioned\n');
-    expect(text).not.toMatch(/\b0 (rejected|pending|retried|in-dlq|skipped|already-provisioned)\b/);
+    expect(text).not.toMatch(/\b0 (rejected|pending|retried|in-dlq|acknowledged|already-provisioned)\b/);
     expect(text).toContain('Left on the queues: 0 in the dead-letter queue, 2 completion event(s) on the completion queue');
   });
 
@@ -294,6 +298,6 @@ describe('formatSummary', () => {
     // The rows are still there: the check above is not passing on an empty table.
     expect(text).toContain('key-acme-corp');
     expect(text).toContain('bad-request');
-    expect(text).toContain('subscribe-fail: not-handled-yet');
+    expect(text).toContain('subscribe-fail');
   });
 });
