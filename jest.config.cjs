@@ -10,6 +10,8 @@ const moduleNameMapper = {
 };
 // npm test runs Jest --runInBand: integration suites share one moto server and reset it, so they must not overlap.
 module.exports = {
+  // Integration tests wait for real visibility timeouts (a per-project testTimeout is not honoured).
+  testTimeout: 60_000,
   projects: [
     {
       displayName: 'unit',
@@ -30,8 +32,6 @@ module.exports = {
       transformIgnorePatterns: ['/node_modules/(?!(@middy|p-limit|yocto-queue)/)'],
       globalSetup: '<rootDir>/tests/integration/global-setup.ts',
       globalTeardown: '<rootDir>/tests/integration/global-teardown.ts',
-      // Redelivery waits for real visibility timeouts.
-      testTimeout: 60_000,
     },
   ],
 };

@@ -20,7 +20,11 @@ const QUEUES = { signups: 'it-signups', deadLetter: 'it-signups-dlq', completion
  * fault-injecting proxy) at moto, real queues with a redrive policy, and the event-source-mapping runner.
  * One per test file: the handler reads its configuration once, when first imported.
  */
-export async function startPipeline(settings: QueueSettings = { visibilityTimeoutSeconds: 1, maxReceiveCount: 2 }) {
+export async function startPipeline(
+  settings: QueueSettings = { visibilityTimeoutSeconds: 1, maxReceiveCount: 2 },
+  /** Runs on the fresh moto before the function loads; returns environment variables for the function (e.g. USAGE_PLANS). */
+  setup?: (clients: { apigw: APIGatewayClient }) => Promise<Record<string, string>>,
+) {
   const moto = process.env.MOTO_ENDPOINT;
   if (!moto) throw new Error('MOTO_ENDPOINT is not set: run the integration project (its global setup starts moto)');
   await resetMoto(moto);
@@ -30,6 +34,7 @@ export async function startPipeline(settings: QueueSettings = { visibilityTimeou
   const apigw = new APIGatewayClient({ endpoint: moto });
   const secrets = new SecretsManagerClient({ endpoint: moto });
   const queues = await ensureQueues(sqs, QUEUES, settings);
+  Object.assign(process.env, await setup?.({ apigw }));
 
   // Every call of the function goes through the proxy; the SQS client sends to the queue URL's host, so the
   // completion queue's URL names the proxy too.

@@ -12,7 +12,7 @@ afterAll(() => pipeline.close());
 const bodiesOf = (file: string) => sampleEvent(file).Records.map((r) => r.body);
 
 describe('the sample events, through real SQS, API Gateway and Secrets Manager', () => {
-  const files = ['signup', 'signup-eventbridge', 'marketplace-subscribe-sns', 'marketplace-subscribe-raw', 'dlq-replay', 'marketplace-unsubscribe-sns', 'invalid'];
+  const files = ['signup', 'signup-eventbridge', 'marketplace-subscribe-sns', 'marketplace-subscribe-raw', 'dlq-replay', 'marketplace-unsubscribe-pending-sns', 'invalid'];
   let sent: Map<string, string>;
 
   beforeAll(async () => {
@@ -37,7 +37,7 @@ describe('the sample events, through real SQS, API Gateway and Secrets Manager',
     expect(byFile('marketplace-subscribe-sns')).toEqual([['api-key.provisioned', 'QWxwaGFCdXllcjAx']]);
     expect(byFile('marketplace-subscribe-raw')).toEqual([['api-key.provisioned', 'QnJhdm9CdXllcjAy']]);
     expect(byFile('dlq-replay')).toHaveLength(2);
-    expect(byFile('marketplace-unsubscribe-sns')).toEqual([['api-key.notification-skipped', 'QWxwaGFCdXllcjAx']]);
+    expect(byFile('marketplace-unsubscribe-pending-sns')).toEqual([['api-key.notification-acknowledged', 'QWxwaGFCdXllcjAx']]);
     expect(events.filter((e) => sent.get(e.messageId) === 'invalid').map((e) => e.type === 'api-key.provisioning-failed' && e.reason).sort()).toEqual([
       'invalid-customer-id',
       'invalid-json',
