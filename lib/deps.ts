@@ -2,7 +2,7 @@ import { apiGatewayAdapter, createApiGatewayClient } from './aws/api-gateway.js'
 import { createSecretsManagerClient, secretsManagerAdapter } from './aws/secrets-manager.js';
 import { createSqsClient, sqsAdapter, sqsSourceAdapter } from './aws/sqs.js';
 import type { Config } from './config.js';
-import { logger } from './observability.js';
+import { logger, metrics } from './observability.js';
 import type { BatchDeps } from './process-batch.js';
 import { createRateLimiter } from './rate-limiter.js';
 
@@ -19,5 +19,6 @@ export function createDeps(config: Config): BatchDeps {
     // One limiter per instance, shared by every record of every invocation: API Gateway's quota is per account.
     apiGatewayLimiter: config.apiGatewayRatePerSecond > 0 ? createRateLimiter({ ratePerSecond: config.apiGatewayRatePerSecond }) : undefined,
     logger,
+    metrics,
   };
 }

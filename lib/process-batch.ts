@@ -1,5 +1,6 @@
 import { BatchProcessor, EventType } from '@aws-lambda-powertools/batch';
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import pLimit from 'p-limit';
 import type { ApiKeyStore } from './aws/api-gateway.js';
@@ -7,7 +8,8 @@ import type { SecretStore } from './aws/secrets-manager.js';
 import { type MessageSink, type MessageSource, SQS_BATCH_LIMIT, type VisibilityChange } from './aws/sqs.js';
 import { type CompletionEvent, completionEvent, deterministicId } from './completion.js';
 import type { Config } from './config.js';
-import { RejectedError, RetryableError } from './errors.js';
+import { RejectedError, RetryableError, ThrottledError } from './errors.js';
+import { METRIC, recordOutcome } from './observability.js';
 import { type ParsedMessage, parseMessageBody } from './messages.js';
 import { provisionKey, revokeKey } from './provision.js';
 import type { RateLimiter } from './rate-limiter.js';
@@ -23,6 +25,8 @@ export interface BatchDeps {
   /** Paces API Gateway calls across all records of this instance. Optional. */
   apiGatewayLimiter?: RateLimiter;
   logger: Logger;
+  /** Outcome counts, throttles, retries and latency (lib/observability.ts). Optional. */
+  metrics?: Metrics;
   now?: () => Date;
 }
 
@@ -82,7 +86,10 @@ export function createBatchHandler(deps: BatchDeps) {
           // Records stop one safety margin early: the completion events still have to go out after them.
           remainingTimeMs: () => context.getRemainingTimeInMillis() - deps.config.retry.safetyMarginMs,
           limiter,
-          onRetry: ({ attempt, delayMs, error }) => log.warn('Retrying AWS call', { operation, attempt, delayMs: Math.round(delayMs), error: error.message }),
+          onRetry: ({ attempt, delayMs, error }) => {
+            deps.metrics?.addMetric(error instanceof ThrottledError ? METRIC.throttles : METRIC.retries, MetricUnit.Count, 1);
+            log.warn('Retrying AWS call', { operation, attempt, delayMs: Math.round(delayMs), error: error.message });
+          },
         });
     const base = { occurredAt: now().toISOString(), correlationId, messageId: record.messageId };
 
@@ -101,16 +108,16 @@ export function createBatchHandler(deps: BatchDeps) {
       const result =
         request.kind === 'provision' ? await provisionKey(request, provisionDeps) : request.kind === 'revoke' ? await revokeKey(request, provisionDeps) : undefined;
       const event = completionEvent(request, result, base);
+      if (deps.metrics) recordOutcome(deps.metrics, event, request.eventTime, now());
       log.info('Message done', { type: event.type, outcome: result?.outcome, customerId: request.customerId, apiKeyId: result?.apiKeyId, secretName: result?.secretName });
       return { record, event };
     } catch (error) {
       if (error instanceof RejectedError) {
         log.warn('Message rejected', { reason: error.reason, error: error.message, receiveCount });
         const subject = parsed && { source: parsed.source, customerId: parsed.customerId, productCode: parsed.productCode };
-        return {
-          record,
-          event: { type: 'api-key.provisioning-failed', eventId: deterministicId('failed', record.messageId, error.reason), ...base, reason: error.reason, message: error.message, ...subject },
-        };
+        const event: CompletionEvent = { type: 'api-key.provisioning-failed', eventId: deterministicId('failed', record.messageId, error.reason), ...base, reason: error.reason, message: error.message, ...subject };
+        if (deps.metrics) recordOutcome(deps.metrics, event, parsed?.eventTime, now());
+        return { record, event };
       }
       const message = error instanceof Error ? `${error.name}: ${error.message}` : 'non-error thrown';
       if (error instanceof RetryableError) log.warn('Record handed back to SQS for a later retry', { error: message, receiveCount });
@@ -181,6 +188,7 @@ export function createBatchHandler(deps: BatchDeps) {
     const unsent = await sendEvents(results, context);
     const { batchItemFailures } = processor.response();
     const failures = [...batchItemFailures, ...unsent.map((itemIdentifier) => ({ itemIdentifier }))];
+    if (failures.length > 0) deps.metrics?.addMetric(METRIC.handedBack, MetricUnit.Count, failures.length);
     // The processor's result entries hold only error messages; its `errors` pair with `failureMessages`.
     await delayRedeliveries(processor.errors.map((error, i) => [error, processor.failureMessages[i] as SQSRecord]));
     deps.logger.info('Batch processed', { records: event.Records.length, completed: results.length - unsent.length, handedBack: failures.length });
