@@ -58,8 +58,8 @@ function correlationIdOf(parsed: ParsedMessage | undefined, record: SQSRecord): 
 
 /**
  * Builds the SQS batch handler. Each record is processed on its own (`recordConcurrency` at a time; a failing
- * record never fails the others): it ends provisioned, already provisioned, skipped (a Marketplace action not
- * handled yet) or rejected — each announced by a completion event, all sent with SendMessageBatch once per
+ * record never fails the others): it ends provisioned, already provisioned, enabled, revoked, acknowledged,
+ * ignored (stale) or rejected — each announced by a completion event, all sent with SendMessageBatch once per
  * invocation — or it is returned in `batchItemFailures` for SQS to redeliver (retryable errors, deadline,
  * unexpected errors, an event SQS did not take); one that knows its wait is delayed by that much.
  */
