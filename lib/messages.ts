@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
 import './zod-setup.js';
 import { RejectedError, type RejectionReason } from './errors.js';
-import { CUSTOMER_ID_PATTERN, PRODUCT_CODE_PATTERN } from './naming.js';
+import { CUSTOMER_ID_PATTERN, PRODUCT_CODE_PATTERN, printable } from './naming.js';
 
 /** Where a request came from, as completion events report it. */
 export type Source = 'signup' | 'marketplace' | 'eventbridge';
@@ -90,12 +90,14 @@ type Json = Record<string, unknown>;
 function reject(defaultReason: RejectionReason, what: string, error: z.core.$ZodError, fieldReasons: Record<string, RejectionReason> = {}): RejectedError {
   const issue = error.issues[0];
   // Path segments can be producer-chosen keys (tag names): shorten them, they are not ours to echo whole.
-  const field = issue?.path.map((segment) => String(segment).slice(0, 64)).join('.') || '(body)';
+  const field = issue?.path.map((segment) => printable(String(segment))).join('.') || '(body)';
   const reason = fieldReasons[String(issue?.path[0])] ?? defaultReason;
   return new RejectedError(reason, `${what}: ${field} ${issue?.message ?? 'is invalid'}`);
 }
 
 function parseSignup(body: Json, source: Source, fallbackTime: string, envelopeId?: string): ProvisionRequest {
+  // zod drops a `__proto__` key of a record without looking at it: refuse it here rather than lose a tag silently.
+  if (isObject(body.tags) && Object.hasOwn(body.tags, '__proto__')) throw new RejectedError('invalid-tags', 'signup event: tags.__proto__ is not an allowed tag key');
   const parsed = signupEventSchema.safeParse(body);
   if (!parsed.success) {
     throw reject('invalid-signup-event', 'signup event', parsed.error, {

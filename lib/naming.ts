@@ -27,12 +27,21 @@ export function secretName(prefix: string, customerId: string, productCode?: str
   return `${apiKeyName(prefix, customerId, productCode)}/api-key`;
 }
 
+/**
+ * Producer-chosen text made safe to quote in a message: at most `max` characters, everything outside printable
+ * ASCII escaped as \uXXXX. Keeps bidirectional overrides out of logs and keeps failure events within the
+ * characters SQS accepts (it refuses U+FFFE, U+FFFF and most control characters).
+ */
+export function printable(text: string, max = 64): string {
+  return text.slice(0, max).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** Returns the first broken tag rule, or undefined when the tags are valid. Never echoes tag values. */
 export function tagProblem(tags: Record<string, string>): string | undefined {
   const entries = Object.entries(tags);
   if (entries.length > MAX_TAGS) return `${entries.length} tags given, at most ${MAX_TAGS} are allowed`;
   for (const [key, value] of entries) {
-    const shownKey = JSON.stringify(key.slice(0, 64));
+    const shownKey = `"${printable(key)}"`;
     if (key.length === 0 || key.length > 128) return `tag key ${shownKey} must be 1 to 128 characters`;
     if (key.toLowerCase().startsWith('aws:')) return `tag key ${shownKey} must not start with "aws:"`;
     if (!TAG_CHARSET.test(key)) return `tag key ${shownKey} has characters outside [a-zA-Z0-9+-=._:/]`;
