@@ -121,6 +121,7 @@ export async function buildSdkOnly(outDir: string): Promise<string> {
     bundle: true,
     minify: true,
     sourcemap: 'linked',
+    sourcesContent: false,
     target: 'node22',
     platform: 'node',
     format: 'esm',
