@@ -83,6 +83,7 @@ async function main(): Promise<number> {
     // One local instance may use the whole account's CreateApiKey quota.
     process.env.API_GATEWAY_RATE_PER_SECOND ??= '5';
     process.env.POWERTOOLS_LOG_LEVEL ??= 'ERROR'; // the summary reports every outcome; INFO shows the function's logs
+    process.env.POWERTOOLS_METRICS_DISABLED ??= 'true'; // EMF lines are for CloudWatch; 'false' prints them
 
     const sqs = new SQSClient({});
     const queues = await ensureQueues(sqs, QUEUES, settings);

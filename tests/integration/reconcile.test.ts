@@ -1,0 +1,365 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import {
+  CreateApiKeyCommand,
+  CreateUsagePlanCommand,
+  CreateUsagePlanKeyCommand,
+  DeleteApiKeyCommand,
+  DeleteUsagePlanKeyCommand,
+  GetApiKeyCommand,
+  GetUsagePlanKeysCommand,
+  UpdateApiKeyCommand,
+} from '@aws-sdk/client-api-gateway';
+import {
+  CreateSecretCommand,
+  DeleteSecretCommand,
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  ListSecretsCommand,
+  PutSecretValueCommand,
+} from '@aws-sdk/client-secrets-manager';
+import {
+  applyFixes,
+  compareState,
+  confirmFindings,
+  type Finding,
+  type FixResult,
+  findOrphans,
+  formatReport,
+  gatherState,
+  parseOwnedName,
+  parsePrefix,
+  parseRecord,
+  parseUsagePlans,
+  type ReconcileReport,
+  type ReconcileSettings,
+  reconcile,
+} from '../../lib/local/reconcile.js';
+import { apiKeyName, secretName } from '../../lib/naming.js';
+import { marketplaceNotification, signup, snsEnvelope } from '../helpers/events.js';
+import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
+
+const ROOT = resolve(__dirname, '../..');
+// The project's testTimeout does not reach here (Jest reads it globally): the pipeline and the CLI take seconds.
+jest.setTimeout(60_000);
+
+const PREFIX = 'keyprov/test/';
+const PRODUCT = 'prod4k2j9x8l7';
+let pipeline: Pipeline;
+let planId: string;
+let settings: ReconcileSettings;
+const clients = () => ({ apigw: pipeline.apigw, secrets: pipeline.secrets });
+
+const secretOf = (customerId: string, product: string | undefined = PRODUCT) => secretName(PREFIX, customerId, product);
+const keyNameOf = (customerId: string, product: string | undefined = PRODUCT) => apiKeyName(PREFIX, customerId, product);
+/** A key value of our shape (40 alphanumerics). */
+const newValue = () => randomBytes(40).toString('base64').replace(/[^A-Za-z0-9]/g, '').padEnd(40, 'x').slice(0, 40);
+const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
+
+/** A Marketplace notification in its SNS envelope, at a given time. */
+const notification = (action: string, customer: string, at: string) => ({ ...snsEnvelope(marketplaceNotification(action, customer, PRODUCT)), Timestamp: at });
+
+/** The id of the customer's key (the one the pipeline created: the first, by creation). */
+async function keyIdOf(customerId: string): Promise<string> {
+  const [key] = (await pipeline.apiKeys()).filter((k) => k.customerId === customerId);
+  if (!key?.id) throw new Error(`no key for ${customerId}`);
+  return key.id;
+}
+
+const planKeyIds = async () => ((await pipeline.apigw.send(new GetUsagePlanKeysCommand({ usagePlanId: planId }))).items ?? []).map((k) => k.id ?? '').sort();
+
+/** Everything reconcile could change, read straight from moto. */
+async function snapshot() {
+  const keys = (await pipeline.apiKeys()).map((k) => ({ id: k.id, name: k.name, enabled: k.enabled, value: k.value, customerId: k.customerId }));
+  const { SecretList = [] } = await pipeline.secrets.send(new ListSecretsCommand({ MaxResults: 100, IncludePlannedDeletion: true }));
+  const secrets = [];
+  for (const s of SecretList) {
+    const current = s.DeletedDate ? undefined : await pipeline.secrets.send(new GetSecretValueCommand({ SecretId: s.Name }));
+    secrets.push({ name: s.Name, deleted: s.DeletedDate !== undefined, version: current?.VersionId, value: current?.SecretString });
+  }
+  const byName = (a: { name?: string; id?: string }, b: { name?: string; id?: string }) => `${a.name}${a.id}`.localeCompare(`${b.name}${b.id}`);
+  return { keys: keys.sort(byName), secrets: secrets.sort(byName), plan: await planKeyIds() };
+}
+
+/** Every key value in moto and every value a record holds: none of them may appear in any output. */
+async function allValues(): Promise<string[]> {
+  const values = (await pipeline.apiKeys()).map((k) => k.value ?? '');
+  const { SecretList = [] } = await pipeline.secrets.send(new ListSecretsCommand({ MaxResults: 100 }));
+  for (const s of SecretList) {
+    const parsed = parseRecord((await pipeline.secrets.send(new GetSecretValueCommand({ SecretId: s.Name }))).SecretString ?? '');
+    if ('record' in parsed && parsed.record.value) values.push(parsed.record.value);
+  }
+  return values.filter((v) => v.length >= 20);
+}
+
+const expectNoValueIn = (text: string, values: string[]) => {
+  for (const value of values) expect(text.includes(value)).toBe(false);
+};
+
+/** One line per finding / fix: what the assertions compare. */
+const line = (f: Pick<Finding, 'kind' | 'customerId' | 'apiKeyId' | 'usagePlanId'> & { repair?: string; outcome?: string }) =>
+  [f.kind, f.customerId, f.apiKeyId ?? '-', f.repair ?? f.outcome, f.usagePlanId ?? '-'].join(' ');
+const lines = (items: Array<Finding | FixResult>) => items.map(line).sort();
+
+/** A pending record, written the way lib/provision.ts writes it before the key exists. */
+async function createPendingSecret(customerId: string, createdAt: string, value = newValue()) {
+  const record = { value, customerId, productCode: PRODUCT, plan: null, apiKeyName: keyNameOf(customerId), createdAt, lastEventAt: createdAt };
+  await pipeline.secrets.send(new CreateSecretCommand({ Name: secretOf(customerId), SecretString: JSON.stringify(record) }));
+  return value;
+}
+
+const ids: Record<string, string> = {};
+let twinId: string;
+let expectedFindings: string[];
+
+beforeAll(async () => {
+  pipeline = await startPipeline(undefined, async ({ apigw }) => {
+    const plan = await apigw.send(new CreateUsagePlanCommand({ name: 'gold', description: 'Marketplace listing' }));
+    planId = plan.id ?? '';
+    return { USAGE_PLANS: JSON.stringify({ [PRODUCT]: planId }) };
+  });
+  settings = { prefix: PREFIX, usagePlans: { [PRODUCT]: planId } };
+
+  // The state, built by the real pipeline: active customers, revoked ones, one without a product.
+  const active = ['ok-active', 'lost-secret', 'lost-key', 'out-of-plan', 'disabled', 'twin', 'garbage', 'scheduled'];
+  const revoked = ['ok-revoked', 'lost-secret-revoked', 're-enabled', 'in-plan-revoked'];
+  await pipeline.send(...[...active, ...revoked].map((c) => notification('subscribe-success', c, minutesAgo(10))), signup('no-product'));
+  await pipeline.drain();
+  await pipeline.send(...revoked.map((c) => notification('unsubscribe-success', c, minutesAgo(5))));
+  await pipeline.drain();
+  for (const c of [...active, ...revoked, 'no-product']) ids[c] = await keyIdOf(c);
+  expect(await reconcile(clients(), settings)).toMatchObject({ findings: [] });
+
+  // ... then broken behind its back.
+  const { apigw, secrets } = pipeline;
+  await secrets.send(new DeleteSecretCommand({ SecretId: secretOf('lost-secret'), ForceDeleteWithoutRecovery: true }));
+  await secrets.send(new DeleteSecretCommand({ SecretId: secretOf('lost-secret-revoked'), ForceDeleteWithoutRecovery: true }));
+  await secrets.send(new DeleteSecretCommand({ SecretId: secretOf('scheduled'), RecoveryWindowInDays: 7 }));
+  await apigw.send(new DeleteApiKeyCommand({ apiKey: ids['lost-key'] }));
+  await apigw.send(new UpdateApiKeyCommand({ apiKey: ids['re-enabled'], patchOperations: [{ op: 'replace', path: '/enabled', value: 'true' }] }));
+  await apigw.send(new CreateUsagePlanKeyCommand({ usagePlanId: planId, keyId: ids['in-plan-revoked'], keyType: 'API_KEY' }));
+  await apigw.send(new DeleteUsagePlanKeyCommand({ usagePlanId: planId, keyId: ids['out-of-plan'] }));
+  await apigw.send(new UpdateApiKeyCommand({ apiKey: ids.disabled, patchOperations: [{ op: 'replace', path: '/enabled', value: 'false' }] }));
+  twinId = (await apigw.send(new CreateApiKeyCommand({ name: keyNameOf('twin'), value: newValue(), enabled: true, customerId: 'twin' }))).id ?? '';
+  await secrets.send(new PutSecretValueCommand({ SecretId: secretOf('garbage'), SecretString: 'garbage {"customerId": not json' }));
+  await createPendingSecret('pending-new', new Date().toISOString());
+  await createPendingSecret('pending-old', minutesAgo(60));
+  const stalledValue = await createPendingSecret('stalled', minutesAgo(60));
+  ids.stalled = (await apigw.send(new CreateApiKeyCommand({ name: keyNameOf('stalled'), value: stalledValue, enabled: true, customerId: 'stalled' }))).id ?? '';
+  // Names that are not this deployment's: another prefix, and a name under ours of another shape. Left alone.
+  await apigw.send(new CreateApiKeyCommand({ name: `keyprov/other/${PRODUCT}/foreign`, value: newValue(), enabled: true }));
+  await apigw.send(new CreateApiKeyCommand({ name: `${PREFIX}not-a-customer-key`, value: newValue(), enabled: true }));
+
+  expectedFindings = [
+    `key-without-secret lost-secret ${ids['lost-secret']} fix -`,
+    `key-without-secret lost-secret-revoked ${ids['lost-secret-revoked']} fix -`,
+    `key-without-secret scheduled ${ids.scheduled} manual -`,
+    `secret-without-key lost-key ${ids['lost-key']} manual -`,
+    `enabled-key-for-revoked re-enabled ${ids['re-enabled']} fix -`,
+    `in-plan-while-revoked in-plan-revoked ${ids['in-plan-revoked']} fix ${planId}`,
+    `missing-from-plan out-of-plan ${ids['out-of-plan']} fix ${planId}`,
+    `disabled-key-for-active disabled ${ids.disabled} manual -`,
+    `duplicate-keys twin ${ids.twin} manual -`,
+    'unreadable-secret garbage - manual -',
+    'in-progress pending-new - none -',
+    'secret-without-key pending-old - manual -',
+    `stalled-pending stalled ${ids.stalled} manual -`,
+  ].sort();
+}, 120_000);
+afterAll(() => pipeline.close());
+
+describe('pure parts', () => {
+  test('names: only <prefix><product or _>/<customer> (and /api-key for secrets) are the deployment\'s', () => {
+    expect(parseOwnedName(PREFIX, `${PREFIX}${PRODUCT}/acme`, 'apiKey')).toEqual({
+      customerId: 'acme',
+      productCode: PRODUCT,
+      apiKeyName: `${PREFIX}${PRODUCT}/acme`,
+      secretName: `${PREFIX}${PRODUCT}/acme/api-key`,
+    });
+    expect(parseOwnedName(PREFIX, `${PREFIX}_/acme/api-key`, 'secret')).toMatchObject({ customerId: 'acme', productCode: null });
+    for (const name of [`${PREFIX}acme`, `${PREFIX}${PRODUCT}/acme/x`, `keyprov/other/${PRODUCT}/acme`, `${PREFIX}-bad/acme`, `${PREFIX}${PRODUCT}/`]) {
+      expect(parseOwnedName(PREFIX, name, 'apiKey')).toBeUndefined();
+    }
+    expect(parseOwnedName(PREFIX, `${PREFIX}${PRODUCT}/acme`, 'secret')).toBeUndefined();
+  });
+
+  test('records: unreadable ones are named without quoting their content', () => {
+    const secret = 'Zq8TOPSECRETvalue0123456789abcdefghijklm';
+    for (const text of [secret, `{"value": "${secret}"`, `["${secret}"]`, `{"value": "${secret}"}`, `{"customerId": "c", "value": 7}`, '{"customerId": "c"}', '{"customerId": "c", "value": "x", "status": "gone"}']) {
+      const parsed = parseRecord(text);
+      expect(parsed).toEqual({ unreadable: expect.any(String) });
+      expect(JSON.stringify(parsed)).not.toContain(secret);
+    }
+    expect(parseRecord('{"customerId":"c","status":"revoked"}')).toEqual({ record: { customerId: 'c', status: 'revoked' } });
+  });
+
+  test('options: the prefix is required and checked; the usage plans map is checked like USAGE_PLANS', () => {
+    expect(() => parsePrefix(undefined)).toThrow(/required/);
+    expect(() => parsePrefix('bad prefix')).toThrow(/1 to 128/);
+    expect(parsePrefix(PREFIX)).toBe(PREFIX);
+    expect(parseUsagePlans(undefined)).toEqual({});
+    expect(parseUsagePlans('{"prod1:gold": "abc123"}')).toEqual({ 'prod1:gold': 'abc123' });
+    for (const bad of ['{', '[]', '{"prod1": 5}', '{"-x": "abc"}', '{"prod1": "Not-An-Id"}']) expect(() => parseUsagePlans(bad)).toThrow(/usage plans/);
+  });
+});
+
+describe('without --fix', () => {
+  test('reports every orphan exactly once, and changes nothing', async () => {
+    const before = await snapshot();
+    const report = await reconcile(clients(), settings);
+
+    expect(lines(report.findings)).toEqual(expectedFindings);
+    expect(report.checked).toEqual({ apiKeys: 14, secrets: 14, usagePlans: 1, ignoredApiKeys: 1, ignoredSecrets: 0 });
+    expect(report.fixes).toBeUndefined();
+    expect(await snapshot()).toEqual(before);
+
+    const byKind = (kind: string, customerId: string) => report.findings.find((f) => f.kind === kind && f.customerId === customerId);
+    expect(byKind('duplicate-keys', 'twin')).toMatchObject({ apiKeyIds: [ids.twin, twinId].sort(), secretName: secretOf('twin'), apiKeyName: keyNameOf('twin') });
+    expect(byKind('key-without-secret', 'lost-secret')).toMatchObject({ productCode: PRODUCT, status: 'active', secretName: secretOf('lost-secret'), severity: 'error' });
+    expect(byKind('key-without-secret', 'lost-secret-revoked')).toMatchObject({ status: 'revoked' });
+    expect(byKind('unreadable-secret', 'garbage')).toMatchObject({ problem: 'the secret is not JSON' });
+    expect(byKind('secret-without-key', 'lost-key')?.action).toMatch(/delete-secret .*replay/);
+    expect(byKind('in-progress', 'pending-new')).toMatchObject({ severity: 'info', status: 'pending' });
+
+    const values = await allValues();
+    expectNoValueIn(JSON.stringify(report), values);
+    expectNoValueIn(formatReport(report), values);
+    // The gathered state keeps values in maps, which serialise as {}.
+    expectNoValueIn(JSON.stringify(await gatherState(clients(), settings)), values);
+  });
+
+  test('without a usage plans map, plans are not checked', async () => {
+    const state = await gatherState(clients(), { ...settings, usagePlans: {} });
+    const kinds = compareState(state, { ...settings, usagePlans: {} }).map((f) => f.kind);
+    expect(kinds).not.toContain('missing-from-plan');
+    expect(kinds).not.toContain('in-plan-while-revoked');
+    expect(kinds).toContain('enabled-key-for-revoked');
+  });
+});
+
+describe('a provisioning running during the gathering', () => {
+  test('a key listed too late does not make its secret an orphan: confirmFindings re-reads it', async () => {
+    const state = await gatherState(clients(), settings);
+    // As if ok-active and stalled had got their keys after GetApiKeys ran.
+    const late = { ...state, keys: state.keys.filter((k) => k.id !== ids['ok-active'] && k.id !== ids.stalled) };
+    const found = compareState(late, settings);
+    expect(lines(found)).toEqual(
+      expect.arrayContaining([`secret-without-key ok-active ${ids['ok-active']} manual -`, 'secret-without-key stalled - manual -']),
+    );
+
+    expect(lines(await confirmFindings(found, late, clients()))).toEqual(expectedFindings.filter((f) => !f.includes(' stalled ')));
+  });
+
+  test('a repair re-reads the record first: a re-subscription processed since is not undone', async () => {
+    await pipeline.apigw.send(new UpdateApiKeyCommand({ apiKey: ids['ok-revoked'], patchOperations: [{ op: 'replace', path: '/enabled', value: 'true' }] }));
+    const { state, findings } = await findOrphans(clients(), settings);
+    const finding = findings.find((f) => f.kind === 'enabled-key-for-revoked' && f.customerId === 'ok-revoked');
+    expect(finding).toBeDefined();
+    // The customer subscribes again while the operator looks at the report.
+    await pipeline.send(notification('subscribe-success', 'ok-revoked', new Date().toISOString()));
+    await pipeline.drain();
+
+    expect(await applyFixes([finding as Finding], state, clients(), settings)).toEqual([
+      expect.objectContaining({ kind: 'enabled-key-for-revoked', outcome: 'skipped', detail: 'the record is active now' }),
+    ]);
+    expect((await pipeline.apigw.send(new GetApiKeyCommand({ apiKey: ids['ok-revoked'] }))).enabled).toBe(true);
+    expect(lines((await findOrphans(clients(), settings)).findings)).toEqual(expectedFindings);
+  });
+});
+
+describe('the CLI', () => {
+  test('--json (prefix and usage plans from the environment): the same findings, exit code 1, no key value, nothing changed', async () => {
+    const before = await snapshot();
+    const values = await allValues();
+    const { AWS_ENDPOINT_URL: _proxy, ...env } = process.env;
+    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
+      execFile(
+        join(ROOT, 'node_modules', '.bin', 'tsx'),
+        ['lib/cli/reconcile.ts', '--endpoint', process.env.MOTO_ENDPOINT ?? '', '--json'],
+        { cwd: ROOT, env, timeout: 50_000 },
+        (error, stdout, stderr) => done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(1);
+    const report = JSON.parse(run.stdout) as ReconcileReport;
+    expect(report.prefix).toBe(PREFIX);
+    expect(lines(report.findings)).toEqual(expectedFindings);
+    expectNoValueIn(run.stdout + run.stderr, values);
+    expect(await snapshot()).toEqual(before);
+  });
+});
+
+describe('with --fix', () => {
+  test('repairs what is safe, prints each repair, and a second pass reports only what needs a human', async () => {
+    const keysBefore = await pipeline.apiKeys();
+    const report = await reconcile(clients(), { ...settings, fix: true });
+
+    expect(lines(report.fixes ?? [])).toEqual(
+      [
+        `key-without-secret lost-secret ${ids['lost-secret']} fixed -`,
+        `key-without-secret lost-secret-revoked ${ids['lost-secret-revoked']} fixed -`,
+        `enabled-key-for-revoked re-enabled ${ids['re-enabled']} fixed -`,
+        `in-plan-while-revoked in-plan-revoked ${ids['in-plan-revoked']} fixed ${planId}`,
+        `missing-from-plan out-of-plan ${ids['out-of-plan']} fixed ${planId}`,
+      ].sort(),
+    );
+    const left = expectedFindings.filter((f) => !/ fix /.test(f));
+    expect(lines(report.remaining ?? [])).toEqual(left);
+    expect(formatReport(report)).toMatch(/fixed\s+key-without-secret\s+lost-secret \(prod4k2j9x8l7\): created secret keyprov\/test\/prod4k2j9x8l7\/lost-secret\/api-key/);
+
+    // The repairs, read back from moto.
+    const key = keysBefore.find((k) => k.id === ids['lost-secret']);
+    expect(await pipeline.secretJson(secretOf('lost-secret'))).toEqual({
+      value: key?.value,
+      customerId: 'lost-secret',
+      productCode: PRODUCT,
+      plan: null,
+      apiKeyName: keyNameOf('lost-secret'),
+      createdAt: key?.createdDate?.toISOString(),
+      apiKeyId: ids['lost-secret'],
+      usagePlanId: planId,
+      status: 'active',
+    });
+    const tags = (await pipeline.secrets.send(new DescribeSecretCommand({ SecretId: secretOf('lost-secret') }))).Tags ?? [];
+    expect(Object.fromEntries(tags.map((t) => [t.Key, t.Value]))).toEqual(key?.tags);
+    const revokedKey = keysBefore.find((k) => k.id === ids['lost-secret-revoked']);
+    expect(await pipeline.secretJson(secretOf('lost-secret-revoked'))).toMatchObject({
+      value: revokedKey?.value,
+      apiKeyId: ids['lost-secret-revoked'],
+      status: 'revoked',
+      lastEventAt: revokedKey?.lastUpdatedDate?.toISOString(),
+    });
+    expect((await pipeline.apigw.send(new GetApiKeyCommand({ apiKey: ids['re-enabled'] }))).enabled).toBe(false);
+    const plan = await planKeyIds();
+    expect(plan).toContain(ids['out-of-plan']);
+    expect(plan).not.toContain(ids['in-plan-revoked']);
+    // Nothing that needs a human was touched.
+    expect((await pipeline.apigw.send(new GetApiKeyCommand({ apiKey: ids.disabled }))).enabled).toBe(false);
+    expect((await pipeline.apiKeys()).filter((k) => k.name === keyNameOf('twin'))).toHaveLength(2);
+
+    // A second, separate reconcile agrees; nothing fixable is left.
+    const again = await findOrphans(clients(), settings);
+    expect(lines(again.findings)).toEqual(left);
+    expect(again.findings.filter((f) => f.repair === 'fix')).toEqual([]);
+    expectNoValueIn(JSON.stringify(report) + formatReport(report), await allValues());
+  });
+
+  test('the restored secrets work with the pipeline: a repeat finds the key, a stale subscribe leaves the revoked key disabled', async () => {
+    await pipeline.clearCompletions();
+    await pipeline.send(notification('subscribe-success', 'lost-secret', new Date().toISOString()), notification('subscribe-success', 'lost-secret-revoked', minutesAgo(10)));
+    await pipeline.drain();
+
+    const events = await pipeline.completionEvents();
+    expect(events).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ type: 'api-key.provisioned', outcome: 'already-provisioned', customerId: 'lost-secret', apiKeyId: ids['lost-secret'] }),
+        expect.objectContaining({ type: 'api-key.notification-ignored', reason: 'stale', customerId: 'lost-secret-revoked' }),
+      ]),
+    );
+    expect((await pipeline.apiKeys()).filter((k) => k.customerId === 'lost-secret' || k.customerId === 'lost-secret-revoked')).toHaveLength(2);
+    expect((await pipeline.apigw.send(new GetApiKeyCommand({ apiKey: ids['lost-secret-revoked'] }))).enabled).toBe(false);
+  });
+});
