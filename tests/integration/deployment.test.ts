@@ -1,8 +1,9 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
+import { type Run, run } from '../helpers/run-command.js';
 
 /*
  * The deployment, checked offline: `serverless package` (no AWS credentials, no network) once, then the generated
@@ -21,39 +22,6 @@ const ACCOUNT = '123456789012';
 // ---------------------------------------------------------------------------------------------------------------
 // Running `serverless package`
 
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command in its own process group; on timeout kills the whole group (npm, serverless, esbuild). */
-function run(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Run> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, args, { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const timer = setTimeout(() => {
-      stderr += `\n[test] killed after ${timeoutMs} ms`;
-      if (child.pid) process.kill(-child.pid, 'SIGKILL');
-    }, timeoutMs);
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolvePromise({ code, signal, stdout, stderr });
-    });
-  });
-}
 
 /** This process's environment without any AWS setting or credential: packaging must not need an account. */
 function offlineEnv(scratch: string): NodeJS.ProcessEnv {

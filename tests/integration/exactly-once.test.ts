@@ -2,9 +2,9 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
 import type { CompletionEvent, ProvisionedEvent } from '../../lib/completion.js';
-import type { BatchDeps } from '../../lib/process-batch.js';
 import { eventBridgeEnvelope, marketplaceNotification, signup, snsEnvelope } from '../helpers/events.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
+import { crashAfter } from '../helpers/crash.js';
 
 let pipeline: Pipeline;
 beforeAll(async () => {
@@ -39,20 +39,6 @@ async function expectExactlyOnce(customerIds: string[]): Promise<void> {
   }
 }
 
-/** The function's dependencies with one port method that does its work and then throws: a crash right after that step. */
-function crashAfter(port: 'secrets' | 'apiKeys' | 'completions', method: string) {
-  return (deps: BatchDeps): BatchDeps => {
-    const original = deps[port] as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
-    const wrapped = {
-      ...original,
-      [method]: async (...args: unknown[]) => {
-        await original[method]?.(...args);
-        throw new Error(`injected crash after ${method}`);
-      },
-    };
-    return { ...deps, [port]: wrapped };
-  };
-}
 
 describe('a function that stops right after a step: the next delivery finishes the work', () => {
   test.each([

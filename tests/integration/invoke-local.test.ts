@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
 import { APIGatewayClient, GetApiKeysCommand } from '@aws-sdk/client-api-gateway';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -7,44 +5,11 @@ import type { CompletionEvent, ProvisionedEvent } from '../../lib/completion.js'
 import { resetMoto } from '../../lib/local/moto.js';
 import { peekQueue } from '../../lib/local/queues.js';
 import { ensureQueues } from '../../lib/local/resources.js';
+import { type Run, run } from '../helpers/run-command.js';
 
-const ROOT = resolve(__dirname, '../..');
 const QUEUES = { signups: 'invoke-local-signups', deadLetter: 'invoke-local-signups-dlq', completions: 'invoke-local-completions' };
 const COMMAND_TIMEOUT_MS = 150_000;
 
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command in its own process group; on timeout kills the whole group (npm, serverless, esbuild). */
-function run(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Run> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, args, { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const timer = setTimeout(() => {
-      stderr += `\n[test] killed after ${timeoutMs} ms`;
-      if (child.pid) process.kill(-child.pid, 'SIGKILL');
-    }, timeoutMs);
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolvePromise({ code, signal, stdout, stderr });
-    });
-  });
-}
 
 /** invoke local prints the function's logs (JSON lines), then its result, pretty-printed: the last block that opens with a lone `{`. */
 function printedResult(stdout: string): unknown {

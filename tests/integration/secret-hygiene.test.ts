@@ -6,9 +6,9 @@ import { CreateUsagePlanCommand } from '@aws-sdk/client-api-gateway';
 import { GetSecretValueCommand, ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
 import type { Message } from '@aws-sdk/client-sqs';
 import { peekQueue } from '../../lib/local/queues.js';
-import type { BatchDeps } from '../../lib/process-batch.js';
 import { signup } from '../helpers/events.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
+import { crashAfter } from '../helpers/crash.js';
 
 // Redeliveries wait for real visibility timeouts.
 jest.setTimeout(60_000);
@@ -28,20 +28,6 @@ function sampleBodies(): Array<{ origin: string; body: string }> {
     });
 }
 
-/** The function's dependencies with one port method that does its work and then throws: a crash right after that step. */
-function crashAfter(port: 'secrets' | 'apiKeys', method: string) {
-  return (deps: BatchDeps): BatchDeps => {
-    const original = deps[port] as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
-    const wrapped = {
-      ...original,
-      [method]: async (...args: unknown[]) => {
-        await original[method]?.(...args);
-        throw new Error(`injected crash after ${method}`);
-      },
-    };
-    return { ...deps, [port]: wrapped };
-  };
-}
 
 let pipeline: Pipeline;
 /** Everything the test process printed while the pipeline ran: stdout, stderr and the console. */
