@@ -11,3 +11,5 @@ process.env.AWS_REGION ??= 'us-east-1';
 process.env.AWS_ACCESS_KEY_ID ??= 'testing';
 process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
 process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
+// EMF metric lines would flood the test output; tests of metrics import helpers/metrics-enabled first.
+process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';

@@ -1,3 +1,4 @@
+import '../helpers/metrics-enabled.js';
 import { APIGatewayClient, CreateApiKeyCommand, TooManyRequestsException } from '@aws-sdk/client-api-gateway';
 import { CreateSecretCommand, GetSecretValueCommand, PutSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';

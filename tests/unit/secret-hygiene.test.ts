@@ -1,4 +1,5 @@
 import '../helpers/debug-logging.js';
+import '../helpers/metrics-enabled.js';
 import { APIGatewayClient, CreateApiKeyCommand, TooManyRequestsException } from '@aws-sdk/client-api-gateway';
 import {
   CreateSecretCommand,
