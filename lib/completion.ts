@@ -60,14 +60,21 @@ export interface NotificationEvent extends EventBase, SubjectFields {
   eventTime: string;
 }
 
-export type CompletionEvent = ProvisionedEvent | KeyChangedEvent | FailedEvent | NotificationEvent;
+/** The key moved to the plan USAGE_PLANS names now (the `entitlement-updated` hook). */
+export interface PlanChangedEvent extends EventBase, SubjectFields, KeyFields {
+  type: 'api-key.plan-changed';
+  previousUsagePlanId?: string;
+  eventTime: string;
+}
+
+export type CompletionEvent = ProvisionedEvent | KeyChangedEvent | FailedEvent | NotificationEvent | PlanChangedEvent;
 
 /** The event announcing what a message came to. Its `eventId` depends only on what happened, never on the delivery. */
 export function completionEvent(parsed: ParsedMessage, result: KeyResult | undefined, base: Omit<EventBase, 'eventId'>): CompletionEvent {
   const subject = { source: parsed.source, customerId: parsed.customerId, productCode: parsed.productCode };
   const id = (...parts: string[]) => deterministicId(...parts, parsed.productCode ?? '', parsed.customerId);
   const action = parsed.kind === 'provision' ? 'provision' : parsed.action;
-  if (!result) {
+  if (!result || result.outcome === 'unchanged') {
     return { type: 'api-key.notification-acknowledged', ...base, eventId: id('acknowledged', action, parsed.eventTime), ...subject, action, eventTime: parsed.eventTime };
   }
   const { outcome, ...key } = result;
@@ -98,6 +105,8 @@ export function completionEvent(parsed: ParsedMessage, result: KeyResult | undef
         ...key,
         eventTime: parsed.eventTime,
       };
+    case 'plan-changed':
+      return { type: 'api-key.plan-changed', ...base, eventId: id('plan-changed', key.usagePlanId ?? '', parsed.eventTime), ...subject, ...key, eventTime: parsed.eventTime };
     case 'stale':
       return { type: 'api-key.notification-ignored', reason: 'stale', ...base, eventId: id('ignored', action, parsed.eventTime), ...subject, action, eventTime: parsed.eventTime };
   }

@@ -15,8 +15,10 @@ export interface Config {
   secretKmsKeyId?: string;
   /** Usage plan per product code (`"prod"`) or product and tier (`"prod:gold"`); empty: keys get no plan. */
   usagePlans: Record<string, string>;
-  /** After unsubscribe-success: `keep` the key value in the revoked secret, or `scrub` it (the record stays, for ordering). */
-  revokedSecretPolicy: 'keep' | 'scrub';
+  /** After a revoke: `keep` the key value in the secret, or `delete-value` (the record stays: it orders the lifecycle). */
+  revokedSecretPolicy: 'keep' | 'delete-value';
+  /** On `entitlement-updated`: `acknowledge`, or `move-to-configured-plan` (the plan USAGE_PLANS names now). */
+  onEntitlementUpdated: 'acknowledge' | 'move-to-configured-plan';
   /** Per-request timeout of every AWS call. */
   requestTimeoutMs: number;
   retry: RetryPolicy;
@@ -43,7 +45,8 @@ const schema = z.object({
   NAME_PREFIX: z.string().check(z.regex(/^[A-Za-z0-9/_+=.@-]{1,128}$/, 'must be 1 to 128 characters of A-Z a-z 0-9 / _ + = . @ -')),
   DEFAULT_TAGS: z.optional(z.string()),
   USAGE_PLANS: z.optional(z.string()),
-  REVOKED_SECRET_POLICY: z._default(z.enum(['keep', 'scrub']), 'keep'),
+  REVOKED_SECRET_POLICY: z._default(z.enum(['keep', 'delete-value']), 'keep'),
+  ON_ENTITLEMENT_UPDATED: z._default(z.enum(['acknowledge', 'move-to-configured-plan']), 'acknowledge'),
   SECRET_KMS_KEY_ID: z.optional(z.string().check(z.minLength(1))),
   AWS_REQUEST_TIMEOUT_MS: integer(100, 60_000, 5_000),
   RETRY_MAX_ATTEMPTS: integer(1, 20, 6),
@@ -108,6 +111,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     defaultTags: parseDefaultTags(e.DEFAULT_TAGS),
     usagePlans: parseUsagePlans(e.USAGE_PLANS),
     revokedSecretPolicy: e.REVOKED_SECRET_POLICY,
+    onEntitlementUpdated: e.ON_ENTITLEMENT_UPDATED,
     secretKmsKeyId: e.SECRET_KMS_KEY_ID,
     requestTimeoutMs: e.AWS_REQUEST_TIMEOUT_MS,
     apiGatewayRatePerSecond: e.API_GATEWAY_RATE_PER_SECOND,

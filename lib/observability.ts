@@ -17,6 +17,7 @@ export const METRIC = {
   alreadyProvisioned: 'KeysAlreadyProvisioned',
   enabled: 'KeysEnabled',
   revoked: 'KeysRevoked',
+  planChanged: 'KeysMovedBetweenPlans',
   failed: 'ProvisioningFailures',
   acknowledged: 'NotificationsAcknowledged',
   ignored: 'NotificationsIgnored',
@@ -41,6 +42,9 @@ export function recordOutcome(target: Metrics, event: CompletionEvent, eventTime
       return;
     case 'api-key.revoked':
       target.addMetric(METRIC.revoked, MetricUnit.Count, 1);
+      return;
+    case 'api-key.plan-changed':
+      target.addMetric(METRIC.planChanged, MetricUnit.Count, 1);
       return;
     case 'api-key.notification-acknowledged':
       target.addMetric(METRIC.acknowledged, MetricUnit.Count, 1);

@@ -11,7 +11,7 @@ import type { Config } from './config.js';
 import { RejectedError, RetryableError, ThrottledError } from './errors.js';
 import { METRIC, recordOutcome } from './observability.js';
 import { type ParsedMessage, parseMessageBody } from './messages.js';
-import { provisionKey, revokeKey } from './provision.js';
+import { moveToConfiguredPlan, provisionKey, revokeKey } from './provision.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { withRetry } from './retry.js';
 
@@ -105,8 +105,15 @@ export function createBatchHandler(deps: BatchDeps) {
         now,
         retry: { apiGateway: retrying(deps.apiGatewayLimiter), secrets: retrying(undefined) },
       };
+      const movesPlans = request.kind === 'notice' && request.action === 'entitlement-updated' && deps.config.onEntitlementUpdated === 'move-to-configured-plan';
       const result =
-        request.kind === 'provision' ? await provisionKey(request, provisionDeps) : request.kind === 'revoke' ? await revokeKey(request, provisionDeps) : undefined;
+        request.kind === 'provision'
+          ? await provisionKey(request, provisionDeps)
+          : request.kind === 'revoke'
+            ? await revokeKey(request, provisionDeps)
+            : movesPlans
+              ? await moveToConfiguredPlan(request, provisionDeps)
+              : undefined;
       const event = completionEvent(request, result, base);
       if (deps.metrics) recordOutcome(deps.metrics, event, request.eventTime, now());
       log.info('Message done', { type: event.type, outcome: result?.outcome, customerId: request.customerId, apiKeyId: result?.apiKeyId, secretName: result?.secretName });

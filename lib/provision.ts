@@ -10,7 +10,7 @@ import { apiKeyName, mergeTags, secretName } from './naming.js';
 export type RetryFn = <T>(operation: string, call: () => Promise<T>) => Promise<T>;
 
 export interface ProvisionDeps {
-  config: Pick<Config, 'namePrefix' | 'defaultTags' | 'secretKmsKeyId' | 'usagePlans'>;
+  config: Pick<Config, 'namePrefix' | 'defaultTags' | 'secretKmsKeyId' | 'usagePlans' | 'revokedSecretPolicy'>;
   apiKeys: ApiKeyStore;
   secrets: SecretStore;
   /** Wrap each AWS call in the retry policy (lib/retry.ts); API Gateway's also in the instance's rate limiter. */
@@ -39,7 +39,8 @@ export interface SecretRecord {
 }
 
 export interface KeyResult {
-  outcome: 'provisioned' | 'already-provisioned' | 'enabled' | 'revoked' | 'failed' | 'already-revoked' | 'stale';
+  outcome: 'provisioned' | 'already-provisioned' | 'enabled' | 'revoked' | 'failed' | 'already-revoked' | 'stale' | 'plan-changed' | 'unchanged';
+  previousUsagePlanId?: string;
   apiKeyId?: string;
   apiKeyName: string;
   secretArn: string;
@@ -143,9 +144,13 @@ export async function provisionKey(request: ProvisionRequest, deps: ProvisionDep
   let reenabled = false;
   if (record.status === 'revoked' || record.status === 'failed') {
     if (!isNewer(request.eventTime, record.lastEventAt)) return result(secret, 'stale', record);
-    if (record.apiKeyId && record.value) {
-      // A re-subscription: the same key comes back.
+    if (record.apiKeyId) {
+      // A re-subscription: the same key comes back. Its value, deleted from the secret by REVOKED_SECRET_POLICY
+      // delete-value, is read back from API Gateway first, so the secret holds it again before the key works.
       const { apiKeyId } = record;
+      const value = record.value ?? (await apiGateway('GetApiKeys', () => deps.apiKeys.valueOf(keyName, apiKeyId)));
+      if (!value) throw new TransientError(`key ${apiKeyId} is not listed under ${keyName} yet`);
+      record = { ...record, value };
       await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(apiKeyId, true));
       reenabled = true;
     } else {
@@ -235,7 +240,44 @@ export async function revokeKey(request: RevokeRequest, deps: ProvisionDeps): Pr
     const plan = record.usagePlanId ?? configuredPlan;
     if (plan) await apiGateway('DeleteUsagePlanKey', () => deps.apiKeys.removeFromUsagePlan(plan, apiKeyId));
   }
-  const revoked: SecretRecord = { ...record, apiKeyId, usagePlanId: undefined, status, lastEventAt: request.eventTime };
+  const { value: _, ...withoutValue } = record;
+  const kept = config.revokedSecretPolicy === 'delete-value' ? withoutValue : record;
+  const revoked: SecretRecord = { ...kept, apiKeyId, usagePlanId: undefined, status, lastEventAt: request.eventTime };
   await secrets('PutSecretValue', () => deps.secrets.putSecretValue(name, JSON.stringify(revoked), deterministicId('secret-version', name, status, request.eventTime)));
   return result(secret, status, revoked);
+}
+
+/**
+ * The `entitlement-updated` hook with ON_ENTITLEMENT_UPDATED=move-to-configured-plan: moves an active key to the
+ * plan USAGE_PLANS names for its product (and tier) now — the seller changes the map, then the notification (or a
+ * replay of it) moves the key. Adds to the new plan before leaving the old one, so the buyer is never without a plan.
+ * `unchanged` when there is no active key or it is in that plan already.
+ */
+export async function moveToConfiguredPlan(request: { customerId: string; productCode?: string }, deps: ProvisionDeps): Promise<KeyResult> {
+  const { config } = deps;
+  const { apiGateway, secrets } = deps.retry;
+  const keyName = apiKeyName(config.namePrefix, request.customerId, request.productCode);
+  const name = secretName(config.namePrefix, request.customerId, request.productCode);
+  const secret = await secrets('GetSecretValue', () => deps.secrets.getSecret(name));
+  if (!secret) return { outcome: 'unchanged', apiKeyName: keyName, secretArn: '', secretName: name };
+  const record = readRecord(secret);
+  const result = (outcome: KeyResult['outcome'], usagePlanId = record.usagePlanId, previousUsagePlanId?: string): KeyResult => ({
+    outcome,
+    apiKeyId: record.apiKeyId,
+    apiKeyName: keyName,
+    secretArn: secret.arn,
+    secretName: name,
+    usagePlanId,
+    previousUsagePlanId,
+  });
+  const target = usagePlanFor(config.usagePlans, request.productCode, record.plan ?? undefined);
+  const { apiKeyId } = record;
+  if (record.status !== 'active' || !apiKeyId || !target || target === record.usagePlanId) return result('unchanged');
+
+  await apiGateway('CreateUsagePlanKey', () => deps.apiKeys.addToUsagePlan(target, apiKeyId));
+  const previous = record.usagePlanId;
+  if (previous) await apiGateway('DeleteUsagePlanKey', () => deps.apiKeys.removeFromUsagePlan(previous, apiKeyId));
+  const moved: SecretRecord = { ...record, usagePlanId: target };
+  await secrets('PutSecretValue', () => deps.secrets.putSecretValue(name, JSON.stringify(moved), deterministicId('secret-version', name, apiKeyId, 'plan', target)));
+  return result('plan-changed', target, previous);
 }

@@ -1,4 +1,5 @@
 import {
+  type ApiKey,
   APIGatewayClient,
   BadRequestException,
   ConflictException,
@@ -27,6 +28,8 @@ export interface ApiKeyStore {
   createApiKey(key: NewApiKey): Promise<string | undefined>;
   /** The id of the key with exactly this name and value, or undefined. Pages through GetApiKeys (nameQuery is a prefix match). */
   findApiKey(name: string, value: string): Promise<string | undefined>;
+  /** The value of the key with this name and id, or undefined (GetApiKeys by name with values: the same call and permission as findApiKey). */
+  valueOf(name: string, apiKeyId: string): Promise<string | undefined>;
   /** Enables or disables the key (UpdateApiKey, replace /enabled). */
   setEnabled(apiKeyId: string, enabled: boolean): Promise<void>;
   /** Associates the key with the usage plan; an association that exists already is success (409). */
@@ -67,6 +70,22 @@ const PAGE_LIMIT = 500;
  * Error messages are the service's, which never echo the key value (checked in tests/unit/secret-hygiene.test.ts).
  */
 export function apiGatewayAdapter(client: APIGatewayClient): ApiKeyStore {
+  /** Pages through the keys whose name starts with `name` (GetApiKeys' nameQuery) for one with exactly this name. */
+  async function findKey(name: string, matches: (item: ApiKey) => boolean): Promise<ApiKey | undefined> {
+    let position: string | undefined;
+    try {
+      do {
+        const page = await client.send(new GetApiKeysCommand({ nameQuery: name, includeValues: true, limit: PAGE_LIMIT, position }));
+        const match = page.items?.find((item) => item.name === name && matches(item));
+        if (match) return match;
+        position = page.position;
+      } while (position);
+      return undefined;
+    } catch (error) {
+      throw toDomainError('GetApiKeys', error);
+    }
+  }
+
   return {
     async createApiKey(key) {
       try {
@@ -115,18 +134,11 @@ export function apiGatewayAdapter(client: APIGatewayClient): ApiKeyStore {
     },
 
     async findApiKey(name, value) {
-      let position: string | undefined;
-      try {
-        do {
-          const page = await client.send(new GetApiKeysCommand({ nameQuery: name, includeValues: true, limit: PAGE_LIMIT, position }));
-          const match = page.items?.find((item) => item.name === name && item.value === value);
-          if (match?.id) return match.id;
-          position = page.position;
-        } while (position);
-        return undefined;
-      } catch (error) {
-        throw toDomainError('GetApiKeys', error);
-      }
+      return (await findKey(name, (item) => item.value === value))?.id;
+    },
+
+    async valueOf(name, apiKeyId) {
+      return (await findKey(name, (item) => item.id === apiKeyId))?.value;
     },
   };
 }

@@ -5,6 +5,7 @@ export type Outcome =
   | 'already-provisioned'
   | 'enabled'
   | 'revoked'
+  | 'plan-changed'
   | 'subscribe-failed'
   | 'acknowledged'
   | 'ignored'
@@ -14,7 +15,7 @@ export type Outcome =
   | 'pending';
 
 /** Outcomes after which nothing more will happen to a message. */
-const FINAL: ReadonlySet<Outcome> = new Set(['provisioned', 'already-provisioned', 'enabled', 'revoked', 'subscribe-failed', 'acknowledged', 'ignored', 'rejected']);
+const FINAL: ReadonlySet<Outcome> = new Set(['provisioned', 'already-provisioned', 'enabled', 'revoked', 'plan-changed', 'subscribe-failed', 'acknowledged', 'ignored', 'rejected']);
 
 export interface SentMessage {
   messageId: string;
@@ -62,8 +63,9 @@ export function summarize(
     if (event?.type === 'api-key.provisioning-failed') {
       return { ...row, outcome: event.reason === 'subscribe-fail' ? 'subscribe-failed' : 'rejected', customerId: event.customerId, apiKeyId: event.apiKeyId, reason: event.reason };
     }
-    if (event?.type === 'api-key.enabled' || event?.type === 'api-key.revoked') {
-      return { ...row, outcome: event.type === 'api-key.enabled' ? 'enabled' : 'revoked', customerId: event.customerId, apiKeyId: event.apiKeyId, secretName: event.secretName };
+    if (event?.type === 'api-key.enabled' || event?.type === 'api-key.revoked' || event?.type === 'api-key.plan-changed') {
+      const outcome = ({ 'api-key.enabled': 'enabled', 'api-key.revoked': 'revoked', 'api-key.plan-changed': 'plan-changed' } as const)[event.type];
+      return { ...row, outcome, customerId: event.customerId, apiKeyId: event.apiKeyId, secretName: event.secretName };
     }
     if (event?.type === 'api-key.notification-acknowledged' || event?.type === 'api-key.notification-ignored') {
       const ignored = event.type === 'api-key.notification-ignored';
@@ -77,6 +79,7 @@ export function summarize(
     'already-provisioned': 0,
     enabled: 0,
     revoked: 0,
+    'plan-changed': 0,
     'subscribe-failed': 0,
     acknowledged: 0,
     ignored: 0,

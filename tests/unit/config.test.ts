@@ -195,3 +195,17 @@ describe('throughput settings', () => {
     expect(configErrorOf(env({ SDK_RETRY_MODE: 'legacy' }))).toContain('SDK_RETRY_MODE');
   });
 });
+
+describe('lifecycle settings', () => {
+  test('defaults: keep the revoked secret\'s value, acknowledge entitlement-updated', () => {
+    expect(loadConfig(env())).toMatchObject({ revokedSecretPolicy: 'keep', onEntitlementUpdated: 'acknowledge' });
+  });
+
+  test('the other choices, and a wrong one named', () => {
+    expect(loadConfig(env({ REVOKED_SECRET_POLICY: 'delete-value', ON_ENTITLEMENT_UPDATED: 'move-to-configured-plan' }))).toMatchObject({
+      revokedSecretPolicy: 'delete-value',
+      onEntitlementUpdated: 'move-to-configured-plan',
+    });
+    expect(configErrorOf(env({ REVOKED_SECRET_POLICY: 'delete' }))).toContain('REVOKED_SECRET_POLICY');
+  });
+});

@@ -48,6 +48,7 @@ const ZERO: Record<Outcome, number> = {
   'already-provisioned': 0,
   enabled: 0,
   revoked: 0,
+  'plan-changed': 0,
   'subscribe-failed': 0,
   acknowledged: 0,
   ignored: 0,
