@@ -76,7 +76,8 @@ function parseDefaultTags(raw: string | undefined): Record<string, string> {
   return parsed.data;
 }
 
-function parseUsagePlans(raw: string | undefined): Record<string, string> {
+/** Parses USAGE_PLANS: `{"<productCode>[:<tier>]": "<usagePlanId>"}`. Throws {@link ConfigError}. */
+export function parseUsagePlans(raw: string | undefined): Record<string, string> {
   if (raw === undefined || raw.trim() === '') return {};
   let plans: unknown;
   try {

@@ -25,6 +25,8 @@ import { apiGatewayAdapter } from '../aws/api-gateway.js';
 import { secretsManagerAdapter, type StoredSecret } from '../aws/secrets-manager.js';
 import { CUSTOMER_ID_PATTERN, NO_PRODUCT, PRODUCT_CODE_PATTERN } from '../naming.js';
 import { type KeyStatus, type SecretRecord, usagePlanFor } from '../provision.js';
+import pLimit from 'p-limit';
+import { parseUsagePlans as parseConfiguredUsagePlans } from '../config.js';
 
 /** A pending record younger than this is a provisioning in progress, not an orphan. */
 export const DEFAULT_PENDING_GRACE_MS = 15 * 60_000;
@@ -38,8 +40,6 @@ const SECRET_SUFFIX = '/api-key';
 
 /** Same rule as NAME_PREFIX in lib/config.ts. */
 export const NAME_PREFIX_PATTERN = /^[A-Za-z0-9/_+=.@-]{1,128}$/;
-const USAGE_PLAN_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(:[A-Za-z0-9._-]{1,64})?$/;
-const USAGE_PLAN_ID_PATTERN = /^[a-z0-9]{1,32}$/;
 
 export interface ReconcileClients {
   apigw: APIGatewayClient;
@@ -179,36 +179,19 @@ export function parsePrefix(raw: string | undefined): string {
   return raw;
 }
 
-/** Parses `--usage-plans` / USAGE_PLANS (`{"<productCode>[:<tier>]": "<usagePlanId>"}`) with the rules of lib/config.ts. */
+/** Parses `--usage-plans` / USAGE_PLANS with the function's own rules (lib/config.ts). */
 export function parseUsagePlans(raw: string | undefined): Record<string, string> {
-  if (raw === undefined || raw.trim() === '') return {};
-  let plans: unknown;
   try {
-    plans = JSON.parse(raw);
-  } catch {
-    throw new Error('the usage plans must be a JSON object: {"<productCode>[:<tier>]": "<usagePlanId>"}');
+    return parseConfiguredUsagePlans(raw);
+  } catch (error) {
+    throw new Error(`the usage plans: ${error instanceof Error ? error.message : String(error)}`);
   }
-  if (typeof plans !== 'object' || plans === null || Array.isArray(plans)) throw new Error('the usage plans must be a JSON object');
-  for (const [key, id] of Object.entries(plans)) {
-    if (!USAGE_PLAN_KEY_PATTERN.test(key) || typeof id !== 'string' || !USAGE_PLAN_ID_PATTERN.test(id)) {
-      throw new Error(`the usage plans must map "<productCode>" or "<productCode>:<tier>" to a usage plan id (at ${JSON.stringify(key)})`);
-    }
-  }
-  return plans as Record<string, string>;
 }
 
 /** Runs `work` over `items` with at most `limit` in flight; results in input order. */
-async function mapLimit<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
+function mapLimit<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const slot = pLimit(limit);
+  return Promise.all(items.map((item) => slot(() => work(item))));
 }
 
 const STATUSES = new Set<string>(['active', 'revoked', 'failed']);
