@@ -48,7 +48,9 @@ beforeAll(async () => {
   ];
   try {
     // Captured from before the handler module loads: its cold start logs too.
-    pipeline = await startPipeline(undefined, async ({ apigw }) => {
+    // A visibility timeout longer than the harness default (1 s): a slow CI machine must not see redeliveries of
+    // messages still being processed.
+    pipeline = await startPipeline({ visibilityTimeoutSeconds: 3, maxReceiveCount: 4 }, async ({ apigw }) => {
       const plan = await apigw.send(new CreateUsagePlanCommand({ name: 'hygiene', description: 'secret hygiene' }));
       return { USAGE_PLANS: JSON.stringify({ [PRODUCT]: plan.id ?? '' }) };
     });
@@ -119,7 +121,8 @@ describe('at DEBUG, across a mixed run with transient failures and crashes, no k
     expect(events.some((e) => e.type === 'api-key.provisioned' && e.outcome === 'provisioned')).toBe(true);
     expect(events.some((e) => e.type === 'api-key.provisioned' && e.outcome === 'already-provisioned')).toBe(true);
     expect(events.some((e) => e.type === 'api-key.provisioning-failed')).toBe(true);
-    expect(events.filter((e) => e.customerId === 'hygiene-crash-after-key' && e.type === 'api-key.provisioned')).toHaveLength(2);
+    // The crashed delivery and the repeat both end provisioned (SQS may deliver either once more: at least 2).
+    expect(events.filter((e) => e.customerId === 'hygiene-crash-after-key' && e.type === 'api-key.provisioned').length).toBeGreaterThanOrEqual(2);
   });
 
   test('no key value, nor a part or an encoding of one, is in the output, the completion or failure events, or the DLQ', async () => {
