@@ -21,7 +21,7 @@ const QUEUES = { signups: 'it-signups', deadLetter: 'it-signups-dlq', completion
  * One per test file: the handler reads its configuration once, when first imported.
  */
 export async function startPipeline(
-  settings: QueueSettings = { visibilityTimeoutSeconds: 1, maxReceiveCount: 2 },
+  settings: QueueSettings = { visibilityTimeoutSeconds: 2, maxReceiveCount: 2 },
   /** Runs on the fresh moto before the function loads; returns environment variables for the function (e.g. USAGE_PLANS). */
   setup?: (clients: { apigw: APIGatewayClient }) => Promise<Record<string, string>>,
 ) {

@@ -113,7 +113,7 @@ describe('duplicates and replays', () => {
     expect(run.drained).toBe(true);
     expect(await pipeline.deadLetterIds()).toEqual([]);
     await expectExactlyOnce(customers);
-    // At least one event per delivery: SQS may deliver a copy again when its 1 s visibility timeout lapses mid-batch.
+    // At least one event per delivery: SQS may deliver a copy again when its visibility timeout lapses mid-batch.
     for (const customerId of customers) expect(provisioned(await pipeline.completionEvents(), customerId).length).toBeGreaterThanOrEqual(3);
   });
 

@@ -48,7 +48,7 @@ beforeAll(async () => {
   ];
   try {
     // Captured from before the handler module loads: its cold start logs too.
-    // A visibility timeout longer than the harness default (1 s): a slow CI machine must not see redeliveries of
+    // A visibility timeout longer than the harness default (2 s): a slow CI machine must not see redeliveries of
     // messages still being processed.
     pipeline = await startPipeline({ visibilityTimeoutSeconds: 3, maxReceiveCount: 4 }, async ({ apigw }) => {
       const plan = await apigw.send(new CreateUsagePlanCommand({ name: 'hygiene', description: 'secret hygiene' }));
