@@ -77,7 +77,9 @@ describe('a function that stops right after a step: the next delivery finishes t
     if (heldTarget) pipeline.proxy.inject({ target: heldTarget, status: 500, errorType: 'Held', hold: true, times: 1, onMatch: () => arrived() });
     else pipeline.proxy.inject({ method: 'POST', path: '/apikeys', status: 500, errorType: 'Held', hold: true, times: 1, onMatch: () => arrived() });
 
-    const child = spawn(join('node_modules', '.bin', 'tsx'), [join('tests', 'helpers', 'crash-child.ts')], {
+    // One process, node itself with tsx as a loader: SIGKILL to a tsx wrapper would leave its node child running,
+    // consuming the next suite's queue.
+    const child = spawn(process.execPath, ['--import', 'tsx', join('tests', 'helpers', 'crash-child.ts')], {
       env: { ...process.env, SIGNUP_QUEUE_URL: pipeline.queues.signupUrl, SIGNUP_QUEUE_ARN: pipeline.queues.signupArn },
       stdio: 'ignore',
     });
