@@ -146,7 +146,8 @@ export async function provisionKey(request: ProvisionRequest, deps: ProvisionDep
     if (!isNewer(request.eventTime, record.lastEventAt)) return result(secret, 'stale', record);
     if (record.apiKeyId) {
       // A re-subscription: the same key comes back. Its value, deleted from the secret by REVOKED_SECRET_POLICY
-      // delete-value, is read back from API Gateway first, so the secret holds it again before the key works.
+      // delete-value, is read back from API Gateway and recorded again by the final write; a stop before that write
+      // leaves the record revoked, so the next delivery repeats these steps.
       const { apiKeyId } = record;
       const value = record.value ?? (await apiGateway('GetApiKeys', () => deps.apiKeys.valueOf(keyName, apiKeyId)));
       if (!value) throw new TransientError(`key ${apiKeyId} is not listed under ${keyName} yet`);
