@@ -67,6 +67,11 @@ export function usagePlanFor(usagePlans: Record<string, string>, productCode: st
   return id;
 }
 
+/** The result of `outcome` for the customer's key and secret; ids from the record when there is one. */
+function keyResult(outcome: KeyResult['outcome'], keyName: string, name: string, secret: StoredSecret, record?: SecretRecord): KeyResult {
+  return { outcome, apiKeyId: record?.apiKeyId, apiKeyName: keyName, secretArn: secret.arn, secretName: name, usagePlanId: record?.usagePlanId };
+}
+
 function readRecord(secret: StoredSecret): SecretRecord {
   try {
     const record = JSON.parse(secret.secretString) as Partial<SecretRecord>;
@@ -114,14 +119,7 @@ export async function provisionKey(request: ProvisionRequest, deps: ProvisionDep
   const keyName = apiKeyName(config.namePrefix, request.customerId, request.productCode);
   const name = secretName(config.namePrefix, request.customerId, request.productCode);
   const product = request.productCode ? ` for product ${request.productCode}` : '';
-  const result = (secret: StoredSecret, outcome: KeyResult['outcome'], record?: SecretRecord): KeyResult => ({
-    outcome,
-    apiKeyId: record?.apiKeyId,
-    apiKeyName: keyName,
-    secretArn: secret.arn,
-    secretName: name,
-    usagePlanId: record?.usagePlanId,
-  });
+  const result = (secret: StoredSecret, outcome: KeyResult['outcome'], record?: SecretRecord) => keyResult(outcome, keyName, name, secret, record);
   const write = (record: SecretRecord, token: string) => secrets('PutSecretValue', () => deps.secrets.putSecretValue(name, JSON.stringify(record), token));
 
   let secret = await secrets('GetSecretValue', () => deps.secrets.getSecret(name));
@@ -198,13 +196,7 @@ export async function revokeKey(request: RevokeRequest, deps: ProvisionDeps): Pr
   const status: KeyStatus = request.action === 'subscribe-fail' ? 'failed' : 'revoked';
   const keyName = apiKeyName(config.namePrefix, request.customerId, request.productCode);
   const name = secretName(config.namePrefix, request.customerId, request.productCode);
-  const result = (secret: StoredSecret, outcome: KeyResult['outcome'], record?: SecretRecord): KeyResult => ({
-    outcome,
-    apiKeyId: record?.apiKeyId,
-    apiKeyName: keyName,
-    secretArn: secret.arn,
-    secretName: name,
-  });
+  const result = (secret: StoredSecret, outcome: KeyResult['outcome'], record?: SecretRecord) => keyResult(outcome, keyName, name, secret, record);
 
   let secret = await secrets('GetSecretValue', () => deps.secrets.getSecret(name));
   if (!secret) {
@@ -262,23 +254,14 @@ export async function moveToConfiguredPlan(request: { customerId: string; produc
   const secret = await secrets('GetSecretValue', () => deps.secrets.getSecret(name));
   if (!secret) return { outcome: 'unchanged', apiKeyName: keyName, secretArn: '', secretName: name };
   const record = readRecord(secret);
-  const result = (outcome: KeyResult['outcome'], usagePlanId = record.usagePlanId, previousUsagePlanId?: string): KeyResult => ({
-    outcome,
-    apiKeyId: record.apiKeyId,
-    apiKeyName: keyName,
-    secretArn: secret.arn,
-    secretName: name,
-    usagePlanId,
-    previousUsagePlanId,
-  });
   const target = usagePlanFor(config.usagePlans, request.productCode, record.plan ?? undefined);
   const { apiKeyId } = record;
-  if (record.status !== 'active' || !apiKeyId || !target || target === record.usagePlanId) return result('unchanged');
+  if (record.status !== 'active' || !apiKeyId || !target || target === record.usagePlanId) return keyResult('unchanged', keyName, name, secret, record);
 
   await apiGateway('CreateUsagePlanKey', () => deps.apiKeys.addToUsagePlan(target, apiKeyId));
   const previous = record.usagePlanId;
   if (previous) await apiGateway('DeleteUsagePlanKey', () => deps.apiKeys.removeFromUsagePlan(previous, apiKeyId));
   const moved: SecretRecord = { ...record, usagePlanId: target };
   await secrets('PutSecretValue', () => deps.secrets.putSecretValue(name, JSON.stringify(moved), deterministicId('secret-version', name, apiKeyId, 'plan', target)));
-  return result('plan-changed', target, previous);
+  return { ...keyResult('plan-changed', keyName, name, secret, moved), previousUsagePlanId: previous };
 }

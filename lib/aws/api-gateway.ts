@@ -11,8 +11,8 @@ import {
   UnauthorizedException,
   UpdateApiKeyCommand,
 } from '@aws-sdk/client-api-gateway';
-import { RejectedError, type RejectionReason } from '../errors.js';
-import { retryableFromSdk, type SdkRetryMode, sdkRetrySettings } from './errors.js';
+import { RejectedError } from '../errors.js';
+import { domainErrorFromSdk, type PermanentErrors, type SdkRetryMode, sdkRetrySettings } from './errors.js';
 
 export interface NewApiKey {
   name: string;
@@ -43,22 +43,13 @@ export function createApiGatewayClient(requestTimeoutMs: number, retryMode: SdkR
   return new APIGatewayClient({ ...sdkRetrySettings(retryMode), requestHandler: { requestTimeout: requestTimeoutMs } });
 }
 
-const PERMANENT: Array<[new (...args: never[]) => Error, RejectionReason]> = [
+const PERMANENT: PermanentErrors = [
   [BadRequestException, 'bad-request'],
   [UnauthorizedException, 'unauthorized'],
   [NotFoundException, 'not-found'],
 ];
 
-function toDomainError(operation: string, error: unknown): unknown {
-  const retryable = retryableFromSdk(operation, error);
-  if (retryable) return retryable;
-  for (const [type, reason] of PERMANENT) {
-    if (error instanceof type) {
-      return new RejectedError(reason, `${operation} was refused: ${error.name}: ${error.message}`, { cause: error });
-    }
-  }
-  return error;
-}
+const toDomainError = (operation: string, error: unknown) => domainErrorFromSdk(operation, error, PERMANENT);
 
 /** Longest page GetApiKeys returns. */
 const PAGE_LIMIT = 500;

@@ -1,5 +1,5 @@
 import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
-import { ThrottledError, TransientError } from '../errors.js';
+import { RejectedError, type RejectionReason, ThrottledError, TransientError } from '../errors.js';
 
 interface SdkErrorLike extends Error {
   $metadata?: { httpStatusCode?: number };
@@ -52,4 +52,20 @@ export type SdkRetryMode = 'off' | 'standard' | 'adaptive';
  */
 export function sdkRetrySettings(mode: SdkRetryMode): { maxAttempts: number; retryMode?: 'standard' | 'adaptive' } {
   return mode === 'off' ? { maxAttempts: 1 } : { maxAttempts: 3, retryMode: mode };
+}
+
+/** A service's permanent errors, by modeled exception class. */
+export type PermanentErrors = Array<[new (...args: never[]) => Error, RejectionReason]>;
+
+/**
+ * The product's error for an SDK error: a retryable one ({@link retryableFromSdk}), else a {@link RejectedError} for
+ * the service's permanent errors — by class, or by name for errors without a modeled class (IAM's
+ * AccessDeniedException) — else the error unchanged, which SQS retries. Service messages never hold key values.
+ */
+export function domainErrorFromSdk(operation: string, error: unknown, permanent: PermanentErrors, byName: Record<string, RejectionReason> = {}): unknown {
+  const retryable = retryableFromSdk(operation, error);
+  if (retryable) return retryable;
+  if (!(error instanceof Error)) return error;
+  const reason = permanent.find(([type]) => error instanceof type)?.[1] ?? byName[error.name];
+  return reason ? new RejectedError(reason, `${operation} was refused: ${error.name}: ${error.message}`, { cause: error }) : error;
 }

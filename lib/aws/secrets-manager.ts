@@ -8,8 +8,7 @@ import {
   ResourceNotFoundException,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { RejectedError, type RejectionReason } from '../errors.js';
-import { retryableFromSdk, type SdkRetryMode, sdkRetrySettings } from './errors.js';
+import { domainErrorFromSdk, type PermanentErrors, type SdkRetryMode, sdkRetrySettings } from './errors.js';
 
 export interface NewSecret {
   name: string;
@@ -43,21 +42,13 @@ export function createSecretsManagerClient(requestTimeoutMs: number, retryMode: 
   return new SecretsManagerClient({ ...sdkRetrySettings(retryMode), requestHandler: { requestTimeout: requestTimeoutMs } });
 }
 
-const PERMANENT: Array<[new (...args: never[]) => Error, RejectionReason]> = [
+const PERMANENT: PermanentErrors = [
   [InvalidParameterException, 'bad-request'],
   [InvalidRequestException, 'bad-request'],
 ];
 
-/** Domain error for an SDK error: retryable ones, then permanent ones; anything else unchanged (SQS retries it). */
-function toDomainError(operation: string, error: unknown): unknown {
-  const retryable = retryableFromSdk(operation, error);
-  if (retryable) return retryable;
-  if (!(error instanceof Error)) return error;
-  // AccessDeniedException comes from IAM, not the service model: there is no class to test against.
-  const reason = PERMANENT.find(([type]) => error instanceof type)?.[1] ?? (error.name === 'AccessDeniedException' ? 'unauthorized' : undefined);
-  // Service messages name the secret, never its value.
-  return reason ? new RejectedError(reason, `${operation} was refused: ${error.name}: ${error.message}`, { cause: error }) : error;
-}
+// AccessDeniedException comes from IAM, not the service model: there is no class to test against.
+const toDomainError = (operation: string, error: unknown) => domainErrorFromSdk(operation, error, PERMANENT, { AccessDeniedException: 'unauthorized' });
 
 /** Secrets Manager adapter: one SDK call per method, SDK errors turned into the product's errors. */
 export function secretsManagerAdapter(client: SecretsManagerClient): SecretStore {

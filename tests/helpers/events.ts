@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+import { lambdaContext as localLambdaContext } from '../../lib/local/lambda-context.js';
 
 /** An SQS record as Lambda delivers it, with `body` verbatim (objects are JSON-encoded). */
 export function sqsRecord(body: unknown, overrides: Partial<SQSRecord> = {}): SQSRecord {
@@ -32,24 +33,8 @@ export function sampleEvent(name: string): SQSEvent {
   return JSON.parse(readFileSync(join(__dirname, '..', '..', 'events', `${name}.json`), 'utf8')) as SQSEvent;
 }
 
-/** A Lambda context whose deadline is `remainingMs` from now. */
-export function lambdaContext(remainingMs = 30_000): Context {
-  const deadline = Date.now() + remainingMs;
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: 'api-key-provisioner-test-provision',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:api-key-provisioner-test-provision',
-    memoryLimitInMB: '256',
-    awsRequestId: randomUUID(),
-    logGroupName: '/aws/lambda/api-key-provisioner-test-provision',
-    logStreamName: '2026/11/26/[$LATEST]0123456789abcdef',
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
+/** A Lambda context whose deadline is `remainingMs` from now (the local runner's, lib/local/lambda-context.ts). */
+export const lambdaContext = (remainingMs = 30_000): Context => localLambdaContext(remainingMs, 'api-key-provisioner-test-provision');
 
 export const signup = (customerId: string, extra: Record<string, unknown> = {}) => ({ customerId, ...extra });
 
