@@ -75,7 +75,14 @@ export function completionEvent(parsed: ParsedMessage, result: KeyResult | undef
   const id = (...parts: string[]) => deterministicId(...parts, parsed.productCode ?? '', parsed.customerId);
   const action = parsed.kind === 'provision' ? 'provision' : parsed.action;
   if (!result || result.outcome === 'unchanged') {
-    return { type: 'api-key.notification-acknowledged', ...base, eventId: id('acknowledged', action, parsed.eventTime), ...subject, action, eventTime: parsed.eventTime };
+    return {
+      type: 'api-key.notification-acknowledged',
+      ...base,
+      eventId: id('acknowledged', action, parsed.eventTime),
+      ...subject,
+      action,
+      eventTime: parsed.eventTime,
+    };
   }
   const { outcome, ...key } = result;
   switch (outcome) {
@@ -92,7 +99,14 @@ export function completionEvent(parsed: ParsedMessage, result: KeyResult | undef
         apiKeyId: key.apiKeyId ?? '',
       };
     case 'enabled':
-      return { type: 'api-key.enabled', ...base, eventId: id('enabled', parsed.eventTime), ...subject, ...key, eventTime: parsed.eventTime };
+      return {
+        type: 'api-key.enabled',
+        ...base,
+        eventId: id('enabled', parsed.eventTime),
+        ...subject,
+        ...key,
+        eventTime: parsed.eventTime,
+      };
     case 'revoked':
     case 'already-revoked':
       if (parsed.kind === 'revoke' && parsed.action === 'subscribe-fail') break;
@@ -106,14 +120,31 @@ export function completionEvent(parsed: ParsedMessage, result: KeyResult | undef
         eventTime: parsed.eventTime,
       };
     case 'plan-changed':
-      return { type: 'api-key.plan-changed', ...base, eventId: id('plan-changed', key.usagePlanId ?? '', parsed.eventTime), ...subject, ...key, eventTime: parsed.eventTime };
+      return {
+        type: 'api-key.plan-changed',
+        ...base,
+        eventId: id('plan-changed', key.usagePlanId ?? '', parsed.eventTime),
+        ...subject,
+        ...key,
+        eventTime: parsed.eventTime,
+      };
     case 'stale':
-      return { type: 'api-key.notification-ignored', reason: 'stale', ...base, eventId: id('ignored', action, parsed.eventTime), ...subject, action, eventTime: parsed.eventTime };
+      return {
+        type: 'api-key.notification-ignored',
+        reason: 'stale',
+        ...base,
+        eventId: id('ignored', action, parsed.eventTime),
+        ...subject,
+        action,
+        eventTime: parsed.eventTime,
+      };
   }
   return {
     type: 'api-key.provisioning-failed',
     reason: 'subscribe-fail',
-    message: key.apiKeyId ? 'Marketplace reports the subscription failed: the key is disabled' : 'Marketplace reports the subscription failed: no key is created',
+    message: key.apiKeyId
+      ? 'Marketplace reports the subscription failed: the key is disabled'
+      : 'Marketplace reports the subscription failed: no key is created',
     ...base,
     eventId: id('subscribe-fail', parsed.eventTime),
     ...subject,

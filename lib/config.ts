@@ -85,7 +85,12 @@ export function parseUsagePlans(raw: string | undefined): Record<string, string>
   } catch {
     throw new ConfigError('USAGE_PLANS must be a JSON object: {"<productCode>[:<tier>]": "<usagePlanId>"}');
   }
-  const parsed = z.record(z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(:[A-Za-z0-9._-]{1,64})?$/)), z.string().check(z.regex(/^[a-z0-9]{1,32}$/))).safeParse(plans);
+  const parsed = z
+    .record(
+      z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(:[A-Za-z0-9._-]{1,64})?$/)),
+      z.string().check(z.regex(/^[a-z0-9]{1,32}$/)),
+    )
+    .safeParse(plans);
   if (!parsed.success) throw new ConfigError('USAGE_PLANS must map "<productCode>" or "<productCode>:<tier>" to a usage plan id');
   return parsed.data;
 }

@@ -17,7 +17,8 @@ export function createDeps(config: Config): BatchDeps {
     completions: sqsAdapter(sqs, config.completionQueueUrl),
     signupQueue: sqsSourceAdapter(sqs),
     // One limiter per instance, shared by every record of every invocation: API Gateway's quota is per account.
-    apiGatewayLimiter: config.apiGatewayRatePerSecond > 0 ? createRateLimiter({ ratePerSecond: config.apiGatewayRatePerSecond }) : undefined,
+    apiGatewayLimiter:
+      config.apiGatewayRatePerSecond > 0 ? createRateLimiter({ ratePerSecond: config.apiGatewayRatePerSecond }) : undefined,
     logger,
     metrics,
   };

@@ -39,7 +39,9 @@ export interface Notice extends Subject {
 export type ParsedMessage = ProvisionRequest | RevokeRequest | Notice;
 
 const customerId = z.string().check(z.regex(CUSTOMER_ID_PATTERN, 'must be 1 to 256 characters of A-Z a-z 0-9 _ + = . @ -'));
-const productCode = z.string().check(z.regex(PRODUCT_CODE_PATTERN, 'must be 1 to 64 characters of A-Z a-z 0-9 . _ -, starting alphanumeric'));
+const productCode = z
+  .string()
+  .check(z.regex(PRODUCT_CODE_PATTERN, 'must be 1 to 64 characters of A-Z a-z 0-9 . _ -, starting alphanumeric'));
 
 /** The product's own signup event. Unknown fields are ignored, so producers can add fields first. */
 export const signupEventSchema = z.object({
@@ -87,7 +89,12 @@ const eventBridgeEnvelopeSchema = z.object({
 type Json = Record<string, unknown>;
 
 /** A rejection naming the first offending field and the rule it breaks; never the field's value. */
-function reject(defaultReason: RejectionReason, what: string, error: z.core.$ZodError, fieldReasons: Record<string, RejectionReason> = {}): RejectedError {
+function reject(
+  defaultReason: RejectionReason,
+  what: string,
+  error: z.core.$ZodError,
+  fieldReasons: Record<string, RejectionReason> = {},
+): RejectedError {
   const issue = error.issues[0];
   // Path segments can be producer-chosen keys (tag names): shorten them, they are not ours to echo whole.
   const field = issue?.path.map((segment) => printable(String(segment))).join('.') || '(body)';
@@ -97,7 +104,8 @@ function reject(defaultReason: RejectionReason, what: string, error: z.core.$Zod
 
 function parseSignup(body: Json, source: Source, fallbackTime: string, envelopeId?: string): ProvisionRequest {
   // zod drops a `__proto__` key of a record without looking at it: refuse it here rather than lose a tag silently.
-  if (isObject(body.tags) && Object.hasOwn(body.tags, '__proto__')) throw new RejectedError('invalid-tags', 'signup event: tags.__proto__ is not an allowed tag key');
+  if (isObject(body.tags) && Object.hasOwn(body.tags, '__proto__'))
+    throw new RejectedError('invalid-tags', 'signup event: tags.__proto__ is not an allowed tag key');
   const parsed = signupEventSchema.safeParse(body);
   if (!parsed.success) {
     throw reject('invalid-signup-event', 'signup event', parsed.error, {
@@ -107,7 +115,16 @@ function parseSignup(body: Json, source: Source, fallbackTime: string, envelopeI
     });
   }
   const { customerId: id, productCode: product, plan, tags, eventId, occurredAt } = parsed.data;
-  return { kind: 'provision', source, customerId: id, productCode: product, plan, tags, eventId: eventId ?? envelopeId, eventTime: occurredAt ?? fallbackTime };
+  return {
+    kind: 'provision',
+    source,
+    customerId: id,
+    productCode: product,
+    plan,
+    tags,
+    eventId: eventId ?? envelopeId,
+    eventTime: occurredAt ?? fallbackTime,
+  };
 }
 
 function parseMarketplace(body: Json, eventTime: string): ParsedMessage {
@@ -150,15 +167,35 @@ function parseMarketplaceEvent(detailType: string, detail: Json, eventTime: stri
   const kind = detailType.replace(/ - (Proposer|Manufacturer)$/, '');
   if (kind === 'License Updated' || kind === 'License Deprovisioned') {
     const parsed = licenseEventSchema.safeParse(detail);
-    if (!parsed.success) throw reject('invalid-marketplace-notification', `Marketplace event ${kind}: detail`, parsed.error, { acceptor: 'invalid-customer-id', product: 'invalid-product-code' });
-    const subject = { source: 'eventbridge' as const, customerId: parsed.data.acceptor.accountId, productCode: parsed.data.product.code, eventTime, eventId: id };
+    if (!parsed.success)
+      throw reject('invalid-marketplace-notification', `Marketplace event ${kind}: detail`, parsed.error, {
+        acceptor: 'invalid-customer-id',
+        product: 'invalid-product-code',
+      });
+    const subject = {
+      source: 'eventbridge' as const,
+      customerId: parsed.data.acceptor.accountId,
+      productCode: parsed.data.product.code,
+      eventTime,
+      eventId: id,
+    };
     return kind === 'License Updated' ? { kind: 'provision', ...subject } : { kind: 'revoke', action: 'unsubscribe-success', ...subject };
   }
   if (kind.startsWith('Purchase Agreement ')) {
     const parsed = agreementEventSchema.safeParse(detail);
-    if (!parsed.success) throw reject('invalid-marketplace-notification', `Marketplace event ${kind}: detail`, parsed.error, { acceptor: 'invalid-customer-id' });
+    if (!parsed.success)
+      throw reject('invalid-marketplace-notification', `Marketplace event ${kind}: detail`, parsed.error, {
+        acceptor: 'invalid-customer-id',
+      });
     const status = parsed.data.agreement?.status;
-    return { kind: 'notice', action: status ? `${kind} (${status})` : kind, source: 'eventbridge', customerId: parsed.data.acceptor.accountId, eventTime, eventId: id };
+    return {
+      kind: 'notice',
+      action: status ? `${kind} (${status})` : kind,
+      source: 'eventbridge',
+      customerId: parsed.data.acceptor.accountId,
+      eventTime,
+      eventId: id,
+    };
   }
   throw new RejectedError('unrecognized-event', 'Marketplace EventBridge event of a detail-type this version does not handle');
 }
@@ -169,7 +206,10 @@ const isObject = (value: unknown): value is Json => typeof value === 'object' &&
 function parseInner(body: Json, source: Source, eventTime: string): ParsedMessage {
   if ('customerId' in body) return parseSignup(body, source, eventTime);
   if ('action' in body || 'customer-identifier' in body) return parseMarketplace(body, eventTime);
-  throw new RejectedError('unrecognized-event', 'body is neither a signup event, an EventBridge event, an SNS notification nor a Marketplace notification');
+  throw new RejectedError(
+    'unrecognized-event',
+    'body is neither a signup event, an EventBridge event, an SNS notification nor a Marketplace notification',
+  );
 }
 
 /**

@@ -9,7 +9,10 @@ export const logger = new Logger({ serviceName: 'api-key-provisioner' });
  * The function's metrics, written as CloudWatch embedded metric format (EMF) log lines and flushed at the end of
  * each invocation by the Middy middleware. Namespace from POWERTOOLS_METRICS_NAMESPACE, else `ApiKeyProvisioner`.
  */
-export const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'ApiKeyProvisioner', serviceName: 'api-key-provisioner' });
+export const metrics = new Metrics({
+  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'ApiKeyProvisioner',
+  serviceName: 'api-key-provisioner',
+});
 
 /** Metric names, in one place for dashboards and alarms (README: Operations). */
 export const METRIC = {

@@ -9,8 +9,8 @@ import { type MessageSink, type MessageSource, SQS_BATCH_LIMIT, type VisibilityC
 import { type CompletionEvent, completionEvent, deterministicId } from './completion.js';
 import type { Config } from './config.js';
 import { RejectedError, RetryableError, ThrottledError } from './errors.js';
-import { METRIC, recordOutcome } from './observability.js';
 import { type ParsedMessage, parseMessageBody } from './messages.js';
+import { METRIC, recordOutcome } from './observability.js';
 import { moveToConfiguredPlan, provisionKey, revokeKey } from './provision.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { withRetry } from './retry.js';
@@ -97,7 +97,15 @@ export function createBatchHandler(deps: BatchDeps) {
       if (parseError) throw parseError;
       if (!parsed) throw new Error('unreachable: no parse result');
       const request = parsed;
-      log.info('Message received', { kind: request.kind, action: 'action' in request ? request.action : undefined, source: request.source, customerId: request.customerId, productCode: request.productCode, eventTime: request.eventTime, receiveCount });
+      log.info('Message received', {
+        kind: request.kind,
+        action: 'action' in request ? request.action : undefined,
+        source: request.source,
+        customerId: request.customerId,
+        productCode: request.productCode,
+        eventTime: request.eventTime,
+        receiveCount,
+      });
       const provisionDeps = {
         config: deps.config,
         apiKeys: deps.apiKeys,
@@ -105,7 +113,10 @@ export function createBatchHandler(deps: BatchDeps) {
         now,
         retry: { apiGateway: retrying(deps.apiGatewayLimiter), secrets: retrying(undefined) },
       };
-      const movesPlans = request.kind === 'notice' && request.action === 'entitlement-updated' && deps.config.onEntitlementUpdated === 'move-to-configured-plan';
+      const movesPlans =
+        request.kind === 'notice' &&
+        request.action === 'entitlement-updated' &&
+        deps.config.onEntitlementUpdated === 'move-to-configured-plan';
       const result =
         request.kind === 'provision'
           ? await provisionKey(request, provisionDeps)
@@ -116,13 +127,26 @@ export function createBatchHandler(deps: BatchDeps) {
               : undefined;
       const event = completionEvent(request, result, base);
       if (deps.metrics) recordOutcome(deps.metrics, event, request.eventTime, now());
-      log.info('Message done', { type: event.type, outcome: result?.outcome, customerId: request.customerId, apiKeyId: result?.apiKeyId, secretName: result?.secretName });
+      log.info('Message done', {
+        type: event.type,
+        outcome: result?.outcome,
+        customerId: request.customerId,
+        apiKeyId: result?.apiKeyId,
+        secretName: result?.secretName,
+      });
       return { record, event };
     } catch (error) {
       if (error instanceof RejectedError) {
         log.warn('Message rejected', { reason: error.reason, error: error.message, receiveCount });
         const subject = parsed && { source: parsed.source, customerId: parsed.customerId, productCode: parsed.productCode };
-        const event: CompletionEvent = { type: 'api-key.provisioning-failed', eventId: deterministicId('failed', record.messageId, error.reason), ...base, reason: error.reason, message: error.message, ...subject };
+        const event: CompletionEvent = {
+          type: 'api-key.provisioning-failed',
+          eventId: deterministicId('failed', record.messageId, error.reason),
+          ...base,
+          reason: error.reason,
+          message: error.message,
+          ...subject,
+        };
         if (deps.metrics) recordOutcome(deps.metrics, event, parsed?.eventTime, now());
         return { record, event };
       }
@@ -156,7 +180,9 @@ export function createBatchHandler(deps: BatchDeps) {
           if (result) unsent.push(result.record.messageId);
         }
       } catch (error) {
-        deps.logger.error('Completion events not sent: their records go back to SQS', { error: error instanceof Error ? error.message : String(error) });
+        deps.logger.error('Completion events not sent: their records go back to SQS', {
+          error: error instanceof Error ? error.message : String(error),
+        });
         unsent.push(...chunk.map((r) => r.record.messageId));
       }
     }
@@ -189,7 +215,10 @@ export function createBatchHandler(deps: BatchDeps) {
   return async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
     const limit = pLimit(deps.config.recordConcurrency);
     const processor = new BatchProcessor(EventType.SQS);
-    processor.register(event.Records, (record: SQSRecord) => limit(() => processRecord(record, context)), { context, throwOnFullBatchFailure: false });
+    processor.register(event.Records, (record: SQSRecord) => limit(() => processRecord(record, context)), {
+      context,
+      throwOnFullBatchFailure: false,
+    });
     const processed = await processor.process();
     const results = processed.flatMap(([status, result]) => (status === 'success' ? [result as RecordResult] : []));
     const unsent = await sendEvents(results, context);
@@ -198,7 +227,11 @@ export function createBatchHandler(deps: BatchDeps) {
     if (failures.length > 0) deps.metrics?.addMetric(METRIC.handedBack, MetricUnit.Count, failures.length);
     // The processor's result entries hold only error messages; its `errors` pair with `failureMessages`.
     await delayRedeliveries(processor.errors.map((error, i) => [error, processor.failureMessages[i] as SQSRecord]));
-    deps.logger.info('Batch processed', { records: event.Records.length, completed: results.length - unsent.length, handedBack: failures.length });
+    deps.logger.info('Batch processed', {
+      records: event.Records.length,
+      completed: results.length - unsent.length,
+      handedBack: failures.length,
+    });
     return { batchItemFailures: failures };
-  }
+  };
 }

@@ -39,7 +39,16 @@ export interface SecretRecord {
 }
 
 export interface KeyResult {
-  outcome: 'provisioned' | 'already-provisioned' | 'enabled' | 'revoked' | 'failed' | 'already-revoked' | 'stale' | 'plan-changed' | 'unchanged';
+  outcome:
+    | 'provisioned'
+    | 'already-provisioned'
+    | 'enabled'
+    | 'revoked'
+    | 'failed'
+    | 'already-revoked'
+    | 'stale'
+    | 'plan-changed'
+    | 'unchanged';
   previousUsagePlanId?: string;
   apiKeyId?: string;
   apiKeyName: string;
@@ -60,7 +69,11 @@ export function generateKeyValue(): string {
  * The usage plan of a product (and tier): `"<product>:<tier>"` first, then `"<product>"`. No map configured, or no
  * product: no plan. A product outside a configured map is rejected (`unknown-product`) before any AWS call.
  */
-export function usagePlanFor(usagePlans: Record<string, string>, productCode: string | undefined, plan: string | undefined): string | undefined {
+export function usagePlanFor(
+  usagePlans: Record<string, string>,
+  productCode: string | undefined,
+  plan: string | undefined,
+): string | undefined {
   if (Object.keys(usagePlans).length === 0 || productCode === undefined) return undefined;
   const id = (plan !== undefined ? usagePlans[`${productCode}:${plan}`] : undefined) ?? usagePlans[productCode];
   if (!id) throw new RejectedError('unknown-product', `product ${productCode} has no usage plan in USAGE_PLANS`);
@@ -69,13 +82,21 @@ export function usagePlanFor(usagePlans: Record<string, string>, productCode: st
 
 /** The result of `outcome` for the customer's key and secret; ids from the record when there is one. */
 function keyResult(outcome: KeyResult['outcome'], keyName: string, name: string, secret: StoredSecret, record?: SecretRecord): KeyResult {
-  return { outcome, apiKeyId: record?.apiKeyId, apiKeyName: keyName, secretArn: secret.arn, secretName: name, usagePlanId: record?.usagePlanId };
+  return {
+    outcome,
+    apiKeyId: record?.apiKeyId,
+    apiKeyName: keyName,
+    secretArn: secret.arn,
+    secretName: name,
+    usagePlanId: record?.usagePlanId,
+  };
 }
 
 function readRecord(secret: StoredSecret): SecretRecord {
   try {
     const record = JSON.parse(secret.secretString) as Partial<SecretRecord>;
-    if (typeof record.customerId === 'string' && (record.value === undefined || typeof record.value === 'string')) return record as SecretRecord;
+    if (typeof record.customerId === 'string' && (record.value === undefined || typeof record.value === 'string'))
+      return record as SecretRecord;
   } catch {
     // fall through
   }
@@ -83,8 +104,10 @@ function readRecord(secret: StoredSecret): SecretRecord {
 }
 
 /** Notifications are ordered by their own time, not by arrival: SNS does not keep order, replays come late. */
-const isOlder = (eventTime: string, lastEventAt: string | undefined) => lastEventAt !== undefined && Date.parse(eventTime) < Date.parse(lastEventAt);
-const isNewer = (eventTime: string, lastEventAt: string | undefined) => lastEventAt === undefined || Date.parse(eventTime) > Date.parse(lastEventAt);
+const isOlder = (eventTime: string, lastEventAt: string | undefined) =>
+  lastEventAt !== undefined && Date.parse(eventTime) < Date.parse(lastEventAt);
+const isNewer = (eventTime: string, lastEventAt: string | undefined) =>
+  lastEventAt === undefined || Date.parse(eventTime) > Date.parse(lastEventAt);
 
 /** A pending record: the value is written before any key exists, so no key ever exists without its value. */
 function pendingRecord(request: ProvisionRequest, keyName: string, now: Date): SecretRecord {
@@ -119,8 +142,10 @@ export async function provisionKey(request: ProvisionRequest, deps: ProvisionDep
   const keyName = apiKeyName(config.namePrefix, request.customerId, request.productCode);
   const name = secretName(config.namePrefix, request.customerId, request.productCode);
   const product = request.productCode ? ` for product ${request.productCode}` : '';
-  const result = (secret: StoredSecret, outcome: KeyResult['outcome'], record?: SecretRecord) => keyResult(outcome, keyName, name, secret, record);
-  const write = (record: SecretRecord, token: string) => secrets('PutSecretValue', () => deps.secrets.putSecretValue(name, JSON.stringify(record), token));
+  const result = (secret: StoredSecret, outcome: KeyResult['outcome'], record?: SecretRecord) =>
+    keyResult(outcome, keyName, name, secret, record);
+  const write = (record: SecretRecord, token: string) =>
+    secrets('PutSecretValue', () => deps.secrets.putSecretValue(name, JSON.stringify(record), token));
 
   let secret = await secrets('GetSecretValue', () => deps.secrets.getSecret(name));
   if (!secret) {
@@ -178,7 +203,13 @@ export async function provisionKey(request: ProvisionRequest, deps: ProvisionDep
   if (!apiKeyId) throw new TransientError(`a key with the recorded value exists but ${keyName} is not listed yet`);
   if (usagePlanId) await apiGateway('CreateUsagePlanKey', () => deps.apiKeys.addToUsagePlan(usagePlanId, apiKeyId));
 
-  const active: SecretRecord = { ...record, apiKeyId, usagePlanId, status: 'active', lastEventAt: reenabled ? request.eventTime : record.lastEventAt };
+  const active: SecretRecord = {
+    ...record,
+    apiKeyId,
+    usagePlanId,
+    status: 'active',
+    lastEventAt: reenabled ? request.eventTime : record.lastEventAt,
+  };
   await write(active, deterministicId('secret-version', name, apiKeyId, 'active', active.lastEventAt ?? ''));
   return result(secret, reenabled ? 'enabled' : 'provisioned', active);
 }
@@ -196,7 +227,8 @@ export async function revokeKey(request: RevokeRequest, deps: ProvisionDeps): Pr
   const status: KeyStatus = request.action === 'subscribe-fail' ? 'failed' : 'revoked';
   const keyName = apiKeyName(config.namePrefix, request.customerId, request.productCode);
   const name = secretName(config.namePrefix, request.customerId, request.productCode);
-  const result = (secret: StoredSecret, outcome: KeyResult['outcome'], record?: SecretRecord) => keyResult(outcome, keyName, name, secret, record);
+  const result = (secret: StoredSecret, outcome: KeyResult['outcome'], record?: SecretRecord) =>
+    keyResult(outcome, keyName, name, secret, record);
 
   let secret = await secrets('GetSecretValue', () => deps.secrets.getSecret(name));
   if (!secret) {
@@ -236,7 +268,9 @@ export async function revokeKey(request: RevokeRequest, deps: ProvisionDeps): Pr
   const { value: _, ...withoutValue } = record;
   const kept = config.revokedSecretPolicy === 'delete-value' ? withoutValue : record;
   const revoked: SecretRecord = { ...kept, apiKeyId, usagePlanId: undefined, status, lastEventAt: request.eventTime };
-  await secrets('PutSecretValue', () => deps.secrets.putSecretValue(name, JSON.stringify(revoked), deterministicId('secret-version', name, status, request.eventTime)));
+  await secrets('PutSecretValue', () =>
+    deps.secrets.putSecretValue(name, JSON.stringify(revoked), deterministicId('secret-version', name, status, request.eventTime)),
+  );
   return result(secret, status, revoked);
 }
 
@@ -256,12 +290,15 @@ export async function moveToConfiguredPlan(request: { customerId: string; produc
   const record = readRecord(secret);
   const target = usagePlanFor(config.usagePlans, request.productCode, record.plan ?? undefined);
   const { apiKeyId } = record;
-  if (record.status !== 'active' || !apiKeyId || !target || target === record.usagePlanId) return keyResult('unchanged', keyName, name, secret, record);
+  if (record.status !== 'active' || !apiKeyId || !target || target === record.usagePlanId)
+    return keyResult('unchanged', keyName, name, secret, record);
 
   await apiGateway('CreateUsagePlanKey', () => deps.apiKeys.addToUsagePlan(target, apiKeyId));
   const previous = record.usagePlanId;
   if (previous) await apiGateway('DeleteUsagePlanKey', () => deps.apiKeys.removeFromUsagePlan(previous, apiKeyId));
   const moved: SecretRecord = { ...record, usagePlanId: target };
-  await secrets('PutSecretValue', () => deps.secrets.putSecretValue(name, JSON.stringify(moved), deterministicId('secret-version', name, apiKeyId, 'plan', target)));
+  await secrets('PutSecretValue', () =>
+    deps.secrets.putSecretValue(name, JSON.stringify(moved), deterministicId('secret-version', name, apiKeyId, 'plan', target)),
+  );
   return { ...keyResult('plan-changed', keyName, name, secret, moved), previousUsagePlanId: previous };
 }

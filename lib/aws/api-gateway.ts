@@ -1,6 +1,6 @@
 import {
-  type ApiKey,
   APIGatewayClient,
+  type ApiKey,
   BadRequestException,
   ConflictException,
   CreateApiKeyCommand,
@@ -100,7 +100,9 @@ export function apiGatewayAdapter(client: APIGatewayClient): ApiKeyStore {
 
     async setEnabled(apiKeyId, enabled) {
       try {
-        await client.send(new UpdateApiKeyCommand({ apiKey: apiKeyId, patchOperations: [{ op: 'replace', path: '/enabled', value: String(enabled) }] }));
+        await client.send(
+          new UpdateApiKeyCommand({ apiKey: apiKeyId, patchOperations: [{ op: 'replace', path: '/enabled', value: String(enabled) }] }),
+        );
       } catch (error) {
         throw toDomainError('UpdateApiKey', error);
       }

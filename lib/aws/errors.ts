@@ -62,7 +62,12 @@ export type PermanentErrors = Array<[new (...args: never[]) => Error, RejectionR
  * the service's permanent errors — by class, or by name for errors without a modeled class (IAM's
  * AccessDeniedException) — else the error unchanged, which SQS retries. Service messages never hold key values.
  */
-export function domainErrorFromSdk(operation: string, error: unknown, permanent: PermanentErrors, byName: Record<string, RejectionReason> = {}): unknown {
+export function domainErrorFromSdk(
+  operation: string,
+  error: unknown,
+  permanent: PermanentErrors,
+  byName: Record<string, RejectionReason> = {},
+): unknown {
   const retryable = retryableFromSdk(operation, error);
   if (retryable) return retryable;
   if (!(error instanceof Error)) return error;

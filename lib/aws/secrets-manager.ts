@@ -48,7 +48,8 @@ const PERMANENT: PermanentErrors = [
 ];
 
 // AccessDeniedException comes from IAM, not the service model: there is no class to test against.
-const toDomainError = (operation: string, error: unknown) => domainErrorFromSdk(operation, error, PERMANENT, { AccessDeniedException: 'unauthorized' });
+const toDomainError = (operation: string, error: unknown) =>
+  domainErrorFromSdk(operation, error, PERMANENT, { AccessDeniedException: 'unauthorized' });
 
 /** Secrets Manager adapter: one SDK call per method, SDK errors turned into the product's errors. */
 export function secretsManagerAdapter(client: SecretsManagerClient): SecretStore {

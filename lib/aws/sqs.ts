@@ -90,7 +90,11 @@ export function sqsSourceAdapter(client: SQSClient): MessageSource {
         await client.send(
           new ChangeMessageVisibilityBatchCommand({
             QueueUrl: queueUrl,
-            Entries: changes.map((c, i) => ({ Id: String(i), ReceiptHandle: c.receiptHandle, VisibilityTimeout: c.visibilityTimeoutSeconds })),
+            Entries: changes.map((c, i) => ({
+              Id: String(i),
+              ReceiptHandle: c.receiptHandle,
+              VisibilityTimeout: c.visibilityTimeoutSeconds,
+            })),
           }),
         );
       } catch (error) {

@@ -64,7 +64,8 @@ function options() {
 
 const positive = (name: string, value: string, integer: boolean): number => {
   const n = Number(value);
-  if (!(n > 0) || (integer && !Number.isInteger(n))) throw new Error(`--${name} must be a positive ${integer ? 'integer' : 'number'}, got ${JSON.stringify(value)}`);
+  if (!(n > 0) || (integer && !Number.isInteger(n)))
+    throw new Error(`--${name} must be a positive ${integer ? 'integer' : 'number'}, got ${JSON.stringify(value)}`);
   return n;
 };
 
@@ -93,7 +94,12 @@ async function main(): Promise<number> {
     }
   }
   const sqs = new SQSClient({ ...(flags.endpoint && { endpoint: flags.endpoint }), ...(flags.region && { region: flags.region }) });
-  const queues = await resolveQueues(sqs, { dlqUrl: flags['dlq-url'], dlqArn: flags['dlq-arn'], sourceUrl: flags['source-url'], sourceArn: flags['source-arn'] });
+  const queues = await resolveQueues(sqs, {
+    dlqUrl: flags['dlq-url'],
+    dlqArn: flags['dlq-arn'],
+    sourceUrl: flags['source-url'],
+    sourceArn: flags['source-arn'],
+  });
   const dryRun = flags['dry-run'];
   console.log(`${dryRun ? 'Dry run: ' : ''}${queues.dlqUrl} -> ${queues.sourceUrl}, ${ratePerSecond} message(s)/s`);
 
@@ -112,7 +118,8 @@ async function main(): Promise<number> {
     useMoveTask: !flags['no-move-task'],
     signal: abort.signal,
     onMessage: (report) => console.log(formatReport(report)),
-    onTaskProgress: (task: MoveTaskReport) => console.log(`move task ${task.status}: ${task.moved}${task.toMove === undefined ? '' : ` of ${task.toMove}`} moved`),
+    onTaskProgress: (task: MoveTaskReport) =>
+      console.log(`move task ${task.status}: ${task.moved}${task.toMove === undefined ? '' : ` of ${task.toMove}`} moved`),
     onFallback: (reason) => console.log(`${reason}: moving message by message instead`),
   });
   console.log(formatSummary(summary, dryRun));

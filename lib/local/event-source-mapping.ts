@@ -8,6 +8,7 @@ import {
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { lambdaContext } from './lambda-context.js';
 
+// biome-ignore lint/suspicious/noConfusingVoidType: a Lambda handler may return nothing (`async () => {}`), which TypeScript types as void.
 export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | void | null | undefined>;
 
 export interface BatchReport {

@@ -21,12 +21,12 @@ import {
   NotFoundException,
 } from '@aws-sdk/client-api-gateway';
 import { ListSecretsCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import pLimit from 'p-limit';
 import { apiGatewayAdapter } from '../aws/api-gateway.js';
-import { secretsManagerAdapter, type StoredSecret } from '../aws/secrets-manager.js';
+import { type StoredSecret, secretsManagerAdapter } from '../aws/secrets-manager.js';
+import { parseUsagePlans as parseConfiguredUsagePlans } from '../config.js';
 import { CUSTOMER_ID_PATTERN, NO_PRODUCT, PRODUCT_CODE_PATTERN } from '../naming.js';
 import { type KeyStatus, type SecretRecord, usagePlanFor } from '../provision.js';
-import pLimit from 'p-limit';
-import { parseUsagePlans as parseConfiguredUsagePlans } from '../config.js';
 
 /** A pending record younger than this is a provisioning in progress, not an orphan. */
 export const DEFAULT_PENDING_GRACE_MS = 15 * 60_000;
@@ -210,10 +210,12 @@ export function parseRecord(secretString: string): { record: SecretRecord } | { 
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { unreadable: 'the secret is not a JSON object' };
   const r = parsed as Record<string, unknown>;
   if (typeof r.customerId !== 'string') return { unreadable: 'the record has no customerId' };
-  if (r.value !== undefined && typeof r.value !== 'string') return { unreadable: 'the record\'s value is not a string' };
-  if (r.apiKeyId !== undefined && typeof r.apiKeyId !== 'string') return { unreadable: 'the record\'s apiKeyId is not a string' };
-  if (r.status !== undefined && !(typeof r.status === 'string' && STATUSES.has(r.status))) return { unreadable: 'the record\'s status is not active, revoked or failed' };
-  if (r.status === undefined && r.apiKeyId === undefined && r.value === undefined) return { unreadable: 'the pending record holds no key value' };
+  if (r.value !== undefined && typeof r.value !== 'string') return { unreadable: "the record's value is not a string" };
+  if (r.apiKeyId !== undefined && typeof r.apiKeyId !== 'string') return { unreadable: "the record's apiKeyId is not a string" };
+  if (r.status !== undefined && !(typeof r.status === 'string' && STATUSES.has(r.status)))
+    return { unreadable: "the record's status is not active, revoked or failed" };
+  if (r.status === undefined && r.apiKeyId === undefined && r.value === undefined)
+    return { unreadable: 'the pending record holds no key value' };
   return { record: parsed as SecretRecord };
 }
 
@@ -235,7 +237,12 @@ async function listSecrets(secrets: SecretsManagerClient, prefix: string) {
   let token: string | undefined;
   do {
     const page = await secrets.send(
-      new ListSecretsCommand({ Filters: [{ Key: 'name', Values: [prefix] }], IncludePlannedDeletion: true, MaxResults: SECRETS_PAGE, NextToken: token }),
+      new ListSecretsCommand({
+        Filters: [{ Key: 'name', Values: [prefix] }],
+        IncludePlannedDeletion: true,
+        MaxResults: SECRETS_PAGE,
+        NextToken: token,
+      }),
     );
     list.push(...(page.SecretList ?? []));
     token = page.NextToken;
@@ -281,7 +288,14 @@ export async function gatherState(clients: ReconcileClients, settings: Reconcile
       continue;
     }
     if (item.value) keyValues.set(item.id, item.value);
-    keys.push({ ...owned, id: item.id, enabled: item.enabled === true, tags: item.tags ?? {}, createdDate: item.createdDate, lastUpdatedDate: item.lastUpdatedDate });
+    keys.push({
+      ...owned,
+      id: item.id,
+      enabled: item.enabled === true,
+      tags: item.tags ?? {},
+      createdDate: item.createdDate,
+      lastUpdatedDate: item.lastUpdatedDate,
+    });
   }
 
   const planMembers = new Map<string, Set<string>>();
@@ -332,7 +346,8 @@ function expectedPlan(usagePlans: Record<string, string>, record: Pick<SecretRec
 }
 
 /** The configured plans the key is in. */
-const plansOf = (state: ReconcileState, keyId: string) => [...state.planMembers].filter(([, ids]) => ids.has(keyId)).map(([planId]) => planId);
+const plansOf = (state: ReconcileState, keyId: string) =>
+  [...state.planMembers].filter(([, ids]) => ids.has(keyId)).map(([planId]) => planId);
 
 /**
  * The record a secret restored from a key gets: the key's value and id; `active` for an enabled key, with no
@@ -359,10 +374,22 @@ export function restoredRecord(state: ReconcileState, key: OwnedKey, settings: R
 const minutes = (ms: number) => `${Math.round(ms / 60_000)} min`;
 
 /** The checks of one record against its key and the plans (shared by real and to-be-restored records). */
-function recordFindings(state: ReconcileState, settings: ReconcileSettings, name: OwnedName, record: RecordWithoutValue, restored: boolean): Finding[] {
+function recordFindings(
+  state: ReconcileState,
+  settings: ReconcileSettings,
+  name: OwnedName,
+  record: RecordWithoutValue,
+  restored: boolean,
+): Finding[] {
   const findings: Finding[] = [];
   const status = recordStatus(record);
-  const base = { customerId: name.customerId, productCode: name.productCode, apiKeyName: name.apiKeyName, secretName: name.secretName, status };
+  const base = {
+    customerId: name.customerId,
+    productCode: name.productCode,
+    apiKeyName: name.apiKeyName,
+    secretName: name.secretName,
+    status,
+  };
   const keysById = new Map(state.keys.map((k) => [k.id, k]));
   const recordedValue = state.secretValues.get(name.secretName);
   const byValue = recordedValue === undefined ? undefined : state.keys.find((k) => state.keyValues.get(k.id) === recordedValue);
@@ -390,7 +417,7 @@ function recordFindings(state: ReconcileState, settings: ReconcileSettings, name
         repair: 'manual',
         apiKeyId: key.id,
         problem: `pending for ${minutes(ageMs)}: the key with the recorded value exists, but its id was never recorded (the delivery stopped after CreateApiKey and was not retried)`,
-        action: 'replay the customer\'s signup or subscribe-success: it finds the key by value, adds it to its plan and records it',
+        action: "replay the customer's signup or subscribe-success: it finds the key by value, adds it to its plan and records it",
       });
     } else {
       findings.push({
@@ -399,7 +426,7 @@ function recordFindings(state: ReconcileState, settings: ReconcileSettings, name
         severity: 'error',
         repair: 'manual',
         problem: `pending for ${minutes(ageMs)} and no key has the recorded value: the provisioning gave up before CreateApiKey succeeded`,
-        action: 'replay the customer\'s signup or subscribe-success once the cause is fixed: it creates the key with the recorded value',
+        action: "replay the customer's signup or subscribe-success once the cause is fixed: it creates the key with the recorded value",
       });
     }
     return findings;
@@ -417,7 +444,7 @@ function recordFindings(state: ReconcileState, settings: ReconcileSettings, name
         action:
           'not re-created: the deletion may have been deliberate (a leaked key), and provisioning again makes a new key with a new value. ' +
           `To give the customer a new key: aws secretsmanager delete-secret --secret-id ${name.secretName} --force-delete-without-recovery, ` +
-          'then replay the customer\'s signup or subscribe-success (the customer must fetch the new value)',
+          "then replay the customer's signup or subscribe-success (the customer must fetch the new value)",
       });
       return findings;
     }
@@ -495,11 +522,18 @@ export function compareState(state: ReconcileState, settings: ReconcileSettings)
   for (const [, group] of groups) {
     const [first] = group as [OwnedKey, ...OwnedKey[]];
     const secret = secretsByName.get(first.secretName);
-    const base = { customerId: first.customerId, productCode: first.productCode, apiKeyName: first.apiKeyName, secretName: first.secretName };
+    const base = {
+      customerId: first.customerId,
+      productCode: first.productCode,
+      apiKeyName: first.apiKeyName,
+      secretName: first.secretName,
+    };
     const recordedValue = secret ? state.secretValues.get(secret.secretName) : undefined;
     const isRecorded = (key: OwnedKey) =>
       secret?.record !== undefined &&
-      (secret.record.apiKeyId ? secret.record.apiKeyId === key.id : recordedValue !== undefined && recordedValue === state.keyValues.get(key.id));
+      (secret.record.apiKeyId
+        ? secret.record.apiKeyId === key.id
+        : recordedValue !== undefined && recordedValue === state.keyValues.get(key.id));
 
     if (group.length > 1) {
       const recorded = group.find(isRecorded);
@@ -549,7 +583,11 @@ export function compareState(state: ReconcileState, settings: ReconcileSettings)
       continue;
     }
     if (!secret.record || isRecorded(first)) continue; // unreadable secrets are reported on the secrets side
-    const other = secret.record.apiKeyId ? `key ${secret.record.apiKeyId}` : recordedValue !== undefined ? 'another key value' : 'no key (a tombstone)';
+    const other = secret.record.apiKeyId
+      ? `key ${secret.record.apiKeyId}`
+      : recordedValue !== undefined
+        ? 'another key value'
+        : 'no key (a tombstone)';
     findings.push({
       ...base,
       kind: 'key-without-secret',
@@ -577,14 +615,17 @@ export function compareState(state: ReconcileState, settings: ReconcileSettings)
         secretName: secret.secretName,
         problem: secret.unreadable,
         action:
-          'the pipeline refuses this customer\'s messages (secret-unreadable) until the secret holds the JSON record of lib/provision.ts again: ' +
+          "the pipeline refuses this customer's messages (secret-unreadable) until the secret holds the JSON record of lib/provision.ts again: " +
           'restore an earlier version (aws secretsmanager list-secret-version-ids, then update-secret-version-stage) or write the record by hand',
       });
       continue;
     }
     if (secret.record) findings.push(...recordFindings(state, settings, secret, secret.record, false));
   }
-  return findings.sort((a, b) => a.secretName.localeCompare(b.secretName) || a.kind.localeCompare(b.kind) || (a.usagePlanId ?? '').localeCompare(b.usagePlanId ?? ''));
+  return findings.sort(
+    (a, b) =>
+      a.secretName.localeCompare(b.secretName) || a.kind.localeCompare(b.kind) || (a.usagePlanId ?? '').localeCompare(b.usagePlanId ?? ''),
+  );
 }
 
 /**
@@ -615,7 +656,10 @@ export async function confirmFindings(findings: Finding[], state: ReconcileState
 }
 
 /** Gathers, compares and confirms: the findings of one pass. */
-export async function findOrphans(clients: ReconcileClients, settings: ReconcileSettings): Promise<{ state: ReconcileState; findings: Finding[] }> {
+export async function findOrphans(
+  clients: ReconcileClients,
+  settings: ReconcileSettings,
+): Promise<{ state: ReconcileState; findings: Finding[] }> {
   const state = await gatherState(clients, settings);
   return { state, findings: await confirmFindings(compareState(state, settings), state, clients) };
 }
@@ -635,7 +679,12 @@ const FIX_ORDER: FindingKind[] = ['key-without-secret', 'enabled-key-for-revoked
  * Races left: a re-subscription processed between the re-read and the repair of a revoked key can be undone by it
  * (the next reconcile reports it as disabled-key-for-active or missing-from-plan), and the other way round.
  */
-export async function applyFixes(findings: Finding[], state: ReconcileState, clients: ReconcileClients, settings: ReconcileSettings): Promise<FixResult[]> {
+export async function applyFixes(
+  findings: Finding[],
+  state: ReconcileState,
+  clients: ReconcileClients,
+  settings: ReconcileSettings,
+): Promise<FixResult[]> {
   const apiKeys = apiGatewayAdapter(clients.apigw);
   const secrets = secretsManagerAdapter(clients.secrets);
   const results: FixResult[] = [];
@@ -651,13 +700,22 @@ export async function applyFixes(findings: Finding[], state: ReconcileState, cli
 
   for (const finding of fixable) {
     const { kind, customerId, productCode, secretName, apiKeyId, usagePlanId } = finding;
-    const result = (outcome: FixResult['outcome'], detail: string): FixResult => ({ kind, customerId, productCode, secretName, apiKeyId, usagePlanId, outcome, detail });
+    const result = (outcome: FixResult['outcome'], detail: string): FixResult => ({
+      kind,
+      customerId,
+      productCode,
+      secretName,
+      apiKeyId,
+      usagePlanId,
+      outcome,
+      detail,
+    });
     try {
       if (kind === 'key-without-secret') {
         const key = state.keys.find((k) => k.id === apiKeyId);
         const value = apiKeyId ? state.keyValues.get(apiKeyId) : undefined;
         if (!key || value === undefined) {
-          results.push(result('failed', 'the key\'s value was not listed (GetApiKeys includeValues)'));
+          results.push(result('failed', "the key's value was not listed (GetApiKeys includeValues)"));
           continue;
         }
         try {
@@ -680,7 +738,10 @@ export async function applyFixes(findings: Finding[], state: ReconcileState, cli
         });
         results.push(
           created
-            ? result('fixed', `created secret ${secretName} from key ${key.id} (status ${record.status}${record.usagePlanId ? `, plan ${record.usagePlanId}` : ''})`)
+            ? result(
+                'fixed',
+                `created secret ${secretName} from key ${key.id} (status ${record.status}${record.usagePlanId ? `, plan ${record.usagePlanId}` : ''})`,
+              )
             : result('skipped', `secret ${secretName} exists now: left as it is`),
         );
         continue;
@@ -788,7 +849,9 @@ export function formatReport(report: ReconcileReport): string {
   const { checked } = report;
   const lines = [
     `Reconciled ${report.prefix} at ${report.gatheredAt}: ${checked.apiKeys} API key(s), ${checked.secrets} secret(s), ${checked.usagePlans} usage plan(s)` +
-      (checked.ignoredApiKeys + checked.ignoredSecrets > 0 ? `; ${checked.ignoredApiKeys} key(s) and ${checked.ignoredSecrets} secret(s) under the prefix not named like this deployment's were left alone` : ''),
+      (checked.ignoredApiKeys + checked.ignoredSecrets > 0
+        ? `; ${checked.ignoredApiKeys} key(s) and ${checked.ignoredSecrets} secret(s) under the prefix not named like this deployment's were left alone`
+        : ''),
   ];
   lines.push(...report.findings.map(formatFinding));
   lines.push(formatCounts(report.findings));

@@ -121,7 +121,10 @@ export function formatDuration(ms: number): string {
  * A pacer: each call resolves no earlier than `1 / ratePerSecond` after the previous one's slot, so a loop that
  * awaits it before each send keeps to the rate.
  */
-export function createPacer(ratePerSecond: number, clock: { now?: () => number; sleep?: (ms: number) => Promise<void> } = {}): () => Promise<void> {
+export function createPacer(
+  ratePerSecond: number,
+  clock: { now?: () => number; sleep?: (ms: number) => Promise<void> } = {},
+): () => Promise<void> {
   if (!(ratePerSecond > 0)) throw new Error(`rate must be above 0, got ${ratePerSecond}`);
   const now = clock.now ?? Date.now;
   const sleep = clock.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
@@ -143,7 +146,9 @@ export function isUnsupportedOperation(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
   if (status === 500 || status === 501) return true;
-  return /UnsupportedOperation|InvalidAction|UnknownOperation|NotImplemented|not (yet )?implemented/i.test(`${error.name} ${error.message}`);
+  return /UnsupportedOperation|InvalidAction|UnknownOperation|NotImplemented|not (yet )?implemented/i.test(
+    `${error.name} ${error.message}`,
+  );
 }
 
 /** The queues of a redrive, by URL and ARN. */
@@ -268,7 +273,11 @@ export interface RedriveOptions extends RedriveQueues {
 function copyAttributes(attributes: Record<string, MessageAttributeValue>): Record<string, MessageAttributeValue> | undefined {
   const entries = Object.entries(attributes).map(([name, a]): [string, MessageAttributeValue] => [
     name,
-    { DataType: a.DataType, ...(a.StringValue !== undefined && { StringValue: a.StringValue }), ...(a.BinaryValue !== undefined && { BinaryValue: a.BinaryValue }) },
+    {
+      DataType: a.DataType,
+      ...(a.StringValue !== undefined && { StringValue: a.StringValue }),
+      ...(a.BinaryValue !== undefined && { BinaryValue: a.BinaryValue }),
+    },
   ]);
   return entries.length > 0 ? Object.fromEntries(entries) : undefined;
 }
@@ -288,7 +297,12 @@ export async function sendToSource(sqs: SQSClient, sourceUrl: string, message: D
 }
 
 /** Sets how long received messages stay hidden (0: visible again at once), ten per call. Returns the ids it could not change. */
-export async function setVisibility(sqs: SQSClient, queueUrl: string, messages: Array<Pick<DlqMessage, 'messageId' | 'receiptHandle'>>, seconds: number): Promise<string[]> {
+export async function setVisibility(
+  sqs: SQSClient,
+  queueUrl: string,
+  messages: Array<Pick<DlqMessage, 'messageId' | 'receiptHandle'>>,
+  seconds: number,
+): Promise<string[]> {
   const failed: string[] = [];
   for (let i = 0; i < messages.length; i += 10) {
     const chunk = messages.slice(i, i + 10);
@@ -339,7 +353,12 @@ export async function waitForMoveTask(
   sqs: SQSClient,
   dlqArn: string,
   taskHandle: string,
-  options: { pollMs?: number; sleep?: (ms: number) => Promise<void>; onProgress?: (task: MoveTaskReport) => void; signal?: AbortSignal } = {},
+  options: {
+    pollMs?: number;
+    sleep?: (ms: number) => Promise<void>;
+    onProgress?: (task: MoveTaskReport) => void;
+    signal?: AbortSignal;
+  } = {},
 ): Promise<MoveTaskReport> {
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   for (;;) {
@@ -376,7 +395,15 @@ export async function redrive(sqs: SQSClient, options: RedriveOptions): Promise<
   const filter = options.filter ?? {};
   const rate = options.ratePerSecond ?? 10;
   const now = options.now ?? Date.now;
-  const summary: RedriveSummary = { mechanism: 'receive-send-delete', moved: 0, wouldMove: 0, skipped: 0, failed: 0, notDeleted: 0, notReleased: 0 };
+  const summary: RedriveSummary = {
+    mechanism: 'receive-send-delete',
+    moved: 0,
+    wouldMove: 0,
+    skipped: 0,
+    failed: 0,
+    notDeleted: 0,
+    notReleased: 0,
+  };
 
   if ((options.useMoveTask ?? true) && !options.dryRun && !hasFilter(filter) && options.max === undefined) {
     const started = await startMoveTask(sqs, options, rate);
@@ -395,7 +422,8 @@ export async function redrive(sqs: SQSClient, options: RedriveOptions): Promise<
 
   const visibility = options.visibilityTimeoutSeconds ?? 60;
   const pace = createPacer(rate, { now, sleep: options.sleep });
-  const report = (outcome: MessageOutcome, message: DlqMessage, detail?: string) => options.onMessage?.({ outcome, message: publicPart(message), detail });
+  const report = (outcome: MessageOutcome, message: DlqMessage, detail?: string) =>
+    options.onMessage?.({ outcome, message: publicPart(message), detail });
   /** Received and still in the DLQ: released when the scan ends. */
   const held = new Map<string, { message: DlqMessage; hiddenAt: number }>();
   /** Sent to the source: a repeat delivery of one of them is only deleted. */
@@ -408,7 +436,12 @@ export async function redrive(sqs: SQSClient, options: RedriveOptions): Promise<
       // Renew the hiding of held messages before it runs out.
       const stale = [...held.values()].filter((h) => now() - h.hiddenAt > (visibility * 1000) / 2);
       if (stale.length > 0) {
-        await setVisibility(sqs, options.dlqUrl, stale.map((h) => h.message), visibility);
+        await setVisibility(
+          sqs,
+          options.dlqUrl,
+          stale.map((h) => h.message),
+          visibility,
+        );
         for (const h of stale) h.hiddenAt = now();
       }
       const { Messages = [] } = await sqs.send(
@@ -427,7 +460,9 @@ export async function redrive(sqs: SQSClient, options: RedriveOptions): Promise<
         const message = describeMessage(received, now());
         if (sent.has(message.messageId)) {
           // Delivered again after we sent it (at-least-once receive): it is already in the source queue.
-          await sqs.send(new DeleteMessageCommand({ QueueUrl: options.dlqUrl, ReceiptHandle: message.receiptHandle })).catch(() => undefined);
+          await sqs
+            .send(new DeleteMessageCommand({ QueueUrl: options.dlqUrl, ReceiptHandle: message.receiptHandle }))
+            .catch(() => undefined);
           continue;
         }
         const seenBefore = held.get(message.messageId);
@@ -467,12 +502,23 @@ export async function redrive(sqs: SQSClient, options: RedriveOptions): Promise<
         } catch (error) {
           summary.moved++;
           summary.notDeleted++;
-          report('moved', message, `sent, but still in the DLQ (DeleteMessage failed: ${error instanceof Error ? error.message : String(error)})`);
+          report(
+            'moved',
+            message,
+            `sent, but still in the DLQ (DeleteMessage failed: ${error instanceof Error ? error.message : String(error)})`,
+          );
         }
       }
     }
   } finally {
-    summary.notReleased = (await setVisibility(sqs, options.dlqUrl, [...held.values()].map((h) => h.message), 0)).length;
+    summary.notReleased = (
+      await setVisibility(
+        sqs,
+        options.dlqUrl,
+        [...held.values()].map((h) => h.message),
+        0,
+      )
+    ).length;
   }
   return summary;
 }
@@ -498,7 +544,9 @@ export function formatSummary(summary: RedriveSummary, dryRun = false): string {
     const { task } = summary;
     return `Move task ${task.taskHandle}: ${task.status}, ${task.moved} moved${task.failureReason ? ` (${task.failureReason})` : ''}`;
   }
-  const notReleased = summary.notReleased ? `\n${summary.notReleased} held message(s) could not be made visible at once: they reappear when their visibility timeout ends` : '';
+  const notReleased = summary.notReleased
+    ? `\n${summary.notReleased} held message(s) could not be made visible at once: they reappear when their visibility timeout ends`
+    : '';
   if (dryRun) return `Dry run: ${summary.wouldMove} would move, ${summary.skipped} skipped; nothing was moved${notReleased}`;
   const notDeleted = summary.notDeleted ? ` (${summary.notDeleted} of them also still in the DLQ: DeleteMessage failed)` : '';
   return `Summary: ${summary.moved} moved${notDeleted}, ${summary.skipped} skipped, ${summary.failed} failed${notReleased}`;

@@ -43,7 +43,11 @@ async function ensureQueue(sqs: SQSClient, name: string, attributes: Record<stri
  * Creates what the pipeline needs and is missing — the signup queue with a redrive policy to its DLQ, and the
  * completion queue — and leaves existing queues as they are. Returns their URLs and which ones it created.
  */
-export async function ensureQueues(sqs: SQSClient, names: QueueNames, settings: QueueSettings): Promise<PipelineQueues & { created: string[] }> {
+export async function ensureQueues(
+  sqs: SQSClient,
+  names: QueueNames,
+  settings: QueueSettings,
+): Promise<PipelineQueues & { created: string[] }> {
   const created: string[] = [];
   const dlq = await ensureQueue(sqs, names.deadLetter, { MessageRetentionPeriod: '1209600' });
   if (dlq.created) created.push(names.deadLetter);

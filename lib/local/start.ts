@@ -63,7 +63,13 @@ async function main(): Promise<number> {
     maxReceiveCount: positiveInt('max-receive-count', flags['max-receive-count']),
   };
   const functionTimeoutMs = positiveInt('function-timeout', flags['function-timeout']) * 1000;
-  const inputs = files.length > 0 ? files : readdirSync('events').filter((f) => f.endsWith('.json')).sort().map((f) => join('events', f));
+  const inputs =
+    files.length > 0
+      ? files
+      : readdirSync('events')
+          .filter((f) => f.endsWith('.json'))
+          .sort()
+          .map((f) => join('events', f));
 
   let moto: MotoServer | undefined;
   let endpoint = flags.endpoint;
@@ -91,7 +97,11 @@ async function main(): Promise<number> {
     process.env.COMPLETION_QUEUE_URL = queues.completionUrl;
 
     const messages = inputs.flatMap(messagesFromFile);
-    const ids = await sendBodies(sqs, queues.signupUrl, messages.map((m) => m.body));
+    const ids = await sendBodies(
+      sqs,
+      queues.signupUrl,
+      messages.map((m) => m.body),
+    );
     const sent: SentMessage[] = messages.map((m, i) => ({ origin: m.origin, messageId: ids[i] ?? '' }));
     console.log(`Sent ${sent.length} message(s) from ${inputs.length} file(s) to ${QUEUES.signups}`);
 
@@ -109,11 +119,19 @@ async function main(): Promise<number> {
       maxDurationMs: positiveInt('max-seconds', flags['max-seconds']) * 1000,
       onBatch: (report) => {
         for (const id of report.handedBack) handedBack.set(id, (handedBack.get(id) ?? 0) + 1);
-        const back = report.handedBack.length ? `, ${report.handedBack.length} handed back for a retry in ${settings.visibilityTimeoutSeconds}s` : '';
-        console.log(`batch ${++batch}: ${report.records.length} record(s), ${report.records.length - report.handedBack.length} done${back} (${report.durationMs} ms)${report.error ? ` handler threw: ${report.error}` : ''}`);
+        const back = report.handedBack.length
+          ? `, ${report.handedBack.length} handed back for a retry in ${settings.visibilityTimeoutSeconds}s`
+          : '';
+        console.log(
+          `batch ${++batch}: ${report.records.length} record(s), ${report.records.length - report.handedBack.length} done${back} (${report.durationMs} ms)${report.error ? ` handler threw: ${report.error}` : ''}`,
+        );
       },
     });
-    console.log(run.drained ? `Queue drained after ${run.invocations} invocation(s) in ${(run.durationMs / 1000).toFixed(1)} s` : 'Stopped before the queue drained (--max-seconds)');
+    console.log(
+      run.drained
+        ? `Queue drained after ${run.invocations} invocation(s) in ${(run.durationMs / 1000).toFixed(1)} s`
+        : 'Stopped before the queue drained (--max-seconds)',
+    );
 
     const events = (await peekQueue(sqs, queues.completionUrl)).map((m) => JSON.parse(m.Body ?? '{}') as CompletionEvent);
     const deadLetters = await peekQueue(sqs, queues.deadLetterUrl);

@@ -15,7 +15,17 @@ export type Outcome =
   | 'pending';
 
 /** Outcomes after which nothing more will happen to a message. */
-const FINAL: ReadonlySet<Outcome> = new Set(['provisioned', 'already-provisioned', 'enabled', 'revoked', 'plan-changed', 'subscribe-failed', 'acknowledged', 'ignored', 'rejected']);
+const FINAL: ReadonlySet<Outcome> = new Set([
+  'provisioned',
+  'already-provisioned',
+  'enabled',
+  'revoked',
+  'plan-changed',
+  'subscribe-failed',
+  'acknowledged',
+  'ignored',
+  'rejected',
+]);
 
 export interface SentMessage {
   messageId: string;
@@ -58,18 +68,37 @@ export function summarize(
     const row = { origin, messageId, retries };
     if (event?.type === 'api-key.provisioned') {
       // `?? 'provisioned'`: events written before `outcome` existed may still sit on a reused queue.
-      return { ...row, outcome: event.outcome ?? 'provisioned', customerId: event.customerId, apiKeyId: event.apiKeyId, secretName: event.secretName };
+      return {
+        ...row,
+        outcome: event.outcome ?? 'provisioned',
+        customerId: event.customerId,
+        apiKeyId: event.apiKeyId,
+        secretName: event.secretName,
+      };
     }
     if (event?.type === 'api-key.provisioning-failed') {
-      return { ...row, outcome: event.reason === 'subscribe-fail' ? 'subscribe-failed' : 'rejected', customerId: event.customerId, apiKeyId: event.apiKeyId, reason: event.reason };
+      return {
+        ...row,
+        outcome: event.reason === 'subscribe-fail' ? 'subscribe-failed' : 'rejected',
+        customerId: event.customerId,
+        apiKeyId: event.apiKeyId,
+        reason: event.reason,
+      };
     }
     if (event?.type === 'api-key.enabled' || event?.type === 'api-key.revoked' || event?.type === 'api-key.plan-changed') {
-      const outcome = ({ 'api-key.enabled': 'enabled', 'api-key.revoked': 'revoked', 'api-key.plan-changed': 'plan-changed' } as const)[event.type];
+      const outcome = ({ 'api-key.enabled': 'enabled', 'api-key.revoked': 'revoked', 'api-key.plan-changed': 'plan-changed' } as const)[
+        event.type
+      ];
       return { ...row, outcome, customerId: event.customerId, apiKeyId: event.apiKeyId, secretName: event.secretName };
     }
     if (event?.type === 'api-key.notification-acknowledged' || event?.type === 'api-key.notification-ignored') {
       const ignored = event.type === 'api-key.notification-ignored';
-      return { ...row, outcome: ignored ? 'ignored' : 'acknowledged', customerId: event.customerId, reason: ignored ? `${event.action}: ${event.reason}` : event.action };
+      return {
+        ...row,
+        outcome: ignored ? 'ignored' : 'acknowledged',
+        customerId: event.customerId,
+        reason: ignored ? `${event.action}: ${event.reason}` : event.action,
+      };
     }
     if (deadLetterIds.has(messageId)) return { ...row, outcome: 'in-dlq' };
     return { ...row, outcome: retries > 0 ? 'retried' : 'pending' };
@@ -104,7 +133,11 @@ export function formatSummary(summary: Summary, left: { deadLetter: number; comp
     r.secretName ?? r.reason ?? '-',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? '').length)));
-  const line = (c: string[]) => c.map((v, i) => v.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const line = (c: string[]) =>
+    c
+      .map((v, i) => v.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   const totals = Object.entries(summary.totals)
     .filter(([, n]) => n > 0)
     .map(([k, n]) => `${n} ${k}`)

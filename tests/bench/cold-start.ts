@@ -102,9 +102,9 @@ const FALLBACK_ENV: Record<string, string> = { API_GATEWAY_RATE_PER_SECOND: '5' 
  */
 export function lambdaEnv(outDir: string): { env: Record<string, string>; fallbacks: string[] } {
   const template = JSON.parse(readFileSync(join(outDir, 'cloudformation-template-update-stack.json'), 'utf8'));
-  const fn = Object.values<{ Type: string; Properties: { Environment?: { Variables?: object } } }>(
-    template.Resources,
-  ).find((r) => r.Type === 'AWS::Lambda::Function');
+  const fn = Object.values<{ Type: string; Properties: { Environment?: { Variables?: object } } }>(template.Resources).find(
+    (r) => r.Type === 'AWS::Lambda::Function',
+  );
   const vars = Object.entries(fn?.Properties.Environment?.Variables ?? {});
   // Values that are CloudFormation expressions (the queue's !Ref) only exist once deployed.
   const packaged = Object.fromEntries(vars.filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
@@ -178,9 +178,13 @@ export interface ColdStartFigures {
  * Runs the whole cold-start bench (package, baseline build, alternating init samples), prints the figures
  * through `log` and returns them. Temp files are removed before it returns. Also used by tests/bench/run.ts.
  */
-export async function coldStartFigures(
-  { samples = 20, log = console.log }: { samples?: number; log?: (line: string) => void } = {},
-): Promise<ColdStartFigures> {
+export async function coldStartFigures({
+  samples = 20,
+  log = console.log,
+}: {
+  samples?: number;
+  log?: (line: string) => void;
+} = {}): Promise<ColdStartFigures> {
   if (!Number.isInteger(samples) || samples < 1) throw new Error('samples must be a positive integer');
   // The function runs on nodejs22.x: another Node would time another V8.
   if (!process.version.startsWith('v22.')) {

@@ -10,7 +10,8 @@ import { handler } from '../../functions/provision.js';
 import { runEventSourceMapping } from '../../lib/local/event-source-mapping.js';
 
 const { MOTO_ENDPOINT, BENCH_QUEUE_URL, BENCH_QUEUE_ARN, BENCH_FUNCTION_TIMEOUT_MS, BENCH_MAX_DURATION_MS } = process.env;
-if (!MOTO_ENDPOINT || !BENCH_QUEUE_URL || !BENCH_QUEUE_ARN) throw new Error('MOTO_ENDPOINT, BENCH_QUEUE_URL and BENCH_QUEUE_ARN are required');
+if (!MOTO_ENDPOINT || !BENCH_QUEUE_URL || !BENCH_QUEUE_ARN)
+  throw new Error('MOTO_ENDPOINT, BENCH_QUEUE_URL and BENCH_QUEUE_ARN are required');
 
 process.stdout.write('ready\n');
 await once(process.stdin, 'data');
@@ -26,4 +27,6 @@ const run = await runEventSourceMapping({
   functionTimeoutMs: Number(BENCH_FUNCTION_TIMEOUT_MS ?? 30_000),
   maxDurationMs: Number(BENCH_MAX_DURATION_MS ?? 120_000),
 });
-process.stdout.write(`${JSON.stringify({ invocations: run.invocations, drained: run.drained, maxRssKb: process.resourceUsage().maxRSS })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ invocations: run.invocations, drained: run.drained, maxRssKb: process.resourceUsage().maxRSS })}\n`,
+);

@@ -96,7 +96,8 @@ export interface StrategyResult {
   keysPerSecond: number[];
 }
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
 const round = (n: number, digits = 3) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 interface Instance {
@@ -107,7 +108,10 @@ interface Instance {
 
 /** A function instance in its own process (tests/bench/instance.ts): loads, says ready, runs on go. */
 function startInstance(env: NodeJS.ProcessEnv): Instance {
-  const child = spawn(join('node_modules', '.bin', 'tsx'), [join('tests', 'bench', 'instance.ts')], { env, stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(join('node_modules', '.bin', 'tsx'), [join('tests', 'bench', 'instance.ts')], {
+    env,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   let out = '';
   let markReady!: () => void;
   const ready = new Promise<void>((resolve) => {
@@ -127,7 +131,11 @@ function startInstance(env: NodeJS.ProcessEnv): Instance {
   return { ready, done, go: () => child.stdin.end('go\n') };
 }
 
-async function runStrategy(strategy: Strategy, moto: string, proxy: Awaited<ReturnType<typeof startThrottlingProxy>>): Promise<StrategyResult> {
+async function runStrategy(
+  strategy: Strategy,
+  moto: string,
+  proxy: Awaited<ReturnType<typeof startThrottlingProxy>>,
+): Promise<StrategyResult> {
   await resetMoto(moto);
   const sqs = new SQSClient({ endpoint: moto });
   const queues = await ensureQueues(
@@ -179,10 +187,20 @@ async function runStrategy(strategy: Strategy, moto: string, proxy: Awaited<Retu
   const latencies = [...firstDone.values()].map((d) => (d.at - started) / 1000).sort((a, b) => a - b);
   const lastDone = Math.max(started, ...[...firstDone.values()].map((d) => d.at));
 
-  const items = (await new APIGatewayClient({ endpoint: moto }).send(new GetApiKeysCommand({ limit: 500, nameQuery: 'keyprov/bench/' }))).items ?? [];
+  const items =
+    (await new APIGatewayClient({ endpoint: moto }).send(new GetApiKeysCommand({ limit: 500, nameQuery: 'keyprov/bench/' }))).items ?? [];
   const customers = new Set(items.map((k) => k.customerId));
   const count = async (url: string) =>
-    Number((await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }))).Attributes?.ApproximateNumberOfMessages ?? 0);
+    Number(
+      (
+        await sqs.send(
+          new GetQueueAttributesCommand({
+            QueueUrl: url,
+            AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+          }),
+        )
+      ).Attributes?.ApproximateNumberOfMessages ?? 0,
+    );
   const dlqMessages = await count(queues.deadLetterUrl);
   const leftOnQueue = await count(queues.signupUrl);
 
@@ -205,7 +223,9 @@ async function runStrategy(strategy: Strategy, moto: string, proxy: Awaited<Retu
     notFinished: signups - keys - dlqMessages > 0 ? leftOnQueue : 0,
     duplicateKeys: items.length - keys,
     apigwCallsPerKey: perKey(apigwRequests),
-    callsPerKey: Object.fromEntries(Object.entries(stats.requests).map(([op, n]) => [op.replace(/^(secretsmanager|AmazonSQS)\./, ''), perKey(n)])),
+    callsPerKey: Object.fromEntries(
+      Object.entries(stats.requests).map(([op, n]) => [op.replace(/^(secretsmanager|AmazonSQS)\./, ''), perKey(n)]),
+    ),
     p50Seconds: round(percentile(latencies, 50), 2),
     p95Seconds: round(percentile(latencies, 95), 2),
     p99Seconds: round(percentile(latencies, 99), 2),
@@ -232,7 +252,10 @@ function startFeeder(sqs: SQSClient, queueUrl: string, bodies: string[]) {
     if (chunk.length) await sendBodies(sqs, queueUrl, chunk);
   };
   const visible = async () =>
-    Number((await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }))).Attributes?.ApproximateNumberOfMessages ?? 0);
+    Number(
+      (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }))).Attributes
+        ?.ApproximateNumberOfMessages ?? 0,
+    );
   return {
     primed: send(FEED_DEPTH),
     start() {
@@ -258,11 +281,18 @@ function startCollector(sqs: SQSClient, queueUrl: string) {
   let running = true;
   const loop = (async () => {
     for (;;) {
-      const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+      const { Messages = [] } = await sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+      );
       if (Messages.length === 0 && !running) return;
       for (const m of Messages) events.push(JSON.parse(m.Body ?? '{}') as CompletionEvent);
       if (Messages.length > 0) {
-        await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })) }));
+        await sqs.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: queueUrl,
+            Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
+          }),
+        );
       }
     }
   })();
@@ -313,7 +343,9 @@ async function main(): Promise<void> {
       console.log(`\n▶ ${name}: ${strategy.label}`);
       const result = await runStrategy(strategy, moto.endpoint, proxy);
       results[name] = result;
-      console.log(`  ${result.keys} keys in ${result.durationSeconds} s: ${result.goodput} keys/s (${(result.goodputRatio * 100).toFixed(1)}% of the limit), ${result.dlqMessages} in the DLQ`);
+      console.log(
+        `  ${result.keys} keys in ${result.durationSeconds} s: ${result.goodput} keys/s (${(result.goodputRatio * 100).toFixed(1)}% of the limit), ${result.dlqMessages} in the DLQ`,
+      );
     }
   } finally {
     await proxy.close();
@@ -324,7 +356,13 @@ async function main(): Promise<void> {
   const out = flags.out;
   const svgPath = out ? out.replace(/(\.json)?$/, '.svg') : join('bench-results', 'goodput.svg');
   mkdirSync(dirname(svgPath), { recursive: true });
-  writeFileSync(svgPath, goodputSvg(Object.entries(results).map(([name, r]) => ({ name, perSecond: r.keysPerSecond })), limit));
+  writeFileSync(
+    svgPath,
+    goodputSvg(
+      Object.entries(results).map(([name, r]) => ({ name, perSecond: r.keysPerSecond })),
+      limit,
+    ),
+  );
   console.log(`\nGoodput over time: ${svgPath}`);
 
   let coldStart: unknown;
@@ -333,7 +371,11 @@ async function main(): Promise<void> {
     coldStart = await coldStartFigures();
   }
   if (out) {
-    const json = { settings: { signups, instances, factor, limitPerSecond: limit }, ...Object.fromEntries(Object.entries(results).map(([n, r]) => [n, { ...r, keysPerSecond: undefined }])), coldStart };
+    const json = {
+      settings: { signups, instances, factor, limitPerSecond: limit },
+      ...Object.fromEntries(Object.entries(results).map(([n, r]) => [n, { ...r, keysPerSecond: undefined }])),
+      coldStart,
+    };
     writeFileSync(out, `${JSON.stringify(json, null, 2)}\n`);
     console.log(`Results: ${out}`);
   }

@@ -14,7 +14,7 @@ export function goodputSvg(series: Array<{ name: string; perSecond: number[] }>,
     return [
       `<polyline fill="none" stroke="${colour}" stroke-width="2" points="${points}"/>`,
       `<rect x="${width - pad.right + 16}" y="${pad.top + i * 22 - 9}" width="14" height="4" fill="${colour}"/>`,
-      `<text x="${width - pad.right + 36}" y="${pad.top + i * 22}" font-size="12">${escape(s.name)}</text>`,
+      `<text x="${width - pad.right + 36}" y="${pad.top + i * 22}" font-size="12">${escapeXml(s.name)}</text>`,
     ].join('\n');
   });
   const ticks = Array.from({ length: 6 }, (_, i) => (top * i) / 5);
@@ -32,4 +32,4 @@ ${lines.join('\n')}
 `;
 }
 
-const escape = (text: string) => text.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);
+const escapeXml = (text: string) => text.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);

@@ -97,14 +97,17 @@ export async function startThrottlingProxy(target: string, factor: number): Prom
         return;
       }
     }
-    const forward = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (upstreamRes) => {
-      if (name === 'CreateApiKey' && (upstreamRes.statusCode ?? 500) < 300) {
-        const second = Math.floor((performance.now() - started) / 1000);
-        stats.createdPerSecond[second] = (stats.createdPerSecond[second] ?? 0) + 1;
-      }
-      res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
-      upstreamRes.pipe(res);
-    });
+    const forward = request(
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
+      (upstreamRes) => {
+        if (name === 'CreateApiKey' && (upstreamRes.statusCode ?? 500) < 300) {
+          const second = Math.floor((performance.now() - started) / 1000);
+          stats.createdPerSecond[second] = (stats.createdPerSecond[second] ?? 0) + 1;
+        }
+        res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+        upstreamRes.pipe(res);
+      },
+    );
     forward.on('error', (error) => res.writeHead(502).end(error.message));
     req.pipe(forward);
   });

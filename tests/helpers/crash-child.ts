@@ -7,7 +7,8 @@ import { handler } from '../../functions/provision.js';
 import { runEventSourceMapping } from '../../lib/local/event-source-mapping.js';
 
 const { MOTO_ENDPOINT, SIGNUP_QUEUE_URL, SIGNUP_QUEUE_ARN } = process.env;
-if (!MOTO_ENDPOINT || !SIGNUP_QUEUE_URL || !SIGNUP_QUEUE_ARN) throw new Error('MOTO_ENDPOINT, SIGNUP_QUEUE_URL and SIGNUP_QUEUE_ARN are required');
+if (!MOTO_ENDPOINT || !SIGNUP_QUEUE_URL || !SIGNUP_QUEUE_ARN)
+  throw new Error('MOTO_ENDPOINT, SIGNUP_QUEUE_URL and SIGNUP_QUEUE_ARN are required');
 
 await runEventSourceMapping({
   sqs: new SQSClient({ endpoint: MOTO_ENDPOINT }),

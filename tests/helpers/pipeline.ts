@@ -49,11 +49,19 @@ export async function startPipeline(
     apigw,
     secrets,
     /** Sends each body (objects as JSON) to the signup queue; returns the SQS message ids. */
-    send: (...bodies: unknown[]) => sendBodies(sqs, queues.signupUrl, bodies.map((b) => (typeof b === 'string' ? b : JSON.stringify(b)))),
+    send: (...bodies: unknown[]) =>
+      sendBodies(
+        sqs,
+        queues.signupUrl,
+        bodies.map((b) => (typeof b === 'string' ? b : JSON.stringify(b))),
+      ),
     /** The production batch handler with some of its production dependencies replaced (e.g. to crash after a step). */
-    handlerWith: (override: (deps: BatchDeps) => BatchDeps): SqsHandler => createBatchHandler(override(createDeps(loadConfig(process.env)))),
+    handlerWith: (override: (deps: BatchDeps) => BatchDeps): SqsHandler =>
+      createBatchHandler(override(createDeps(loadConfig(process.env)))),
     /** Runs a handler (the function's, by default) as Lambda's event source mapping would, until the signup queue is empty. */
-    async drain(options: { maxDurationMs?: number; maxInvocations?: number; handler?: SqsHandler; concurrency?: number; batchSize?: number } = {}) {
+    async drain(
+      options: { maxDurationMs?: number; maxInvocations?: number; handler?: SqsHandler; concurrency?: number; batchSize?: number } = {},
+    ) {
       const handedBack = new Map<string, number>();
       const run = await runEventSourceMapping({
         sqs,
@@ -78,7 +86,11 @@ export async function startPipeline(
     /** Moves every message of the DLQ back to the signup queue (receive, send, then delete), as an operator's replay does. */
     async replayDeadLetters() {
       const messages = await peekQueue(sqs, queues.deadLetterUrl);
-      await sendBodies(sqs, queues.signupUrl, messages.map((m) => m.Body ?? ''));
+      await sendBodies(
+        sqs,
+        queues.signupUrl,
+        messages.map((m) => m.Body ?? ''),
+      );
       await purge(sqs, queues.deadLetterUrl);
       return messages.length;
     },

@@ -22,7 +22,6 @@ const ACCOUNT = '123456789012';
 // ---------------------------------------------------------------------------------------------------------------
 // Running `serverless package`
 
-
 /** This process's environment without any AWS setting or credential: packaging must not need an account. */
 function offlineEnv(scratch: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
@@ -64,7 +63,10 @@ type JsonObject = { [key: string]: Json };
 interface Template {
   Parameters?: Record<string, { Type: string; Default?: string; AllowedPattern?: string }>;
   Conditions?: Record<string, Json>;
-  Resources: Record<string, { Type: string; Condition?: string; DependsOn?: string | string[]; DeletionPolicy?: string; Properties?: JsonObject }>;
+  Resources: Record<
+    string,
+    { Type: string; Condition?: string; DependsOn?: string | string[]; DeletionPolicy?: string; Properties?: JsonObject }
+  >;
   Outputs?: Record<string, JsonObject>;
 }
 
@@ -236,7 +238,8 @@ interface Statement {
   Condition?: Record<string, Record<string, string[]>>;
 }
 
-const list = (value: Json | undefined): string[] => (value === undefined || value === null ? [] : Array.isArray(value) ? value.map(String) : [String(value)]);
+const list = (value: Json | undefined): string[] =>
+  value === undefined || value === null ? [] : Array.isArray(value) ? value.map(String) : [String(value)];
 
 function statementsOf(document: Json | undefined): Statement[] {
   if (!isObject(document ?? null)) throw new Error('not a policy document');
@@ -280,7 +283,12 @@ interface SendRequest {
 
 /** IAM's ARN matching: `*` any run of characters, `?` one. */
 const arnMatches = (pattern: string, value: string): boolean =>
-  new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`).test(value);
+  new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  ).test(value);
 
 /** One condition operator on one key, with IAM's rule for an absent key: positive operators false, negated ones true. */
 function conditionHolds(operator: string, key: string, values: string[], request: SendRequest): boolean {
@@ -303,7 +311,9 @@ function principalMatches(principal: Json | undefined, request: SendRequest): bo
 
 function statementApplies(statement: Statement, request: SendRequest): boolean {
   if (!statement.Action.includes('sqs:SendMessage') || !principalMatches(statement.Principal, request)) return false;
-  return Object.entries(statement.Condition ?? {}).every(([operator, keys]) => Object.entries(keys).every(([key, values]) => conditionHolds(operator, key, values, request)));
+  return Object.entries(statement.Condition ?? {}).every(([operator, keys]) =>
+    Object.entries(keys).every(([key, values]) => conditionHolds(operator, key, values, request)),
+  );
 }
 
 /** The queue policy's verdict on a SendMessage (an explicit Deny wins; otherwise an Allow is needed). */
@@ -364,11 +374,25 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
     const workFolder = relative(ROOT, join(scratch, 'esbuild'));
     result = await run(
       'npm',
-      ['exec', '--', 'serverless', 'package', '--stage', STAGE, '--region', REGION, '--package', packageDir, '--param', `bundleWorkFolder=${workFolder}`],
+      [
+        'exec',
+        '--',
+        'serverless',
+        'package',
+        '--stage',
+        STAGE,
+        '--region',
+        REGION,
+        '--package',
+        packageDir,
+        '--param',
+        `bundleWorkFolder=${workFolder}`,
+      ],
       offlineEnv(scratch),
       PACKAGE_TIMEOUT_MS,
     );
-    if (result.code !== 0) throw new Error(`serverless package failed (exit ${result.code} ${result.signal ?? ''}):\n${result.stdout}\n${result.stderr}`);
+    if (result.code !== 0)
+      throw new Error(`serverless package failed (exit ${result.code} ${result.signal ?? ''}):\n${result.stdout}\n${result.stderr}`);
     template = JSON.parse(readFileSync(join(packageDir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template;
     byDefault = new Deployment(template);
     configured = new Deployment(template, CONFIGURED);
@@ -382,7 +406,11 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
   describe('the package', () => {
     test('is built without AWS credentials: the zip holds the minified ESM bundle and its source map', () => {
       expect(readdirSync(packageDir).sort()).toEqual(
-        expect.arrayContaining(['api-key-provisioner.zip', 'cloudformation-template-create-stack.json', 'cloudformation-template-update-stack.json']),
+        expect.arrayContaining([
+          'api-key-provisioner.zip',
+          'cloudformation-template-create-stack.json',
+          'cloudformation-template-update-stack.json',
+        ]),
       );
       const zip = readZip(readFileSync(join(packageDir, 'api-key-provisioner.zip')));
       expect([...zip.keys()].sort()).toEqual(['functions/provision.mjs', 'functions/provision.mjs.map']);
@@ -459,7 +487,8 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
         CompletionQueue: `api-key-provisioner-${STAGE}-completions`,
         CompletionDeadLetterQueue: `api-key-provisioner-${STAGE}-completions-dlq`,
       });
-      for (const [, queue] of queues) expect(queue.Properties.SqsManagedSseEnabled === true || queue.Properties.KmsMasterKeyId !== undefined).toBe(true);
+      for (const [, queue] of queues)
+        expect(queue.Properties.SqsManagedSseEnabled === true || queue.Properties.KmsMasterKeyId !== undefined).toBe(true);
     });
 
     test('the signup queue: visibility timeout ≥ 6 × the function timeout + the batching window; redrive to its DLQ after 10 receives', () => {
@@ -469,7 +498,10 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
     });
 
     test('the completion queue redrives to its own DLQ', () => {
-      expect(byDefault.resource('CompletionQueue').Properties.RedrivePolicy).toEqual({ deadLetterTargetArn: '<CompletionDeadLetterQueue.Arn>', maxReceiveCount: 5 });
+      expect(byDefault.resource('CompletionQueue').Properties.RedrivePolicy).toEqual({
+        deadLetterTargetArn: '<CompletionDeadLetterQueue.Arn>',
+        maxReceiveCount: 5,
+      });
     });
 
     test('the dead-letter queues keep messages 14 days and take them only from their own source queue', () => {
@@ -500,7 +532,9 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
       const statements = policyOf(byDefault);
       expect(statements.map((s) => s.Sid)).toEqual(['AllowSellerPublishers', 'DenyEveryoneElse']);
       for (const s of statements) expect(s).toMatchObject({ Action: ['sqs:SendMessage'], Resource: ['<SignupQueue.Arn>'] });
-      expect(bySid(statements).AllowSellerPublishers?.Condition).toEqual({ ArnLike: { 'aws:PrincipalArn': [`arn:aws:iam::${ACCOUNT}:*`] } });
+      expect(bySid(statements).AllowSellerPublishers?.Condition).toEqual({
+        ArnLike: { 'aws:PrincipalArn': [`arn:aws:iam::${ACCOUNT}:*`] },
+      });
       expect(queuePolicyAllows(statements, { principalArn: `arn:aws:iam::${ACCOUNT}:role/signup-service` })).toBe(true);
       expect(queuePolicyAllows(statements, { principalArn: 'arn:aws:iam::999999999999:role/intruder' })).toBe(false);
       expect(queuePolicyAllows(statements, { service: 'sns.amazonaws.com', sourceArn: marketplaceTopic })).toBe(false);
@@ -527,7 +561,8 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
 
     test('every Allow is conditioned on the caller or the source: none lets anyone in unconditionally', () => {
       for (const deployment of [byDefault, configured]) {
-        for (const s of policyOf(deployment).filter((s) => s.Effect === 'Allow')) expect(Object.keys(s.Condition ?? {})).not.toHaveLength(0);
+        for (const s of policyOf(deployment).filter((s) => s.Effect === 'Allow'))
+          expect(Object.keys(s.Condition ?? {})).not.toHaveLength(0);
       }
     });
   });
@@ -553,15 +588,32 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
     const secrets = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:keyprov/${STAGE}/*`;
     const expectedStatements = (keyArn: string): Record<string, Omit<Statement, 'Sid'>> => ({
       WriteOwnLogs: { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: ['<ProvisionLogGroup.Arn>'] },
-      ConsumeSignupQueue: { Effect: 'Allow', Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'], Resource: ['<SignupQueue.Arn>'] },
-      DelayHandedBackRecords: { Effect: 'Allow', Action: ['sqs:GetQueueUrl', 'sqs:ChangeMessageVisibility'], Resource: ['<SignupQueue.Arn>'] },
+      ConsumeSignupQueue: {
+        Effect: 'Allow',
+        Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+        Resource: ['<SignupQueue.Arn>'],
+      },
+      DelayHandedBackRecords: {
+        Effect: 'Allow',
+        Action: ['sqs:GetQueueUrl', 'sqs:ChangeMessageVisibility'],
+        Resource: ['<SignupQueue.Arn>'],
+      },
       SendCompletionEvents: { Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: ['<CompletionQueue.Arn>'] },
-      CreateAndFindApiKeys: { Effect: 'Allow', Action: ['apigateway:POST', 'apigateway:GET'], Resource: [`arn:aws:apigateway:${REGION}::/apikeys`] },
+      CreateAndFindApiKeys: {
+        Effect: 'Allow',
+        Action: ['apigateway:POST', 'apigateway:GET'],
+        Resource: [`arn:aws:apigateway:${REGION}::/apikeys`],
+      },
       TagNewApiKeys: { Effect: 'Allow', Action: ['apigateway:PUT'], Resource: [`arn:aws:apigateway:${REGION}::/tags/*apikeys*`] },
       EnableAndDisableApiKeys: { Effect: 'Allow', Action: ['apigateway:PATCH'], Resource: [`arn:aws:apigateway:${REGION}::/apikeys/*`] },
       ReadAndWriteOwnSecrets: {
         Effect: 'Allow',
-        Action: ['secretsmanager:GetSecretValue', 'secretsmanager:CreateSecret', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource'],
+        Action: [
+          'secretsmanager:GetSecretValue',
+          'secretsmanager:CreateSecret',
+          'secretsmanager:PutSecretValue',
+          'secretsmanager:TagResource',
+        ],
         Resource: [secrets],
       },
       UseSecretsKeyThroughSecretsManager: {
@@ -581,7 +633,8 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
     });
 
     test('configured: the configured key instead, and the usage plan statements on the listed plans only', () => {
-      const planKeys = (suffix: string) => ['abc123', 'def456'].map((id) => `arn:aws:apigateway:${REGION}::/usageplans/${id}/keys${suffix}`);
+      const planKeys = (suffix: string) =>
+        ['abc123', 'def456'].map((id) => `arn:aws:apigateway:${REGION}::/usageplans/${id}/keys${suffix}`);
       expect(withoutSid(roleStatements(configured))).toEqual({
         ...expectedStatements(CONFIGURED.SecretsKmsKeyArn),
         AddKeysToUsagePlans: { Effect: 'Allow', Action: ['apigateway:POST'], Resource: planKeys('') },
@@ -604,7 +657,11 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
 
     test('every AWS call in lib/aws/*.ts is covered by the role (usage plan calls only when plans are configured)', () => {
       const adapters = readdirSync(join(ROOT, 'lib/aws')).filter((file) => file.endsWith('.ts'));
-      const commands = new Set(adapters.flatMap((file) => [...readFileSync(join(ROOT, 'lib/aws', file), 'utf8').matchAll(/new (\w+Command)\(/g)].map((m) => m[1] ?? '')));
+      const commands = new Set(
+        adapters.flatMap((file) =>
+          [...readFileSync(join(ROOT, 'lib/aws', file), 'utf8').matchAll(/new (\w+Command)\(/g)].map((m) => m[1] ?? ''),
+        ),
+      );
       // A new SDK call needs its IAM statement in serverless.yml (and in README "Deployment"), then its entry here.
       expect([...commands].filter((command) => !(command in ACTIONS_OF_COMMAND))).toEqual([]);
       const granted = (deployment: Deployment) => new Set(roleStatements(deployment).flatMap((s) => s.Action));
@@ -623,7 +680,11 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
     test('DLQ depth of both dead-letter queues and function errors, named by stage', () => {
       const alarms = Object.fromEntries(byDefault.ofType('AWS::CloudWatch::Alarm').map(([, a]) => [a.Properties.AlarmName, a.Properties]));
       expect(Object.keys(alarms).sort()).toEqual(
-        [`api-key-provisioner-${STAGE}-completions-dlq-not-empty`, `api-key-provisioner-${STAGE}-provision-errors`, `api-key-provisioner-${STAGE}-signups-dlq-not-empty`].sort(),
+        [
+          `api-key-provisioner-${STAGE}-completions-dlq-not-empty`,
+          `api-key-provisioner-${STAGE}-provision-errors`,
+          `api-key-provisioner-${STAGE}-signups-dlq-not-empty`,
+        ].sort(),
       );
       expect(alarms[`api-key-provisioner-${STAGE}-signups-dlq-not-empty`]).toMatchObject({
         Namespace: 'AWS/SQS',

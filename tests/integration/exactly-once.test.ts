@@ -2,9 +2,9 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
 import type { CompletionEvent, ProvisionedEvent } from '../../lib/completion.js';
+import { crashAfter } from '../helpers/crash.js';
 import { eventBridgeEnvelope, marketplaceNotification, signup, snsEnvelope } from '../helpers/events.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
-import { crashAfter } from '../helpers/crash.js';
 
 let pipeline: Pipeline;
 beforeAll(async () => {
@@ -39,7 +39,6 @@ async function expectExactlyOnce(customerIds: string[]): Promise<void> {
   }
 }
 
-
 describe('a function that stops right after a step: the next delivery finishes the work', () => {
   test.each([
     ['GetSecretValue', 'secrets', 'getSecret'],
@@ -59,7 +58,10 @@ describe('a function that stops right after a step: the next delivery finishes t
     await expectExactlyOnce([customerId]);
     const outcomes = provisioned(await pipeline.completionEvents(), customerId).map((e) => e.outcome);
     // A crash after the last write (PutSecretValue) leaves nothing to do; before it, the next delivery finishes the work.
-    const expected = { PutSecretValue: ['already-provisioned'], SendMessageBatch: ['provisioned', 'already-provisioned'] } as Record<string, string[]>;
+    const expected = { PutSecretValue: ['already-provisioned'], SendMessageBatch: ['provisioned', 'already-provisioned'] } as Record<
+      string,
+      string[]
+    >;
     expect(outcomes).toEqual(expected[step] ?? ['provisioned']);
   });
 
@@ -74,8 +76,18 @@ describe('a function that stops right after a step: the next delivery finishes t
       arrived = resolve;
     });
     // Hold the request that follows the step: when it arrives, the step is done and the process is killed.
-    if (heldTarget) pipeline.proxy.inject({ target: heldTarget, status: 500, errorType: 'Held', hold: true, times: 1, onMatch: () => arrived() });
-    else pipeline.proxy.inject({ method: 'POST', path: '/apikeys', status: 500, errorType: 'Held', hold: true, times: 1, onMatch: () => arrived() });
+    if (heldTarget)
+      pipeline.proxy.inject({ target: heldTarget, status: 500, errorType: 'Held', hold: true, times: 1, onMatch: () => arrived() });
+    else
+      pipeline.proxy.inject({
+        method: 'POST',
+        path: '/apikeys',
+        status: 500,
+        errorType: 'Held',
+        hold: true,
+        times: 1,
+        onMatch: () => arrived(),
+      });
 
     // One process, node itself with tsx as a loader: SIGKILL to a tsx wrapper would leave its node child running,
     // consuming the next suite's queue.
@@ -132,7 +144,14 @@ describe('duplicates and replays', () => {
     // The incident: the completion queue refuses everything, so provisioned records keep coming back and end in the DLQ.
     pipeline.proxy.inject({ target: 'AmazonSQS.SendMessageBatch', status: 500, errorType: 'InternalError', times: Infinity });
     // ... and API Gateway throttles one customer so hard that it never gets its key.
-    pipeline.proxy.inject({ method: 'POST', path: '/apikeys', bodyIncludes: '"dlq-never-created"', status: 429, errorType: 'TooManyRequestsException', times: Infinity });
+    pipeline.proxy.inject({
+      method: 'POST',
+      path: '/apikeys',
+      bodyIncludes: '"dlq-never-created"',
+      status: 429,
+      errorType: 'TooManyRequestsException',
+      times: Infinity,
+    });
     await pipeline.send(signup('dlq-provisioned-1'), signup('dlq-provisioned-2'), signup('dlq-never-created'));
     await pipeline.drain();
     expect(await pipeline.deadLetterIds()).toHaveLength(3);

@@ -1,4 +1,4 @@
-import { startMoto } from '../../lib/local/moto' // no '.js': globalSetup is loaded without moduleNameMapper;
+import { startMoto } from '../../lib/local/moto'; // no '.js': globalSetup is loaded without moduleNameMapper;
 
 /** One moto server for the whole integration run; suites reset it (POST /moto-api/reset) before they start. */
 export default async function globalSetup(): Promise<void> {

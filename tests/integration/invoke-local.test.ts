@@ -10,7 +10,6 @@ import { type Run, run } from '../helpers/run-command.js';
 const QUEUES = { signups: 'invoke-local-signups', deadLetter: 'invoke-local-signups-dlq', completions: 'invoke-local-completions' };
 const COMMAND_TIMEOUT_MS = 150_000;
 
-
 /** invoke local prints the function's logs (JSON lines), then its result, pretty-printed: the last block that opens with a lone `{`. */
 function printedResult(stdout: string): unknown {
   const lines = stdout.trimEnd().split('\n');
@@ -33,7 +32,12 @@ describe('npm run invoke:local (serverless invoke local) against moto', () => {
     ({ completionUrl } = await ensureQueues(sqs, QUEUES, { visibilityTimeoutSeconds: 30, maxReceiveCount: 3 }));
 
     // What a user's shell would give: no AWS account, fake credentials, none of this test run's function settings.
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' };
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+    };
     result = await run(
       'npm',
       [

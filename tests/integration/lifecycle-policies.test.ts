@@ -22,7 +22,10 @@ beforeAll(async () => {
 });
 afterAll(() => pipeline.close());
 
-const notification = (action: string, customer: string, at: string) => ({ ...snsEnvelope(marketplaceNotification(action, customer, PRODUCT)), Timestamp: at });
+const notification = (action: string, customer: string, at: string) => ({
+  ...snsEnvelope(marketplaceNotification(action, customer, PRODUCT)),
+  Timestamp: at,
+});
 
 async function deliver(body: unknown, handler = undefined as Parameters<Pipeline['drain']>[0]): Promise<CompletionEvent[]> {
   await pipeline.clearCompletions();
@@ -32,7 +35,8 @@ async function deliver(body: unknown, handler = undefined as Parameters<Pipeline
 }
 
 const secretOf = (customer: string) => pipeline.secretJson(`keyprov/test/${PRODUCT}/${customer}/api-key`);
-const planMembers = async (usagePlanId: string) => ((await pipeline.apigw.send(new GetUsagePlanKeysCommand({ usagePlanId }))).items ?? []).map((k) => k.id);
+const planMembers = async (usagePlanId: string) =>
+  ((await pipeline.apigw.send(new GetUsagePlanKeysCommand({ usagePlanId }))).items ?? []).map((k) => k.id);
 
 test('REVOKED_SECRET_POLICY=delete-value: the revoked secret keeps its record but not the value; a re-subscribe brings the same key and value back', async () => {
   await deliver(notification('subscribe-success', 'policy-1', '2026-11-26T10:00:00.000Z'));
@@ -60,7 +64,9 @@ test('ON_ENTITLEMENT_UPDATED=move-to-configured-plan: after the map changes, ent
   const newInstance = pipeline.handlerWith((deps) => deps);
   const events = await deliver(notification('entitlement-updated', 'policy-2', '2026-11-26T11:10:00.000Z'), { handler: newInstance });
 
-  expect(events).toEqual([expect.objectContaining({ type: 'api-key.plan-changed', usagePlanId: planB, previousUsagePlanId: planA, apiKeyId: key?.id })]);
+  expect(events).toEqual([
+    expect.objectContaining({ type: 'api-key.plan-changed', usagePlanId: planB, previousUsagePlanId: planA, apiKeyId: key?.id }),
+  ]);
   expect(await planMembers(planB)).toContain(key?.id);
   expect(await planMembers(planA)).not.toContain(key?.id);
   expect(await secretOf('policy-2')).toMatchObject({ usagePlanId: planB, status: 'active' });

@@ -57,7 +57,7 @@ async function stateOf(customerId: string) {
 describe('each Marketplace action', () => {
   const T = (minute: number) => `2026-11-26T10:${String(minute).padStart(2, '0')}:00.000Z`;
 
-  test('subscribe-success provisions an enabled key in the product\'s usage plan', async () => {
+  test("subscribe-success provisions an enabled key in the product's usage plan", async () => {
     const events = await deliverInOrder(notification('subscribe-success', 'life-1', T(0)));
 
     expect(events).toEqual([expect.objectContaining({ type: 'api-key.provisioned', outcome: 'provisioned', usagePlanId: planId })]);
@@ -90,7 +90,9 @@ describe('each Marketplace action', () => {
     await deliverInOrder(notification('subscribe-success', 'life-2', T(0)));
     const events = await deliverInOrder(notification('subscribe-fail', 'life-2', T(1)));
 
-    expect(events).toEqual([expect.objectContaining({ type: 'api-key.provisioning-failed', reason: 'subscribe-fail', apiKeyId: expect.any(String) })]);
+    expect(events).toEqual([
+      expect.objectContaining({ type: 'api-key.provisioning-failed', reason: 'subscribe-fail', apiKeyId: expect.any(String) }),
+    ]);
     expect(await stateOf('life-2')).toEqual({ keys: 1, enabled: false, inPlan: false, status: 'failed', valueKept: true });
   });
 

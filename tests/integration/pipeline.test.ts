@@ -12,7 +12,15 @@ afterAll(() => pipeline.close());
 const bodiesOf = (file: string) => sampleEvent(file).Records.map((r) => r.body);
 
 describe('the sample events, through real SQS, API Gateway and Secrets Manager', () => {
-  const files = ['signup', 'signup-eventbridge', 'marketplace-subscribe-sns', 'marketplace-subscribe-raw', 'dlq-replay', 'marketplace-unsubscribe-pending-sns', 'invalid'];
+  const files = [
+    'signup',
+    'signup-eventbridge',
+    'marketplace-subscribe-sns',
+    'marketplace-subscribe-raw',
+    'dlq-replay',
+    'marketplace-unsubscribe-pending-sns',
+    'invalid',
+  ];
   let sent: Map<string, string>;
 
   beforeAll(async () => {
@@ -31,19 +39,25 @@ describe('the sample events, through real SQS, API Gateway and Secrets Manager',
 
   test('each event source ends as expected', async () => {
     const events = await pipeline.completionEvents();
-    const byFile = (file: string) => events.filter((e) => sent.get(e.messageId) === file).map((e) => [e.type, 'customerId' in e ? e.customerId : undefined]);
-    expect(byFile('signup')).toEqual(expect.arrayContaining([['api-key.provisioned', 'acme-corp'], ['api-key.provisioned', 'globex-42']]));
+    const byFile = (file: string) =>
+      events.filter((e) => sent.get(e.messageId) === file).map((e) => [e.type, 'customerId' in e ? e.customerId : undefined]);
+    expect(byFile('signup')).toEqual(
+      expect.arrayContaining([
+        ['api-key.provisioned', 'acme-corp'],
+        ['api-key.provisioned', 'globex-42'],
+      ]),
+    );
     expect(byFile('signup-eventbridge')).toEqual([['api-key.provisioned', 'initech']]);
     expect(byFile('marketplace-subscribe-sns')).toEqual([['api-key.provisioned', 'QWxwaGFCdXllcjAx']]);
     expect(byFile('marketplace-subscribe-raw')).toEqual([['api-key.provisioned', 'QnJhdm9CdXllcjAy']]);
     expect(byFile('dlq-replay')).toHaveLength(2);
     expect(byFile('marketplace-unsubscribe-pending-sns')).toEqual([['api-key.notification-acknowledged', 'QWxwaGFCdXllcjAx']]);
-    expect(events.filter((e) => sent.get(e.messageId) === 'invalid').map((e) => e.type === 'api-key.provisioning-failed' && e.reason).sort()).toEqual([
-      'invalid-customer-id',
-      'invalid-json',
-      'invalid-tags',
-      'unrecognized-event',
-    ]);
+    expect(
+      events
+        .filter((e) => sent.get(e.messageId) === 'invalid')
+        .map((e) => e.type === 'api-key.provisioning-failed' && e.reason)
+        .sort(),
+    ).toEqual(['invalid-customer-id', 'invalid-json', 'invalid-tags', 'unrecognized-event']);
   });
 
   test('each provisioned key exists in API Gateway, enabled, with its customerId and tags, and its value is the one in the secret', async () => {
@@ -70,7 +84,14 @@ describe('the sample events, through real SQS, API Gateway and Secrets Manager',
 describe('retries through SQS', () => {
   test('a message that fails transiently in every attempt of one delivery succeeds on redelivery', async () => {
     const attempts = Number(process.env.RETRY_MAX_ATTEMPTS ?? 6);
-    pipeline.proxy.inject({ method: 'POST', path: '/apikeys', bodyIncludes: '"flaky-co"', status: 503, errorType: 'ServiceUnavailableException', times: attempts });
+    pipeline.proxy.inject({
+      method: 'POST',
+      path: '/apikeys',
+      bodyIncludes: '"flaky-co"',
+      status: 503,
+      errorType: 'ServiceUnavailableException',
+      times: attempts,
+    });
     const [id] = await pipeline.send({ customerId: 'flaky-co' });
 
     const run = await pipeline.drain();
@@ -82,7 +103,14 @@ describe('retries through SQS', () => {
   });
 
   test('a poison message that never succeeds moves to the DLQ after maxReceiveCount, without holding up its batch', async () => {
-    pipeline.proxy.inject({ method: 'POST', path: '/apikeys', bodyIncludes: '"poison-co"', status: 429, errorType: 'TooManyRequestsException', times: Infinity });
+    pipeline.proxy.inject({
+      method: 'POST',
+      path: '/apikeys',
+      bodyIncludes: '"poison-co"',
+      status: 429,
+      errorType: 'TooManyRequestsException',
+      times: Infinity,
+    });
     const [poison, good] = await pipeline.send({ customerId: 'poison-co' }, { customerId: 'neighbour-co' });
 
     const run = await pipeline.drain();
@@ -92,6 +120,8 @@ describe('retries through SQS', () => {
     expect(await pipeline.deadLetterIds()).toEqual([poison]);
     const events = await pipeline.completionEvents();
     expect(events.filter((e) => e.messageId === poison)).toEqual([]);
-    expect(events.filter((e) => e.messageId === good)).toEqual([expect.objectContaining({ type: 'api-key.provisioned', customerId: 'neighbour-co' })]);
+    expect(events.filter((e) => e.messageId === good)).toEqual([
+      expect.objectContaining({ type: 'api-key.provisioned', customerId: 'neighbour-co' }),
+    ]);
   });
 });

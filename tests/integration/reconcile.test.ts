@@ -54,11 +54,19 @@ const clients = () => ({ apigw: pipeline.apigw, secrets: pipeline.secrets });
 const secretOf = (customerId: string, product: string | undefined = PRODUCT) => secretName(PREFIX, customerId, product);
 const keyNameOf = (customerId: string, product: string | undefined = PRODUCT) => apiKeyName(PREFIX, customerId, product);
 /** A key value of our shape (40 alphanumerics). */
-const newValue = () => randomBytes(40).toString('base64').replace(/[^A-Za-z0-9]/g, '').padEnd(40, 'x').slice(0, 40);
+const newValue = () =>
+  randomBytes(40)
+    .toString('base64')
+    .replace(/[^A-Za-z0-9]/g, '')
+    .padEnd(40, 'x')
+    .slice(0, 40);
 const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
 
 /** A Marketplace notification in its SNS envelope, at a given time. */
-const notification = (action: string, customer: string, at: string) => ({ ...snsEnvelope(marketplaceNotification(action, customer, PRODUCT)), Timestamp: at });
+const notification = (action: string, customer: string, at: string) => ({
+  ...snsEnvelope(marketplaceNotification(action, customer, PRODUCT)),
+  Timestamp: at,
+});
 
 /** The id of the customer's key (the one the pipeline created: the first, by creation). */
 async function keyIdOf(customerId: string): Promise<string> {
@@ -67,18 +75,26 @@ async function keyIdOf(customerId: string): Promise<string> {
   return key.id;
 }
 
-const planKeyIds = async () => ((await pipeline.apigw.send(new GetUsagePlanKeysCommand({ usagePlanId: planId }))).items ?? []).map((k) => k.id ?? '').sort();
+const planKeyIds = async () =>
+  ((await pipeline.apigw.send(new GetUsagePlanKeysCommand({ usagePlanId: planId }))).items ?? []).map((k) => k.id ?? '').sort();
 
 /** Everything reconcile could change, read straight from moto. */
 async function snapshot() {
-  const keys = (await pipeline.apiKeys()).map((k) => ({ id: k.id, name: k.name, enabled: k.enabled, value: k.value, customerId: k.customerId }));
+  const keys = (await pipeline.apiKeys()).map((k) => ({
+    id: k.id,
+    name: k.name,
+    enabled: k.enabled,
+    value: k.value,
+    customerId: k.customerId,
+  }));
   const { SecretList = [] } = await pipeline.secrets.send(new ListSecretsCommand({ MaxResults: 100, IncludePlannedDeletion: true }));
   const secrets = [];
   for (const s of SecretList) {
     const current = s.DeletedDate ? undefined : await pipeline.secrets.send(new GetSecretValueCommand({ SecretId: s.Name }));
     secrets.push({ name: s.Name, deleted: s.DeletedDate !== undefined, version: current?.VersionId, value: current?.SecretString });
   }
-  const byName = (a: { name?: string; id?: string }, b: { name?: string; id?: string }) => `${a.name}${a.id}`.localeCompare(`${b.name}${b.id}`);
+  const byName = (a: { name?: string; id?: string }, b: { name?: string; id?: string }) =>
+    `${a.name}${a.id}`.localeCompare(`${b.name}${b.id}`);
   return { keys: keys.sort(byName), secrets: secrets.sort(byName), plan: await planKeyIds() };
 }
 
@@ -104,7 +120,15 @@ const lines = (items: Array<Finding | FixResult>) => items.map(line).sort();
 
 /** A pending record, written the way lib/provision.ts writes it before the key exists. */
 async function createPendingSecret(customerId: string, createdAt: string, value = newValue()) {
-  const record = { value, customerId, productCode: PRODUCT, plan: null, apiKeyName: keyNameOf(customerId), createdAt, lastEventAt: createdAt };
+  const record = {
+    value,
+    customerId,
+    productCode: PRODUCT,
+    plan: null,
+    apiKeyName: keyNameOf(customerId),
+    createdAt,
+    lastEventAt: createdAt,
+  };
   await pipeline.secrets.send(new CreateSecretCommand({ Name: secretOf(customerId), SecretString: JSON.stringify(record) }));
   return value;
 }
@@ -137,16 +161,23 @@ beforeAll(async () => {
   await secrets.send(new DeleteSecretCommand({ SecretId: secretOf('lost-secret-revoked'), ForceDeleteWithoutRecovery: true }));
   await secrets.send(new DeleteSecretCommand({ SecretId: secretOf('scheduled'), RecoveryWindowInDays: 7 }));
   await apigw.send(new DeleteApiKeyCommand({ apiKey: ids['lost-key'] }));
-  await apigw.send(new UpdateApiKeyCommand({ apiKey: ids['re-enabled'], patchOperations: [{ op: 'replace', path: '/enabled', value: 'true' }] }));
+  await apigw.send(
+    new UpdateApiKeyCommand({ apiKey: ids['re-enabled'], patchOperations: [{ op: 'replace', path: '/enabled', value: 'true' }] }),
+  );
   await apigw.send(new CreateUsagePlanKeyCommand({ usagePlanId: planId, keyId: ids['in-plan-revoked'], keyType: 'API_KEY' }));
   await apigw.send(new DeleteUsagePlanKeyCommand({ usagePlanId: planId, keyId: ids['out-of-plan'] }));
-  await apigw.send(new UpdateApiKeyCommand({ apiKey: ids.disabled, patchOperations: [{ op: 'replace', path: '/enabled', value: 'false' }] }));
-  twinId = (await apigw.send(new CreateApiKeyCommand({ name: keyNameOf('twin'), value: newValue(), enabled: true, customerId: 'twin' }))).id ?? '';
+  await apigw.send(
+    new UpdateApiKeyCommand({ apiKey: ids.disabled, patchOperations: [{ op: 'replace', path: '/enabled', value: 'false' }] }),
+  );
+  twinId =
+    (await apigw.send(new CreateApiKeyCommand({ name: keyNameOf('twin'), value: newValue(), enabled: true, customerId: 'twin' }))).id ?? '';
   await secrets.send(new PutSecretValueCommand({ SecretId: secretOf('garbage'), SecretString: 'garbage {"customerId": not json' }));
   await createPendingSecret('pending-new', new Date().toISOString());
   await createPendingSecret('pending-old', minutesAgo(60));
   const stalledValue = await createPendingSecret('stalled', minutesAgo(60));
-  ids.stalled = (await apigw.send(new CreateApiKeyCommand({ name: keyNameOf('stalled'), value: stalledValue, enabled: true, customerId: 'stalled' }))).id ?? '';
+  ids.stalled =
+    (await apigw.send(new CreateApiKeyCommand({ name: keyNameOf('stalled'), value: stalledValue, enabled: true, customerId: 'stalled' })))
+      .id ?? '';
   // Names that are not this deployment's: another prefix, and a name under ours of another shape. Left alone.
   await apigw.send(new CreateApiKeyCommand({ name: `keyprov/other/${PRODUCT}/foreign`, value: newValue(), enabled: true }));
   await apigw.send(new CreateApiKeyCommand({ name: `${PREFIX}not-a-customer-key`, value: newValue(), enabled: true }));
@@ -170,7 +201,7 @@ beforeAll(async () => {
 afterAll(() => pipeline.close());
 
 describe('pure parts', () => {
-  test('names: only <prefix><product or _>/<customer> (and /api-key for secrets) are the deployment\'s', () => {
+  test("names: only <prefix><product or _>/<customer> (and /api-key for secrets) are the deployment's", () => {
     expect(parseOwnedName(PREFIX, `${PREFIX}${PRODUCT}/acme`, 'apiKey')).toEqual({
       customerId: 'acme',
       productCode: PRODUCT,
@@ -178,7 +209,13 @@ describe('pure parts', () => {
       secretName: `${PREFIX}${PRODUCT}/acme/api-key`,
     });
     expect(parseOwnedName(PREFIX, `${PREFIX}_/acme/api-key`, 'secret')).toMatchObject({ customerId: 'acme', productCode: null });
-    for (const name of [`${PREFIX}acme`, `${PREFIX}${PRODUCT}/acme/x`, `keyprov/other/${PRODUCT}/acme`, `${PREFIX}-bad/acme`, `${PREFIX}${PRODUCT}/`]) {
+    for (const name of [
+      `${PREFIX}acme`,
+      `${PREFIX}${PRODUCT}/acme/x`,
+      `keyprov/other/${PRODUCT}/acme`,
+      `${PREFIX}-bad/acme`,
+      `${PREFIX}${PRODUCT}/`,
+    ]) {
       expect(parseOwnedName(PREFIX, name, 'apiKey')).toBeUndefined();
     }
     expect(parseOwnedName(PREFIX, `${PREFIX}${PRODUCT}/acme`, 'secret')).toBeUndefined();
@@ -186,7 +223,15 @@ describe('pure parts', () => {
 
   test('records: unreadable ones are named without quoting their content', () => {
     const secret = 'Zq8TOPSECRETvalue0123456789abcdefghijklm';
-    for (const text of [secret, `{"value": "${secret}"`, `["${secret}"]`, `{"value": "${secret}"}`, `{"customerId": "c", "value": 7}`, '{"customerId": "c"}', '{"customerId": "c", "value": "x", "status": "gone"}']) {
+    for (const text of [
+      secret,
+      `{"value": "${secret}"`,
+      `["${secret}"]`,
+      `{"value": "${secret}"}`,
+      `{"customerId": "c", "value": 7}`,
+      '{"customerId": "c"}',
+      '{"customerId": "c", "value": "x", "status": "gone"}',
+    ]) {
       const parsed = parseRecord(text);
       expect(parsed).toEqual({ unreadable: expect.any(String) });
       expect(JSON.stringify(parsed)).not.toContain(secret);
@@ -200,7 +245,8 @@ describe('pure parts', () => {
     expect(parsePrefix(PREFIX)).toBe(PREFIX);
     expect(parseUsagePlans(undefined)).toEqual({});
     expect(parseUsagePlans('{"prod1:gold": "abc123"}')).toEqual({ 'prod1:gold': 'abc123' });
-    for (const bad of ['{', '[]', '{"prod1": 5}', '{"-x": "abc"}', '{"prod1": "Not-An-Id"}']) expect(() => parseUsagePlans(bad)).toThrow(/usage plans/);
+    for (const bad of ['{', '[]', '{"prod1": 5}', '{"-x": "abc"}', '{"prod1": "Not-An-Id"}'])
+      expect(() => parseUsagePlans(bad)).toThrow(/usage plans/);
   });
 });
 
@@ -215,8 +261,17 @@ describe('without --fix', () => {
     expect(await snapshot()).toEqual(before);
 
     const byKind = (kind: string, customerId: string) => report.findings.find((f) => f.kind === kind && f.customerId === customerId);
-    expect(byKind('duplicate-keys', 'twin')).toMatchObject({ apiKeyIds: [ids.twin, twinId].sort(), secretName: secretOf('twin'), apiKeyName: keyNameOf('twin') });
-    expect(byKind('key-without-secret', 'lost-secret')).toMatchObject({ productCode: PRODUCT, status: 'active', secretName: secretOf('lost-secret'), severity: 'error' });
+    expect(byKind('duplicate-keys', 'twin')).toMatchObject({
+      apiKeyIds: [ids.twin, twinId].sort(),
+      secretName: secretOf('twin'),
+      apiKeyName: keyNameOf('twin'),
+    });
+    expect(byKind('key-without-secret', 'lost-secret')).toMatchObject({
+      productCode: PRODUCT,
+      status: 'active',
+      secretName: secretOf('lost-secret'),
+      severity: 'error',
+    });
     expect(byKind('key-without-secret', 'lost-secret-revoked')).toMatchObject({ status: 'revoked' });
     expect(byKind('unreadable-secret', 'garbage')).toMatchObject({ problem: 'the secret is not JSON' });
     expect(byKind('secret-without-key', 'lost-key')?.action).toMatch(/delete-secret .*replay/);
@@ -252,7 +307,9 @@ describe('a provisioning running during the gathering', () => {
   });
 
   test('a repair re-reads the record first: a re-subscription processed since is not undone', async () => {
-    await pipeline.apigw.send(new UpdateApiKeyCommand({ apiKey: ids['ok-revoked'], patchOperations: [{ op: 'replace', path: '/enabled', value: 'true' }] }));
+    await pipeline.apigw.send(
+      new UpdateApiKeyCommand({ apiKey: ids['ok-revoked'], patchOperations: [{ op: 'replace', path: '/enabled', value: 'true' }] }),
+    );
     const { state, findings } = await findOrphans(clients(), settings);
     const finding = findings.find((f) => f.kind === 'enabled-key-for-revoked' && f.customerId === 'ok-revoked');
     expect(finding).toBeDefined();
@@ -308,7 +365,9 @@ describe('with --fix', () => {
     );
     const left = expectedFindings.filter((f) => !/ fix /.test(f));
     expect(lines(report.remaining ?? [])).toEqual(left);
-    expect(formatReport(report)).toMatch(/fixed\s+key-without-secret\s+lost-secret \(prod4k2j9x8l7\): created secret keyprov\/test\/prod4k2j9x8l7\/lost-secret\/api-key/);
+    expect(formatReport(report)).toMatch(
+      /fixed\s+key-without-secret\s+lost-secret \(prod4k2j9x8l7\): created secret keyprov\/test\/prod4k2j9x8l7\/lost-secret\/api-key/,
+    );
 
     // The repairs, read back from moto.
     const key = keysBefore.find((k) => k.id === ids['lost-secret']);
@@ -349,17 +408,27 @@ describe('with --fix', () => {
 
   test('the restored secrets work with the pipeline: a repeat finds the key, a stale subscribe leaves the revoked key disabled', async () => {
     await pipeline.clearCompletions();
-    await pipeline.send(notification('subscribe-success', 'lost-secret', new Date().toISOString()), notification('subscribe-success', 'lost-secret-revoked', minutesAgo(10)));
+    await pipeline.send(
+      notification('subscribe-success', 'lost-secret', new Date().toISOString()),
+      notification('subscribe-success', 'lost-secret-revoked', minutesAgo(10)),
+    );
     await pipeline.drain();
 
     const events = await pipeline.completionEvents();
     expect(events).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ type: 'api-key.provisioned', outcome: 'already-provisioned', customerId: 'lost-secret', apiKeyId: ids['lost-secret'] }),
+        expect.objectContaining({
+          type: 'api-key.provisioned',
+          outcome: 'already-provisioned',
+          customerId: 'lost-secret',
+          apiKeyId: ids['lost-secret'],
+        }),
         expect.objectContaining({ type: 'api-key.notification-ignored', reason: 'stale', customerId: 'lost-secret-revoked' }),
       ]),
     );
-    expect((await pipeline.apiKeys()).filter((k) => k.customerId === 'lost-secret' || k.customerId === 'lost-secret-revoked')).toHaveLength(2);
+    expect((await pipeline.apiKeys()).filter((k) => k.customerId === 'lost-secret' || k.customerId === 'lost-secret-revoked')).toHaveLength(
+      2,
+    );
     expect((await pipeline.apigw.send(new GetApiKeyCommand({ apiKey: ids['lost-secret-revoked'] }))).enabled).toBe(false);
   });
 });

@@ -1,16 +1,16 @@
 import { execFile } from 'node:child_process';
 import { join, resolve } from 'node:path';
+import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
 import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
-  type Message,
   ListMessageMoveTasksCommand,
+  type Message,
   ReceiveMessageCommand,
   SendMessageCommand,
   SQSClient,
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
-import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { CompletionEvent, ProvisionedEvent } from '../../lib/completion.js';
 import { peekQueue, sendBodies } from '../../lib/local/queues.js';
@@ -21,9 +21,9 @@ import {
   formatReport,
   isUnsupportedOperation,
   type MessageReport,
-  type RedriveQueues,
   parseDuration,
   type RedriveOptions,
+  type RedriveQueues,
   redrive,
   resolveQueues,
   setVisibility,
@@ -44,8 +44,11 @@ afterAll(() => pipeline.close());
 /** Runs the CLI as a child process (tsx, as `npm run redrive` does). */
 function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    execFile(join(ROOT, 'node_modules', '.bin', 'tsx'), ['lib/cli/redrive.ts', ...args], { cwd: ROOT, env: process.env, timeout: 50_000 }, (error, stdout, stderr) =>
-      done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    execFile(
+      join(ROOT, 'node_modules', '.bin', 'tsx'),
+      ['lib/cli/redrive.ts', ...args],
+      { cwd: ROOT, env: process.env, timeout: 50_000 },
+      (error, stdout, stderr) => done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
 }
@@ -53,7 +56,10 @@ function cli(args: string[]): Promise<{ code: number | null; stdout: string; std
 /** Visible and in-flight message counts of a queue. */
 async function counts(url: string): Promise<{ visible: number; hidden: number }> {
   const { Attributes = {} } = await pipeline.sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+    new GetQueueAttributesCommand({
+      QueueUrl: url,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
   );
   return { visible: Number(Attributes.ApproximateNumberOfMessages), hidden: Number(Attributes.ApproximateNumberOfMessagesNotVisible) };
 }
@@ -110,12 +116,19 @@ describe('pure parts', () => {
       message: { messageId: 'm-1', sentAt: 0, ageMs: 7_200_000, receiveCount: 3, customer: 'acme', reason: 'retries-exhausted' },
       detail: 'customer does not match',
     });
-    expect(line).toMatch(/^skipped\s+m-1\s+age 2h 0m\s+receives 3\s+customer acme\s+reason retries-exhausted\s+\(customer does not match\)$/);
+    expect(line).toMatch(
+      /^skipped\s+m-1\s+age 2h 0m\s+receives 3\s+customer acme\s+reason retries-exhausted\s+\(customer does not match\)$/,
+    );
   });
 });
 
 describe('the move task (StartMessageMoveTask), against a mocked SQS', () => {
-  const queues = { dlqUrl: 'https://sqs/1/dlq', dlqArn: 'arn:aws:sqs:us-east-1:1:dlq', sourceUrl: 'https://sqs/1/src', sourceArn: 'arn:aws:sqs:us-east-1:1:src' };
+  const queues = {
+    dlqUrl: 'https://sqs/1/dlq',
+    dlqArn: 'arn:aws:sqs:us-east-1:1:dlq',
+    sourceUrl: 'https://sqs/1/src',
+    sourceArn: 'arn:aws:sqs:us-east-1:1:src',
+  };
   const client = new SQSClient({ region: 'us-east-1' });
   const mock = mockClient(client);
   beforeEach(() => mock.reset());
@@ -125,32 +138,48 @@ describe('the move task (StartMessageMoveTask), against a mocked SQS', () => {
     mock.on(StartMessageMoveTaskCommand).resolves({ TaskHandle: 'task-1' });
     mock
       .on(ListMessageMoveTasksCommand)
-      .resolvesOnce({ Results: [{ TaskHandle: 'task-1', Status: 'RUNNING', ApproximateNumberOfMessagesMoved: 2, ApproximateNumberOfMessagesToMove: 5 }] })
+      .resolvesOnce({
+        Results: [{ TaskHandle: 'task-1', Status: 'RUNNING', ApproximateNumberOfMessagesMoved: 2, ApproximateNumberOfMessagesToMove: 5 }],
+      })
       .resolves({ Results: [{ TaskHandle: 'task-1', Status: 'COMPLETED', ApproximateNumberOfMessagesMoved: 5 }] });
 
     const summary = await run({ ratePerSecond: 7 });
 
-    expect(mock.commandCalls(StartMessageMoveTaskCommand)[0]?.args[0].input).toEqual({ SourceArn: queues.dlqArn, DestinationArn: queues.sourceArn, MaxNumberOfMessagesPerSecond: 7 });
+    expect(mock.commandCalls(StartMessageMoveTaskCommand)[0]?.args[0].input).toEqual({
+      SourceArn: queues.dlqArn,
+      DestinationArn: queues.sourceArn,
+      MaxNumberOfMessagesPerSecond: 7,
+    });
     expect(summary).toMatchObject({ mechanism: 'move-task', moved: 5, failed: 0, task: { status: 'COMPLETED' } });
     expect(mock.commandCalls(ReceiveMessageCommand)).toHaveLength(0);
   });
 
   test('a failed task counts as a failure', async () => {
     mock.on(StartMessageMoveTaskCommand).resolves({ TaskHandle: 'task-2' });
-    mock.on(ListMessageMoveTasksCommand).resolves({ Results: [{ TaskHandle: 'task-2', Status: 'FAILED', ApproximateNumberOfMessagesMoved: 1, FailureReason: 'AccessDenied' }] });
+    mock.on(ListMessageMoveTasksCommand).resolves({
+      Results: [{ TaskHandle: 'task-2', Status: 'FAILED', ApproximateNumberOfMessagesMoved: 1, FailureReason: 'AccessDenied' }],
+    });
     expect(await run()).toMatchObject({ mechanism: 'move-task', failed: 1, task: { failureReason: 'AccessDenied' } });
   });
 
   test('an endpoint without it (HTTP 500) falls back to receive/send/delete', async () => {
-    mock.on(StartMessageMoveTaskCommand).rejects(Object.assign(new Error('<!doctype html>'), { name: 'SyntaxError', $metadata: { httpStatusCode: 500 } }));
+    mock
+      .on(StartMessageMoveTaskCommand)
+      .rejects(Object.assign(new Error('<!doctype html>'), { name: 'SyntaxError', $metadata: { httpStatusCode: 500 } }));
     mock.on(ReceiveMessageCommand).resolves({ Messages: [] });
     const fallback = jest.fn();
-    expect(await run({ onFallback: fallback })).toMatchObject({ mechanism: 'receive-send-delete', moved: 0, fallbackReason: expect.stringContaining('HTTP 500') });
+    expect(await run({ onFallback: fallback })).toMatchObject({
+      mechanism: 'receive-send-delete',
+      moved: 0,
+      fallbackReason: expect.stringContaining('HTTP 500'),
+    });
     expect(fallback).toHaveBeenCalledTimes(1);
   });
 
   test('a refusal (access denied) is not hidden by a fallback', async () => {
-    mock.on(StartMessageMoveTaskCommand).rejects(Object.assign(new Error('denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }));
+    mock
+      .on(StartMessageMoveTaskCommand)
+      .rejects(Object.assign(new Error('denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }));
     await expect(run()).rejects.toThrow('denied');
   });
 
@@ -171,7 +200,10 @@ describe('redrive against moto, then replay', () => {
   const B: Record<string, string> = {};
   let midpoint = 0;
   const bodies = new Map<string, string>();
-  const attributes = { origin: { DataType: 'String', StringValue: 'support-ticket-42' }, attempt: { DataType: 'Number', StringValue: '3' } };
+  const attributes = {
+    origin: { DataType: 'String', StringValue: 'support-ticket-42' },
+    attempt: { DataType: 'Number', StringValue: '3' },
+  };
   let queues: RedriveQueues;
   const inProcess = (options: Partial<RedriveOptions>) => {
     const reports: MessageReport[] = [];
@@ -193,20 +225,43 @@ describe('redrive against moto, then replay', () => {
     const seen = new Map<string, Message>();
     for (;;) {
       const { Messages = [] } = await pipeline.sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: pipeline.queues.signupUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 30, MessageAttributeNames: ['All'] }),
+        new ReceiveMessageCommand({
+          QueueUrl: pipeline.queues.signupUrl,
+          MaxNumberOfMessages: 10,
+          VisibilityTimeout: 30,
+          MessageAttributeNames: ['All'],
+        }),
       );
       if (Messages.length === 0) break;
       for (const m of Messages) seen.set(m.MessageId ?? '', m);
     }
-    await setVisibility(pipeline.sqs, pipeline.queues.signupUrl, [...seen.values()].map((m) => ({ messageId: m.MessageId ?? '', receiptHandle: m.ReceiptHandle ?? '' })), 0);
+    await setVisibility(
+      pipeline.sqs,
+      pipeline.queues.signupUrl,
+      [...seen.values()].map((m) => ({ messageId: m.MessageId ?? '', receiptHandle: m.ReceiptHandle ?? '' })),
+      0,
+    );
     return [...seen.values()];
   };
 
   beforeAll(async () => {
     // Group A, the older: the pipeline itself sends them to the DLQ. Two customers API Gateway keeps throttling;
     // one whose key is made but whose completion event SQS keeps refusing.
-    pipeline.proxy.inject({ method: 'POST', path: '/apikeys', bodyIncludes: '"rd-throttled-', status: 429, errorType: 'TooManyRequestsException', times: Infinity });
-    pipeline.proxy.inject({ target: 'AmazonSQS.SendMessageBatch', bodyIncludes: 'rd-announced', status: 500, errorType: 'InternalError', times: Infinity });
+    pipeline.proxy.inject({
+      method: 'POST',
+      path: '/apikeys',
+      bodyIncludes: '"rd-throttled-',
+      status: 429,
+      errorType: 'TooManyRequestsException',
+      times: Infinity,
+    });
+    pipeline.proxy.inject({
+      target: 'AmazonSQS.SendMessageBatch',
+      bodyIncludes: 'rd-announced',
+      status: 500,
+      errorType: 'InternalError',
+      times: Infinity,
+    });
     const groupA = [signup('rd-throttled-a'), signup('rd-throttled-b'), signup('rd-announced')];
     const idsA = await pipeline.send(...groupA);
     idsA.forEach((id, i) => {
@@ -226,23 +281,36 @@ describe('redrive against moto, then replay', () => {
       ['garbage', 'not json at all'],
       ['unrecognized', '{"hello":"world"}'],
       // Padded past 1 KiB: the send-failure test redrives it to a queue that takes no more.
-      ['rd-market', JSON.stringify({ ...snsEnvelope(marketplaceNotification('subscribe-success', 'rd-market')), Signature: 'S'.repeat(1100) })],
+      [
+        'rd-market',
+        JSON.stringify({ ...snsEnvelope(marketplaceNotification('subscribe-success', 'rd-market')), Signature: 'S'.repeat(1100) }),
+      ],
       ['rd-throttled-a (EventBridge)', JSON.stringify(eventBridgeEnvelope(signup('rd-throttled-a')))],
     ];
-    const idsB = await sendBodies(pipeline.sqs, pipeline.queues.deadLetterUrl, groupB.map(([, body]) => body));
+    const idsB = await sendBodies(
+      pipeline.sqs,
+      pipeline.queues.deadLetterUrl,
+      groupB.map(([, body]) => body),
+    );
     idsB.forEach((id, i) => {
       B[id] = groupB[i]?.[0] ?? '';
       bodies.set(id, groupB[i]?.[1] ?? '');
     });
     const attrsBody = JSON.stringify(signup('rd-attrs', { eventId: 'evt-rd-attrs' }));
-    const { MessageId } = await pipeline.sqs.send(new SendMessageCommand({ QueueUrl: pipeline.queues.deadLetterUrl, MessageBody: attrsBody, MessageAttributes: attributes }));
+    const { MessageId } = await pipeline.sqs.send(
+      new SendMessageCommand({ QueueUrl: pipeline.queues.deadLetterUrl, MessageBody: attrsBody, MessageAttributes: attributes }),
+    );
     B[MessageId ?? ''] = 'rd-attrs';
     bodies.set(MessageId ?? '', attrsBody);
     queues = await resolveQueues(pipeline.sqs, { dlqUrl: pipeline.queues.deadLetterUrl });
   });
 
   test('resolveQueues finds the source queue from the DLQ alone (ListDeadLetterSourceQueues)', async () => {
-    expect(await resolveQueues(pipeline.sqs, { dlqUrl: pipeline.queues.deadLetterUrl })).toMatchObject({ sourceUrl: pipeline.queues.signupUrl, sourceArn: pipeline.queues.signupArn, dlqArn: expect.stringMatching(/:it-signups-dlq$/) });
+    expect(await resolveQueues(pipeline.sqs, { dlqUrl: pipeline.queues.deadLetterUrl })).toMatchObject({
+      sourceUrl: pipeline.queues.signupUrl,
+      sourceArn: pipeline.queues.signupArn,
+      dlqArn: expect.stringMatching(/:it-signups-dlq$/),
+    });
   });
 
   test('a dry run lists every message with its customer and reason, and moves nothing', async () => {
@@ -261,18 +329,32 @@ describe('redrive against moto, then replay', () => {
       expect(r.message.ageMs).toBeGreaterThanOrEqual(0);
     }
     // Group A went through the pipeline: received twice there before the DLQ.
-    for (const id of Object.keys(A)) expect(reports.find((r) => r.message.messageId === id)?.message.receiveCount).toBeGreaterThanOrEqual(3);
+    for (const id of Object.keys(A))
+      expect(reports.find((r) => r.message.messageId === id)?.message.receiveCount).toBeGreaterThanOrEqual(3);
     expect(await counts(pipeline.queues.deadLetterUrl)).toEqual({ visible: 8, hidden: 0 });
     expect(await counts(pipeline.queues.signupUrl)).toEqual({ visible: 0, hidden: 0 });
   });
 
   test('the CLI dry run prints a line per message and a summary, and moves nothing', async () => {
-    const result = await cli(['--endpoint', process.env.MOTO_ENDPOINT ?? '', '--dlq-url', pipeline.queues.deadLetterUrl, '--dry-run', '--customer', 'unreadable']);
+    const result = await cli([
+      '--endpoint',
+      process.env.MOTO_ENDPOINT ?? '',
+      '--dlq-url',
+      pipeline.queues.deadLetterUrl,
+      '--dry-run',
+      '--customer',
+      'unreadable',
+    ]);
 
     expect(result).toMatchObject({ code: 0, stderr: '' });
     const lines = result.stdout.trim().split('\n');
     expect(lines[0]).toBe(`Dry run: ${pipeline.queues.deadLetterUrl} -> ${pipeline.queues.signupUrl}, 10 message(s)/s`);
-    expect(lines.filter((l) => l.startsWith('would move')).map((l) => l.replace(/\s+/g, ' ').replace(/age \S+( \S+)? receives \d+ /, '')).sort()).toEqual(
+    expect(
+      lines
+        .filter((l) => l.startsWith('would move'))
+        .map((l) => l.replace(/\s+/g, ' ').replace(/age \S+( \S+)? receives \d+ /, ''))
+        .sort(),
+    ).toEqual(
       Object.entries(B)
         .filter(([, name]) => name === 'garbage' || name === 'unrecognized')
         .map(([id, name]) => `would move ${id} customer unreadable reason ${name === 'garbage' ? 'invalid-json' : 'unrecognized-event'}`)
@@ -284,19 +366,25 @@ describe('redrive against moto, then replay', () => {
     expect(await counts(pipeline.queues.deadLetterUrl)).toEqual({ visible: 8, hidden: 0 });
   });
 
-  test('--customer with --max moves one of the customer\'s two messages; the rest stay in the DLQ, visible', async () => {
-    const twoOfThem = Object.entries({ ...A, ...B }).filter(([, name]) => name.startsWith('rd-throttled-a')).map(([id]) => id);
+  test("--customer with --max moves one of the customer's two messages; the rest stay in the DLQ, visible", async () => {
+    const twoOfThem = Object.entries({ ...A, ...B })
+      .filter(([, name]) => name.startsWith('rd-throttled-a'))
+      .map(([id]) => id);
     const { summary, reports } = await inProcess({ filter: { customer: 'rd-throttled-a' }, max: 1 });
 
     expect(summary).toMatchObject({ moved: 1, failed: 0 });
     const [moved] = reports.filter((r) => r.outcome === 'moved').map((r) => r.message.messageId);
     expect(twoOfThem).toContain(moved);
     expect(await counts(pipeline.queues.deadLetterUrl)).toEqual({ visible: 7, hidden: 0 });
-    expect(await dlqIds()).toEqual(Object.keys({ ...A, ...B }).filter((id) => id !== moved).sort());
+    expect(await dlqIds()).toEqual(
+      Object.keys({ ...A, ...B })
+        .filter((id) => id !== moved)
+        .sort(),
+    );
     expect(await counts(pipeline.queues.signupUrl)).toEqual({ visible: 1, hidden: 0 });
   });
 
-  test('--reason moves exactly that reason\'s messages', async () => {
+  test("--reason moves exactly that reason's messages", async () => {
     const { summary, reports } = await inProcess({ filter: { reason: 'invalid-json' } });
 
     const garbage = Object.keys(B).find((id) => B[id] === 'garbage') ?? '';
@@ -307,11 +395,18 @@ describe('redrive against moto, then replay', () => {
     expect(await counts(pipeline.queues.signupUrl)).toEqual({ visible: 2, hidden: 0 });
   });
 
-  test('--older-than selects the pipeline\'s old dead letters, --newer-than the recent ones', async () => {
+  test("--older-than selects the pipeline's old dead letters, --newer-than the recent ones", async () => {
     const before = new Set(await dlqIds());
     const older = await inProcess({ filter: { olderThanMs: Date.now() - midpoint, reason: 'retries-exhausted' } });
-    const movedOld = older.reports.filter((r) => r.outcome === 'moved').map((r) => r.message.messageId).sort();
-    expect(movedOld).toEqual(Object.keys(A).filter((id) => before.has(id)).sort());
+    const movedOld = older.reports
+      .filter((r) => r.outcome === 'moved')
+      .map((r) => r.message.messageId)
+      .sort();
+    expect(movedOld).toEqual(
+      Object.keys(A)
+        .filter((id) => before.has(id))
+        .sort(),
+    );
     expect(movedOld.length).toBeGreaterThanOrEqual(2);
 
     const newer = await inProcess({ filter: { newerThanMs: Date.now() - midpoint, customer: 'rd-attrs' } });
@@ -323,8 +418,19 @@ describe('redrive against moto, then replay', () => {
   test('the CLI exits 1 when a send fails, and the message stays in the DLQ, visible', async () => {
     const inDlq = await dlqIds();
     // A queue that refuses messages over 1 KiB, as a source whose sends fail.
-    const { QueueUrl: tiny = '' } = await pipeline.sqs.send(new CreateQueueCommand({ QueueName: 'it-tiny', Attributes: { MaximumMessageSize: '1024' } }));
-    const result = await cli(['--endpoint', process.env.MOTO_ENDPOINT ?? '', '--dlq-url', pipeline.queues.deadLetterUrl, '--source-url', tiny, '--customer', 'rd-market']);
+    const { QueueUrl: tiny = '' } = await pipeline.sqs.send(
+      new CreateQueueCommand({ QueueName: 'it-tiny', Attributes: { MaximumMessageSize: '1024' } }),
+    );
+    const result = await cli([
+      '--endpoint',
+      process.env.MOTO_ENDPOINT ?? '',
+      '--dlq-url',
+      pipeline.queues.deadLetterUrl,
+      '--source-url',
+      tiny,
+      '--customer',
+      'rd-market',
+    ]);
 
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/^FAILED\s+\S+\s+age .* customer rd-market\s+reason retries-exhausted\s+\(SendMessage failed: .*\)$/m);
@@ -339,7 +445,13 @@ describe('redrive against moto, then replay', () => {
 
     expect(result).toMatchObject({ code: 0, stderr: '' });
     expect(result.stdout).toContain('StartMessageMoveTask is not available on this endpoint (HTTP 500): moving message by message instead');
-    expect(result.stdout.split('\n').filter((l) => l.startsWith('moved')).map((l) => l.split(/\s+/)[1]).sort()).toEqual(left);
+    expect(
+      result.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('moved'))
+        .map((l) => l.split(/\s+/)[1])
+        .sort(),
+    ).toEqual(left);
     expect(result.stdout.trim().split('\n').at(-1)).toBe(`Summary: ${left.length} moved, 0 skipped, 0 failed`);
     expect(await dlqIds()).toEqual([]);
   });
@@ -376,7 +488,9 @@ describe('redrive against moto, then replay', () => {
     expect(provisioned.filter((e) => e.customerId === 'rd-throttled-a')).toHaveLength(2);
     // rd-announced's key was made during the incident: the replay only re-announces it.
     expect(provisioned.filter((e) => e.customerId === 'rd-announced').map((e) => e.outcome)).toEqual(['already-provisioned']);
-    const failed = events.filter((e): e is Extract<CompletionEvent, { type: 'api-key.provisioning-failed' }> => e.type === 'api-key.provisioning-failed');
+    const failed = events.filter(
+      (e): e is Extract<CompletionEvent, { type: 'api-key.provisioning-failed' }> => e.type === 'api-key.provisioning-failed',
+    );
     expect(failed.map((e) => e.reason).sort()).toEqual(['invalid-json', 'unrecognized-event']);
   });
 });

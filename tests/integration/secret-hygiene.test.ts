@@ -6,9 +6,9 @@ import { CreateUsagePlanCommand } from '@aws-sdk/client-api-gateway';
 import { GetSecretValueCommand, ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
 import type { Message } from '@aws-sdk/client-sqs';
 import { peekQueue } from '../../lib/local/queues.js';
+import { crashAfter } from '../helpers/crash.js';
 import { signup } from '../helpers/events.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
-import { crashAfter } from '../helpers/crash.js';
 
 // Redeliveries wait for real visibility timeouts.
 jest.setTimeout(60_000);
@@ -24,10 +24,11 @@ function sampleBodies(): Array<{ origin: string; body: string }> {
     .flatMap((file) => {
       const text = readFileSync(join(dir, file), 'utf8');
       const records = (JSON.parse(text) as { Records?: Array<{ body?: string }> }).Records;
-      return Array.isArray(records) ? records.map((r, i) => ({ origin: `${file}#${i + 1}`, body: String(r.body ?? '') })) : [{ origin: file, body: text }];
+      return Array.isArray(records)
+        ? records.map((r, i) => ({ origin: `${file}#${i + 1}`, body: String(r.body ?? '') }))
+        : [{ origin: file, body: text }];
     });
 }
-
 
 let pipeline: Pipeline;
 /** Everything the test process printed while the pipeline ran: stdout, stderr and the console. */
@@ -38,13 +39,21 @@ let handedBack = new Map<string, number>();
 
 beforeAll(async () => {
   const record = (chunk: unknown) => {
-    printed.push(typeof chunk === 'string' ? chunk : Buffer.isBuffer(chunk) || chunk instanceof Uint8Array ? Buffer.from(chunk).toString('utf8') : String(chunk));
+    printed.push(
+      typeof chunk === 'string'
+        ? chunk
+        : Buffer.isBuffer(chunk) || chunk instanceof Uint8Array
+          ? Buffer.from(chunk).toString('utf8')
+          : String(chunk),
+    );
     return true;
   };
   const spies: jest.SpyInstance[] = [
     jest.spyOn(process.stdout, 'write').mockImplementation(record),
     jest.spyOn(process.stderr, 'write').mockImplementation(record),
-    ...(['log', 'info', 'warn', 'error', 'debug', 'trace'] as const).map((level) => jest.spyOn(console, level).mockImplementation((...args: unknown[]) => void record(args.map(String).join(' ')))),
+    ...(['log', 'info', 'warn', 'error', 'debug', 'trace'] as const).map((level) =>
+      jest.spyOn(console, level).mockImplementation((...args: unknown[]) => void record(args.map(String).join(' '))),
+    ),
   ];
   try {
     // Captured from before the handler module loads: its cold start logs too.
@@ -63,8 +72,23 @@ beforeAll(async () => {
     await pipeline.drain({ handler: pipeline.handlerWith(crashAfter('secrets', 'createSecret')), maxInvocations: 1 });
 
     // Transient failures: API Gateway unavailable for a whole delivery; a throttle with Retry-After; a Secrets Manager 500.
-    pipeline.proxy.inject({ method: 'POST', path: '/apikeys', bodyIncludes: '"hygiene-transient"', status: 503, errorType: 'ServiceUnavailableException', times: Number(process.env.RETRY_MAX_ATTEMPTS ?? 6) });
-    pipeline.proxy.inject({ method: 'POST', path: '/apikeys', bodyIncludes: '"hygiene-throttled"', status: 429, errorType: 'TooManyRequestsException', retryAfterSeconds: 1, times: 1 });
+    pipeline.proxy.inject({
+      method: 'POST',
+      path: '/apikeys',
+      bodyIncludes: '"hygiene-transient"',
+      status: 503,
+      errorType: 'ServiceUnavailableException',
+      times: Number(process.env.RETRY_MAX_ATTEMPTS ?? 6),
+    });
+    pipeline.proxy.inject({
+      method: 'POST',
+      path: '/apikeys',
+      bodyIncludes: '"hygiene-throttled"',
+      status: 429,
+      errorType: 'TooManyRequestsException',
+      retryAfterSeconds: 1,
+      times: 1,
+    });
     pipeline.proxy.inject({ target: 'secretsmanager.PutSecretValue', status: 500, errorType: 'InternalServiceError', times: 1 });
 
     // The mixed batch: every sample, the transient ones, and repeats of provisioned customers (already-provisioned).
@@ -110,7 +134,11 @@ const telltales = (value: string) => [
 
 describe('at DEBUG, across a mixed run with transient failures and crashes, no key value leaves its secret', () => {
   test('the run took the paths that handle values: new keys, 409 recovery, read-backs, retries, crashes, rejections', () => {
-    const lines = printed.join('').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = printed
+      .join('')
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.some((l) => l.level === 'DEBUG')).toBe(true);
     expect(lines.some((l) => l.message === 'Retrying AWS call')).toBe(true);
     expect(lines.filter((l) => String(l.error ?? '').includes('injected crash after'))).toHaveLength(2);
@@ -122,7 +150,9 @@ describe('at DEBUG, across a mixed run with transient failures and crashes, no k
     expect(events.some((e) => e.type === 'api-key.provisioned' && e.outcome === 'already-provisioned')).toBe(true);
     expect(events.some((e) => e.type === 'api-key.provisioning-failed')).toBe(true);
     // The crashed delivery and the repeat both end provisioned (SQS may deliver either once more: at least 2).
-    expect(events.filter((e) => e.customerId === 'hygiene-crash-after-key' && e.type === 'api-key.provisioned').length).toBeGreaterThanOrEqual(2);
+    expect(
+      events.filter((e) => e.customerId === 'hygiene-crash-after-key' && e.type === 'api-key.provisioned').length,
+    ).toBeGreaterThanOrEqual(2);
   });
 
   test('no key value, nor a part or an encoding of one, is in the output, the completion or failure events, or the DLQ', async () => {
@@ -136,8 +166,14 @@ describe('at DEBUG, across a mixed run with transient failures and crashes, no k
     expect(output.length).toBeGreaterThan(10_000);
     for (const value of values) {
       for (const telltale of telltales(value)) {
-        expect({ where: 'stdout/stderr/console', found: output.includes(telltale) }).toEqual({ where: 'stdout/stderr/console', found: false });
-        expect({ where: 'completion and failure events', found: events.includes(telltale) }).toEqual({ where: 'completion and failure events', found: false });
+        expect({ where: 'stdout/stderr/console', found: output.includes(telltale) }).toEqual({
+          where: 'stdout/stderr/console',
+          found: false,
+        });
+        expect({ where: 'completion and failure events', found: events.includes(telltale) }).toEqual({
+          where: 'completion and failure events',
+          found: false,
+        });
         expect({ where: 'dead-letter queue', found: dlq.includes(telltale) }).toEqual({ where: 'dead-letter queue', found: false });
       }
     }

@@ -117,10 +117,13 @@ describe('retryableFromSdk', () => {
     expect(error?.message).toBe('CreateSecret failed with TimeoutError');
   });
 
-  test.each(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND'])('a network error %s is a TransientError', (code) => {
-    const error = Object.assign(new Error(`connect ${code}`), { code });
-    expect(retryableFromSdk('Op', error)).toBeInstanceOf(TransientError);
-  });
+  test.each(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND'])(
+    'a network error %s is a TransientError',
+    (code) => {
+      const error = Object.assign(new Error(`connect ${code}`), { code });
+      expect(retryableFromSdk('Op', error)).toBeInstanceOf(TransientError);
+    },
+  );
 
   test.each([
     ['BadRequestException', () => new BadRequestException({ message: 'x', $metadata: meta(400) })],

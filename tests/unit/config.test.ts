@@ -191,13 +191,16 @@ describe('throughput settings', () => {
 
   test('record concurrency and SDK retry mode have defaults', () => {
     expect(loadConfig(env())).toMatchObject({ recordConcurrency: 10, sdkRetryMode: 'off' });
-    expect(loadConfig(env({ SDK_RETRY_MODE: 'adaptive', RECORD_CONCURRENCY: '3' }))).toMatchObject({ recordConcurrency: 3, sdkRetryMode: 'adaptive' });
+    expect(loadConfig(env({ SDK_RETRY_MODE: 'adaptive', RECORD_CONCURRENCY: '3' }))).toMatchObject({
+      recordConcurrency: 3,
+      sdkRetryMode: 'adaptive',
+    });
     expect(configErrorOf(env({ SDK_RETRY_MODE: 'legacy' }))).toContain('SDK_RETRY_MODE');
   });
 });
 
 describe('lifecycle settings', () => {
-  test('defaults: keep the revoked secret\'s value, acknowledge entitlement-updated', () => {
+  test("defaults: keep the revoked secret's value, acknowledge entitlement-updated", () => {
     expect(loadConfig(env())).toMatchObject({ revokedSecretPolicy: 'keep', onEntitlementUpdated: 'acknowledge' });
   });
 

@@ -123,7 +123,10 @@ describe('runEventSourceMapping', () => {
   });
 
   test('receives a batch of batchSize, builds SQS records, deletes them all after a void response, and stops when drained', async () => {
-    sqs.on(ReceiveMessageCommand).resolvesOnce({ Messages: [message('m1', '3'), message('m2')] }).resolves({});
+    sqs
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({ Messages: [message('m1', '3'), message('m2')] })
+      .resolves({});
     const events: SQSEvent[] = [];
     const remaining: number[] = [];
     const handler = jest.fn(async (event: SQSEvent, context: Context) => {
@@ -172,7 +175,10 @@ describe('runEventSourceMapping', () => {
   });
 
   test('a message without attributes gets ApproximateReceiveCount 1', async () => {
-    sqs.on(ReceiveMessageCommand).resolvesOnce({ Messages: [{ MessageId: 'bare', ReceiptHandle: 'rh-bare', Body: 'x' }] }).resolves({});
+    sqs
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({ Messages: [{ MessageId: 'bare', ReceiptHandle: 'rh-bare', Body: 'x' }] })
+      .resolves({});
     const events: SQSEvent[] = [];
     await run(async (event) => {
       events.push(event);
@@ -182,7 +188,10 @@ describe('runEventSourceMapping', () => {
   });
 
   test('deletes only the records the handler did not hand back', async () => {
-    sqs.on(ReceiveMessageCommand).resolvesOnce({ Messages: [message('m1'), message('m2'), message('m3')] }).resolves({});
+    sqs
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({ Messages: [message('m1'), message('m2'), message('m3')] })
+      .resolves({});
     const handler = jest.fn(async (): Promise<SQSBatchResponse> => ({ batchItemFailures: [{ itemIdentifier: 'm2' }] }));
 
     const result = await run(handler);
@@ -194,7 +203,10 @@ describe('runEventSourceMapping', () => {
   });
 
   test('deletes nothing when every record is handed back', async () => {
-    sqs.on(ReceiveMessageCommand).resolvesOnce({ Messages: [message('m1'), message('m2')] }).resolves({});
+    sqs
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({ Messages: [message('m1'), message('m2')] })
+      .resolves({});
     const result = await run(async () => ({ batchItemFailures: [{ itemIdentifier: 'm1' }, { itemIdentifier: 'm2' }] }));
 
     expect(sqs).not.toHaveReceivedCommand(DeleteMessageBatchCommand);
@@ -202,7 +214,10 @@ describe('runEventSourceMapping', () => {
   });
 
   test('deletes nothing when the response names an id outside the batch', async () => {
-    sqs.on(ReceiveMessageCommand).resolvesOnce({ Messages: [message('m1'), message('m2')] }).resolves({});
+    sqs
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({ Messages: [message('m1'), message('m2')] })
+      .resolves({});
     const result = await run(async () => ({ batchItemFailures: [{ itemIdentifier: 'm1' }, { itemIdentifier: 'elsewhere' }] }));
 
     expect(sqs).not.toHaveReceivedCommand(DeleteMessageBatchCommand);
@@ -210,7 +225,10 @@ describe('runEventSourceMapping', () => {
   });
 
   test('deletes nothing when the handler throws, and reports the error', async () => {
-    sqs.on(ReceiveMessageCommand).resolvesOnce({ Messages: [message('m1'), message('m2')] }).resolves({});
+    sqs
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({ Messages: [message('m1'), message('m2')] })
+      .resolves({});
     const result = await run(async () => {
       throw new Error('handler exploded');
     });
@@ -222,7 +240,10 @@ describe('runEventSourceMapping', () => {
   });
 
   test('a thrown non-Error is reported as a string', async () => {
-    sqs.on(ReceiveMessageCommand).resolvesOnce({ Messages: [message('m1')] }).resolves({});
+    sqs
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({ Messages: [message('m1')] })
+      .resolves({});
     const result = await run(async () => {
       throw 'plain failure';
     });
@@ -236,9 +257,11 @@ describe('runEventSourceMapping', () => {
       .resolvesOnce({ Messages: [message('a1'), message('a2')] })
       .resolvesOnce({ Messages: [message('b1')] })
       .resolves({});
-    const handler = jest.fn(async (event: SQSEvent): Promise<SQSBatchResponse> => ({
-      batchItemFailures: event.Records.filter((r) => r.messageId === 'a2').map((r) => ({ itemIdentifier: r.messageId })),
-    }));
+    const handler = jest.fn(
+      async (event: SQSEvent): Promise<SQSBatchResponse> => ({
+        batchItemFailures: event.Records.filter((r) => r.messageId === 'a2').map((r) => ({ itemIdentifier: r.messageId })),
+      }),
+    );
 
     const result = await run(handler);
 
@@ -255,7 +278,11 @@ describe('runEventSourceMapping', () => {
     ['delayed', counts(0, 0, 1)],
   ])('an empty receive does not end the run while messages are %s', async (_, notEmpty) => {
     sqs.on(GetQueueAttributesCommand).resolvesOnce(notEmpty).resolves(EMPTY);
-    sqs.on(ReceiveMessageCommand).resolvesOnce({}).resolvesOnce({ Messages: [message('late')] }).resolves({});
+    sqs
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({})
+      .resolvesOnce({ Messages: [message('late')] })
+      .resolves({});
     const handler = jest.fn(async () => undefined);
 
     const result = await run(handler);
@@ -294,9 +321,9 @@ describe('runEventSourceMapping', () => {
   });
 
   test('stops at maxDurationMs when a message keeps being handed back', async () => {
-    sqs.on(ReceiveMessageCommand).callsFake(
-      () => new Promise((resolve) => setTimeout(() => resolve({ Messages: [message('poison')] }), 5)),
-    );
+    sqs
+      .on(ReceiveMessageCommand)
+      .callsFake(() => new Promise((resolve) => setTimeout(() => resolve({ Messages: [message('poison')] }), 5)));
     const handler = jest.fn(async (): Promise<SQSBatchResponse> => ({ batchItemFailures: [{ itemIdentifier: 'poison' }] }));
 
     const result = await run(handler, { maxDurationMs: 150 });

@@ -44,7 +44,11 @@ const arnOf = (name: string) => `arn:aws:secretsmanager:us-east-1:123456789012:s
 /** The key values the function generated in this test (the values passed to CreateApiKey). */
 const keyValues = () => apigw.commandCalls(CreateApiKeyCommand).map((call) => call.args[0].input.value ?? '');
 /** A GetSecretValue answer holding a key record, as an earlier delivery left it. */
-const storedSecret = (name: string, record: Record<string, unknown>) => ({ ARN: arnOf(name), Name: name, SecretString: JSON.stringify(record) });
+const storedSecret = (name: string, record: Record<string, unknown>) => ({
+  ARN: arnOf(name),
+  Name: name,
+  SecretString: JSON.stringify(record),
+});
 
 let keyCounter = 0;
 beforeEach(() => {
@@ -52,7 +56,9 @@ beforeEach(() => {
   secrets.reset();
   sqs.reset();
   keyCounter = 0;
-  apigw.on(CreateApiKeyCommand).callsFake(async (input: { value: string }) => ({ id: `key${++keyCounter}`, value: input.value, enabled: true }));
+  apigw
+    .on(CreateApiKeyCommand)
+    .callsFake(async (input: { value: string }) => ({ id: `key${++keyCounter}`, value: input.value, enabled: true }));
   secrets.on(GetSecretValueCommand).rejects(new ResourceNotFoundException({ message: 'not found', ...meta(400) }));
   secrets.on(CreateSecretCommand).callsFake(async (input: { Name: string }) => ({ ARN: arnOf(input.Name), Name: input.Name }));
   secrets.on(PutSecretValueCommand).resolves({});
@@ -62,8 +68,7 @@ beforeEach(() => {
   }));
 });
 
-const run = (event: SQSEvent, remainingMs = 30_000) =>
-  handler(event, lambdaContext(remainingMs)) as Promise<SQSBatchResponse>;
+const run = (event: SQSEvent, remainingMs = 30_000) => handler(event, lambdaContext(remainingMs)) as Promise<SQSBatchResponse>;
 
 /** The completion events sent to the completion queue, in order. */
 function sentEvents(): CompletionEvent[] {
@@ -77,7 +82,9 @@ const failedIds = (response: SQSBatchResponse) => response.batchItemFailures.map
 
 describe('event sources', () => {
   test('a signup event provisions a key with name, description, customerId and merged tags', async () => {
-    const response = await run(sqsEvent(signup('acme-corp', { productCode: 'prod4k2j9x8l7', tags: { team: 'growth', stage: 'override' } })));
+    const response = await run(
+      sqsEvent(signup('acme-corp', { productCode: 'prod4k2j9x8l7', tags: { team: 'growth', stage: 'override' } })),
+    );
 
     expect(response.batchItemFailures).toEqual([]);
     expect(apigw).toHaveReceivedCommandTimes(CreateApiKeyCommand, 1);
@@ -97,7 +104,10 @@ describe('event sources', () => {
     await run(sqsEvent(signup('acme-corp', { productCode: 'prod4k2j9x8l7', plan: 'gold' })));
 
     const name = 'keyprov/test/prod4k2j9x8l7/acme-corp/api-key';
-    expect(secrets).toHaveReceivedCommandWith(CreateSecretCommand, { Name: name, Tags: expect.arrayContaining([{ Key: 'managed-by', Value: 'api-key-provisioner' }]) });
+    expect(secrets).toHaveReceivedCommandWith(CreateSecretCommand, {
+      Name: name,
+      Tags: expect.arrayContaining([{ Key: 'managed-by', Value: 'api-key-provisioner' }]),
+    });
     const pending = JSON.parse(secrets.commandCalls(CreateSecretCommand)[0]?.args[0].input.SecretString ?? '{}');
     expect(pending).toEqual({
       value: expect.stringMatching(/^[A-Za-z0-9]{40}$/),
@@ -141,14 +151,19 @@ describe('event sources', () => {
     expect(apigw).toHaveReceivedCommandWith(CreateApiKeyCommand, { customerId: 'QnV5ZXIx', name: 'keyprov/test/prodabc123/QnV5ZXIx' });
   });
 
-  test.each(['unsubscribe-pending', 'entitlement-updated'])('Marketplace %s is acknowledged with an event and no AWS call', async (action) => {
-    const response = await run(sqsEvent(snsEnvelope(marketplaceNotification(action, 'QnV5ZXIx'))));
+  test.each(['unsubscribe-pending', 'entitlement-updated'])(
+    'Marketplace %s is acknowledged with an event and no AWS call',
+    async (action) => {
+      const response = await run(sqsEvent(snsEnvelope(marketplaceNotification(action, 'QnV5ZXIx'))));
 
-    expect(response.batchItemFailures).toEqual([]);
-    expect(apigw.calls()).toHaveLength(0);
-    expect(secrets.calls()).toHaveLength(0);
-    expect(sentEvents()).toEqual([expect.objectContaining({ type: 'api-key.notification-acknowledged', action, customerId: 'QnV5ZXIx' })]);
-  });
+      expect(response.batchItemFailures).toEqual([]);
+      expect(apigw.calls()).toHaveLength(0);
+      expect(secrets.calls()).toHaveLength(0);
+      expect(sentEvents()).toEqual([
+        expect.objectContaining({ type: 'api-key.notification-acknowledged', action, customerId: 'QnV5ZXIx' }),
+      ]);
+    },
+  );
 
   test.each([
     ['unsubscribe-success', 'revoked', { type: 'api-key.revoked' }],
@@ -170,13 +185,22 @@ describe('event sources', () => {
 
     await run({ Records: [replay] });
 
-    expect(sentEvents()).toEqual([expect.objectContaining({ type: 'api-key.provisioned', outcome: 'provisioned', customerId: 'hooli', correlationId: 'evt-1' })]);
+    expect(sentEvents()).toEqual([
+      expect.objectContaining({ type: 'api-key.provisioned', outcome: 'provisioned', customerId: 'hooli', correlationId: 'evt-1' }),
+    ]);
   });
 });
 
 describe('idempotency', () => {
   const name = 'keyprov/test/_/hooli/api-key';
-  const record = { value: 'V'.repeat(40), customerId: 'hooli', productCode: null, plan: null, apiKeyName: 'keyprov/test/_/hooli', createdAt: '2026-11-01T00:00:00.000Z' };
+  const record = {
+    value: 'V'.repeat(40),
+    customerId: 'hooli',
+    productCode: null,
+    plan: null,
+    apiKeyName: 'keyprov/test/_/hooli',
+    createdAt: '2026-11-01T00:00:00.000Z',
+  };
 
   test('a repeat of a provisioned signup creates nothing and re-emits the same eventId as already-provisioned', async () => {
     await run(sqsEvent(signup('hooli')));
@@ -193,7 +217,13 @@ describe('idempotency', () => {
     expect(secrets).toHaveReceivedCommandTimes(CreateSecretCommand, 0);
     expect(secrets).toHaveReceivedCommandTimes(PutSecretValueCommand, 0);
     expect(sentEvents()).toEqual([
-      { ...first, outcome: 'already-provisioned', occurredAt: expect.any(String), messageId: expect.any(String), correlationId: expect.any(String) },
+      {
+        ...first,
+        outcome: 'already-provisioned',
+        occurredAt: expect.any(String),
+        messageId: expect.any(String),
+        correlationId: expect.any(String),
+      },
     ]);
   });
 
@@ -204,7 +234,11 @@ describe('idempotency', () => {
 
     expect(secrets).toHaveReceivedCommandTimes(CreateSecretCommand, 0);
     expect(keyValues()).toEqual([record.value]);
-    expect(JSON.parse(secrets.commandCalls(PutSecretValueCommand)[0]?.args[0].input.SecretString ?? '{}')).toEqual({ ...record, apiKeyId: 'key1', status: 'active' });
+    expect(JSON.parse(secrets.commandCalls(PutSecretValueCommand)[0]?.args[0].input.SecretString ?? '{}')).toEqual({
+      ...record,
+      apiKeyId: 'key1',
+      status: 'active',
+    });
     expect(sentEvents()).toEqual([expect.objectContaining({ outcome: 'provisioned', apiKeyId: 'key1' })]);
   });
 
@@ -250,7 +284,7 @@ describe('idempotency', () => {
     expect(secrets).toHaveReceivedCommandTimes(PutSecretValueCommand, 0);
   });
 
-  test('losing the CreateSecret race uses the winner\'s value', async () => {
+  test("losing the CreateSecret race uses the winner's value", async () => {
     secrets
       .on(GetSecretValueCommand)
       .rejectsOnce(new ResourceNotFoundException({ message: 'not found', ...meta(400) }))
@@ -334,7 +368,10 @@ describe('CreateApiKey errors', () => {
 
   test.each([
     ['TooManyRequests without Retry-After', () => new TooManyRequestsException({ message: 'Too Many Requests', ...meta(429) })],
-    ['TooManyRequests with Retry-After', () => new TooManyRequestsException({ message: 'Too Many Requests', retryAfterSeconds: '0', ...meta(429) })],
+    [
+      'TooManyRequests with Retry-After',
+      () => new TooManyRequestsException({ message: 'Too Many Requests', retryAfterSeconds: '0', ...meta(429) }),
+    ],
     ['LimitExceeded', () => new LimitExceededException({ message: 'Rate exceeded', ...meta(429) })],
     ['ServiceUnavailable', () => new ServiceUnavailableException({ message: 'try later', ...meta(503) })],
     ['a timeout', () => Object.assign(new Error('socket hang up'), { name: 'TimeoutError' })],
@@ -458,7 +495,9 @@ describe('completion events', () => {
   });
 
   test('the provisioned eventId is the same for the same customer and product, different otherwise', async () => {
-    await run(sqsEvent(signup('a', { productCode: 'p1' }), signup('a', { productCode: 'p1' }), signup('a'), signup('b', { productCode: 'p1' })));
+    await run(
+      sqsEvent(signup('a', { productCode: 'p1' }), signup('a', { productCode: 'p1' }), signup('a'), signup('b', { productCode: 'p1' })),
+    );
 
     const ids = sentEvents().map((e) => e.eventId);
     expect(ids[0]).toBe(ids[1]);

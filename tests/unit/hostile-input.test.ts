@@ -31,7 +31,10 @@ const sqs = mockClient(SQSClient);
 function documentedReasons(): Set<string> {
   const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
   const table = readme.slice(readme.indexOf('| reason | meaning |')).split('\n').slice(2);
-  const rows = table.slice(0, table.findIndex((line) => !line.startsWith('|')));
+  const rows = table.slice(
+    0,
+    table.findIndex((line) => !line.startsWith('|')),
+  );
   return new Set(rows.flatMap((row) => [...(row.split('|')[1] ?? '').matchAll(/`([a-z-]+)`/g)].map((m) => m[1] ?? '')));
 }
 const REASONS = documentedReasons();
@@ -47,7 +50,10 @@ function freshMocks(): void {
   let keys = 0;
   apigw.on(CreateApiKeyCommand).callsFake(async (input: { value: string }) => ({ id: `key${++keys}`, value: input.value, enabled: true }));
   secrets.on(GetSecretValueCommand).rejects(new ResourceNotFoundException({ message: 'not found', $metadata: { httpStatusCode: 400 } }));
-  secrets.on(CreateSecretCommand).callsFake(async (input: { Name: string }) => ({ ARN: `arn:aws:secretsmanager:us-east-1:123456789012:secret:${input.Name}-AbCdEf`, Name: input.Name }));
+  secrets.on(CreateSecretCommand).callsFake(async (input: { Name: string }) => ({
+    ARN: `arn:aws:secretsmanager:us-east-1:123456789012:secret:${input.Name}-AbCdEf`,
+    Name: input.Name,
+  }));
   secrets.on(PutSecretValueCommand).resolves({});
   sqs.on(SendMessageBatchCommand).callsFake(async (input: { Entries: SendMessageBatchRequestEntry[] }) => {
     const bad = input.Entries.filter((e) => SQS_INVALID_CHARACTER.test(e.MessageBody ?? ''));
@@ -69,7 +75,8 @@ const PROTOTYPE_KEYS = Object.getOwnPropertyNames(Object.prototype).sort();
 const expectCleanPrototype = () => {
   expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(PROTOTYPE_KEYS);
   const probe = {} as Record<string, unknown>;
-  for (const key of ['polluted', 'customerId', 'action', 'customer-identifier', 'detail', 'tags', 'isAdmin']) expect(probe[key]).toBeUndefined();
+  for (const key of ['polluted', 'customerId', 'action', 'customer-identifier', 'detail', 'tags', 'isAdmin'])
+    expect(probe[key]).toBeUndefined();
 };
 
 let validCounter = 0;
@@ -122,7 +129,8 @@ const isJson = (text: string) => {
 };
 
 /** JSON text for an object given as entries, so that keys such as `__proto__` stay own keys of the parsed object. */
-const objectText = (entries: Array<[string, string]>) => `{${entries.map(([key, valueText]) => `${JSON.stringify(key)}:${valueText}`).join(',')}}`;
+const objectText = (entries: Array<[string, string]>) =>
+  `{${entries.map(([key, valueText]) => `${JSON.stringify(key)}:${valueText}`).join(',')}}`;
 
 const MAX_BODY = 256 * 1024;
 
@@ -130,10 +138,74 @@ const MAX_BODY = 256 * 1024;
 
 /** Characters that must never pass an id rule: controls, bidi overrides, invisible and look-alike letters, separators. */
 const HOSTILE_CHARACTERS = [
-  '\u202E', '\u202D', '\u202A', '\u2066', '\u2067', '\u2068', '\u2069', '\u200B', '\u200C', '\u200D', '\u200E', '\u200F', '\u061C',
-  '\uFEFF', '\u00A0', '\u2028', '\u2029', '\u0000', '\u0007', '\u0008', '\u001B', '\u007F', '\u0085', '\n', '\r', '\t', ' ',
-  '\uD800', '\uDFFF', '\uFFFE', '\uFFFF', '\uFFFD', 'é', '\u0301', 'ｅ', 'Ａ', '\u212A', '\u0130', 'ß', 'ı', '😀', '𝐀',
-  '/', '\\', '%', '#', '?', '&', '*', '"', "'", '<', '>', '|', ';', ':', ',', '!', '$', '(', ')', '[', ']', '{', '}', '~', '`', '^',
+  '\u202E',
+  '\u202D',
+  '\u202A',
+  '\u2066',
+  '\u2067',
+  '\u2068',
+  '\u2069',
+  '\u200B',
+  '\u200C',
+  '\u200D',
+  '\u200E',
+  '\u200F',
+  '\u061C',
+  '\uFEFF',
+  '\u00A0',
+  '\u2028',
+  '\u2029',
+  '\u0000',
+  '\u0007',
+  '\u0008',
+  '\u001B',
+  '\u007F',
+  '\u0085',
+  '\n',
+  '\r',
+  '\t',
+  ' ',
+  '\uD800',
+  '\uDFFF',
+  '\uFFFE',
+  '\uFFFF',
+  '\uFFFD',
+  'é',
+  '\u0301',
+  'ｅ',
+  'Ａ',
+  '\u212A',
+  '\u0130',
+  'ß',
+  'ı',
+  '😀',
+  '𝐀',
+  '/',
+  '\\',
+  '%',
+  '#',
+  '?',
+  '&',
+  '*',
+  '"',
+  "'",
+  '<',
+  '>',
+  '|',
+  ';',
+  ':',
+  ',',
+  '!',
+  '$',
+  '(',
+  ')',
+  '[',
+  ']',
+  '{',
+  '}',
+  '~',
+  '`',
+  '^',
 ];
 const hostileChar = fc.constantFrom(...HOSTILE_CHARACTERS);
 /**
@@ -151,22 +223,61 @@ const withHostile = (char: fc.Arbitrary<string> = hostileChar) =>
 const badCustomerId = fc
   .oneof(
     withHostile(),
-    fc.constantFrom('', '../../etc/passwd', '/abs', 'a/b', 'a\\b', '..\\..\\windows', 'C:\\x', '%2e%2e%2f', 'keyprov/prod/other-customer', 'a/../b', '~/.aws/credentials', 'file:///etc/passwd', 'a//b', '/', './x', 'x/.'),
-    fc.array(fc.constantFrom('..', '.', '/', '\\', 'a'), { minLength: 1, maxLength: 12 }).map((parts) => parts.join('')).filter((id) => /[/\\]/.test(id)),
+    fc.constantFrom(
+      '',
+      '../../etc/passwd',
+      '/abs',
+      'a/b',
+      'a\\b',
+      '..\\..\\windows',
+      'C:\\x',
+      '%2e%2e%2f',
+      'keyprov/prod/other-customer',
+      'a/../b',
+      '~/.aws/credentials',
+      'file:///etc/passwd',
+      'a//b',
+      '/',
+      './x',
+      'x/.',
+    ),
+    fc
+      .array(fc.constantFrom('..', '.', '/', '\\', 'a'), { minLength: 1, maxLength: 12 })
+      .map((parts) => parts.join(''))
+      .filter((id) => /[/\\]/.test(id)),
     fc.integer({ min: 257, max: 600 }).map((n) => 'a'.repeat(n)),
     fc.constant('x'.repeat(600)),
   )
   .filter((id) => !CUSTOMER_ID_PATTERN.test(id));
-const badProductCode = fc.oneof(withHostile(), fc.constantFrom('', '.prod', '-prod', '_', '_prod', 'p'.repeat(65), 'prod/1', 'prod 1')).filter((code) => !PRODUCT_CODE_PATTERN.test(code));
+const badProductCode = fc
+  .oneof(withHostile(), fc.constantFrom('', '.prod', '-prod', '_', '_prod', 'p'.repeat(65), 'prod/1', 'prod 1'))
+  .filter((code) => !PRODUCT_CODE_PATTERN.test(code));
 /** Values of the wrong JSON type for a string field. */
-const notAString = fc.oneof(fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.array(fc.string(), { maxLength: 3 }), fc.dictionary(fc.string(), fc.string(), { maxKeys: 3 }));
+const notAString = fc.oneof(
+  fc.integer(),
+  fc.double(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.array(fc.string(), { maxLength: 3 }),
+  fc.dictionary(fc.string(), fc.string(), { maxKeys: 3 }),
+);
 
 const TAG_CHARSET = /^[A-Za-z0-9+\-=._:/]*$/;
 const tagText = (min: number, max: number) => fc.string({ unit: fc.constantFrom(...'abcXYZ019+-=._:/'), minLength: min, maxLength: max });
 /** Tags breaking one rule each: charset of key or value, key length, value length, count, `aws:` prefix, value type. */
 const badTags: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
-  fc.tuple(withHostile(echoSafeHostileChar).filter((k) => !TAG_CHARSET.test(k) && k.length > 0), tagText(0, 20)).map(([k, v]) => ({ [k]: v })),
-  fc.tuple(tagText(1, 20).filter((k) => !k.toLowerCase().startsWith('aws:')), withHostile().filter((v) => !TAG_CHARSET.test(v))).map(([k, v]) => ({ [k]: v })),
+  fc
+    .tuple(
+      withHostile(echoSafeHostileChar).filter((k) => !TAG_CHARSET.test(k) && k.length > 0),
+      tagText(0, 20),
+    )
+    .map(([k, v]) => ({ [k]: v })),
+  fc
+    .tuple(
+      tagText(1, 20).filter((k) => !k.toLowerCase().startsWith('aws:')),
+      withHostile().filter((v) => !TAG_CHARSET.test(v)),
+    )
+    .map(([k, v]) => ({ [k]: v })),
   fc.constantFrom('@', ' ', '#', '!', ',', '*').map((c) => ({ [`team${c}`]: 'x' })),
   fc.integer({ min: 129, max: 300 }).map((n) => ({ ['k'.repeat(n)]: 'v' })),
   fc.integer({ min: 257, max: 1000 }).map((n) => ({ team: 'v'.repeat(n) })),
@@ -184,11 +295,27 @@ const brokenSignup: fc.Arbitrary<Record<string, unknown>> = fc
     fc.constantFrom('customerId', 'eventId', 'productCode', 'plan', 'tags', 'occurredAt'),
     fc.record({
       customerId: fc.oneof(badCustomerId, notAString),
-      eventId: fc.oneof(notAString, withHostile(), fc.constantFrom('', 'e'.repeat(129), 'evt 1', 'evt/1')).filter((v) => !(typeof v === 'string' && /^[A-Za-z0-9._:-]{1,128}$/.test(v))),
+      eventId: fc
+        .oneof(notAString, withHostile(), fc.constantFrom('', 'e'.repeat(129), 'evt 1', 'evt/1'))
+        .filter((v) => !(typeof v === 'string' && /^[A-Za-z0-9._:-]{1,128}$/.test(v))),
       productCode: fc.oneof(notAString, badProductCode),
-      plan: fc.oneof(notAString, withHostile(), fc.constantFrom('', 'p'.repeat(65), 'gold plan')).filter((v) => !(typeof v === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(v))),
+      plan: fc
+        .oneof(notAString, withHostile(), fc.constantFrom('', 'p'.repeat(65), 'gold plan'))
+        .filter((v) => !(typeof v === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(v))),
       tags: fc.oneof(notAnObject, badTags),
-      occurredAt: fc.oneof(notAString, fc.constantFrom('', 'yesterday', '2026-13-01T00:00:00Z', '2026-02-30T25:61:00Z', '2026-11-26', '1764151200', '2026-11-26T09:30:00', 'Thu, 26 Nov 2026 09:30:00 GMT')),
+      occurredAt: fc.oneof(
+        notAString,
+        fc.constantFrom(
+          '',
+          'yesterday',
+          '2026-13-01T00:00:00Z',
+          '2026-02-30T25:61:00Z',
+          '2026-11-26',
+          '1764151200',
+          '2026-11-26T09:30:00',
+          'Thu, 26 Nov 2026 09:30:00 GMT',
+        ),
+      ),
     }),
   )
   .map(([field, broken]) => ({
@@ -206,20 +333,43 @@ const brokenMarketplace: fc.Arbitrary<Record<string, unknown>> = fc
   .tuple(
     fc.constantFrom('action', 'customer-identifier', 'product-code', 'offer-identifier', 'isFreeTrialTermPresent'),
     fc.record({
-      action: fc.oneof(notAString, fc.constantFrom('', 'subscribe', 'SUBSCRIBE-SUCCESS', 'subscribe-success ', 'delete-everything'), withHostile()),
+      action: fc.oneof(
+        notAString,
+        fc.constantFrom('', 'subscribe', 'SUBSCRIBE-SUCCESS', 'subscribe-success ', 'delete-everything'),
+        withHostile(),
+      ),
       'customer-identifier': fc.oneof(badCustomerId, notAString),
       'product-code': fc.oneof(notAString, badProductCode),
       'offer-identifier': fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.array(fc.string(), { maxLength: 2 })),
       isFreeTrialTermPresent: fc.oneof(fc.boolean(), fc.constantFrom('yes', 'TRUE', '1', ''), fc.integer()),
     }),
   )
-  .map(([field, broken]) => ({ ...marketplaceNotification('subscribe-success', 'hostile-mp-customer', 'prodhostile1'), [field]: broken[field as keyof typeof broken] }));
+  .map(([field, broken]) => ({
+    ...marketplaceNotification('subscribe-success', 'hostile-mp-customer', 'prodhostile1'),
+    [field]: broken[field as keyof typeof broken],
+  }));
 
 const notJson = fc
   .oneof(
     fc.string({ unit: 'binary', maxLength: 200 }),
     fc.string({ unit: 'grapheme', maxLength: 200 }),
-    fc.constantFrom('', ' ', '\n', '\u0000', '{', '}', '{"customerId":"a"', "{'customerId':'a'}", '{"customerId":"a",}', 'NaN', 'undefined', '\uFEFF{"customerId":"a"}', '\u202E{"customerId":"a"}', '{"customerId":"a"}}', '{customerId:"a"}'),
+    fc.constantFrom(
+      '',
+      ' ',
+      '\n',
+      '\u0000',
+      '{',
+      '}',
+      '{"customerId":"a"',
+      "{'customerId':'a'}",
+      '{"customerId":"a",}',
+      'NaN',
+      'undefined',
+      '\uFEFF{"customerId":"a"}',
+      '\u202E{"customerId":"a"}',
+      '{"customerId":"a"}}',
+      '{customerId:"a"}',
+    ),
     fc.tuple(fc.jsonValue(), fc.nat()).map(([value, cut]) => {
       const text = JSON.stringify({ customerId: 'cut-customer', value });
       return text.slice(0, cut % text.length);
@@ -228,7 +378,10 @@ const notJson = fc
   .filter((text) => !isJson(text));
 
 const nonObjectJson = fc.oneof(
-  fc.jsonValue().filter((v) => typeof v !== 'object' || v === null || Array.isArray(v)).map((v) => JSON.stringify(v)),
+  fc
+    .jsonValue()
+    .filter((v) => typeof v !== 'object' || v === null || Array.isArray(v))
+    .map((v) => JSON.stringify(v)),
   fc.constantFrom('null', 'true', '0', '-1e309', '"{\\"customerId\\":\\"quoted\\"}"', '[{"customerId":"in-array"}]', '[]', '""'),
 );
 
@@ -240,7 +393,10 @@ const runs = (numRuns: number) => ({ numRuns, interruptAfterTimeLimit: 4000, mar
 /** The function's output (log lines, metrics) is not what these tests look at: kept off the test report. */
 let quiet: jest.SpyInstance[] = [];
 beforeAll(() => {
-  quiet = [jest.spyOn(process.stdout, 'write').mockImplementation(() => true), jest.spyOn(process.stderr, 'write').mockImplementation(() => true)];
+  quiet = [
+    jest.spyOn(process.stdout, 'write').mockImplementation(() => true),
+    jest.spyOn(process.stderr, 'write').mockImplementation(() => true),
+  ];
 });
 afterAll(() => {
   for (const spy of quiet) spy.mockRestore();
@@ -258,29 +414,40 @@ describe('hostile message bodies, each in a batch with a valid signup', () => {
 
   test('JSON that is not an object (null, numbers, strings, arrays, a quoted signup) → unrecognized-event', async () => {
     await fc.assert(
-      fc.asyncProperty(nonObjectJson, fc.boolean(), (body, hostileFirst) => expectContained(body, { hostileFirst, reason: 'unrecognized-event' })),
+      fc.asyncProperty(nonObjectJson, fc.boolean(), (body, hostileFirst) =>
+        expectContained(body, { hostileFirst, reason: 'unrecognized-event' }),
+      ),
       runs(80),
     );
   });
 
   test('huge bodies up to 256 KiB: raw text, a huge customer id, huge tags, a huge unknown event, a huge SNS Message', async () => {
-    const huge = fc.tuple(fc.integer({ min: 1024, max: MAX_BODY - 1024 }), fc.constantFrom('text', 'customer', 'tags', 'unknown', 'sns', 'marketplace')).map(([n, kind]) => {
-      switch (kind) {
-        case 'text':
-          return { body: 'x'.repeat(n), reason: 'invalid-json' };
-        case 'customer':
-          return { body: JSON.stringify(signup('c'.repeat(n))), reason: 'invalid-customer-id' };
-        case 'tags':
-          // About 24 characters per tag ("k12345":"vvvvvvvvvv",): at least 42 tags, with the defaults over 50 from 1 KiB on.
-          return { body: JSON.stringify(signup('huge-tags', { tags: Object.fromEntries(Array.from({ length: Math.max(49, Math.floor(n / 24)) }, (_, i) => [`k${i}`, 'v'.repeat(10)])) })), reason: 'invalid-tags' };
-        case 'unknown':
-          return { body: JSON.stringify({ payload: 'p'.repeat(n) }), reason: 'unrecognized-event' };
-        case 'sns':
-          return { body: JSON.stringify(snsEnvelope('m'.repeat(n))), reason: 'invalid-sns-envelope' };
-        default:
-          return { body: JSON.stringify(marketplaceNotification('subscribe-success', 'm'.repeat(n))), reason: 'invalid-customer-id' };
-      }
-    });
+    const huge = fc
+      .tuple(fc.integer({ min: 1024, max: MAX_BODY - 1024 }), fc.constantFrom('text', 'customer', 'tags', 'unknown', 'sns', 'marketplace'))
+      .map(([n, kind]) => {
+        switch (kind) {
+          case 'text':
+            return { body: 'x'.repeat(n), reason: 'invalid-json' };
+          case 'customer':
+            return { body: JSON.stringify(signup('c'.repeat(n))), reason: 'invalid-customer-id' };
+          case 'tags':
+            // About 24 characters per tag ("k12345":"vvvvvvvvvv",): at least 42 tags, with the defaults over 50 from 1 KiB on.
+            return {
+              body: JSON.stringify(
+                signup('huge-tags', {
+                  tags: Object.fromEntries(Array.from({ length: Math.max(49, Math.floor(n / 24)) }, (_, i) => [`k${i}`, 'v'.repeat(10)])),
+                }),
+              ),
+              reason: 'invalid-tags',
+            };
+          case 'unknown':
+            return { body: JSON.stringify({ payload: 'p'.repeat(n) }), reason: 'unrecognized-event' };
+          case 'sns':
+            return { body: JSON.stringify(snsEnvelope('m'.repeat(n))), reason: 'invalid-sns-envelope' };
+          default:
+            return { body: JSON.stringify(marketplaceNotification('subscribe-success', 'm'.repeat(n))), reason: 'invalid-customer-id' };
+        }
+      });
     await fc.assert(
       fc.asyncProperty(huge, ({ body, reason }) => {
         expect(body.length).toBeLessThanOrEqual(MAX_BODY);
@@ -291,24 +458,26 @@ describe('hostile message bodies, each in a batch with a valid signup', () => {
   });
 
   test('deep nesting (up to the 256 KiB limit) in the body, a field, tags, EventBridge detail and SNS Message', async () => {
-    const deep = fc.tuple(fc.integer({ min: 1, max: 40_000 }), fc.constantFrom('array', 'unclosed', 'customer', 'tags', 'detail', 'sns')).map(([depth, kind]) => {
-      const arrays = `${'['.repeat(depth)}${']'.repeat(depth)}`;
-      const objects = `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
-      switch (kind) {
-        case 'array':
-          return `${'['.repeat(depth * 3)}${']'.repeat(depth * 3)}`;
-        case 'unclosed':
-          return `{"customerId":${'['.repeat(depth * 3)}`;
-        case 'customer':
-          return `{"customerId":${arrays}}`;
-        case 'tags':
-          return `{"customerId":"deep-tags","tags":{"team":${objects}}}`;
-        case 'detail':
-          return `{"version":"0","id":"e1","detail-type":"Customer Signed Up","source":"com.example","detail":${objects}}`;
-        default:
-          return JSON.stringify(snsEnvelope(arrays));
-      }
-    });
+    const deep = fc
+      .tuple(fc.integer({ min: 1, max: 40_000 }), fc.constantFrom('array', 'unclosed', 'customer', 'tags', 'detail', 'sns'))
+      .map(([depth, kind]) => {
+        const arrays = `${'['.repeat(depth)}${']'.repeat(depth)}`;
+        const objects = `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+        switch (kind) {
+          case 'array':
+            return `${'['.repeat(depth * 3)}${']'.repeat(depth * 3)}`;
+          case 'unclosed':
+            return `{"customerId":${'['.repeat(depth * 3)}`;
+          case 'customer':
+            return `{"customerId":${arrays}}`;
+          case 'tags':
+            return `{"customerId":"deep-tags","tags":{"team":${objects}}}`;
+          case 'detail':
+            return `{"version":"0","id":"e1","detail-type":"Customer Signed Up","source":"com.example","detail":${objects}}`;
+          default:
+            return JSON.stringify(snsEnvelope(arrays));
+        }
+      });
     await fc.assert(
       fc.asyncProperty(deep, (body) => {
         expect(body.length).toBeLessThanOrEqual(MAX_BODY);
@@ -319,61 +488,123 @@ describe('hostile message bodies, each in a batch with a valid signup', () => {
   });
 
   test('signup events with one field of the wrong type or breaking its rule, raw or in EventBridge/SNS envelopes', async () => {
-    const wrapped = fc.tuple(brokenSignup, fc.constantFrom('raw', 'eventbridge', 'sns')).map(([event, how]) =>
-      JSON.stringify(how === 'raw' ? event : how === 'eventbridge' ? eventBridgeEnvelope(event) : snsEnvelope(event)),
+    const wrapped = fc
+      .tuple(brokenSignup, fc.constantFrom('raw', 'eventbridge', 'sns'))
+      .map(([event, how]) =>
+        JSON.stringify(how === 'raw' ? event : how === 'eventbridge' ? eventBridgeEnvelope(event) : snsEnvelope(event)),
+      );
+    await fc.assert(
+      fc.asyncProperty(wrapped, fc.boolean(), (body, hostileFirst) => expectContained(body, { hostileFirst })),
+      runs(300),
     );
-    await fc.assert(fc.asyncProperty(wrapped, fc.boolean(), (body, hostileFirst) => expectContained(body, { hostileFirst })), runs(300));
   });
 
   test('Marketplace notifications with one field broken, raw or in an SNS envelope', async () => {
     const wrapped = fc.tuple(brokenMarketplace, fc.boolean()).map(([n, inSns]) => JSON.stringify(inSns ? snsEnvelope(n) : n));
-    await fc.assert(fc.asyncProperty(wrapped, (body) => expectContained(body)), runs(200));
+    await fc.assert(
+      fc.asyncProperty(wrapped, (body) => expectContained(body)),
+      runs(200),
+    );
   });
 
   test('customer ids with control, bidirectional (U+202E …), invisible, look-alike characters, paths, 600 characters → invalid-customer-id', async () => {
-    const bodies = fc.tuple(badCustomerId, fc.constantFrom('signup', 'eventbridge', 'sns-signup', 'marketplace', 'sns-marketplace')).map(([id, how]) => {
-      const mp = marketplaceNotification('subscribe-success', id);
-      const bodyOf: Record<string, unknown> = { signup: signup(id), eventbridge: eventBridgeEnvelope(signup(id)), 'sns-signup': snsEnvelope(signup(id)), marketplace: mp, 'sns-marketplace': snsEnvelope(mp) };
-      return JSON.stringify(bodyOf[how]);
-    });
-    await fc.assert(fc.asyncProperty(bodies, (body) => expectContained(body, { reason: 'invalid-customer-id' })), runs(300));
+    const bodies = fc
+      .tuple(badCustomerId, fc.constantFrom('signup', 'eventbridge', 'sns-signup', 'marketplace', 'sns-marketplace'))
+      .map(([id, how]) => {
+        const mp = marketplaceNotification('subscribe-success', id);
+        const bodyOf: Record<string, unknown> = {
+          signup: signup(id),
+          eventbridge: eventBridgeEnvelope(signup(id)),
+          'sns-signup': snsEnvelope(signup(id)),
+          marketplace: mp,
+          'sns-marketplace': snsEnvelope(mp),
+        };
+        return JSON.stringify(bodyOf[how]);
+      });
+    await fc.assert(
+      fc.asyncProperty(bodies, (body) => expectContained(body, { reason: 'invalid-customer-id' })),
+      runs(300),
+    );
   });
 
   test('tags breaking each rule (charset, key > 128, value > 256, > 50 tags, aws: prefix, empty key, non-string value) → invalid-tags', async () => {
-    const bodies = fc.tuple(badTags, fc.boolean()).map(([tags, inEventBridge]) => JSON.stringify(inEventBridge ? eventBridgeEnvelope(signup('tagged', { tags })) : signup('tagged', { tags })));
-    await fc.assert(fc.asyncProperty(bodies, (body) => expectContained(body, { reason: 'invalid-tags' })), runs(300));
+    const bodies = fc
+      .tuple(badTags, fc.boolean())
+      .map(([tags, inEventBridge]) =>
+        JSON.stringify(inEventBridge ? eventBridgeEnvelope(signup('tagged', { tags })) : signup('tagged', { tags })),
+      );
+    await fc.assert(
+      fc.asyncProperty(bodies, (body) => expectContained(body, { reason: 'invalid-tags' })),
+      runs(300),
+    );
   });
 
   test('__proto__, constructor and prototype as own JSON keys, anywhere, never pollute nor provision', async () => {
-    const protoKey = fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'valueOf', 'hasOwnProperty', '__defineGetter__', 'isPrototypeOf');
+    const protoKey = fc.constantFrom(
+      '__proto__',
+      'constructor',
+      'prototype',
+      'toString',
+      'valueOf',
+      'hasOwnProperty',
+      '__defineGetter__',
+      'isPrototypeOf',
+    );
     const payload = fc.oneof(
-      fc.constantFrom('{"customerId":"proto-customer"}', '{"polluted":"yes","isAdmin":true}', '{"prototype":{"polluted":"yes"}}', '{"action":"subscribe-success","customer-identifier":"proto-mp","product-code":"prod1"}', '{"detail":{"customerId":"proto-eb"},"id":"x","detail-type":"y","source":"z"}', '"proto-string"', 'null', '[]'),
+      fc.constantFrom(
+        '{"customerId":"proto-customer"}',
+        '{"polluted":"yes","isAdmin":true}',
+        '{"prototype":{"polluted":"yes"}}',
+        '{"action":"subscribe-success","customer-identifier":"proto-mp","product-code":"prod1"}',
+        '{"detail":{"customerId":"proto-eb"},"id":"x","detail-type":"y","source":"z"}',
+        '"proto-string"',
+        'null',
+        '[]',
+      ),
       fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v)),
     );
     const protoEntries = fc.array(fc.tuple(protoKey, payload), { minLength: 1, maxLength: 3 });
-    const bodies = fc.tuple(protoEntries, fc.constantFrom('alone', 'bad-customer', 'tags', 'detail', 'sns', 'marketplace', 'customer-value')).map(([entries, where]) => {
-      const proto = objectText(entries);
-      switch (where) {
-        // Only prototype keys: no own customerId, action, detail: nothing to recognise.
-        case 'alone':
-          return proto;
-        case 'bad-customer':
-          return objectText([...entries, ['customerId', '"bad/customer"']]);
-        // A tag object that also breaks a rule (a key with a space).
-        case 'tags':
-          return objectText([['customerId', '"proto-tags"'], ['tags', objectText([...entries.map(([k]): [string, string] => [k, '"x"']), ['bad key', '"v"']])]]);
-        // EventBridge detail whose customerId exists only behind __proto__.
-        case 'detail':
-          return objectText([['id', '"e1"'], ['detail-type', '"Customer Signed Up"'], ['source', '"com.example"'], ['detail', proto]]);
-        case 'sns':
-          return JSON.stringify(snsEnvelope(proto));
-        case 'marketplace':
-          return objectText([...entries, ['action', '"subscribe-success"'], ['customer-identifier', '"bad customer"'], ['product-code', '"prod1"']]);
-        default:
-          return objectText([['customerId', proto]]);
-      }
-    });
-    await fc.assert(fc.asyncProperty(bodies, (body) => expectContained(body)), runs(200));
+    const bodies = fc
+      .tuple(protoEntries, fc.constantFrom('alone', 'bad-customer', 'tags', 'detail', 'sns', 'marketplace', 'customer-value'))
+      .map(([entries, where]) => {
+        const proto = objectText(entries);
+        switch (where) {
+          // Only prototype keys: no own customerId, action, detail: nothing to recognise.
+          case 'alone':
+            return proto;
+          case 'bad-customer':
+            return objectText([...entries, ['customerId', '"bad/customer"']]);
+          // A tag object that also breaks a rule (a key with a space).
+          case 'tags':
+            return objectText([
+              ['customerId', '"proto-tags"'],
+              ['tags', objectText([...entries.map(([k]): [string, string] => [k, '"x"']), ['bad key', '"v"']])],
+            ]);
+          // EventBridge detail whose customerId exists only behind __proto__.
+          case 'detail':
+            return objectText([
+              ['id', '"e1"'],
+              ['detail-type', '"Customer Signed Up"'],
+              ['source', '"com.example"'],
+              ['detail', proto],
+            ]);
+          case 'sns':
+            return JSON.stringify(snsEnvelope(proto));
+          case 'marketplace':
+            return objectText([
+              ...entries,
+              ['action', '"subscribe-success"'],
+              ['customer-identifier', '"bad customer"'],
+              ['product-code', '"prod1"'],
+            ]);
+          default:
+            return objectText([['customerId', proto]]);
+        }
+      });
+    await fc.assert(
+      fc.asyncProperty(bodies, (body) => expectContained(body)),
+      runs(200),
+    );
   });
 
   test('SNS envelopes with a broken envelope or inner Message', async () => {
@@ -394,21 +625,35 @@ describe('hostile message bodies, each in a batch with a valid signup', () => {
         .tuple(fc.constantFrom('MessageId', 'TopicArn', 'Message'), fc.oneof(notAString, fc.constant(undefined)))
         .map(([field, value]) => ({ ...snsEnvelope(signup('sns-field')), [field]: value })),
       // Timestamp (optional) present but not an ISO date-time.
-      fc.oneof(notAString, fc.constantFrom('', 'yesterday', '2026-11-26', 'Thu, 26 Nov 2026 09:30:00 GMT')).map((value) => ({ ...snsEnvelope(signup('sns-time')), Timestamp: value })),
+      fc
+        .oneof(notAString, fc.constantFrom('', 'yesterday', '2026-11-26', 'Thu, 26 Nov 2026 09:30:00 GMT'))
+        .map((value) => ({ ...snsEnvelope(signup('sns-time')), Timestamp: value })),
     );
-    await fc.assert(fc.asyncProperty(envelopes, (envelope) => expectContained(JSON.stringify(envelope))), runs(200));
+    await fc.assert(
+      fc.asyncProperty(envelopes, (envelope) => expectContained(JSON.stringify(envelope))),
+      runs(200),
+    );
   });
 
   test('EventBridge envelopes with a broken envelope or detail', async () => {
     const envelopes = fc.oneof(
       fc.oneof(notAnObject, brokenSignup, fc.constant({})).map((detail) => eventBridgeEnvelope(detail)),
       fc
-        .tuple(fc.constantFrom('id', 'detail-type', 'source', 'time'), fc.oneof(notAString.filter((v) => typeof v !== 'string'), fc.constant('')))
+        .tuple(
+          fc.constantFrom('id', 'detail-type', 'source', 'time'),
+          fc.oneof(
+            notAString.filter((v) => typeof v !== 'string'),
+            fc.constant(''),
+          ),
+        )
         .map(([field, value]) => ({ ...eventBridgeEnvelope(signup('eb-field')), [field]: value })),
       fc.constant({ 'detail-type': 'Customer Signed Up', customerId: 'eb-without-detail' }),
       fc.constant({ detail: signup('eb-detail-only') }),
     );
-    await fc.assert(fc.asyncProperty(envelopes, (envelope) => expectContained(JSON.stringify(envelope))), runs(200));
+    await fc.assert(
+      fc.asyncProperty(envelopes, (envelope) => expectContained(JSON.stringify(envelope))),
+      runs(200),
+    );
   });
 });
 

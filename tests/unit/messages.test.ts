@@ -76,14 +76,26 @@ describe('parseMessageBody: recognised sources', () => {
   test('a raw Marketplace subscribe-success notification becomes a provision request', () => {
     const parsed = parseMessageBody(body(marketplaceNotification('subscribe-success', 'mp-cust-1', 'prodX')), '2026-11-26T09:00:00.000Z');
     // Raw delivery carries no time: SQS's SentTimestamp (the second argument) stands in.
-    expect(parsed).toEqual({ kind: 'provision', source: 'marketplace', customerId: 'mp-cust-1', productCode: 'prodX', eventTime: '2026-11-26T09:00:00.000Z' });
+    expect(parsed).toEqual({
+      kind: 'provision',
+      source: 'marketplace',
+      customerId: 'mp-cust-1',
+      productCode: 'prodX',
+      eventTime: '2026-11-26T09:00:00.000Z',
+    });
   });
 
   test('a Marketplace subscribe-success notification inside an SNS envelope becomes a provision request', () => {
     const envelope = snsEnvelope(marketplaceNotification('subscribe-success', 'mp-cust-2'));
     const parsed = parseMessageBody(body(envelope), '2000-01-01T00:00:00.000Z');
     // The SNS Timestamp wins over SQS's SentTimestamp.
-    expect(parsed).toEqual({ kind: 'provision', source: 'marketplace', customerId: 'mp-cust-2', productCode: 'prod4k2j9x8l7', eventTime: envelope.Timestamp });
+    expect(parsed).toEqual({
+      kind: 'provision',
+      source: 'marketplace',
+      customerId: 'mp-cust-2',
+      productCode: 'prod4k2j9x8l7',
+      eventTime: envelope.Timestamp,
+    });
   });
 
   const otherActions = MARKETPLACE_ACTIONS.filter((action) => action !== 'subscribe-success');
@@ -92,7 +104,12 @@ describe('parseMessageBody: recognised sources', () => {
     expect(otherActions).toEqual(['subscribe-fail', 'unsubscribe-pending', 'unsubscribe-success', 'entitlement-updated']);
   });
 
-  const kindOf = { 'subscribe-fail': 'revoke', 'unsubscribe-success': 'revoke', 'unsubscribe-pending': 'notice', 'entitlement-updated': 'notice' } as Record<string, string>;
+  const kindOf = {
+    'subscribe-fail': 'revoke',
+    'unsubscribe-success': 'revoke',
+    'unsubscribe-pending': 'notice',
+    'entitlement-updated': 'notice',
+  } as Record<string, string>;
 
   test.each(otherActions)('raw Marketplace %s becomes a lifecycle command', (action) => {
     expect(parseMessageBody(body(marketplaceNotification(action, 'mp-cust-3', 'prodY')), '2026-11-26T09:00:00.000Z')).toEqual({
@@ -147,7 +164,9 @@ describe('parseMessageBody: rejections', () => {
   });
 
   test('an SNS envelope whose Type is not Notification is unrecognized-event', () => {
-    const error = rejectionOf(body({ ...snsEnvelope(marketplaceNotification('subscribe-success', 'c')), Type: 'SubscriptionConfirmation' }));
+    const error = rejectionOf(
+      body({ ...snsEnvelope(marketplaceNotification('subscribe-success', 'c')), Type: 'SubscriptionConfirmation' }),
+    );
     expect(error.reason).toBe('unrecognized-event');
   });
 
@@ -173,8 +192,18 @@ describe('parseMessageBody: rejections', () => {
   });
 
   test.each<[string, unknown, RejectionReason, string]>([
-    ['EventBridge event without an id', { 'detail-type': 'Customer Signed Up', source: 's', detail: signup('c') }, 'invalid-eventbridge-event', 'id'],
-    ['EventBridge event with an empty detail-type', { ...eventBridgeEnvelope(signup('c')), 'detail-type': '' }, 'invalid-eventbridge-event', 'detail-type'],
+    [
+      'EventBridge event without an id',
+      { 'detail-type': 'Customer Signed Up', source: 's', detail: signup('c') },
+      'invalid-eventbridge-event',
+      'id',
+    ],
+    [
+      'EventBridge event with an empty detail-type',
+      { ...eventBridgeEnvelope(signup('c')), 'detail-type': '' },
+      'invalid-eventbridge-event',
+      'detail-type',
+    ],
     ['EventBridge event without a source', { id: '1', 'detail-type': 'x', detail: signup('c') }, 'invalid-eventbridge-event', 'source'],
     ['EventBridge event whose detail is a string', eventBridgeEnvelope('cust-1'), 'invalid-eventbridge-event', 'detail'],
     ['EventBridge event whose detail is an array', eventBridgeEnvelope([signup('c')]), 'invalid-eventbridge-event', 'detail'],
@@ -207,11 +236,26 @@ describe('parseMessageBody: rejections', () => {
 
   test.each<[string, unknown, RejectionReason, string]>([
     ['an unknown action', marketplaceNotification('subscribe-maybe', 'c'), 'invalid-marketplace-notification', 'action'],
-    ['no action', (({ action: _a, ...rest }) => rest)(marketplaceNotification('subscribe-success', 'c')), 'invalid-marketplace-notification', 'action'],
-    ['an invalid isFreeTrialTermPresent', { ...marketplaceNotification('subscribe-success', 'c'), isFreeTrialTermPresent: 'yes' }, 'invalid-marketplace-notification', 'isFreeTrialTermPresent'],
+    [
+      'no action',
+      (({ action: _a, ...rest }) => rest)(marketplaceNotification('subscribe-success', 'c')),
+      'invalid-marketplace-notification',
+      'action',
+    ],
+    [
+      'an invalid isFreeTrialTermPresent',
+      { ...marketplaceNotification('subscribe-success', 'c'), isFreeTrialTermPresent: 'yes' },
+      'invalid-marketplace-notification',
+      'isFreeTrialTermPresent',
+    ],
     ['a path customer-identifier', marketplaceNotification('subscribe-success', '../x'), 'invalid-customer-id', 'customer-identifier'],
     ['an empty customer-identifier', marketplaceNotification('subscribe-success', ''), 'invalid-customer-id', 'customer-identifier'],
-    ['a 257-character customer-identifier', marketplaceNotification('subscribe-success', 'c'.repeat(257)), 'invalid-customer-id', 'customer-identifier'],
+    [
+      'a 257-character customer-identifier',
+      marketplaceNotification('subscribe-success', 'c'.repeat(257)),
+      'invalid-customer-id',
+      'customer-identifier',
+    ],
     ['an invalid product-code', marketplaceNotification('subscribe-success', 'c', 'prod code'), 'invalid-product-code', 'product-code'],
     ['an empty product-code', marketplaceNotification('subscribe-success', 'c', ''), 'invalid-product-code', 'product-code'],
   ])('a Marketplace notification with %s is rejected', (_what, notification, reason, field) => {

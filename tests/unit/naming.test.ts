@@ -1,9 +1,8 @@
 import { RejectedError } from '../../lib/errors.js';
-import { MAX_TAGS, NO_PRODUCT, apiKeyName, mergeTags, secretName, tagProblem } from '../../lib/naming.js';
+import { apiKeyName, MAX_TAGS, mergeTags, NO_PRODUCT, secretName, tagProblem } from '../../lib/naming.js';
 
 /** `count` valid tags `k0`…`k{count-1}`. */
-const manyTags = (count: number): Record<string, string> =>
-  Object.fromEntries(Array.from({ length: count }, (_, i) => [`k${i}`, `v${i}`]));
+const manyTags = (count: number): Record<string, string> => Object.fromEntries(Array.from({ length: count }, (_, i) => [`k${i}`, `v${i}`]));
 
 describe('apiKeyName', () => {
   test('is <prefix><product>/<customerId>', () => {

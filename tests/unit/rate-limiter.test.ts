@@ -1,5 +1,5 @@
 import { DeadlineError, RejectedError, ThrottledError, TransientError } from '../../lib/errors.js';
-import { createRateLimiter, type AdaptiveRateLimiterOptions, type RateLimiter } from '../../lib/rate-limiter.js';
+import { type AdaptiveRateLimiterOptions, createRateLimiter, type RateLimiter } from '../../lib/rate-limiter.js';
 import { type RetryOptions, type RetryPolicy, withRetry } from '../../lib/retry.js';
 
 /** A fake clock the limiter reads: tests move it by hand. */
@@ -272,10 +272,14 @@ describe('withRetry with a rate limiter', () => {
     const { options, log, sleeps, clock } = harness(4);
     const starts: number[] = [];
     for (let i = 0; i < 4; i++) {
-      await withRetry('Op', async () => {
-        log.push('call');
-        starts.push(clock.now());
-      }, options);
+      await withRetry(
+        'Op',
+        async () => {
+          log.push('call');
+          starts.push(clock.now());
+        },
+        options,
+      );
     }
     expect(sleeps).toEqual([250, 250, 250]);
     expect(starts.map((t) => t - (starts[0] ?? 0))).toEqual([0, 250, 500, 750]);

@@ -1,5 +1,5 @@
 import { DeadlineError, RejectedError, RetryableError, ThrottledError, TransientError } from '../../lib/errors.js';
-import { type RetryOptions, type RetryPolicy, backoffDelay, withRetry } from '../../lib/retry.js';
+import { backoffDelay, type RetryOptions, type RetryPolicy, withRetry } from '../../lib/retry.js';
 
 const policy: RetryPolicy = { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 10_000, safetyMarginMs: 1_000 };
 
@@ -219,9 +219,16 @@ describe('withRetry', () => {
 
   test('does not call onRetry after the last attempt', async () => {
     const { options, retries } = harness();
-    await expect(withRetry('Op', failingThen([1, 2, 3, 4].map((i) => new TransientError(`${i}`)), 'x'), options)).rejects.toThrow(
-      TransientError,
-    );
+    await expect(
+      withRetry(
+        'Op',
+        failingThen(
+          [1, 2, 3, 4].map((i) => new TransientError(`${i}`)),
+          'x',
+        ),
+        options,
+      ),
+    ).rejects.toThrow(TransientError);
     expect(retries.map((r) => r.attempt)).toEqual([1, 2, 3]);
   });
 

@@ -19,7 +19,14 @@ const secrets = mockClient(SecretsManagerClient);
 const sqs = mockClient(SQSClient);
 
 test('at DEBUG, no log line holds the key value; every line has the Lambda context, every record line a correlation id', async () => {
-  const winner = { value: 'W1nn3rV4lu3ThatMustNeverLeak0123456789ab', customerId: 'acme', productCode: null, plan: null, apiKeyName: 'n', createdAt: '' };
+  const winner = {
+    value: 'W1nn3rV4lu3ThatMustNeverLeak0123456789ab',
+    customerId: 'acme',
+    productCode: null,
+    plan: null,
+    apiKeyName: 'n',
+    createdAt: '',
+  };
   apigw
     .on(CreateApiKeyCommand)
     .rejectsOnce(new TooManyRequestsException({ message: 'x', $metadata: { httpStatusCode: 429 } }))
@@ -52,7 +59,10 @@ test('at DEBUG, no log line holds the key value; every line has the Lambda conte
   const text = chunks.join('');
   const values = apigw.commandCalls(CreateApiKeyCommand).map((call) => call.args[0].input.value ?? '');
   expect(new Set(values)).toEqual(new Set([winner.value, expect.stringMatching(/^[A-Za-z0-9]{40}$/)]));
-  const lines = text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
+  const lines = text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
   expect(lines.some((l) => l.level === 'DEBUG')).toBe(true);
   expect(lines.length).toBeGreaterThan(5);
   for (const value of values) expect(text).not.toContain(value);

@@ -62,11 +62,7 @@ describe('summarize', () => {
   test('each outcome from completion events, the dead-letter queue and hand-backs', () => {
     const summary = summarize(
       sent('m-prov', 'm-rej', 'm-skip', 'm-dlq', 'm-retry', 'm-pend'),
-      [
-        provisioned('m-prov', 'acme-corp'),
-        failed('m-rej', 'invalid-json'),
-        skipped('m-skip', 'cust-42', 'unsubscribe-pending'),
-      ],
+      [provisioned('m-prov', 'acme-corp'), failed('m-rej', 'invalid-json'), skipped('m-skip', 'cust-42', 'unsubscribe-pending')],
       new Set(['m-dlq']),
       new Map([
         ['m-dlq', 3],
@@ -191,11 +187,7 @@ describe('formatSummary', () => {
   const fixture = () =>
     summarize(
       sent('m-prov', 'm-rej', 'm-skip', 'm-dlq', 'm-retry', 'm-pend'),
-      [
-        provisioned('m-prov', 'acme-corp'),
-        failed('m-rej', 'invalid-json'),
-        skipped('m-skip', 'cust-42', 'unsubscribe-pending'),
-      ],
+      [provisioned('m-prov', 'acme-corp'), failed('m-rej', 'invalid-json'), skipped('m-skip', 'cust-42', 'unsubscribe-pending')],
       new Set(['m-dlq']),
       new Map([
         ['m-dlq', 3],

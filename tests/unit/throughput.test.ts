@@ -187,7 +187,7 @@ describe('records that cannot be done in this invocation', () => {
     expect(sqs).toHaveReceivedCommandTimes(ChangeMessageVisibilityBatchCommand, 0);
   });
 
-  test('the queue URL comes from the record\'s queue ARN, asked once per function instance', async () => {
+  test("the queue URL comes from the record's queue ARN, asked once per function instance", async () => {
     apigw.on(CreateApiKeyCommand).rejects(new TooManyRequestsException({ message: 'slow down', retryAfterSeconds: '120', ...meta(429) }));
     const run = buildHandler();
 
@@ -195,11 +195,14 @@ describe('records that cannot be done in this invocation', () => {
     await run(sqsEvent(signup('globex')));
 
     expect(sqs).toHaveReceivedCommandTimes(GetQueueUrlCommand, 1);
-    expect(sqs).toHaveReceivedCommandWith(GetQueueUrlCommand, { QueueName: 'api-key-provisioner-test-signups', QueueOwnerAWSAccountId: '123456789012' });
+    expect(sqs).toHaveReceivedCommandWith(GetQueueUrlCommand, {
+      QueueName: 'api-key-provisioner-test-signups',
+      QueueOwnerAWSAccountId: '123456789012',
+    });
     expect(sqs).toHaveReceivedCommandTimes(ChangeMessageVisibilityBatchCommand, 2);
   });
 
-  test('when the queue URL cannot be found, the record is still handed back (the queue\'s own timeout applies)', async () => {
+  test("when the queue URL cannot be found, the record is still handed back (the queue's own timeout applies)", async () => {
     apigw.on(CreateApiKeyCommand).rejects(new TooManyRequestsException({ message: 'slow down', retryAfterSeconds: '120', ...meta(429) }));
     sqs.on(GetQueueUrlCommand).rejects(new Error('AccessDenied'));
     const run = buildHandler();
