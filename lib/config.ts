@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
 import { ConfigError } from './errors.js';
 import './zod-setup.js';
-import { tagProblem } from './naming.js';
+import { NAME_PREFIX_PATTERN, tagProblem } from './naming.js';
 import type { RetryPolicy } from './retry.js';
 
 export interface Config {
@@ -42,7 +42,7 @@ const integer = (min: number, max: number, fallback: number) =>
 
 const schema = z.object({
   COMPLETION_QUEUE_URL: z.url({ protocol: /^https?$/ }),
-  NAME_PREFIX: z.string().check(z.regex(/^[A-Za-z0-9/_+=.@-]{1,128}$/, 'must be 1 to 128 characters of A-Z a-z 0-9 / _ + = . @ -')),
+  NAME_PREFIX: z.string().check(z.regex(NAME_PREFIX_PATTERN, 'must be 1 to 128 characters of A-Z a-z 0-9 / _ + = . @ -')),
   DEFAULT_TAGS: z.optional(z.string()),
   USAGE_PLANS: z.optional(z.string()),
   REVOKED_SECRET_POLICY: z._default(z.enum(['keep', 'delete-value']), 'keep'),

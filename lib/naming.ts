@@ -9,6 +9,8 @@ export const CUSTOMER_ID_PATTERN = /^[A-Za-z0-9_+=.@-]{1,256}$/;
 /** Marketplace product codes are alphanumeric; `_` can never be one, so it marks "no product". */
 export const PRODUCT_CODE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const NO_PRODUCT = '_';
+/** NAME_PREFIX: the start of every key and secret name a deployment owns (secret-name charset, at most 128). */
+export const NAME_PREFIX_PATTERN = /^[A-Za-z0-9/_+=.@-]{1,128}$/;
 
 /** Tag rules of CreateApiKey: letters, digits and `+ - = . _ : /`. */
 const TAG_CHARSET = /^[A-Za-z0-9+\-=._:/]*$/;

@@ -35,7 +35,7 @@ import {
   type ReconcileReport,
   type ReconcileSettings,
   reconcile,
-} from '../../lib/local/reconcile.js';
+} from '../../lib/ops/reconcile/reconcile.js';
 import { apiKeyName, secretName } from '../../lib/naming.js';
 import { marketplaceNotification, signup, snsEnvelope } from '../helpers/events.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
@@ -333,7 +333,7 @@ describe('the CLI', () => {
     const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
       execFile(
         join(ROOT, 'node_modules', '.bin', 'tsx'),
-        ['lib/cli/reconcile.ts', '--endpoint', process.env.MOTO_ENDPOINT ?? '', '--json'],
+        ['lib/ops/reconcile/cli.ts', '--endpoint', process.env.MOTO_ENDPOINT ?? '', '--json'],
         { cwd: ROOT, env, timeout: 50_000 },
         (error, stdout, stderr) => done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       );

@@ -27,7 +27,7 @@ import {
   redrive,
   resolveQueues,
   setVisibility,
-} from '../../lib/local/redrive.js';
+} from '../../lib/ops/redrive/redrive.js';
 import { eventBridgeEnvelope, marketplaceNotification, signup, snsEnvelope } from '../helpers/events.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
 
@@ -46,7 +46,7 @@ function cli(args: string[]): Promise<{ code: number | null; stdout: string; std
   return new Promise((done) => {
     execFile(
       join(ROOT, 'node_modules', '.bin', 'tsx'),
-      ['lib/cli/redrive.ts', ...args],
+      ['lib/ops/redrive/cli.ts', ...args],
       { cwd: ROOT, env: process.env, timeout: 50_000 },
       (error, stdout, stderr) => done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );

@@ -17,8 +17,8 @@ import {
   type SQSClient,
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
-import { RejectedError, type RejectionReason } from '../errors.js';
-import { parseMessageBody } from '../messages.js';
+import { RejectedError, type RejectionReason } from '../../errors.js';
+import { parseMessageBody } from '../../messages.js';
 
 /** Why a message is in the DLQ: the rejection reason of a body the function cannot read, else `retries-exhausted`. */
 export type DlqReason = RejectionReason | 'retries-exhausted';

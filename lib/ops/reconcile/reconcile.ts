@@ -22,11 +22,11 @@ import {
 } from '@aws-sdk/client-api-gateway';
 import { ListSecretsCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import pLimit from 'p-limit';
-import { apiGatewayAdapter } from '../aws/api-gateway.js';
-import { type StoredSecret, secretsManagerAdapter } from '../aws/secrets-manager.js';
-import { parseUsagePlans as parseConfiguredUsagePlans } from '../config.js';
-import { CUSTOMER_ID_PATTERN, NO_PRODUCT, PRODUCT_CODE_PATTERN } from '../naming.js';
-import { type KeyStatus, type SecretRecord, usagePlanFor } from '../provision.js';
+import { apiGatewayAdapter } from '../../aws/api-gateway.js';
+import { type StoredSecret, secretsManagerAdapter } from '../../aws/secrets-manager.js';
+import { parseUsagePlans as parseConfiguredUsagePlans } from '../../config.js';
+import { CUSTOMER_ID_PATTERN, NO_PRODUCT, PRODUCT_CODE_PATTERN } from '../../naming.js';
+import { type KeyStatus, type SecretRecord, usagePlanFor } from '../../provision.js';
 
 /** A pending record younger than this is a provisioning in progress, not an orphan. */
 export const DEFAULT_PENDING_GRACE_MS = 15 * 60_000;

@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { exitCode, formatReport, parsePrefix, parseUsagePlans, reconcile } from '../local/reconcile.js';
+import { exitCode, formatReport, parsePrefix, parseUsagePlans, reconcile } from './reconcile.js';
 
 const USAGE = `Usage: npm run reconcile -- [--prefix PREFIX] [--usage-plans JSON] [--endpoint URL] [--fix] [--json]
 

@@ -13,7 +13,7 @@ import {
   type RedriveFilter,
   redrive,
   resolveQueues,
-} from '../local/redrive.js';
+} from './redrive.js';
 
 const USAGE = `Usage: npm run redrive -- (--dlq-url URL | --dlq-arn ARN) [--source-url URL | --source-arn ARN] [options]
 
