@@ -9,6 +9,8 @@ const moduleNameMapper = {
   '^(\\.{1,2}/.*)\\.js$': '$1',
 };
 // npm test runs Jest --runInBand: integration suites share one moto server and reset it, so they must not overlap.
+// JEST_PROJECT=unit|integration runs one project (npm run test:unit -- FILE): --selectProjects would take FILE as a project name.
+const only = process.env.JEST_PROJECT;
 module.exports = {
   // Integration tests wait for real visibility timeouts (a per-project testTimeout is not honoured).
   testTimeout: 60_000,
@@ -33,5 +35,5 @@ module.exports = {
       globalSetup: '<rootDir>/tests/integration/global-setup.ts',
       globalTeardown: '<rootDir>/tests/integration/global-teardown.ts',
     },
-  ],
+  ].filter((project) => !only || project.displayName === only),
 };

@@ -1,18 +1,16 @@
 /**
- * `npm start`: runs the pipeline end to end on a local AWS-compatible endpoint.
- *   npm start                               embedded moto, the sample events of events/
- *   npm start -- --endpoint URL [FILE ...]  an endpoint already running; each FILE is one message (or a Lambda SQS event's records)
- * Options: --keep, --batch-size N, --visibility-timeout S, --max-receive-count N, --function-timeout S, --max-seconds S.
+ * `npm start`: runs the pipeline end to end on a local AWS-compatible endpoint (usage below). Exit codes as every
+ * command's (lib/command-line.ts): 0 every message final, 1 some message still retried, 2 could not run.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { EXIT, parseCommandLine, positiveNumber, runCommand, UsageError } from '../command-line.js';
 import type { CompletionEvent } from '../completion.js';
 import { runEventSourceMapping, type SqsHandler } from './event-source-mapping.js';
 import { type MotoServer, startMoto } from './moto.js';
 import { peekQueue, sendBodies } from './queues.js';
-import { ensureQueues } from './resources.js';
+import { ensureQueues, type PipelineQueues } from './resources.js';
 import { formatSummary, type SentMessage, summarize } from './summary.js';
 
 const QUEUES = {
@@ -21,24 +19,26 @@ const QUEUES = {
   completions: 'api-key-provisioner-local-completions',
 };
 
-const { values: flags, positionals: files } = parseArgs({
-  allowPositionals: true,
-  options: {
-    endpoint: { type: 'string' },
-    keep: { type: 'boolean', default: false },
-    'batch-size': { type: 'string', default: '10' },
-    'visibility-timeout': { type: 'string', default: '5' },
-    'max-receive-count': { type: 'string', default: '3' },
-    'function-timeout': { type: 'string', default: '30' },
-    'max-seconds': { type: 'string', default: '300' },
-  },
-});
+/** The prefix of every local key and secret name: reconcile needs it (`--prefix`). */
+const LOCAL_PREFIX = 'keyprov/local/';
 
-const positiveInt = (name: string, value: string | undefined): number => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${JSON.stringify(value)}`);
-  return n;
-};
+const USAGE = `Usage: npm start -- [--endpoint URL] [options] [FILE ...]
+
+Runs the provisioning pipeline end to end on a local AWS: starts moto (or uses --endpoint), creates the queues,
+sends each FILE as one message (a file with a top-level "Records" array: each record's body; default: every
+events/*.json), runs the function as Lambda's SQS event source mapping would until the queue drains, and prints
+what became of each message.
+
+  --endpoint URL            an AWS-compatible endpoint already running (moto, LocalStack); default: start moto
+  --keep                    leave the embedded moto running afterwards and print what the next commands need
+  --batch-size N            records per invocation, 1-10 (default 10)
+  --visibility-timeout S    seconds before a handed-back record comes back (default 5)
+  --max-receive-count N     deliveries before a message goes to the dead-letter queue (default 3)
+  --function-timeout S      the function's deadline per invocation (default 30)
+  --max-seconds S           stop after this long even if the queue has not drained (default 300)
+
+Key and secret names start with ${LOCAL_PREFIX} (NAME_PREFIX). Key values are never printed.
+Exit code: 0 every message reached a final outcome, 1 some message is still being retried, 2 could not run.`;
 
 /** One message per body: a file with a top-level `Records` array gives each record's body; any other file is one body, verbatim. */
 export function messagesFromFile(path: string): Array<{ body: string; origin: string }> {
@@ -55,14 +55,56 @@ export function messagesFromFile(path: string): Array<{ body: string; origin: st
   return [{ body: text, origin: path }];
 }
 
-async function main(): Promise<number> {
-  const batchSize = positiveInt('batch-size', flags['batch-size']);
-  if (batchSize > 10) throw new Error('--batch-size is at most 10 here (one ReceiveMessage call per invocation)');
-  const settings = {
-    visibilityTimeoutSeconds: positiveInt('visibility-timeout', flags['visibility-timeout']),
-    maxReceiveCount: positiveInt('max-receive-count', flags['max-receive-count']),
+function options() {
+  const { values, positionals } = parseCommandLine(
+    USAGE,
+    {
+      endpoint: { type: 'string' },
+      keep: { type: 'boolean', default: false },
+      'batch-size': { type: 'string', default: '10' },
+      'visibility-timeout': { type: 'string', default: '5' },
+      'max-receive-count': { type: 'string', default: '3' },
+      'function-timeout': { type: 'string', default: '30' },
+      'max-seconds': { type: 'string', default: '300' },
+    },
+    { allowPositionals: true },
+  );
+  const batchSize = positiveNumber('batch-size', values['batch-size']);
+  if (batchSize > 10) throw new UsageError('--batch-size is at most 10 here (one ReceiveMessage call per invocation)');
+  return {
+    endpoint: values.endpoint,
+    keep: values.keep,
+    batchSize,
+    queueSettings: {
+      visibilityTimeoutSeconds: positiveNumber('visibility-timeout', values['visibility-timeout']),
+      maxReceiveCount: positiveNumber('max-receive-count', values['max-receive-count']),
+    },
+    functionTimeoutMs: positiveNumber('function-timeout', values['function-timeout']) * 1000,
+    maxDurationMs: positiveNumber('max-seconds', values['max-seconds']) * 1000,
+    files: positionals,
   };
-  const functionTimeoutMs = positiveInt('function-timeout', flags['function-timeout']) * 1000;
+}
+
+/** What the next commands need: the endpoint, the queues, the prefix, and the commands themselves. */
+function nextSteps(endpoint: string, queues: PipelineQueues, stop: string | undefined): string {
+  return [
+    '',
+    `Local AWS:         ${endpoint}${stop ? ` (stop it with: ${stop})` : ''}`,
+    `Signup queue:      ${queues.signupUrl}`,
+    `Dead-letter queue: ${queues.deadLetterUrl}`,
+    `Completion queue:  ${queues.completionUrl}`,
+    `Name prefix:       ${process.env.NAME_PREFIX}`,
+    'Next:',
+    `  npm run redrive -- --endpoint ${endpoint} --dlq-url ${queues.deadLetterUrl} --dry-run`,
+    `  npm run reconcile -- --endpoint ${endpoint} --prefix ${process.env.NAME_PREFIX}`,
+    `  npm start -- --endpoint ${endpoint} FILE ...`,
+  ].join('\n');
+}
+
+async function main(): Promise<number> {
+  const flags = options();
+  const settings = flags.queueSettings;
+  const { batchSize, functionTimeoutMs, files } = flags;
   const inputs =
     files.length > 0
       ? files
@@ -85,7 +127,7 @@ async function main(): Promise<number> {
     process.env.AWS_REGION ??= 'us-east-1';
     process.env.AWS_ACCESS_KEY_ID ??= 'local';
     process.env.AWS_SECRET_ACCESS_KEY ??= 'local';
-    process.env.NAME_PREFIX ??= 'keyprov/local/';
+    process.env.NAME_PREFIX ??= LOCAL_PREFIX;
     // One local instance may use the whole account's CreateApiKey quota.
     process.env.API_GATEWAY_RATE_PER_SECOND ??= '5';
     process.env.POWERTOOLS_LOG_LEVEL ??= 'ERROR'; // the summary reports every outcome; INFO shows the function's logs
@@ -116,7 +158,7 @@ async function main(): Promise<number> {
       handler,
       batchSize,
       functionTimeoutMs,
-      maxDurationMs: positiveInt('max-seconds', flags['max-seconds']) * 1000,
+      maxDurationMs: flags.maxDurationMs,
       onBatch: (report) => {
         for (const id of report.handedBack) handedBack.set(id, (handedBack.get(id) ?? 0) + 1);
         const back = report.handedBack.length
@@ -138,21 +180,15 @@ async function main(): Promise<number> {
     const summary = summarize(sent, events, new Set(deadLetters.map((m) => m.MessageId ?? '')), handedBack);
     console.log(`\n${formatSummary(summary, { deadLetter: deadLetters.length, completions: events.length })}`);
     console.log(summary.ok ? 'Every message reached a final outcome.' : 'Some messages did not reach a final outcome (see above).');
-    if (moto && flags.keep) {
-      console.log(`\nmoto_server keeps running at ${endpoint} (pid ${moto.process.pid}); stop it with: kill ${moto.process.pid}`);
-      moto.process.unref();
+    if (flags.keep) {
+      console.log(nextSteps(endpoint, queues, moto && `kill ${moto.process.pid}`));
+      moto?.process.unref();
       moto = undefined;
     }
-    return summary.ok ? 0 : 1;
+    return summary.ok ? EXIT.ok : EXIT.attention;
   } finally {
     await moto?.stop();
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(`npm start failed: ${error instanceof Error ? error.message : String(error)}`);
-    process.exit(2);
-  },
-);
+runCommand('npm start', main);

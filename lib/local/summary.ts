@@ -43,6 +43,8 @@ export interface MessageRow {
   apiKeyId?: string;
   secretName?: string;
   reason?: string;
+  /** Why a message was rejected: the failure event's sentence (sanitised: it quotes no key value, no whole body). */
+  detail?: string;
 }
 
 export interface Summary {
@@ -83,6 +85,7 @@ export function summarize(
         customerId: event.customerId,
         apiKeyId: event.apiKeyId,
         reason: event.reason,
+        detail: event.message,
       };
     }
     if (event?.type === 'api-key.enabled' || event?.type === 'api-key.revoked' || event?.type === 'api-key.plan-changed') {
@@ -142,10 +145,12 @@ export function formatSummary(summary: Summary, left: { deadLetter: number; comp
     .filter(([, n]) => n > 0)
     .map(([k, n]) => `${n} ${k}`)
     .join(', ');
+  const details = summary.rows.filter((r) => r.outcome === 'rejected' && r.detail).map((r) => `  ${r.origin}: ${r.reason}: ${r.detail}`);
   return [
     line(header),
     line(widths.map((w) => '-'.repeat(w))),
     ...cells.map(line),
+    ...(details.length > 0 ? ['', 'Rejected, and why:', ...details] : []),
     '',
     `Totals: ${summary.rows.length} messages: ${totals || 'none'}`,
     `Left on the queues: ${left.deadLetter} in the dead-letter queue, ${left.completions} completion event(s) on the completion queue`,
