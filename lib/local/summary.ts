@@ -54,6 +54,12 @@ export interface Summary {
 }
 
 /**
+ * A failure sentence with every run of 20 or more letters and digits masked: our sentences never quote a key value
+ * (API Gateway takes 20 to 128 alphanumerics), and the summary does not take that on trust.
+ */
+const redacted = (sentence: string) => sentence.replace(/[A-Za-z0-9]{20,}/g, '[redacted]');
+
+/**
  * Joins what was sent with what came out: completion events (by the SQS message id they carry), the
  * dead-letter queue's message ids, and how often each message was handed back. Pure.
  */
@@ -83,9 +89,9 @@ export function summarize(
         ...row,
         outcome: event.reason === 'subscribe-fail' ? 'subscribe-failed' : 'rejected',
         customerId: event.customerId,
-        apiKeyId: event.apiKeyId,
+        ...(event.apiKeyId && { apiKeyId: event.apiKeyId }),
         reason: event.reason,
-        detail: event.message,
+        detail: redacted(event.message),
       };
     }
     if (event?.type === 'api-key.enabled' || event?.type === 'api-key.revoked' || event?.type === 'api-key.plan-changed') {

@@ -80,7 +80,15 @@ describe('summarize', () => {
         apiKeyId: 'key-acme-corp',
         secretName: 'keyprov/test/acme-corp',
       },
-      { origin: 'events/batch.json#2', messageId: 'm-rej', outcome: 'rejected', retries: 0, customerId: undefined, reason: 'invalid-json' },
+      {
+        origin: 'events/batch.json#2',
+        messageId: 'm-rej',
+        outcome: 'rejected',
+        retries: 0,
+        customerId: undefined,
+        reason: 'invalid-json',
+        detail: 'rejected: invalid-json',
+      },
       {
         origin: 'events/batch.json#3',
         messageId: 'm-skip',
@@ -287,7 +295,8 @@ describe('formatSummary', () => {
     expect(JSON.stringify(summary)).not.toContain(KEY_VALUE);
     const text = formatSummary(summary, { deadLetter: 0, completions: 3 });
     expect(text).not.toContain(KEY_VALUE);
-    expect(text).not.toContain('CreateApiKey said');
+    // The sentence is shown, with anything shaped like a key value masked.
+    expect(text).toContain('CreateApiKey said: [redacted]');
     // The rows are still there: the check above is not passing on an empty table.
     expect(text).toContain('key-acme-corp');
     expect(text).toContain('bad-request');
