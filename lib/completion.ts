@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import type { RejectionReason } from './errors.js';
+import { deterministicId } from './ids.js';
 import type { ParsedMessage, Source } from './messages.js';
 import type { KeyResult } from './provision.js';
 
@@ -151,10 +151,4 @@ export function completionEvent(parsed: ParsedMessage, result: KeyResult | undef
     apiKeyId: key.apiKeyId,
     eventTime: parsed.eventTime,
   };
-}
-
-/** A UUID-shaped id derived from its parts (SHA-256), so that repeats of the same outcome share it. */
-export function deterministicId(...parts: string[]): string {
-  const hex = createHash('sha256').update(parts.join('\u0000')).digest('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }

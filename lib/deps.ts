@@ -1,10 +1,31 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
+import type { ApiKeyStore } from './aws/api-gateway.js';
 import { apiGatewayAdapter, createApiGatewayClient } from './aws/api-gateway.js';
+import type { SecretStore } from './aws/secrets-manager.js';
 import { createSecretsManagerClient, secretsManagerAdapter } from './aws/secrets-manager.js';
+import type { MessageSink, MessageSource } from './aws/sqs.js';
 import { createSqsClient, sqsAdapter, sqsSourceAdapter } from './aws/sqs.js';
 import type { Config } from './config.js';
 import { logger, metrics } from './observability.js';
-import type { BatchDeps } from './process-batch.js';
+import type { RateLimiter } from './rate-limiter.js';
 import { createRateLimiter } from './rate-limiter.js';
+
+/** What the batch handler works with: configuration, adapters, limiter, logger and metrics. */
+export interface BatchDeps {
+  config: Config;
+  apiKeys: ApiKeyStore;
+  secrets: SecretStore;
+  completions: MessageSink;
+  /** The queues the records come from, to delay a handed-back record by its known wait. Optional. */
+  signupQueue?: MessageSource;
+  /** Paces API Gateway calls across all records of this instance. Optional. */
+  apiGatewayLimiter?: RateLimiter;
+  logger: Logger;
+  /** Outcome counts, throttles, retries and latency (lib/observability.ts). Optional. */
+  metrics?: Metrics;
+  now?: () => Date;
+}
 
 /** The production dependencies of the batch handler: one SDK client per service, built once per function instance. */
 export function createDeps(config: Config): BatchDeps {

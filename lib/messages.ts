@@ -43,10 +43,13 @@ const productCode = z
   .string()
   .check(z.regex(PRODUCT_CODE_PATTERN, 'must be 1 to 64 characters of A-Z a-z 0-9 . _ -, starting alphanumeric'));
 
+/** Producer event ids (signup `eventId`, EventBridge `id`): they become correlation ids and parts of event ids. */
+const EVENT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
 /** The product's own signup event. Unknown fields are ignored, so producers can add fields first. */
 export const signupEventSchema = z.object({
   customerId,
-  eventId: z.optional(z.string().check(z.regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1 to 128 characters of A-Z a-z 0-9 . _ : -'))),
+  eventId: z.optional(z.string().check(z.regex(EVENT_ID_PATTERN, 'must be 1 to 128 characters of A-Z a-z 0-9 . _ : -'))),
   productCode: z.optional(productCode),
   plan: z.optional(z.string().check(z.regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1 to 64 characters of A-Z a-z 0-9 . _ -'))),
   tags: z.optional(z.record(z.string(), z.string())),
@@ -248,4 +251,20 @@ export function parseMessageBody(body: string, receivedAt: string = new Date().t
   }
 
   return parseInner(json, 'signup', receivedAt);
+}
+
+/**
+ * The producer's event id of a body that was rejected, when it has a well-formed one (signup `eventId`, an
+ * EventBridge event's `id`, or the `eventId` of a signup inside one): a rejected message correlates as an accepted one.
+ */
+export function peekEventId(body: string): string | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  if (!isObject(json)) return undefined;
+  const id = isObject(json.detail) ? (json.detail.eventId ?? json.id) : json.eventId;
+  return typeof id === 'string' && EVENT_ID_PATTERN.test(id) ? id : undefined;
 }

@@ -1,34 +1,15 @@
 import { BatchProcessor, EventType } from '@aws-lambda-powertools/batch';
-import type { Logger } from '@aws-lambda-powertools/logger';
-import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import pLimit from 'p-limit';
-import type { ApiKeyStore } from './aws/api-gateway.js';
-import type { SecretStore } from './aws/secrets-manager.js';
-import { type MessageSink, type MessageSource, SQS_BATCH_LIMIT, type VisibilityChange } from './aws/sqs.js';
-import { type CompletionEvent, completionEvent, deterministicId } from './completion.js';
-import type { Config } from './config.js';
-import { RejectedError, RetryableError, ThrottledError } from './errors.js';
-import { type ParsedMessage, parseMessageBody } from './messages.js';
-import { METRIC, recordOutcome } from './observability.js';
-import { moveToConfiguredPlan, provisionKey, revokeKey } from './provision.js';
-import type { RateLimiter } from './rate-limiter.js';
+import { SQS_BATCH_LIMIT, type VisibilityChange } from './aws/sqs.js';
+import type { BatchDeps } from './deps.js';
+import { RetryableError } from './errors.js';
+import { METRIC } from './observability.js';
+import { createRecordProcessor, type RecordResult } from './process-record.js';
 import { withRetry } from './retry.js';
 
-export interface BatchDeps {
-  config: Config;
-  apiKeys: ApiKeyStore;
-  secrets: SecretStore;
-  completions: MessageSink;
-  /** The queues the records come from, to delay a handed-back record by its known wait. Optional. */
-  signupQueue?: MessageSource;
-  /** Paces API Gateway calls across all records of this instance. Optional. */
-  apiGatewayLimiter?: RateLimiter;
-  logger: Logger;
-  /** Outcome counts, throttles, retries and latency (lib/observability.ts). Optional. */
-  metrics?: Metrics;
-  now?: () => Date;
-}
+export type { BatchDeps } from './deps.js';
 
 /** SQS's longest visibility timeout: 12 hours. */
 const MAX_VISIBILITY_SECONDS = 43_200;
@@ -45,17 +26,6 @@ export function redeliveryDelaySeconds(error: unknown): number | undefined {
   return undefined;
 }
 
-/** What one record came to, when it is not handed back to SQS. */
-interface RecordResult {
-  record: SQSRecord;
-  event: CompletionEvent;
-}
-
-/** The correlation id of a record: the producer's event id when the body is readable and has one, else the SQS message id. */
-function correlationIdOf(parsed: ParsedMessage | undefined, record: SQSRecord): string {
-  return parsed?.eventId || record.messageId;
-}
-
 /**
  * Builds the SQS batch handler. Each record is processed on its own (`recordConcurrency` at a time; a failing
  * record never fails the others): it ends provisioned, already provisioned, enabled, revoked, acknowledged,
@@ -66,96 +36,7 @@ function correlationIdOf(parsed: ParsedMessage | undefined, record: SQSRecord): 
 export function createBatchHandler(deps: BatchDeps) {
   const now = deps.now ?? (() => new Date());
 
-  async function processRecord(record: SQSRecord, context: Context): Promise<RecordResult> {
-    let parsed: ParsedMessage | undefined;
-    let parseError: unknown;
-    try {
-      parsed = parseMessageBody(record.body, new Date(Number(record.attributes.SentTimestamp) || Date.now()).toISOString());
-    } catch (error) {
-      parseError = error;
-    }
-    const correlationId = correlationIdOf(parsed, record);
-    const log = deps.logger.createChild({ persistentKeys: { correlationId, messageId: record.messageId } });
-    const receiveCount = Number(record.attributes.ApproximateReceiveCount);
-    log.debug('Record received', { receiveCount, bodyLength: record.body.length, sentTimestamp: record.attributes.SentTimestamp });
-    const retrying =
-      (limiter: RateLimiter | undefined) =>
-      <T>(operation: string, call: () => Promise<T>) =>
-        withRetry(operation, call, {
-          policy: deps.config.retry,
-          // Records stop one safety margin early: the completion events still have to go out after them.
-          remainingTimeMs: () => context.getRemainingTimeInMillis() - deps.config.retry.safetyMarginMs,
-          limiter,
-          onRetry: ({ attempt, delayMs, error }) => {
-            deps.metrics?.addMetric(error instanceof ThrottledError ? METRIC.throttles : METRIC.retries, MetricUnit.Count, 1);
-            log.warn('Retrying AWS call', { operation, attempt, delayMs: Math.round(delayMs), error: error.message });
-          },
-        });
-    const base = { occurredAt: now().toISOString(), correlationId, messageId: record.messageId };
-
-    try {
-      if (parseError) throw parseError;
-      if (!parsed) throw new Error('unreachable: no parse result');
-      const request = parsed;
-      log.info('Message received', {
-        kind: request.kind,
-        action: 'action' in request ? request.action : undefined,
-        source: request.source,
-        customerId: request.customerId,
-        productCode: request.productCode,
-        eventTime: request.eventTime,
-        receiveCount,
-      });
-      const provisionDeps = {
-        config: deps.config,
-        apiKeys: deps.apiKeys,
-        secrets: deps.secrets,
-        now,
-        retry: { apiGateway: retrying(deps.apiGatewayLimiter), secrets: retrying(undefined) },
-      };
-      const movesPlans =
-        request.kind === 'notice' &&
-        request.action === 'entitlement-updated' &&
-        deps.config.onEntitlementUpdated === 'move-to-configured-plan';
-      const result =
-        request.kind === 'provision'
-          ? await provisionKey(request, provisionDeps)
-          : request.kind === 'revoke'
-            ? await revokeKey(request, provisionDeps)
-            : movesPlans
-              ? await moveToConfiguredPlan(request, provisionDeps)
-              : undefined;
-      const event = completionEvent(request, result, base);
-      if (deps.metrics) recordOutcome(deps.metrics, event, request.eventTime, now());
-      log.info('Message done', {
-        type: event.type,
-        outcome: result?.outcome,
-        customerId: request.customerId,
-        apiKeyId: result?.apiKeyId,
-        secretName: result?.secretName,
-      });
-      return { record, event };
-    } catch (error) {
-      if (error instanceof RejectedError) {
-        log.warn('Message rejected', { reason: error.reason, error: error.message, receiveCount });
-        const subject = parsed && { source: parsed.source, customerId: parsed.customerId, productCode: parsed.productCode };
-        const event: CompletionEvent = {
-          type: 'api-key.provisioning-failed',
-          eventId: deterministicId('failed', record.messageId, error.reason),
-          ...base,
-          reason: error.reason,
-          message: error.message,
-          ...subject,
-        };
-        if (deps.metrics) recordOutcome(deps.metrics, event, parsed?.eventTime, now());
-        return { record, event };
-      }
-      const message = error instanceof Error ? `${error.name}: ${error.message}` : 'non-error thrown';
-      if (error instanceof RetryableError) log.warn('Record handed back to SQS for a later retry', { error: message, receiveCount });
-      else log.error('Unexpected error: record handed back to SQS', { error: message, receiveCount });
-      throw error;
-    }
-  }
+  const processRecord = createRecordProcessor(deps, now);
 
   /** Sends one event per result; returns the message ids of records whose event SQS did not take. */
   async function sendEvents(results: RecordResult[], context: Context): Promise<string[]> {

@@ -1,9 +1,9 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import type { ApiKeyStore } from './aws/api-gateway.js';
 import type { SecretStore, StoredSecret } from './aws/secrets-manager.js';
-import { deterministicId } from './completion.js';
 import type { Config } from './config.js';
 import { RejectedError, TransientError } from './errors.js';
+import { deterministicId } from './ids.js';
 import type { ProvisionRequest, RevokeRequest } from './messages.js';
 import { apiKeyName, mergeTags, secretName } from './naming.js';
 

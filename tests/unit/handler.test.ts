@@ -24,6 +24,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { handler } from '../../functions/provision.js';
 import type { CompletionEvent } from '../../lib/completion.js';
+import { peekEventId } from '../../lib/messages.js';
 import {
   eventBridgeEnvelope,
   lambdaContext,
@@ -333,11 +334,23 @@ describe('rejections are acknowledged and reported', () => {
       expect.objectContaining({
         type: 'api-key.provisioning-failed',
         eventId: expect.stringMatching(/^[0-9a-f]{8}-/),
-        correlationId: event.Records[0]?.messageId,
+        // The documented rule, for rejected messages too: the producer's well-formed event id, else the SQS message id.
+        correlationId: peekEventId(event.Records[0]?.body ?? '') ?? event.Records[0]?.messageId,
         messageId: event.Records[0]?.messageId,
         reason,
         message: expect.any(String),
       }),
+    ]);
+  });
+
+  test('a rejected signup correlates by its own eventId, a malformed eventId by the SQS message id', async () => {
+    const valid = sqsEvent({ customerId: 'bad id!', eventId: 'evt-123' });
+    const malformed = sqsEvent({ customerId: 'bad id!', eventId: 'evt 123 with spaces' });
+    await run(valid);
+    await run(malformed);
+    expect(sentEvents()).toEqual([
+      expect.objectContaining({ reason: 'invalid-customer-id', correlationId: 'evt-123' }),
+      expect.objectContaining({ reason: 'invalid-customer-id', correlationId: malformed.Records[0]?.messageId }),
     ]);
   });
 

@@ -1,0 +1,145 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Context, SQSRecord } from 'aws-lambda';
+import { type CompletionEvent, completionEvent } from './completion.js';
+import type { BatchDeps } from './deps.js';
+import { RejectedError, RetryableError, ThrottledError } from './errors.js';
+import { deterministicId } from './ids.js';
+import { type ParsedMessage, parseMessageBody, peekEventId } from './messages.js';
+import { METRIC, recordOutcome } from './observability.js';
+import { type KeyResult, moveToConfiguredPlan, type ProvisionDeps, provisionKey, revokeKey } from './provision.js';
+import type { RateLimiter } from './rate-limiter.js';
+import { withRetry } from './retry.js';
+
+/** What one record came to, when it is not handed back to SQS. */
+export interface RecordResult {
+  record: SQSRecord;
+  event: CompletionEvent;
+}
+
+type Parsed = { ok: true; message: ParsedMessage } | { ok: false; error: unknown };
+
+/** When the queue first got the message: SentTimestamp, the time of last resort for a body that carries none. */
+function queueTime(record: SQSRecord): string {
+  return new Date(Number(record.attributes.SentTimestamp) || Date.now()).toISOString();
+}
+
+function parseRecord(record: SQSRecord): Parsed {
+  try {
+    return { ok: true, message: parseMessageBody(record.body, queueTime(record)) };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+/**
+ * The correlation id of a record: the producer's event id when the body has a well-formed one — read from a
+ * rejected body too — else the SQS message id.
+ */
+function correlationIdOf(parsed: Parsed, record: SQSRecord): string {
+  return (parsed.ok ? parsed.message.eventId : peekEventId(record.body)) || record.messageId;
+}
+
+/** Runs the use case the message asks for; undefined for a notice that only gets announced. */
+function dispatch(request: ParsedMessage, provisionDeps: ProvisionDeps, config: BatchDeps['config']): Promise<KeyResult> | undefined {
+  if (request.kind === 'provision') return provisionKey(request, provisionDeps);
+  if (request.kind === 'revoke') return revokeKey(request, provisionDeps);
+  if (request.action === 'entitlement-updated' && config.onEntitlementUpdated === 'move-to-configured-plan') {
+    return moveToConfiguredPlan(request, provisionDeps);
+  }
+  return undefined;
+}
+
+/**
+ * Processes one record: parse, run its use case with every AWS call under the retry policy (API Gateway's also
+ * under the instance's rate limiter), and return its completion event. A rejection (bad input) is a failure event;
+ * any other error is thrown, so the batch hands the record back to SQS.
+ */
+export function createRecordProcessor(deps: BatchDeps, now: () => Date) {
+  /** Wraps an AWS call in the retry policy, counting and logging each retry. */
+  const retrying =
+    (log: Logger, context: Context, limiter: RateLimiter | undefined) =>
+    <T>(operation: string, call: () => Promise<T>) =>
+      withRetry(operation, call, {
+        policy: deps.config.retry,
+        // Records stop one safety margin early: the completion events still have to go out after them.
+        remainingTimeMs: () => context.getRemainingTimeInMillis() - deps.config.retry.safetyMarginMs,
+        limiter,
+        onRetry: ({ attempt, delayMs, error }) => {
+          deps.metrics?.addMetric(error instanceof ThrottledError ? METRIC.throttles : METRIC.retries, MetricUnit.Count, 1);
+          log.warn('Retrying AWS call', { operation, attempt, delayMs: Math.round(delayMs), error: error.message });
+        },
+      });
+
+  function rejection(
+    error: RejectedError,
+    record: SQSRecord,
+    parsed: Parsed,
+    base: Omit<CompletionEvent, 'type' | 'eventId'>,
+  ): CompletionEvent {
+    const subject = parsed.ok
+      ? { source: parsed.message.source, customerId: parsed.message.customerId, productCode: parsed.message.productCode }
+      : {};
+    return {
+      type: 'api-key.provisioning-failed',
+      eventId: deterministicId('failed', record.messageId, error.reason),
+      ...base,
+      reason: error.reason,
+      message: error.message,
+      ...subject,
+    };
+  }
+
+  return async function processRecord(record: SQSRecord, context: Context): Promise<RecordResult> {
+    const parsed = parseRecord(record);
+    const correlationId = correlationIdOf(parsed, record);
+    const log = deps.logger.createChild({ persistentKeys: { correlationId, messageId: record.messageId } });
+    const receiveCount = Number(record.attributes.ApproximateReceiveCount);
+    log.debug('Record received', { receiveCount, bodyLength: record.body.length, sentTimestamp: record.attributes.SentTimestamp });
+    const base = { occurredAt: now().toISOString(), correlationId, messageId: record.messageId };
+    const eventTime = parsed.ok ? parsed.message.eventTime : undefined;
+
+    try {
+      if (!parsed.ok) throw parsed.error;
+      const request = parsed.message;
+      log.info('Message received', {
+        kind: request.kind,
+        action: 'action' in request ? request.action : undefined,
+        source: request.source,
+        customerId: request.customerId,
+        productCode: request.productCode,
+        eventTime: request.eventTime,
+        receiveCount,
+      });
+      const provisionDeps: ProvisionDeps = {
+        config: deps.config,
+        apiKeys: deps.apiKeys,
+        secrets: deps.secrets,
+        now,
+        retry: { apiGateway: retrying(log, context, deps.apiGatewayLimiter), secrets: retrying(log, context, undefined) },
+      };
+      const result = await dispatch(request, provisionDeps, deps.config);
+      const event = completionEvent(request, result, base);
+      if (deps.metrics) recordOutcome(deps.metrics, event, eventTime, now());
+      log.info('Message done', {
+        type: event.type,
+        outcome: result?.outcome,
+        customerId: request.customerId,
+        apiKeyId: result?.apiKeyId,
+        secretName: result?.secretName,
+      });
+      return { record, event };
+    } catch (error) {
+      if (error instanceof RejectedError) {
+        log.warn('Message rejected', { reason: error.reason, error: error.message, receiveCount });
+        const event = rejection(error, record, parsed, base);
+        if (deps.metrics) recordOutcome(deps.metrics, event, eventTime, now());
+        return { record, event };
+      }
+      const message = error instanceof Error ? `${error.name}: ${error.message}` : 'non-error thrown';
+      if (error instanceof RetryableError) log.warn('Record handed back to SQS for a later retry', { error: message, receiveCount });
+      else log.error('Unexpected error: record handed back to SQS', { error: message, receiveCount });
+      throw error;
+    }
+  };
+}
