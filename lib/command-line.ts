@@ -26,8 +26,14 @@ type Options = NonNullable<ParseArgsConfig['options']>;
  * Parses `argv` against `options` (a `help`/`-h` flag is added). On `--help` prints `usage` and exits 0; on an
  * unknown flag, a missing value or an unexpected argument throws {@link UsageError} naming it.
  */
-export function parseCommandLine<O extends Options>(usage: string, options: O, config: { allowPositionals?: boolean; argv?: string[] } = {}) {
-  let parsed: ReturnType<typeof parseArgs<{ options: O & { help: { type: 'boolean'; short: 'h' } }; allowPositionals: boolean; strict: true }>>;
+export function parseCommandLine<O extends Options>(
+  usage: string,
+  options: O,
+  config: { allowPositionals?: boolean; argv?: string[] } = {},
+) {
+  let parsed: ReturnType<
+    typeof parseArgs<{ options: O & { help: { type: 'boolean'; short: 'h' } }; allowPositionals: boolean; strict: true }>
+  >;
   try {
     parsed = parseArgs({
       args: config.argv ?? process.argv.slice(2),
@@ -37,7 +43,8 @@ export function parseCommandLine<O extends Options>(usage: string, options: O, c
     });
   } catch (error) {
     // node:util's messages name the flag; its error codes (ERR_PARSE_ARGS_*) are not for people.
-    const message = error instanceof Error ? error.message.split('\n')[0]?.replace(/\. To specify a positional argument.*$/, '') : String(error);
+    const message =
+      error instanceof Error ? error.message.split('\n')[0]?.replace(/\. To specify a positional argument.*$/, '') : String(error);
     throw new UsageError(message ?? 'bad arguments');
   }
   if ((parsed.values as { help?: boolean }).help) {
