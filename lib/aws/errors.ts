@@ -1,5 +1,6 @@
 import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
 import { RejectedError, type RejectionReason, ThrottledError, TransientError } from '../errors.js';
+import { printable } from '../naming.js';
 
 interface SdkErrorLike extends Error {
   $metadata?: { httpStatusCode?: number };
@@ -28,7 +29,9 @@ export function retryableFromSdk(operation: string, error: unknown): ThrottledEr
   if (!(error instanceof Error)) return undefined;
   const e = error as SdkErrorLike;
   const status = e.$metadata?.httpStatusCode;
-  const label = `${operation} failed with ${e.name}${status ? ` (HTTP ${status})` : ''}`;
+  // The cause stays readable: a network error's name is just `Error`, its code and message say what happened.
+  const code = e.code && e.code !== e.name ? ` ${e.code}` : '';
+  const label = `${operation} failed with ${e.name}${code}${status ? ` (HTTP ${status})` : ''}: ${printable(e.message, 200)}`;
   if (isThrottlingError(e as never) || status === 429) {
     const retryAfter = e.retryAfterSeconds ?? e.$response?.headers?.['retry-after'];
     return new ThrottledError(label, parseRetryAfter(retryAfter), { cause: error });

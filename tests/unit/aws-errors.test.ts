@@ -58,7 +58,7 @@ describe('retryableFromSdk', () => {
     expect(error).toBeInstanceOf(ThrottledError);
     expect((error as ThrottledError).retryAfterMs).toBe(2_000);
     expect(error?.cause).toBe(sdkError);
-    expect(error?.message).toBe('CreateApiKey failed with TooManyRequestsException (HTTP 429)');
+    expect(error?.message).toBe('CreateApiKey failed with TooManyRequestsException (HTTP 429): x');
   });
 
   test('TooManyRequestsException without Retry-After is a ThrottledError without retryAfterMs', () => {
@@ -101,7 +101,7 @@ describe('retryableFromSdk', () => {
     expect(error).toBeInstanceOf(TransientError);
     expect(error).not.toBeInstanceOf(ThrottledError);
     expect(error?.cause).toBe(sdkError);
-    expect(error?.message).toBe('CreateApiKey failed with ServiceUnavailableException (HTTP 503)');
+    expect(error?.message).toBe('CreateApiKey failed with ServiceUnavailableException (HTTP 503): x');
   });
 
   test.each([500, 501, 502, 504, 599])('an error with HTTP %i is a TransientError', (status) => {
@@ -114,14 +114,17 @@ describe('retryableFromSdk', () => {
     timeout.name = 'TimeoutError';
     const error = retryableFromSdk('CreateSecret', timeout);
     expect(error).toBeInstanceOf(TransientError);
-    expect(error?.message).toBe('CreateSecret failed with TimeoutError');
+    expect(error?.message).toBe('CreateSecret failed with TimeoutError: Request timed out');
   });
 
   test.each(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND'])(
     'a network error %s is a TransientError',
     (code) => {
-      const error = Object.assign(new Error(`connect ${code}`), { code });
-      expect(retryableFromSdk('Op', error)).toBeInstanceOf(TransientError);
+      const error = Object.assign(new Error(`connect ${code} 127.0.0.1:1`), { code });
+      const transient = retryableFromSdk('Op', error);
+      expect(transient).toBeInstanceOf(TransientError);
+      // What a person reads names the cause, not just `Error`.
+      expect(transient?.message).toBe(`Op failed with Error ${code}: connect ${code} 127.0.0.1:1`);
     },
   );
 
