@@ -2,6 +2,7 @@
  * Errors of the provisioning pipeline. Each one says how a record ends:
  * - {@link RejectedError}: permanent; the record is acknowledged and a failure event names `reason`.
  * - {@link RetryableError}: transient; the record goes into `batchItemFailures` so SQS redelivers it.
+ *   {@link EnvironmentError}: a retryable one that waits for a fix on our side (IAM, KMS, a missing plan).
  * Messages never hold a key value or a whole message body.
  */
 export class ProvisionerError extends Error {
@@ -20,8 +21,6 @@ export type RejectionReason =
   | 'invalid-product-code'
   | 'invalid-tags'
   | 'bad-request'
-  | 'unauthorized'
-  | 'not-found'
   | 'secret-unreadable'
   | 'unknown-product';
 
@@ -54,7 +53,17 @@ export class ThrottledError extends RetryableError {
   }
 }
 
-/** A 5xx, a timeout or a network error. */
+/**
+ * AWS refused for a reason on our side, not the message's: IAM or a KMS key policy denies the call, a usage plan or
+ * key is missing, a secret is scheduled for deletion, an account quota is used up. Retrying at once does not help,
+ * so the record goes back to SQS without retries in this invocation and, while nothing changes, on to the
+ * dead-letter queue — to be replayed once someone has fixed the cause. Never a rejection of the message.
+ */
+export class EnvironmentError extends RetryableError {
+  override name = 'EnvironmentError';
+}
+
+/** A 5xx, a timeout, a network error, or a usage-plan write that overlapped another one (409). */
 export class TransientError extends RetryableError {
   override name = 'TransientError';
 }

@@ -3,7 +3,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSRecord } from 'aws-lambda';
 import { type CompletionEvent, completionEvent } from './completion.js';
 import type { BatchDeps } from './deps.js';
-import { RejectedError, RetryableError, ThrottledError } from './errors.js';
+import { EnvironmentError, RejectedError, RetryableError, ThrottledError } from './errors.js';
 import { deterministicId } from './ids.js';
 import { type ParsedMessage, parseMessageBody, peekEventId } from './messages.js';
 import { METRIC, recordOutcome } from './observability.js';
@@ -137,7 +137,12 @@ export function createRecordProcessor(deps: BatchDeps, now: () => Date) {
         return { record, event };
       }
       const message = error instanceof Error ? `${error.name}: ${error.message}` : 'non-error thrown';
-      if (error instanceof RetryableError) log.warn('Record handed back to SQS for a later retry', { error: message, receiveCount });
+      if (error instanceof EnvironmentError) {
+        log.error('AWS refused for a reason on our side (IAM, KMS, a plan, a secret being deleted): record handed back', {
+          error: message,
+          receiveCount,
+        });
+      } else if (error instanceof RetryableError) log.warn('Record handed back to SQS for a later retry', { error: message, receiveCount });
       else log.error('Unexpected error: record handed back to SQS', { error: message, receiveCount });
       throw error;
     }

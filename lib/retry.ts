@@ -1,4 +1,4 @@
-import { DeadlineError, RetryableError, ThrottledError } from './errors.js';
+import { DeadlineError, EnvironmentError, RetryableError, ThrottledError } from './errors.js';
 import type { RateLimiter } from './rate-limiter.js';
 
 export interface RetryPolicy {
@@ -38,7 +38,7 @@ export function backoffDelay(error: RetryableError, attempt: number, policy: Ret
 
 /**
  * Runs `call`, retrying {@link RetryableError}s (throttles, 5xx, timeouts) with backoff.
- * Any other error is rethrown at once. Gives up, throwing the last retryable error, after `maxAttempts`
+ * Any other error, and an {@link EnvironmentError}, is rethrown at once. Gives up, throwing the last retryable error, after `maxAttempts`
  * or when a Retry-After exceeds `maxDelayMs`;
  * throws {@link DeadlineError} instead of starting an attempt or a wait that would end inside the safety margin.
  * With a `limiter`, each attempt first waits for its slot; a slot beyond the deadline is a {@link DeadlineError}
@@ -61,7 +61,8 @@ export async function withRetry<T>(operation: string, call: () => Promise<T>, op
       return result;
     } catch (error) {
       if (error instanceof ThrottledError) limiter?.onThrottle(error.retryAfterMs);
-      if (!(error instanceof RetryableError) || attempt >= policy.maxAttempts) throw error;
+      // An EnvironmentError waits for someone to fix IAM, KMS or a plan: SQS redelivers it, later, not us now.
+      if (!(error instanceof RetryableError) || error instanceof EnvironmentError || attempt >= policy.maxAttempts) throw error;
       // A service that asks for a longer pause than we may wait gets it: SQS redelivers the record later.
       if (error instanceof ThrottledError && (error.retryAfterMs ?? 0) > policy.maxDelayMs) throw error;
       const delayMs = backoffDelay(error, attempt, policy, random);

@@ -12,7 +12,7 @@ import {
   UpdateApiKeyCommand,
 } from '@aws-sdk/client-api-gateway';
 import { RejectedError } from '../errors.js';
-import { domainErrorFromSdk, type PermanentErrors, type SdkRetryMode, sdkRetrySettings } from './errors.js';
+import { domainErrorFromSdk, type SdkRetryMode, type ServiceErrors, sdkRetrySettings } from './errors.js';
 
 export interface NewApiKey {
   name: string;
@@ -43,13 +43,13 @@ export function createApiGatewayClient(requestTimeoutMs: number, retryMode: SdkR
   return new APIGatewayClient({ ...sdkRetrySettings(retryMode), requestHandler: { requestTimeout: requestTimeoutMs } });
 }
 
-const PERMANENT: PermanentErrors = [
-  [BadRequestException, 'bad-request'],
-  [UnauthorizedException, 'unauthorized'],
-  [NotFoundException, 'not-found'],
-];
+/** BadRequest: the request is malformed. Unauthorized (credentials) and NotFound (a plan or key gone): our side. */
+const ERRORS: ServiceErrors = {
+  permanent: [[BadRequestException, 'bad-request']],
+  environment: [UnauthorizedException, NotFoundException],
+};
 
-const toDomainError = (operation: string, error: unknown) => domainErrorFromSdk(operation, error, PERMANENT);
+const toDomainError = (operation: string, error: unknown) => domainErrorFromSdk(operation, error, ERRORS);
 
 /** Longest page GetApiKeys returns. */
 const PAGE_LIMIT = 500;

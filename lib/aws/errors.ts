@@ -1,5 +1,5 @@
 import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
-import { RejectedError, type RejectionReason, ThrottledError, TransientError } from '../errors.js';
+import { EnvironmentError, RejectedError, type RejectionReason, ThrottledError, TransientError } from '../errors.js';
 import { printable } from '../naming.js';
 
 interface SdkErrorLike extends Error {
@@ -57,23 +57,39 @@ export function sdkRetrySettings(mode: SdkRetryMode): { maxAttempts: number; ret
   return mode === 'off' ? { maxAttempts: 1 } : { maxAttempts: 3, retryMode: mode };
 }
 
-/** A service's permanent errors, by modeled exception class. */
-export type PermanentErrors = Array<[new (...args: never[]) => Error, RejectionReason]>;
+type ErrorClass = new (...args: never[]) => Error;
+
+/** How an adapter classifies its service's modeled errors. */
+export interface ServiceErrors {
+  /** The message is at fault: a {@link RejectedError} with this reason. */
+  permanent: Array<[ErrorClass, RejectionReason]>;
+  /** Something on our side (a missing plan, a secret scheduled for deletion): an {@link EnvironmentError}. */
+  environment: ErrorClass[];
+}
 
 /**
- * The product's error for an SDK error: a retryable one ({@link retryableFromSdk}), else a {@link RejectedError} for
- * the service's permanent errors — by class, or by name for errors without a modeled class (IAM's
- * AccessDeniedException) — else the error unchanged, which SQS retries. Service messages never hold key values.
+ * Errors without a modeled class that mean the same for every service: IAM (and, through Secrets Manager, KMS)
+ * denied the call. Secrets Manager answers HTTP 400 `AccessDeniedException` (aws/aws-cdk#7677), API Gateway HTTP 403
+ * (aws/aws-sdk-js-v3#2567); the SDK builds a plain ServiceException named after the error type.
  */
-export function domainErrorFromSdk(
-  operation: string,
-  error: unknown,
-  permanent: PermanentErrors,
-  byName: Record<string, RejectionReason> = {},
-): unknown {
+const ENVIRONMENT_ERROR_NAMES = new Set(['AccessDeniedException', 'AccessDenied', 'KMSAccessDeniedException']);
+
+/**
+ * The product's error for an SDK error: a retryable one ({@link retryableFromSdk}); an {@link EnvironmentError} for
+ * IAM/KMS denials, the service's environment errors and a quota-type `LimitExceededException` (HTTP 400: Secrets
+ * Manager's quotas, not a rate); a {@link RejectedError} for the service's permanent errors; else the error
+ * unchanged, which SQS retries. Service messages never hold key values.
+ */
+export function domainErrorFromSdk(operation: string, error: unknown, classes: ServiceErrors): unknown {
+  if (!(error instanceof Error)) return error;
+  const status = (error as SdkErrorLike).$metadata?.httpStatusCode;
+  const text = `${operation} was refused: ${error.name}: ${printable(error.message, 200)}`;
+  if (error.name === 'LimitExceededException' && status === 400) return new EnvironmentError(text, { cause: error });
   const retryable = retryableFromSdk(operation, error);
   if (retryable) return retryable;
-  if (!(error instanceof Error)) return error;
-  const reason = permanent.find(([type]) => error instanceof type)?.[1] ?? byName[error.name];
-  return reason ? new RejectedError(reason, `${operation} was refused: ${error.name}: ${error.message}`, { cause: error }) : error;
+  if (ENVIRONMENT_ERROR_NAMES.has(error.name) || classes.environment.some((type) => error instanceof type)) {
+    return new EnvironmentError(text, { cause: error });
+  }
+  const reason = classes.permanent.find(([type]) => error instanceof type)?.[1];
+  return reason ? new RejectedError(reason, text, { cause: error }) : error;
 }

@@ -1,5 +1,6 @@
 import {
   CreateSecretCommand,
+  DecryptionFailure,
   GetSecretValueCommand,
   InvalidParameterException,
   InvalidRequestException,
@@ -8,7 +9,7 @@ import {
   ResourceNotFoundException,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { domainErrorFromSdk, type PermanentErrors, type SdkRetryMode, sdkRetrySettings } from './errors.js';
+import { domainErrorFromSdk, type SdkRetryMode, type ServiceErrors, sdkRetrySettings } from './errors.js';
 
 export interface NewSecret {
   name: string;
@@ -42,14 +43,17 @@ export function createSecretsManagerClient(requestTimeoutMs: number, retryMode: 
   return new SecretsManagerClient({ ...sdkRetrySettings(retryMode), requestHandler: { requestTimeout: requestTimeoutMs } });
 }
 
-const PERMANENT: PermanentErrors = [
-  [InvalidParameterException, 'bad-request'],
-  [InvalidRequestException, 'bad-request'],
-];
+/**
+ * InvalidParameter: the request is malformed (our names come from the message). InvalidRequest: the secret's state
+ * forbids the call — above all a secret scheduled for deletion, whose force deletion completes asynchronously
+ * (DeleteSecret API reference) — which a later replay gets past; DecryptionFailure: the KMS key.
+ */
+const ERRORS: ServiceErrors = {
+  permanent: [[InvalidParameterException, 'bad-request']],
+  environment: [InvalidRequestException, DecryptionFailure],
+};
 
-// AccessDeniedException comes from IAM, not the service model: there is no class to test against.
-const toDomainError = (operation: string, error: unknown) =>
-  domainErrorFromSdk(operation, error, PERMANENT, { AccessDeniedException: 'unauthorized' });
+const toDomainError = (operation: string, error: unknown) => domainErrorFromSdk(operation, error, ERRORS);
 
 /** Secrets Manager adapter: one SDK call per method, SDK errors turned into the product's errors. */
 export function secretsManagerAdapter(client: SecretsManagerClient): SecretStore {

@@ -6,8 +6,9 @@ import {
   ServiceUnavailableException,
   TooManyRequestsException,
 } from '@aws-sdk/client-api-gateway';
-import { parseRetryAfter, retryableFromSdk } from '../../lib/aws/errors.js';
-import { ThrottledError, TransientError } from '../../lib/errors.js';
+import { InvalidParameterException, InvalidRequestException } from '@aws-sdk/client-secrets-manager';
+import { domainErrorFromSdk, parseRetryAfter, retryableFromSdk } from '../../lib/aws/errors.js';
+import { EnvironmentError, RejectedError, ThrottledError, TransientError } from '../../lib/errors.js';
 
 const meta = (httpStatusCode: number) => ({ httpStatusCode, requestId: 'req-1', attempts: 1, totalRetryDelay: 0 });
 
@@ -145,5 +146,46 @@ describe('retryableFromSdk', () => {
     ['undefined', undefined],
   ])('a non-Error (%s) is not retryable', (_what, value) => {
     expect(retryableFromSdk('Op', value)).toBeUndefined();
+  });
+});
+
+describe('domainErrorFromSdk: both adapters classify IAM, KMS and quota errors the same way', () => {
+  const serviceError = (name: string, status: number, message = 'x') =>
+    Object.assign(new Error(message), { name, $metadata: meta(status) });
+  const none = { permanent: [], environment: [] };
+
+  test.each([
+    [
+      'Secrets Manager IAM denial (HTTP 400)',
+      serviceError('AccessDeniedException', 400, 'User: arn:aws:sts::1:assumed-role/r is not authorized'),
+    ],
+    ['KMS key policy denial through Secrets Manager', serviceError('AccessDeniedException', 400, 'Access to KMS is not allowed')],
+    ['API Gateway IAM denial (HTTP 403)', serviceError('AccessDeniedException', 403)],
+    ['a quota-type LimitExceededException (HTTP 400)', serviceError('LimitExceededException', 400, 'You have exceeded the quota')],
+  ])('%s is an EnvironmentError: retried by SQS and dead-lettered, never a rejection', (_what, error) => {
+    const mapped = domainErrorFromSdk('PutSecretValue', error, none);
+    expect(mapped).toBeInstanceOf(EnvironmentError);
+    expect(mapped).not.toBeInstanceOf(RejectedError);
+    // Not a throttle: the rate limiter is not halved for a quota or a denial.
+    expect(mapped).not.toBeInstanceOf(ThrottledError);
+    expect((mapped as Error).message).toContain(error.message);
+  });
+
+  test("API Gateway's LimitExceededException (HTTP 429) stays a throttle", () => {
+    expect(domainErrorFromSdk('CreateApiKey', serviceError('LimitExceededException', 429), none)).toBeInstanceOf(ThrottledError);
+  });
+
+  test('Secrets Manager InvalidRequest (a secret scheduled for deletion) is an EnvironmentError, InvalidParameter a rejection', () => {
+    const classes = {
+      permanent: [[InvalidParameterException, 'bad-request']] as Array<[typeof InvalidParameterException, 'bad-request']>,
+      environment: [InvalidRequestException],
+    };
+    const deleting = new InvalidRequestException({
+      message: "You can't perform this operation on the secret because it was marked for deletion.",
+      $metadata: meta(400),
+    });
+    expect(domainErrorFromSdk('GetSecretValue', deleting, classes)).toBeInstanceOf(EnvironmentError);
+    const bad = new InvalidParameterException({ message: 'bad name', $metadata: meta(400) });
+    expect(domainErrorFromSdk('GetSecretValue', bad, classes)).toBeInstanceOf(RejectedError);
   });
 });

@@ -363,12 +363,8 @@ describe('rejections are acknowledged and reported', () => {
 });
 
 describe('CreateApiKey errors', () => {
-  test.each([
-    [new BadRequestException({ message: 'Invalid customer id', ...meta(400) }), 'bad-request'],
-    [new UnauthorizedException({ message: 'Unauthorized', ...meta(401) }), 'unauthorized'],
-    [new NotFoundException({ message: 'Not found', ...meta(404) }), 'not-found'],
-  ])('%s is not retried: failure event with reason %s', async (error, reason) => {
-    apigw.on(CreateApiKeyCommand).rejects(error);
+  test('BadRequest is not retried: failure event with reason bad-request', async () => {
+    apigw.on(CreateApiKeyCommand).rejects(new BadRequestException({ message: 'Invalid customer id', ...meta(400) }));
 
     const response = await run(sqsEvent(signup('acme')));
 
@@ -376,7 +372,27 @@ describe('CreateApiKey errors', () => {
     expect(apigw).toHaveReceivedCommandTimes(CreateApiKeyCommand, 1);
     // The pending secret stays: a replay after the cause is fixed finishes with the recorded value.
     expect(secrets).toHaveReceivedCommandTimes(PutSecretValueCommand, 0);
-    expect(sentEvents()).toEqual([expect.objectContaining({ type: 'api-key.provisioning-failed', reason, customerId: 'acme' })]);
+    expect(sentEvents()).toEqual([
+      expect.objectContaining({ type: 'api-key.provisioning-failed', reason: 'bad-request', customerId: 'acme' }),
+    ]);
+  });
+
+  test.each([
+    ['Unauthorized', () => new UnauthorizedException({ message: 'Unauthorized', ...meta(401) })],
+    ['NotFound', () => new NotFoundException({ message: 'Invalid Usage Plan ID specified', ...meta(404) })],
+    [
+      'IAM AccessDenied (403)',
+      () => Object.assign(new Error('User is not authorized to perform: apigateway:POST'), { name: 'AccessDeniedException', ...meta(403) }),
+    ],
+  ])('%s is our side, not the message: handed back at once (no retry now), no failure event', async (_what, make) => {
+    apigw.on(CreateApiKeyCommand).rejects(make());
+
+    const event = sqsEvent(signup('acme'));
+    const response = await run(event);
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: event.Records[0]?.messageId }]);
+    expect(apigw).toHaveReceivedCommandTimes(CreateApiKeyCommand, 1);
+    expect(sentEvents()).toEqual([]);
   });
 
   test.each([

@@ -199,7 +199,7 @@ describe('withRetry', () => {
 
   test('stops retrying when a non-retryable error follows retryable ones', async () => {
     const { options, delays } = harness();
-    const fatal = new RejectedError('not-found', 'gone');
+    const fatal = new RejectedError('bad-request', 'gone');
     const call = failingThen([new TransientError('a'), fatal], 'never');
     await expect(withRetry('Op', call, options)).rejects.toBe(fatal);
     expect(call).toHaveBeenCalledTimes(2);
