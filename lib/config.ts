@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
 import { ConfigError } from './errors.js';
 import './zod-setup.js';
-import { NAME_PREFIX_PATTERN, tagProblem } from './naming.js';
+import { NAME_PREFIX_PATTERN, OWNER_TAG, tagProblem } from './naming.js';
 import type { RetryPolicy } from './retry.js';
 
 export interface Config {
@@ -111,10 +111,15 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   if (e.RETRY_MAX_DELAY_MS < e.RETRY_BASE_DELAY_MS) {
     throw new ConfigError('Invalid configuration: RETRY_MAX_DELAY_MS must not be below RETRY_BASE_DELAY_MS');
   }
+  // The prefix is also the value of the ownership tag: it must be a valid tag value (no '@'), and fit the 50 tags.
+  const defaultTags = parseDefaultTags(e.DEFAULT_TAGS);
+  const ownerProblem = tagProblem({ ...defaultTags, [OWNER_TAG]: e.NAME_PREFIX });
+  if (ownerProblem)
+    throw new ConfigError(`Invalid configuration: NAME_PREFIX and DEFAULT_TAGS with the ownership tag ${OWNER_TAG}: ${ownerProblem}`);
   return {
     completionQueueUrl: e.COMPLETION_QUEUE_URL,
     namePrefix: e.NAME_PREFIX,
-    defaultTags: parseDefaultTags(e.DEFAULT_TAGS),
+    defaultTags,
     usagePlans: parseUsagePlans(e.USAGE_PLANS),
     revokedSecretPolicy: e.REVOKED_SECRET_POLICY,
     onEntitlementUpdated: e.ON_ENTITLEMENT_UPDATED,

@@ -6,12 +6,26 @@ import { CUSTOMER_ID_PATTERN, PRODUCT_CODE_PATTERN, printable } from './naming.j
 /** Where a request came from, as completion events report it. */
 export type Source = 'signup' | 'marketplace' | 'eventbridge';
 
+/**
+ * The lifecycle is ordered by event times; a queue's time (SentTimestamp) only orders against other queue times,
+ * never against a producer's (lib/lifecycle-order.ts).
+ */
+export type Clock = 'producer' | 'queue';
+
+/** An event's time and whose clock it is. */
+interface When {
+  eventTime: string;
+  clock: Clock;
+}
+
 interface Subject {
   source: Source;
   customerId: string;
   productCode?: string;
   /** When the producer says it happened: SNS `Timestamp`, EventBridge `time`, signup `occurredAt`, else SQS's SentTimestamp. */
   eventTime: string;
+  /** Whose clock `eventTime` is: the producer's, or the queue's (a body that carries no time of its own). */
+  clock: Clock;
   /** The producer's event id (signup `eventId`, else the EventBridge event `id`). */
   eventId?: string;
 }
@@ -105,7 +119,7 @@ function reject(
   return new RejectedError(reason, `${what}: ${field} ${issue?.message ?? 'is invalid'}`);
 }
 
-function parseSignup(body: Json, source: Source, fallbackTime: string, envelopeId?: string): ProvisionRequest {
+function parseSignup(body: Json, source: Source, fallback: When, envelopeId?: string): ProvisionRequest {
   // zod drops a `__proto__` key of a record without looking at it: refuse it here rather than lose a tag silently.
   if (isObject(body.tags) && Object.hasOwn(body.tags, '__proto__'))
     throw new RejectedError('invalid-tags', 'signup event: tags.__proto__ is not an allowed tag key');
@@ -126,11 +140,11 @@ function parseSignup(body: Json, source: Source, fallbackTime: string, envelopeI
     plan,
     tags,
     eventId: eventId ?? envelopeId,
-    eventTime: occurredAt ?? fallbackTime,
+    ...(occurredAt ? { eventTime: occurredAt, clock: 'producer' as const } : fallback),
   };
 }
 
-function parseMarketplace(body: Json, eventTime: string): ParsedMessage {
+function parseMarketplace(body: Json, when: When): ParsedMessage {
   const parsed = marketplaceNotificationSchema.safeParse(body);
   if (!parsed.success) {
     throw reject('invalid-marketplace-notification', 'Marketplace notification', parsed.error, {
@@ -139,7 +153,7 @@ function parseMarketplace(body: Json, eventTime: string): ParsedMessage {
     });
   }
   const n = parsed.data;
-  const subject = { source: 'marketplace' as const, customerId: n['customer-identifier'], productCode: n['product-code'], eventTime };
+  const subject = { source: 'marketplace' as const, customerId: n['customer-identifier'], productCode: n['product-code'], ...when };
   switch (n.action) {
     case 'subscribe-success':
       return { kind: 'provision', ...subject };
@@ -166,7 +180,7 @@ const agreementEventSchema = z.object({
   agreement: z.optional(z.object({ id: z.optional(z.string()), status: z.optional(z.string()) })),
 });
 
-function parseMarketplaceEvent(detailType: string, detail: Json, eventTime: string, id: string): ParsedMessage {
+function parseMarketplaceEvent(detailType: string, detail: Json, when: When, id: string): ParsedMessage {
   const kind = detailType.replace(/ - (Proposer|Manufacturer)$/, '');
   if (kind === 'License Updated' || kind === 'License Deprovisioned') {
     const parsed = licenseEventSchema.safeParse(detail);
@@ -179,7 +193,7 @@ function parseMarketplaceEvent(detailType: string, detail: Json, eventTime: stri
       source: 'eventbridge' as const,
       customerId: parsed.data.acceptor.accountId,
       productCode: parsed.data.product.code,
-      eventTime,
+      ...when,
       eventId: id,
     };
     return kind === 'License Updated' ? { kind: 'provision', ...subject } : { kind: 'revoke', action: 'unsubscribe-success', ...subject };
@@ -196,7 +210,7 @@ function parseMarketplaceEvent(detailType: string, detail: Json, eventTime: stri
       action: status ? `${kind} (${status})` : kind,
       source: 'eventbridge',
       customerId: parsed.data.acceptor.accountId,
-      eventTime,
+      ...when,
       eventId: id,
     };
   }
@@ -206,9 +220,9 @@ function parseMarketplaceEvent(detailType: string, detail: Json, eventTime: stri
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** Recognises an unwrapped body: a signup event (it has `customerId`, other fields are free) or a Marketplace notification. */
-function parseInner(body: Json, source: Source, eventTime: string): ParsedMessage {
-  if ('customerId' in body) return parseSignup(body, source, eventTime);
-  if ('action' in body || 'customer-identifier' in body) return parseMarketplace(body, eventTime);
+function parseInner(body: Json, source: Source, when: When): ParsedMessage {
+  if ('customerId' in body) return parseSignup(body, source, when);
+  if ('action' in body || 'customer-identifier' in body) return parseMarketplace(body, when);
   throw new RejectedError(
     'unrecognized-event',
     'body is neither a signup event, an EventBridge event, an SNS notification nor a Marketplace notification',
@@ -221,6 +235,8 @@ function parseInner(body: Json, source: Source, eventTime: string): ParsedMessag
  * is the event time when the body carries none. Pure. Throws {@link RejectedError} with a reason naming what is wrong.
  */
 export function parseMessageBody(body: string, receivedAt: string = new Date().toISOString()): ParsedMessage {
+  const queued: When = { eventTime: receivedAt, clock: 'queue' };
+  const stamped = (time: string | undefined): When => (time ? { eventTime: time, clock: 'producer' } : queued);
   let json: unknown;
   try {
     json = JSON.parse(body);
@@ -239,18 +255,18 @@ export function parseMessageBody(body: string, receivedAt: string = new Date().t
       throw new RejectedError('invalid-sns-envelope', 'SNS envelope: Message is not valid JSON');
     }
     if (!isObject(message)) throw new RejectedError('invalid-sns-envelope', 'SNS envelope: Message is not a JSON object');
-    return parseInner(message, 'signup', envelope.data.Timestamp ?? receivedAt);
+    return parseInner(message, 'signup', stamped(envelope.data.Timestamp));
   }
 
   if ('detail-type' in json || 'detail' in json) {
     const envelope = eventBridgeEnvelopeSchema.safeParse(json);
     if (!envelope.success) throw reject('invalid-eventbridge-event', 'EventBridge event', envelope.error);
     const { id, time, source, detail } = envelope.data;
-    if (source === MARKETPLACE_EVENT_SOURCE) return parseMarketplaceEvent(envelope.data['detail-type'], detail, time ?? receivedAt, id);
-    return parseSignup(detail, 'eventbridge', time ?? receivedAt, id);
+    if (source === MARKETPLACE_EVENT_SOURCE) return parseMarketplaceEvent(envelope.data['detail-type'], detail, stamped(time), id);
+    return parseSignup(detail, 'eventbridge', stamped(time), id);
   }
 
-  return parseInner(json, 'signup', receivedAt);
+  return parseInner(json, 'signup', queued);
 }
 
 /**

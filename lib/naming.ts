@@ -61,3 +61,21 @@ export function mergeTags(defaults: Record<string, string>, own: Record<string, 
   if (problem) throw new RejectedError('invalid-tags', problem);
   return tags;
 }
+
+/**
+ * The ownership tag on every key and secret this deployment makes, valued with its NAME_PREFIX: IAM lets the
+ * function change only keys that carry it (serverless.yml, `aws:ResourceTag`), and an event's tags cannot set it.
+ */
+export const OWNER_TAG = 'keyprov:owner';
+
+/** The tags of a new key or secret: defaults, the event's own (they win), then the ownership tag. Throws {@link RejectedError} `invalid-tags`. */
+export function ownedTags(
+  prefix: string,
+  defaults: Record<string, string>,
+  own: Record<string, string> | undefined,
+): Record<string, string> {
+  if (own && Object.keys(own).some((key) => key.toLowerCase() === OWNER_TAG)) {
+    throw new RejectedError('invalid-tags', `tag key "${OWNER_TAG}" is reserved: it marks the keys this deployment owns`);
+  }
+  return { ...mergeTags(defaults, own), [OWNER_TAG]: prefix };
+}

@@ -1,10 +1,13 @@
+import { createHash } from 'node:crypto';
 import { BatchProcessor, EventType } from '@aws-lambda-powertools/batch';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import pLimit from 'p-limit';
 import { SQS_BATCH_LIMIT, type VisibilityChange } from './aws/sqs.js';
+import type { CompletionEvent } from './completion.js';
 import type { BatchDeps } from './deps.js';
 import { RetryableError } from './errors.js';
+import { NO_PRODUCT } from './naming.js';
 import { METRIC } from './observability.js';
 import { createRecordProcessor, type RecordResult } from './process-record.js';
 import { withRetry } from './retry.js';
@@ -24,6 +27,18 @@ export function redeliveryDelaySeconds(error: unknown): number | undefined {
     current = current.cause;
   }
   return undefined;
+}
+
+/** SQS's limit on a FIFO MessageGroupId. */
+const MAX_GROUP_ID = 128;
+
+/**
+ * The completion event's FIFO group: one per customer (and product), which keeps each customer's events in order.
+ * Customer ids run to 256 characters and SQS takes at most 128 (SendMessage API reference): a longer group is hashed.
+ */
+export function messageGroupId(event: CompletionEvent): string {
+  const group = 'customerId' in event && event.customerId ? `${event.productCode ?? NO_PRODUCT}/${event.customerId}` : event.messageId;
+  return group.length <= MAX_GROUP_ID ? group : `sha256:${createHash('sha256').update(group).digest('hex')}`;
 }
 
 /**
@@ -47,8 +62,7 @@ export function createBatchHandler(deps: BatchDeps) {
         id: String(index),
         body: JSON.stringify(event),
         deduplicationId: event.eventId,
-        // One group per customer (and product) keeps each customer's events in order on a FIFO queue.
-        groupId: 'customerId' in event && event.customerId ? `${event.productCode ?? '_'}/${event.customerId}` : event.messageId,
+        groupId: messageGroupId(event),
       }));
       try {
         const { failedIds } = await withRetry('SendMessageBatch', () => deps.completions.sendBatch(messages), {

@@ -5,11 +5,14 @@ import { type CompletionEvent, completionEvent } from './completion.js';
 import type { BatchDeps } from './deps.js';
 import { EnvironmentError, RejectedError, RetryableError, ThrottledError } from './errors.js';
 import { deterministicId } from './ids.js';
+import type { KeyResult, ProvisionDeps } from './key-record.js';
 import { type ParsedMessage, parseMessageBody, peekEventId } from './messages.js';
+import { moveToConfiguredPlan } from './move-plan.js';
 import { METRIC, recordOutcome } from './observability.js';
-import { type KeyResult, moveToConfiguredPlan, type ProvisionDeps, provisionKey, revokeKey } from './provision.js';
+import { provisionKey } from './provision.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { withRetry } from './retry.js';
+import { revokeKey } from './revoke.js';
 
 /** What one record came to, when it is not handed back to SQS. */
 export interface RecordResult {
@@ -56,6 +59,8 @@ function dispatch(request: ParsedMessage, provisionDeps: ProvisionDeps, config: 
  * any other error is thrown, so the batch hands the record back to SQS.
  */
 export function createRecordProcessor(deps: BatchDeps, now: () => Date) {
+  /** The configured usage plans seen to exist, with their stages: checked once per function instance. */
+  const knownPlans = new Map<string, Promise<string[]>>();
   /** Wraps an AWS call in the retry policy, counting and logging each retry. */
   const retrying =
     (log: Logger, context: Context, limiter: RateLimiter | undefined) =>
@@ -115,6 +120,7 @@ export function createRecordProcessor(deps: BatchDeps, now: () => Date) {
         config: deps.config,
         apiKeys: deps.apiKeys,
         secrets: deps.secrets,
+        knownPlans,
         now,
         retry: { apiGateway: retrying(log, context, deps.apiGatewayLimiter), secrets: retrying(log, context, undefined) },
       };

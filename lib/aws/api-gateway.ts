@@ -7,11 +7,14 @@ import {
   CreateUsagePlanKeyCommand,
   DeleteUsagePlanKeyCommand,
   GetApiKeysCommand,
+  GetUsagePlanCommand,
+  GetUsagePlanKeyCommand,
   NotFoundException,
   UnauthorizedException,
   UpdateApiKeyCommand,
 } from '@aws-sdk/client-api-gateway';
-import { RejectedError } from '../errors.js';
+import { RejectedError, TransientError } from '../errors.js';
+import { printable } from '../naming.js';
 import { domainErrorFromSdk, type SdkRetryMode, type ServiceErrors, sdkRetrySettings } from './errors.js';
 
 export interface NewApiKey {
@@ -32,10 +35,18 @@ export interface ApiKeyStore {
   valueOf(name: string, apiKeyId: string): Promise<string | undefined>;
   /** Enables or disables the key (UpdateApiKey, replace /enabled). */
   setEnabled(apiKeyId: string, enabled: boolean): Promise<void>;
-  /** Associates the key with the usage plan; an association that exists already is success (409). */
+  /**
+   * Associates the key with the usage plan. A 409 is success only when GetUsagePlanKey then finds the key in the
+   * plan: API Gateway also answers 409 to a usage-plan write that overlapped another one (they run one at a time per
+   * Region), which is a {@link TransientError}, retried.
+   */
   addToUsagePlan(usagePlanId: string, apiKeyId: string): Promise<void>;
-  /** Removes the key from the usage plan; an association that does not exist is success (404). */
+  /** Removes the key from the usage plan; an association that does not exist is success (404; a 409 is checked likewise). */
   removeFromUsagePlan(usagePlanId: string, apiKeyId: string): Promise<void>;
+  /** Whether the key is in the usage plan (GetUsagePlanKey; 404 is false). */
+  isInUsagePlan(usagePlanId: string, apiKeyId: string): Promise<boolean>;
+  /** The API stages (`<apiId>/<stage>`) of the usage plan, or undefined when there is no plan with this id (GetUsagePlan). */
+  usagePlanStages(usagePlanId: string): Promise<string[] | undefined>;
 }
 
 /** Only our retry layer retries (see lib/retry.ts), so the SDK makes one attempt per call. */
@@ -77,6 +88,16 @@ export function apiGatewayAdapter(client: APIGatewayClient): ApiKeyStore {
     }
   }
 
+  async function isInUsagePlan(usagePlanId: string, apiKeyId: string): Promise<boolean> {
+    try {
+      await client.send(new GetUsagePlanKeyCommand({ usagePlanId, keyId: apiKeyId }));
+      return true;
+    } catch (error) {
+      if (error instanceof NotFoundException) return false;
+      throw toDomainError('GetUsagePlanKey', error);
+    }
+  }
+
   return {
     async createApiKey(key) {
       try {
@@ -112,8 +133,15 @@ export function apiGatewayAdapter(client: APIGatewayClient): ApiKeyStore {
       try {
         await client.send(new CreateUsagePlanKeyCommand({ usagePlanId, keyId: apiKeyId, keyType: 'API_KEY' }));
       } catch (error) {
-        if (error instanceof ConflictException) return;
-        throw toDomainError('CreateUsagePlanKey', error);
+        if (!(error instanceof ConflictException)) throw toDomainError('CreateUsagePlanKey', error);
+        // "Already associated" or "concurrent modification": only a look tells which.
+        if (await isInUsagePlan(usagePlanId, apiKeyId)) return;
+        throw new TransientError(
+          `CreateUsagePlanKey answered 409 (${printable(error.message)}) and key ${apiKeyId} is not in plan ${usagePlanId}`,
+          {
+            cause: error,
+          },
+        );
       }
     },
 
@@ -122,7 +150,26 @@ export function apiGatewayAdapter(client: APIGatewayClient): ApiKeyStore {
         await client.send(new DeleteUsagePlanKeyCommand({ usagePlanId, keyId: apiKeyId }));
       } catch (error) {
         if (error instanceof NotFoundException) return;
-        throw toDomainError('DeleteUsagePlanKey', error);
+        if (!(error instanceof ConflictException)) throw toDomainError('DeleteUsagePlanKey', error);
+        if (!(await isInUsagePlan(usagePlanId, apiKeyId))) return;
+        throw new TransientError(
+          `DeleteUsagePlanKey answered 409 (${printable(error.message)}) and key ${apiKeyId} is still in plan ${usagePlanId}`,
+          {
+            cause: error,
+          },
+        );
+      }
+    },
+
+    isInUsagePlan,
+
+    async usagePlanStages(usagePlanId) {
+      try {
+        const plan = await client.send(new GetUsagePlanCommand({ usagePlanId }));
+        return (plan.apiStages ?? []).map((stage) => `${stage.apiId}/${stage.stage}`);
+      } catch (error) {
+        if (error instanceof NotFoundException) return undefined;
+        throw toDomainError('GetUsagePlan', error);
       }
     },
 

@@ -19,6 +19,7 @@ import {
   ListSecretsCommand,
   PutSecretValueCommand,
 } from '@aws-sdk/client-secrets-manager';
+import { apiKeyName, secretName } from '../../lib/naming.js';
 import {
   applyFixes,
   compareState,
@@ -36,7 +37,6 @@ import {
   type ReconcileSettings,
   reconcile,
 } from '../../lib/ops/reconcile/reconcile.js';
-import { apiKeyName, secretName } from '../../lib/naming.js';
 import { marketplaceNotification, signup, snsEnvelope } from '../helpers/events.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
 

@@ -94,7 +94,7 @@ describe('event sources', () => {
       description: expect.stringContaining('acme-corp'),
       enabled: true,
       customerId: 'acme-corp',
-      tags: { 'managed-by': 'api-key-provisioner', stage: 'override', team: 'growth' },
+      tags: { 'managed-by': 'api-key-provisioner', stage: 'override', team: 'growth', 'keyprov:owner': 'keyprov/test/' },
     });
     const input = apigw.commandCalls(CreateApiKeyCommand)[0]?.args[0].input;
     expect(input).not.toHaveProperty('generateDistinctId');
@@ -114,6 +114,8 @@ describe('event sources', () => {
       value: expect.stringMatching(/^[A-Za-z0-9]{40}$/),
       customerId: 'acme-corp',
       productCode: 'prod4k2j9x8l7',
+      // The body carries no occurredAt: its time is the queue's (lib/lifecycle-order.ts).
+      lastEventClock: 'queue',
       plan: 'gold',
       apiKeyName: 'keyprov/test/prod4k2j9x8l7/acme-corp',
       createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),

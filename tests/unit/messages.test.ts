@@ -37,6 +37,7 @@ describe('parseMessageBody: recognised sources', () => {
       tags: { team: 'growth' },
       eventId: 'evt-42',
       eventTime: '2026-11-26T10:00:00Z',
+      clock: 'producer',
     });
   });
 
@@ -65,6 +66,7 @@ describe('parseMessageBody: recognised sources', () => {
       tags: undefined,
       eventId: 'eb-envelope-id',
       eventTime: envelope.time,
+      clock: 'producer',
     });
   });
 
@@ -75,13 +77,14 @@ describe('parseMessageBody: recognised sources', () => {
 
   test('a raw Marketplace subscribe-success notification becomes a provision request', () => {
     const parsed = parseMessageBody(body(marketplaceNotification('subscribe-success', 'mp-cust-1', 'prodX')), '2026-11-26T09:00:00.000Z');
-    // Raw delivery carries no time: SQS's SentTimestamp (the second argument) stands in.
+    // Raw delivery carries no time: SQS's SentTimestamp (the second argument) stands in, marked as the queue's.
     expect(parsed).toEqual({
       kind: 'provision',
       source: 'marketplace',
       customerId: 'mp-cust-1',
       productCode: 'prodX',
       eventTime: '2026-11-26T09:00:00.000Z',
+      clock: 'queue',
     });
   });
 
@@ -95,6 +98,7 @@ describe('parseMessageBody: recognised sources', () => {
       customerId: 'mp-cust-2',
       productCode: 'prod4k2j9x8l7',
       eventTime: envelope.Timestamp,
+      clock: 'producer',
     });
   });
 
@@ -119,6 +123,7 @@ describe('parseMessageBody: recognised sources', () => {
       customerId: 'mp-cust-3',
       productCode: 'prodY',
       eventTime: '2026-11-26T09:00:00.000Z',
+      clock: 'queue',
     });
   });
 

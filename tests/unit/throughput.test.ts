@@ -91,9 +91,14 @@ describe('pacing of API Gateway calls', () => {
     let maxActive = 0;
     let creating = 0;
     let maxCreating = 0;
-    // A record is in progress from its first call (GetSecretValue) to its last (PutSecretValue).
-    secrets.on(GetSecretValueCommand).callsFake(async () => {
-      active++;
+    // A record is in progress from its first call (GetSecretValue) to its last (PutSecretValue); it reads its
+    // secret again before that last write.
+    const started = new Set<string>();
+    secrets.on(GetSecretValueCommand).callsFake(async (input: { SecretId: string }) => {
+      if (!started.has(input.SecretId)) {
+        started.add(input.SecretId);
+        active++;
+      }
       maxActive = Math.max(maxActive, active);
       throw new ResourceNotFoundException({ message: 'not found', ...meta(400) });
     });

@@ -5,15 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import {
-  formatReport,
-  formatSummary,
-  type MoveTaskReport,
-  parseDuration,
-  type RedriveFilter,
-  redrive,
-  resolveQueues,
-} from './redrive.js';
+import { formatReport, formatSummary, type MoveTaskReport, parseDuration, type RedriveFilter, redrive, resolveQueues } from './redrive.js';
 
 const USAGE = `Usage: npm run redrive -- (--dlq-url URL | --dlq-arn ARN) [--source-url URL | --source-arn ARN] [options]
 

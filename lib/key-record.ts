@@ -1,0 +1,130 @@
+import { randomInt } from 'node:crypto';
+import type { ApiKeyStore } from './aws/api-gateway.js';
+import type { SecretStore, StoredSecret } from './aws/secrets-manager.js';
+import type { Config } from './config.js';
+import { RejectedError } from './errors.js';
+import type { Stamped } from './lifecycle-order.js';
+import type { Clock } from './messages.js';
+
+export type RetryFn = <T>(operation: string, call: () => Promise<T>) => Promise<T>;
+
+/** What the use cases (provision, revoke, move) work with. */
+export interface ProvisionDeps {
+  config: Pick<Config, 'namePrefix' | 'defaultTags' | 'secretKmsKeyId' | 'usagePlans' | 'revokedSecretPolicy'>;
+  apiKeys: ApiKeyStore;
+  secrets: SecretStore;
+  /** Wrap each AWS call in the retry policy (lib/retry.ts); API Gateway's also in the instance's rate limiter. */
+  retry: { apiGateway: RetryFn; secrets: RetryFn };
+  /** The configured usage plans' API stages, looked up once per instance (lib/usage-plans.ts). */
+  knownPlans?: Map<string, Promise<string[]>>;
+  now: () => Date;
+}
+
+export type KeyStatus = 'active' | 'revoked' | 'failed';
+
+/**
+ * What the customer's secret holds: the record of its key. Written first without `apiKeyId` and `status`
+ * (pending), then `active`; `revoked` / `failed` after an unsubscribe / a failed subscription. `lastEventAt` (and
+ * its clock) order the lifecycle (lib/lifecycle-order.ts). A tombstone (revoked before any key) has no value.
+ */
+export interface SecretRecord {
+  value?: string;
+  customerId: string;
+  productCode: string | null;
+  plan: string | null;
+  apiKeyName: string;
+  createdAt: string;
+  apiKeyId?: string;
+  usagePlanId?: string;
+  status?: KeyStatus;
+  lastEventAt?: string;
+  /** Absent: a producer's time (records written before clocks existed). */
+  lastEventClock?: Clock;
+}
+
+export interface KeyResult {
+  outcome:
+    | 'provisioned'
+    | 'already-provisioned'
+    | 'enabled'
+    | 'revoked'
+    | 'failed'
+    | 'already-revoked'
+    | 'stale'
+    | 'plan-changed'
+    | 'unchanged';
+  previousUsagePlanId?: string;
+  apiKeyId?: string;
+  apiKeyName: string;
+  secretArn: string;
+  secretName: string;
+  usagePlanId?: string;
+}
+
+const ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+export const KEY_VALUE_LENGTH = 40;
+
+/** A new API key value: 40 alphanumeric characters from the CSPRNG (≈ 238 bits). API Gateway takes 20–128. */
+export function generateKeyValue(): string {
+  return Array.from({ length: KEY_VALUE_LENGTH }, () => ALPHANUMERIC[randomInt(ALPHANUMERIC.length)]).join('');
+}
+
+/**
+ * A pending record stays "not yet" for this long: a revoke that finds no key for it is retried rather than taken
+ * as "no key" (a CreateApiKey may be in flight, or GetApiKeys may not list its key yet).
+ */
+export const PENDING_GRACE_MS = 10 * 60_000;
+
+/** The result of `outcome` for the customer's key and secret; ids from the record when there is one. */
+export function keyResult(
+  outcome: KeyResult['outcome'],
+  keyName: string,
+  name: string,
+  secret: StoredSecret,
+  record?: SecretRecord,
+): KeyResult {
+  return {
+    outcome,
+    apiKeyId: record?.apiKeyId,
+    apiKeyName: keyName,
+    secretArn: secret.arn,
+    secretName: name,
+    usagePlanId: record?.usagePlanId,
+  };
+}
+
+/** The record in a secret. Throws {@link RejectedError} `secret-unreadable` for a secret that holds something else. */
+export function readRecord(secret: StoredSecret): SecretRecord {
+  try {
+    const record = JSON.parse(secret.secretString) as Partial<SecretRecord>;
+    if (typeof record.customerId === 'string' && (record.value === undefined || typeof record.value === 'string'))
+      return record as SecretRecord;
+  } catch {
+    // fall through
+  }
+  throw new RejectedError('secret-unreadable', `secret ${secret.name} exists but does not hold a key record of this product`);
+}
+
+/** The record's last change as an event time with its clock. */
+export const stampOf = (event: { eventTime: string; clock: Clock }): Stamped => ({ time: event.eventTime, clock: event.clock });
+
+/** The fields that store an event's time in a record (the clock only when it is the queue's). */
+export const lastEventFields = (event: { eventTime: string; clock: Clock }) => ({
+  lastEventAt: event.eventTime,
+  lastEventClock: event.clock === 'queue' ? ('queue' as const) : undefined,
+});
+
+/**
+ * The usage plan of a product (and tier): `"<product>:<tier>"` first, then `"<product>"`. No map configured, or no
+ * product: no plan. A product outside a configured map is rejected (`unknown-product`) before any AWS call.
+ */
+export function usagePlanFor(
+  usagePlans: Record<string, string>,
+  productCode: string | undefined,
+  plan: string | undefined,
+): string | undefined {
+  if (Object.keys(usagePlans).length === 0 || productCode === undefined) return undefined;
+  const id = (plan !== undefined ? usagePlans[`${productCode}:${plan}`] : undefined) ?? usagePlans[productCode];
+  if (!id) throw new RejectedError('unknown-product', `product ${productCode} has no usage plan in USAGE_PLANS`);
+  return id;
+}

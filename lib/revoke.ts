@@ -1,0 +1,98 @@
+import type { StoredSecret } from './aws/secrets-manager.js';
+import { TransientError } from './errors.js';
+import { deterministicId } from './ids.js';
+import {
+  type KeyResult,
+  type KeyStatus,
+  keyResult,
+  lastEventFields,
+  PENDING_GRACE_MS,
+  type ProvisionDeps,
+  readRecord,
+  type SecretRecord,
+  stampOf,
+  usagePlanFor,
+} from './key-record.js';
+import { lastChange, revokeIsProvenOlder } from './lifecycle-order.js';
+import type { RevokeRequest } from './messages.js';
+import { apiKeyName, ownedTags, secretName } from './naming.js';
+
+/** A pending record (value, no key id yet) young enough that its CreateApiKey may be in flight or not listed yet. */
+const mayStillGetAKey = (record: SecretRecord, now: Date) =>
+  record.value !== undefined && record.apiKeyId === undefined && now.getTime() - Date.parse(record.createdAt) < PENDING_GRACE_MS;
+
+/**
+ * Takes the customer's key away after `unsubscribe-success` (status `revoked`) or `subscribe-fail` (`failed`):
+ * disables the key and removes it from its usage plan, then marks the secret. Idempotent and crash-safe: the status
+ * is written last, then read back. A notification proven older than the record's last change is `stale`
+ * (lib/lifecycle-order.ts); one that arrives before any key exists leaves a tombstone record, so the subscription it
+ * follows cannot create a key later. Racing a provisioning of the same customer, it never leaves an enabled key:
+ * a pending record whose key is not listed is "not yet" (the revoke is written, then retried), and a provisioning
+ * that overwrote the revoke is caught by the read-back (retried).
+ */
+export async function revokeKey(request: RevokeRequest, deps: ProvisionDeps): Promise<KeyResult> {
+  const { config } = deps;
+  const { apiGateway, secrets } = deps.retry;
+  const configuredPlan = usagePlanFor(config.usagePlans, request.productCode, undefined);
+  const status: KeyStatus = request.action === 'subscribe-fail' ? 'failed' : 'revoked';
+  const keyName = apiKeyName(config.namePrefix, request.customerId, request.productCode);
+  const name = secretName(config.namePrefix, request.customerId, request.productCode);
+  const result = (secret: StoredSecret, outcome: KeyResult['outcome'], record?: SecretRecord) =>
+    keyResult(outcome, keyName, name, secret, record);
+  const read = async () => {
+    const found = await secrets('GetSecretValue', () => deps.secrets.getSecret(name));
+    if (!found) throw new TransientError(`secret ${name} exists but could not be read yet`);
+    return found;
+  };
+
+  let secret = await secrets('GetSecretValue', () => deps.secrets.getSecret(name));
+  if (!secret) {
+    const tombstone: SecretRecord = {
+      customerId: request.customerId,
+      productCode: request.productCode,
+      plan: null,
+      apiKeyName: keyName,
+      createdAt: deps.now().toISOString(),
+      status,
+      ...lastEventFields(request),
+    };
+    const created = await secrets('CreateSecret', () =>
+      deps.secrets.createSecret({
+        name,
+        description: `API key record of customer ${request.customerId} for product ${request.productCode} (${status} before any key existed)`,
+        secretString: JSON.stringify(tombstone),
+        tags: ownedTags(config.namePrefix, config.defaultTags, undefined),
+        kmsKeyId: config.secretKmsKeyId,
+      }),
+    );
+    if (created) return result(created, status);
+    secret = await read();
+  }
+  const record = readRecord(secret);
+  const pendingKey = mayStillGetAKey(record, deps.now());
+  if (revokeIsProvenOlder(stampOf(request), lastChange(record))) return result(secret, 'stale', record);
+  if (record.status === status && record.lastEventAt === request.eventTime && !pendingKey) return result(secret, 'already-revoked', record);
+
+  const { value } = record;
+  const apiKeyId = record.apiKeyId ?? (value ? await apiGateway('GetApiKeys', () => deps.apiKeys.findApiKey(keyName, value)) : undefined);
+  if (apiKeyId) {
+    await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(apiKeyId, false));
+    const plan = record.usagePlanId ?? configuredPlan;
+    if (plan) await apiGateway('DeleteUsagePlanKey', () => deps.apiKeys.removeFromUsagePlan(plan, apiKeyId));
+  }
+  const { value: _, ...withoutValue } = record;
+  const kept = config.revokedSecretPolicy === 'delete-value' && apiKeyId ? withoutValue : record;
+  const revoked: SecretRecord = { ...kept, apiKeyId, usagePlanId: undefined, status, ...lastEventFields(request) };
+  const token = deterministicId('secret-version', name, status, request.eventTime, apiKeyId ?? '');
+  await secrets('PutSecretValue', () => deps.secrets.putSecretValue(name, JSON.stringify(revoked), token));
+
+  // No key found for a young pending record: "not yet", not "no key". The revoke is recorded (a provisioning that
+  // reads it now stops), and SQS brings this message back to look again.
+  if (!apiKeyId && pendingKey) throw new TransientError(`no key listed yet for the pending record ${name}: looking again later`);
+  // A provisioning that read the pending record before this revoke may have written `active` over it. (An active
+  // record read back as active is only the read lagging: provisioning never rewrites an active record.)
+  const after = readRecord(await read());
+  if (after.status === 'active' && record.status !== 'active')
+    throw new TransientError(`secret ${name} was marked active again while being revoked: revoking again`);
+  return result(secret, status, revoked);
+}
