@@ -71,9 +71,10 @@ export function generateKeyValue(): string {
 
 /**
  * A pending record stays "not yet" for this long: a revoke that finds no key for it is retried rather than taken
- * as "no key" (a CreateApiKey may be in flight, or GetApiKeys may not list its key yet).
+ * as "no key" (a CreateApiKey may be in flight, or GetApiKeys may not list its key yet). Longer than ListSecrets'
+ * documented lag ("might not reflect changes from the last five minutes"), which reconcile waits out with it.
  */
-export const PENDING_GRACE_MS = 10 * 60_000;
+export const PENDING_GRACE_MS = 15 * 60_000;
 
 /** The result of `outcome` for the customer's key and secret; ids from the record when there is one. */
 export function keyResult(

@@ -79,3 +79,11 @@ export function ownedTags(
   }
   return { ...mergeTags(defaults, own), [OWNER_TAG]: prefix };
 }
+
+/**
+ * The message attribute that carries a message's first send time (String, epoch milliseconds) through
+ * `npm run redrive`: SQS gives a redriven message a new SentTimestamp. Set on the first redrive from the DLQ copy's
+ * SentTimestamp (SQS keeps it when it moves a message to a DLQ), kept on every later one; the function takes it as
+ * the queue time of a body that carries no time of its own.
+ */
+export const FIRST_SENT_AT_ATTRIBUTE = 'keyprov-first-sent-at';

@@ -8,6 +8,7 @@ import { deterministicId } from './ids.js';
 import type { KeyResult, ProvisionDeps } from './key-record.js';
 import { type ParsedMessage, parseMessageBody, peekEventId } from './messages.js';
 import { moveToConfiguredPlan } from './move-plan.js';
+import { FIRST_SENT_AT_ATTRIBUTE } from './naming.js';
 import { METRIC, recordOutcome } from './observability.js';
 import { provisionKey } from './provision.js';
 import type { RateLimiter } from './rate-limiter.js';
@@ -22,9 +23,14 @@ export interface RecordResult {
 
 type Parsed = { ok: true; message: ParsedMessage } | { ok: false; error: unknown };
 
-/** When the queue first got the message: SentTimestamp, the time of last resort for a body that carries none. */
+/**
+ * When the queue first got the message, the time of last resort for a body that carries none: the first send time
+ * `npm run redrive` carries, else SentTimestamp.
+ */
 function queueTime(record: SQSRecord): string {
-  return new Date(Number(record.attributes.SentTimestamp) || Date.now()).toISOString();
+  const carried = Number(record.messageAttributes?.[FIRST_SENT_AT_ATTRIBUTE]?.stringValue);
+  const sent = Number(record.attributes.SentTimestamp);
+  return new Date((Number.isSafeInteger(carried) && carried > 0 ? carried : sent) || Date.now()).toISOString();
 }
 
 function parseRecord(record: SQSRecord): Parsed {

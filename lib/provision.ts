@@ -18,9 +18,6 @@ import type { ProvisionRequest } from './messages.js';
 import { apiKeyName, ownedTags, secretName } from './naming.js';
 import { planStages } from './usage-plans.js';
 
-// Until the operations tools import them from lib/key-record.ts.
-export { type KeyStatus, type SecretRecord, usagePlanFor } from './key-record.js';
-
 /** A pending record: the value is written before any key exists, so no key ever exists without its value. */
 function pendingRecord(request: ProvisionRequest, keyName: string, now: Date): SecretRecord {
   return {

@@ -6,16 +6,18 @@ import {
   CreateApiKeyCommand,
   CreateUsagePlanKeyCommand,
   DeleteUsagePlanKeyCommand,
+  GetApiKeyCommand,
   GetApiKeysCommand,
   GetUsagePlanCommand,
   GetUsagePlanKeyCommand,
+  GetUsagePlanKeysCommand,
   NotFoundException,
   UnauthorizedException,
   UpdateApiKeyCommand,
 } from '@aws-sdk/client-api-gateway';
 import { RejectedError, TransientError } from '../errors.js';
 import { printable } from '../naming.js';
-import { domainErrorFromSdk, type SdkRetryMode, type ServiceErrors, sdkRetrySettings } from './errors.js';
+import { domainErrorFromSdk, type SdkRetryMode, type ServiceErrors, sdkClientSettings } from './errors.js';
 
 export interface NewApiKey {
   name: string;
@@ -47,11 +49,51 @@ export interface ApiKeyStore {
   isInUsagePlan(usagePlanId: string, apiKeyId: string): Promise<boolean>;
   /** The API stages (`<apiId>/<stage>`) of the usage plan, or undefined when there is no plan with this id (GetUsagePlan). */
   usagePlanStages(usagePlanId: string): Promise<string[] | undefined>;
+  /**
+   * Every key whose name starts with `namePrefix`, with values (GetApiKeys, nameQuery, pages of 500 followed by
+   * `position`). Read-only; for the operations tools (reconcile), not called by the function. The values are
+   * sensitive: never log them. Throws domain errors like every method here.
+   */
+  listApiKeys(namePrefix: string): Promise<ListedApiKey[]>;
+  /** The key with this id, without its value, or undefined when it does not exist (GetApiKey; 404 is undefined). Read-only. */
+  getApiKey(apiKeyId: string): Promise<ListedApiKey | undefined>;
+  /**
+   * The ids of the keys in the usage plan, only those whose name starts with `nameQuery` when given (GetUsagePlanKeys,
+   * pages of 500), or undefined when there is no plan with this id (404). Read-only.
+   */
+  usagePlanKeyIds(usagePlanId: string, nameQuery?: string): Promise<Set<string> | undefined>;
+}
+
+/** A key as GetApiKeys / GetApiKey describe it. `value` only from {@link ApiKeyStore.listApiKeys}: sensitive, never log it. */
+export interface ListedApiKey {
+  id: string;
+  name: string;
+  enabled: boolean;
+  value?: string;
+  customerId?: string;
+  tags: Record<string, string>;
+  createdDate?: Date;
+  lastUpdatedDate?: Date;
+}
+
+/** The fields of a listed key; undefined for an item without id or name (API Gateway always sends both). */
+function listedKey(item: ApiKey): ListedApiKey | undefined {
+  if (!item.id || item.name === undefined) return undefined;
+  return {
+    id: item.id,
+    name: item.name,
+    enabled: item.enabled === true,
+    value: item.value,
+    customerId: item.customerId,
+    tags: item.tags ?? {},
+    createdDate: item.createdDate,
+    lastUpdatedDate: item.lastUpdatedDate,
+  };
 }
 
 /** Only our retry layer retries (see lib/retry.ts), so the SDK makes one attempt per call. */
 export function createApiGatewayClient(requestTimeoutMs: number, retryMode: SdkRetryMode = 'off'): APIGatewayClient {
-  return new APIGatewayClient({ ...sdkRetrySettings(retryMode), requestHandler: { requestTimeout: requestTimeoutMs } });
+  return new APIGatewayClient(sdkClientSettings(requestTimeoutMs, retryMode));
 }
 
 /** BadRequest: the request is malformed. Unauthorized (credentials) and NotFound (a plan or key gone): our side. */
@@ -179,6 +221,52 @@ export function apiGatewayAdapter(client: APIGatewayClient): ApiKeyStore {
 
     async valueOf(name, apiKeyId) {
       return (await findKey(name, (item) => item.id === apiKeyId))?.value;
+    },
+
+    async listApiKeys(namePrefix) {
+      const keys: ListedApiKey[] = [];
+      let position: string | undefined;
+      try {
+        do {
+          const page = await client.send(
+            new GetApiKeysCommand({ nameQuery: namePrefix, includeValues: true, limit: PAGE_LIMIT, position }),
+          );
+          for (const item of page.items ?? []) {
+            const key = listedKey(item);
+            if (key?.name.startsWith(namePrefix)) keys.push(key);
+          }
+          // A repeated position would page forever: stop there.
+          position = page.position && page.position !== position ? page.position : undefined;
+        } while (position);
+      } catch (error) {
+        throw toDomainError('GetApiKeys', error);
+      }
+      return keys;
+    },
+
+    async getApiKey(apiKeyId) {
+      try {
+        return listedKey(await client.send(new GetApiKeyCommand({ apiKey: apiKeyId, includeValue: false })));
+      } catch (error) {
+        if (error instanceof NotFoundException) return undefined;
+        throw toDomainError('GetApiKey', error);
+      }
+    },
+
+    async usagePlanKeyIds(usagePlanId, nameQuery) {
+      const ids = new Set<string>();
+      let position: string | undefined;
+      try {
+        do {
+          const page = await client.send(new GetUsagePlanKeysCommand({ usagePlanId, nameQuery, limit: PAGE_LIMIT, position }));
+          for (const item of page.items ?? []) if (item.id) ids.add(item.id);
+          position = page.position && page.position !== position ? page.position : undefined;
+        } while (position);
+      } catch (error) {
+        if (error instanceof NotFoundException) return undefined;
+        throw toDomainError('GetUsagePlanKeys', error);
+      }
+      return ids;
     },
   };
 }

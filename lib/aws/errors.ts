@@ -57,6 +57,16 @@ export function sdkRetrySettings(mode: SdkRetryMode): { maxAttempts: number; ret
   return mode === 'off' ? { maxAttempts: 1 } : { maxAttempts: 3, retryMode: mode };
 }
 
+/**
+ * Settings of every SDK client of the function: its retry mode, and a request timeout that fails the call. Without
+ * `throwOnRequestTimeout`, @smithy/node-http-handler only logs a warning when `requestTimeout` passes and keeps
+ * waiting (a held request in tests/integration/realistic-aws.test.ts shows it), so a hung call would eat the
+ * Lambda deadline.
+ */
+export function sdkClientSettings(requestTimeoutMs: number, mode: SdkRetryMode) {
+  return { ...sdkRetrySettings(mode), requestHandler: { requestTimeout: requestTimeoutMs, throwOnRequestTimeout: true } };
+}
+
 type ErrorClass = new (...args: never[]) => Error;
 
 /** How an adapter classifies its service's modeled errors. */

@@ -4,12 +4,13 @@ import {
   GetSecretValueCommand,
   InvalidParameterException,
   InvalidRequestException,
+  ListSecretsCommand,
   PutSecretValueCommand,
   ResourceExistsException,
   ResourceNotFoundException,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { domainErrorFromSdk, type SdkRetryMode, type ServiceErrors, sdkRetrySettings } from './errors.js';
+import { domainErrorFromSdk, type SdkRetryMode, type ServiceErrors, sdkClientSettings } from './errors.js';
 
 export interface NewSecret {
   name: string;
@@ -37,10 +38,25 @@ export interface SecretStore {
    * value is ignored by Secrets Manager, so retries and concurrent writers of the same content are idempotent.
    */
   putSecretValue(name: string, secretString: string, token: string): Promise<void>;
+  /**
+   * Every secret whose name starts with `namePrefix`, those scheduled for deletion included (ListSecrets with a name
+   * filter, pages of 100). Read-only; for the operations tools (reconcile), not called by the function. ListSecrets
+   * is eventually consistent ("might not reflect changes from the last five minutes", API reference): a secret
+   * missing here may exist, so confirm an absence with {@link SecretStore.getSecret}.
+   */
+  listSecrets(namePrefix: string): Promise<ListedSecret[]>;
+}
+
+/** A secret as ListSecrets describes it (no value). */
+export interface ListedSecret {
+  arn: string;
+  name: string;
+  /** Set when the secret is scheduled for deletion. */
+  deletedDate?: Date;
 }
 
 export function createSecretsManagerClient(requestTimeoutMs: number, retryMode: SdkRetryMode = 'off'): SecretsManagerClient {
-  return new SecretsManagerClient({ ...sdkRetrySettings(retryMode), requestHandler: { requestTimeout: requestTimeoutMs } });
+  return new SecretsManagerClient(sdkClientSettings(requestTimeoutMs, retryMode));
 }
 
 /**
@@ -94,6 +110,31 @@ export function secretsManagerAdapter(client: SecretsManagerClient): SecretStore
       } catch (error) {
         throw toDomainError('PutSecretValue', error);
       }
+    },
+
+    async listSecrets(namePrefix) {
+      const listed: ListedSecret[] = [];
+      let token: string | undefined;
+      try {
+        do {
+          const page = await client.send(
+            new ListSecretsCommand({
+              Filters: [{ Key: 'name', Values: [namePrefix] }],
+              IncludePlannedDeletion: true,
+              MaxResults: 100,
+              NextToken: token,
+            }),
+          );
+          // The name filter is a case-sensitive prefix match (API reference, Filter); the check keeps that a guarantee here.
+          for (const entry of page.SecretList ?? [])
+            if (entry.ARN && entry.Name?.startsWith(namePrefix))
+              listed.push({ arn: entry.ARN, name: entry.Name, deletedDate: entry.DeletedDate });
+          token = page.NextToken;
+        } while (token);
+      } catch (error) {
+        throw toDomainError('ListSecrets', error);
+      }
+      return listed;
     },
   };
 }

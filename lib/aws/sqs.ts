@@ -1,5 +1,5 @@
 import { ChangeMessageVisibilityBatchCommand, GetQueueUrlCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { retryableFromSdk, type SdkRetryMode, sdkRetrySettings } from './errors.js';
+import { retryableFromSdk, type SdkRetryMode, sdkClientSettings } from './errors.js';
 
 export interface OutgoingMessage {
   /** Unique within one send; reported back in `failedIds`. */
@@ -31,7 +31,7 @@ export interface MessageSource {
 export const SQS_BATCH_LIMIT = 10;
 
 export function createSqsClient(requestTimeoutMs: number, retryMode: SdkRetryMode = 'off'): SQSClient {
-  return new SQSClient({ ...sdkRetrySettings(retryMode), requestHandler: { requestTimeout: requestTimeoutMs } });
+  return new SQSClient(sdkClientSettings(requestTimeoutMs, retryMode));
 }
 
 /**

@@ -328,12 +328,18 @@ function queuePolicyAllows(statements: Statement[], request: SendRequest): boole
  * What each SDK command in lib/aws/*.ts needs from IAM (the Service Authorization Reference and the API references).
  * `withUsagePlans`: granted only when usage plans are configured (the function calls it only for configured plans).
  */
-const ACTIONS_OF_COMMAND: Record<string, { actions: string[]; withUsagePlans?: true }> = {
+const ACTIONS_OF_COMMAND: Record<string, { actions: string[]; withUsagePlans?: true; operatorOnly?: true }> = {
   CreateApiKeyCommand: { actions: ['apigateway:POST', 'apigateway:PUT'] },
   GetApiKeysCommand: { actions: ['apigateway:GET'] },
   UpdateApiKeyCommand: { actions: ['apigateway:PATCH'] },
   CreateUsagePlanKeyCommand: { actions: ['apigateway:POST'], withUsagePlans: true },
   DeleteUsagePlanKeyCommand: { actions: ['apigateway:DELETE'], withUsagePlans: true },
+  GetUsagePlanCommand: { actions: ['apigateway:GET'], withUsagePlans: true },
+  GetUsagePlanKeyCommand: { actions: ['apigateway:GET'], withUsagePlans: true },
+  // Calls of the operations tools (reconcile), which run with the operator's credentials: not the function's role.
+  GetApiKeyCommand: { actions: [], operatorOnly: true },
+  GetUsagePlanKeysCommand: { actions: [], operatorOnly: true },
+  ListSecretsCommand: { actions: [], operatorOnly: true },
   GetSecretValueCommand: { actions: ['secretsmanager:GetSecretValue', 'kms:Decrypt'] },
   CreateSecretCommand: { actions: ['secretsmanager:CreateSecret', 'secretsmanager:TagResource', 'kms:GenerateDataKey', 'kms:Decrypt'] },
   PutSecretValueCommand: { actions: ['secretsmanager:PutSecretValue', 'kms:GenerateDataKey'] },
@@ -639,6 +645,11 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
         ...expectedStatements(CONFIGURED.SecretsKmsKeyArn),
         AddKeysToUsagePlans: { Effect: 'Allow', Action: ['apigateway:POST'], Resource: planKeys('') },
         RemoveKeysFromUsagePlans: { Effect: 'Allow', Action: ['apigateway:DELETE'], Resource: planKeys('/*') },
+        ReadUsagePlansAndTheirKeys: {
+          Effect: 'Allow',
+          Action: ['apigateway:GET'],
+          Resource: [...['abc123', 'def456'].map((id) => `arn:aws:apigateway:${REGION}::/usageplans/${id}`), ...planKeys('/*')],
+        },
       });
     });
 

@@ -182,12 +182,13 @@ describe('what provisioning costs, counted at the HTTP level', () => {
     const repeatRun = await pipeline.drain({ batchSize: 2 });
     const repeat = count(pipeline.proxy.seen);
 
-    // One SendMessageBatch per invocation, whatever the number of records in it.
+    // One SendMessageBatch per invocation, whatever the number of records in it. Two GetSecretValue per new key:
+    // the first look, and the look just before the final write that lets a concurrent revoke win.
     expect(first).toEqual({
       'AmazonSQS.SendMessageBatch': firstRun.invocations,
       'POST /apikeys': 2,
       'secretsmanager.CreateSecret': 2,
-      'secretsmanager.GetSecretValue': 2,
+      'secretsmanager.GetSecretValue': 4,
       'secretsmanager.PutSecretValue': 2,
     });
     expect(repeat).toEqual({ 'AmazonSQS.SendMessageBatch': repeatRun.invocations, 'secretsmanager.GetSecretValue': 2 });

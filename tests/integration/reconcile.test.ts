@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { type AddressInfo, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import {
   CreateApiKeyCommand,
@@ -20,23 +21,16 @@ import {
   PutSecretValueCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { apiKeyName, secretName } from '../../lib/naming.js';
-import {
-  applyFixes,
-  compareState,
-  confirmFindings,
-  type Finding,
-  type FixResult,
-  findOrphans,
-  formatReport,
-  gatherState,
-  parseOwnedName,
-  parsePrefix,
-  parseRecord,
-  parseUsagePlans,
-  type ReconcileReport,
-  type ReconcileSettings,
-  reconcile,
-} from '../../lib/ops/reconcile/reconcile.js';
+import { confirmFindings } from '../../lib/ops/reconcile/confirm.js';
+import { compareState } from '../../lib/ops/reconcile/findings.js';
+import { applyFixes } from '../../lib/ops/reconcile/fixes.js';
+import type { Finding, FixResult, ReconcileReport, ReconcileSettings } from '../../lib/ops/reconcile/model.js';
+import { parsePrefix, parseUsagePlans } from '../../lib/ops/reconcile/options.js';
+import { findOrphans, reconcile } from '../../lib/ops/reconcile/reconcile.js';
+import { parseOwnedName, parseRecord } from '../../lib/ops/reconcile/records.js';
+import { exitCode, formatReport } from '../../lib/ops/reconcile/report.js';
+import { gatherState } from '../../lib/ops/reconcile/state.js';
+import { type ReconcileStores, storesFor } from '../../lib/ops/reconcile/stores.js';
 import { marketplaceNotification, signup, snsEnvelope } from '../helpers/events.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
 
@@ -45,11 +39,17 @@ const ROOT = resolve(__dirname, '../..');
 jest.setTimeout(60_000);
 
 const PREFIX = 'keyprov/test/';
+/**
+ * The fixture's keys are seconds old, and a key younger than the pending grace (15 minutes) without a secret is only
+ * in progress. The in-process runs therefore reconcile as if 20 minutes later; the CLI runs now (see atRealTime).
+ */
+const LATER_MS = 20 * 60_000;
+const later = () => new Date(Date.now() + LATER_MS);
 const PRODUCT = 'prod4k2j9x8l7';
 let pipeline: Pipeline;
 let planId: string;
 let settings: ReconcileSettings;
-const clients = () => ({ apigw: pipeline.apigw, secrets: pipeline.secrets });
+const clients = (): ReconcileStores => storesFor({ apigw: pipeline.apigw, secrets: pipeline.secrets });
 
 const secretOf = (customerId: string, product: string | undefined = PRODUCT) => secretName(PREFIX, customerId, product);
 const keyNameOf = (customerId: string, product: string | undefined = PRODUCT) => apiKeyName(PREFIX, customerId, product);
@@ -136,6 +136,7 @@ async function createPendingSecret(customerId: string, createdAt: string, value 
 const ids: Record<string, string> = {};
 let twinId: string;
 let expectedFindings: string[];
+let atRealTime: string[];
 
 beforeAll(async () => {
   pipeline = await startPipeline(undefined, async ({ apigw }) => {
@@ -143,7 +144,7 @@ beforeAll(async () => {
     planId = plan.id ?? '';
     return { USAGE_PLANS: JSON.stringify({ [PRODUCT]: planId }) };
   });
-  settings = { prefix: PREFIX, usagePlans: { [PRODUCT]: planId } };
+  settings = { prefix: PREFIX, usagePlans: { [PRODUCT]: planId }, now: later };
 
   // The state, built by the real pipeline: active customers, revoked ones, one without a product.
   const active = ['ok-active', 'lost-secret', 'lost-key', 'out-of-plan', 'disabled', 'twin', 'garbage', 'scheduled'];
@@ -172,7 +173,8 @@ beforeAll(async () => {
   twinId =
     (await apigw.send(new CreateApiKeyCommand({ name: keyNameOf('twin'), value: newValue(), enabled: true, customerId: 'twin' }))).id ?? '';
   await secrets.send(new PutSecretValueCommand({ SecretId: secretOf('garbage'), SecretString: 'garbage {"customerId": not json' }));
-  await createPendingSecret('pending-new', new Date().toISOString());
+  // Pending for a moment at the in-process runs' time (20 minutes from now), and not yet at the CLI's.
+  await createPendingSecret('pending-new', later().toISOString());
   await createPendingSecret('pending-old', minutesAgo(60));
   const stalledValue = await createPendingSecret('stalled', minutesAgo(60));
   ids.stalled =
@@ -197,6 +199,10 @@ beforeAll(async () => {
     'secret-without-key pending-old - manual -',
     `stalled-pending stalled ${ids.stalled} manual -`,
   ].sort();
+  // At the real time the keys whose secrets were deleted are seconds old: in progress, information only.
+  atRealTime = expectedFindings
+    .map((f) => f.replace(/^key-without-secret (lost-secret(?:-revoked)?) (\S+) fix -$/, 'in-progress $1 $2 none -'))
+    .sort();
 }, 120_000);
 afterAll(() => pipeline.close());
 
@@ -303,7 +309,9 @@ describe('a provisioning running during the gathering', () => {
       expect.arrayContaining([`secret-without-key ok-active ${ids['ok-active']} manual -`, 'secret-without-key stalled - manual -']),
     );
 
-    expect(lines(await confirmFindings(found, late, clients()))).toEqual(expectedFindings.filter((f) => !f.includes(' stalled ')));
+    expect(lines(await confirmFindings(found, late, clients(), settings))).toEqual(
+      expectedFindings.filter((f) => !f.includes(' stalled ')),
+    );
   });
 
   test('a repair re-reads the record first: a re-subscription processed since is not undone', async () => {
@@ -325,27 +333,75 @@ describe('a provisioning running during the gathering', () => {
   });
 });
 
+/** Runs the CLI as a child process (tsx, as `npm run reconcile` does), without the fault proxy's endpoint. */
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const { AWS_ENDPOINT_URL: _proxy, ...env } = process.env;
+  return new Promise((done) => {
+    execFile(
+      join(ROOT, 'node_modules', '.bin', 'tsx'),
+      ['lib/ops/reconcile/cli.ts', ...args],
+      { cwd: ROOT, env, timeout: 50_000 },
+      (error, stdout, stderr) => done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** A loopback port nothing listens on (bound, then closed). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((ready) => server.listen(0, '127.0.0.1', ready));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((closed) => server.close(closed));
+  return port;
+}
+
+const stackLines = (text: string) => text.split('\n').filter((l) => /^\s+at /.test(l));
+
 describe('the CLI', () => {
   test('--json (prefix and usage plans from the environment): the same findings, exit code 1, no key value, nothing changed', async () => {
     const before = await snapshot();
     const values = await allValues();
-    const { AWS_ENDPOINT_URL: _proxy, ...env } = process.env;
-    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
-      execFile(
-        join(ROOT, 'node_modules', '.bin', 'tsx'),
-        ['lib/ops/reconcile/cli.ts', '--endpoint', process.env.MOTO_ENDPOINT ?? '', '--json'],
-        { cwd: ROOT, env, timeout: 50_000 },
-        (error, stdout, stderr) => done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-      );
-    });
+    const run = await cli(['--endpoint', process.env.MOTO_ENDPOINT ?? '', '--json']);
 
     expect(run.stderr).toBe('');
     expect(run.code).toBe(1);
     const report = JSON.parse(run.stdout) as ReconcileReport;
     expect(report.prefix).toBe(PREFIX);
-    expect(lines(report.findings)).toEqual(expectedFindings);
+    // Run now, not 20 minutes later: the two keys whose secrets were deleted seconds ago are only in progress.
+    expect(lines(report.findings)).toEqual(atRealTime);
+    expect(report.findings.find((f) => f.customerId === 'lost-secret')).toMatchObject({ severity: 'info', repair: 'none' });
     expectNoValueIn(run.stdout + run.stderr, values);
     expect(await snapshot()).toEqual(before);
+  });
+
+  test('--help prints the usage on stdout and exits 0', async () => {
+    const run = await cli(['--help']);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(run.stdout).toMatch(/^Usage: npm run reconcile -- /);
+    expect(run.stdout).toContain('npm run -s reconcile -- --json | jq');
+    expect(run.stdout).toContain('npm start -- --keep');
+  });
+
+  test.each([
+    ['an unknown flag', ['--bogus'], '--bogus'],
+    ['a bad value', ['--usage-plans', '{"prod1": 5}'], '--usage-plans'],
+    ['a bad prefix', ['--prefix', 'bad prefix'], '--prefix'],
+  ])('%s: one line on stderr naming it, no stack trace, exit 2', async (_, args, named) => {
+    const run = await cli(args);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+    expect(run.stderr).toMatch(/^reconcile: /);
+    expect(run.stderr).toContain(named);
+    expect(stackLines(run.stderr)).toEqual([]);
+  });
+
+  test('an endpoint that refuses connections: "reconcile failed: <cause>", exit 2, no stack trace', async () => {
+    const run = await cli(['--endpoint', `http://127.0.0.1:${await closedPort()}`, '--prefix', PREFIX]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/^reconcile failed: .*ECONNREFUSED/);
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+    expect(stackLines(run.stderr)).toEqual([]);
   });
 });
 
@@ -430,5 +486,135 @@ describe('with --fix', () => {
       2,
     );
     expect((await pipeline.apigw.send(new GetApiKeyCommand({ apiKey: ids['lost-secret-revoked'] }))).enabled).toBe(false);
+  });
+});
+
+/** A key and, with `status`, its secret holding the record lib/provision.ts writes once the key exists. */
+async function handMade(prefix: string, customerId: string, key: { enabled: boolean; status?: 'active' | 'revoked' }): Promise<string> {
+  const value = newValue();
+  const name = apiKeyName(prefix, customerId, PRODUCT);
+  const id = (await pipeline.apigw.send(new CreateApiKeyCommand({ name, value, enabled: key.enabled, customerId }))).id ?? '';
+  if (key.status) {
+    const record = {
+      value,
+      customerId,
+      productCode: PRODUCT,
+      plan: null,
+      apiKeyName: name,
+      createdAt: new Date().toISOString(),
+      apiKeyId: id,
+    };
+    await pipeline.secrets.send(
+      new CreateSecretCommand({
+        Name: secretName(prefix, customerId, PRODUCT),
+        SecretString: JSON.stringify({ ...record, status: key.status }),
+      }),
+    );
+  }
+  return id;
+}
+
+describe('a listing that lags (ListSecrets: "might not reflect changes from the last five minutes") and young keys', () => {
+  const LAG = 'keyprov/lag/';
+  const lagSettings: ReconcileSettings = { prefix: LAG, usagePlans: {} };
+  const lagIds: Record<string, string> = {};
+  const hidden = secretName(LAG, 'listed-late', PRODUCT);
+  /** The real stores, except that ListSecrets does not show these secrets yet. */
+  const lagging = (...notListed: string[]): ReconcileStores => {
+    const real = clients();
+    return {
+      ...real,
+      secrets: {
+        ...real.secrets,
+        listSecrets: async (prefix) => (await real.secrets.listSecrets(prefix)).filter((s) => !notListed.includes(s.name)),
+      },
+    };
+  };
+
+  beforeAll(async () => {
+    lagIds.late = await handMade(LAG, 'listed-late', { enabled: true, status: 'active' });
+    lagIds.young = await handMade(LAG, 'young-orphan', { enabled: true });
+  });
+
+  test('young keys without a listed secret: read by name; found, nothing is reported; not found, information only; never fixed', async () => {
+    const before = await snapshot();
+    const report = await reconcile(lagging(hidden), { ...lagSettings, fix: true });
+
+    expect(lines(report.findings)).toEqual([`in-progress young-orphan ${lagIds.young} none -`]);
+    expect(report.findings[0]).toMatchObject({ severity: 'info', problem: expect.stringMatching(/not readable yet/) });
+    expect(report.fixes).toEqual([]);
+    expect(lines(report.remaining ?? [])).toEqual([`in-progress young-orphan ${lagIds.young} none -`]);
+    expect(exitCode(report)).toBe(0);
+    expect(await snapshot()).toEqual(before);
+  });
+
+  test('as if 20 minutes later: the lag alone would fake an orphan, GetSecretValue clears it, only the real orphan is restored', async () => {
+    const old: ReconcileSettings = { ...lagSettings, now: later };
+    const state = await gatherState(lagging(hidden), old);
+    const compared = compareState(state, old);
+    expect(lines(compared)).toEqual([
+      `key-without-secret listed-late ${lagIds.late} fix -`,
+      `key-without-secret young-orphan ${lagIds.young} fix -`,
+    ]);
+    expect(lines(await confirmFindings(compared, state, lagging(hidden), old))).toEqual([
+      `key-without-secret young-orphan ${lagIds.young} fix -`,
+    ]);
+
+    const lateBefore = await pipeline.secretJson(hidden);
+    const report = await reconcile(lagging(hidden), { ...old, fix: true });
+    expect(lines(report.fixes ?? [])).toEqual([`key-without-secret young-orphan ${lagIds.young} fixed -`]);
+    expect(report.remaining).toEqual([]);
+    expect(exitCode(report)).toBe(0);
+    expect(await pipeline.secretJson(hidden)).toEqual(lateBefore);
+    expect(await pipeline.secretJson(secretName(LAG, 'young-orphan', PRODUCT))).toMatchObject({ apiKeyId: lagIds.young, status: 'active' });
+  });
+});
+
+describe('a repair that does not take is never reported as fixed', () => {
+  const STUCK = 'keyprov/stuck/';
+  const stuckSettings: ReconcileSettings = { prefix: STUCK, usagePlans: {} };
+  let stuckId: string;
+  const enabled = async (id: string) => (await pipeline.apigw.send(new GetApiKeyCommand({ apiKey: id }))).enabled;
+  /** The real stores, except that UpdateApiKey is accepted and ignored; with `lying`, GetApiKey also says it took. */
+  const ignoringUpdates = (lying = false): ReconcileStores => {
+    const real = clients();
+    const claimDisabled = async (id: string) => {
+      const key = await real.apiKeys.getApiKey(id);
+      return key && { ...key, enabled: false };
+    };
+    return { ...real, apiKeys: { ...real.apiKeys, setEnabled: async () => undefined, ...(lying && { getApiKey: claimDisabled }) } };
+  };
+
+  beforeAll(async () => {
+    stuckId = await handMade(STUCK, 'stuck-enabled', { enabled: true, status: 'revoked' });
+  });
+
+  test('each repair is read back: a change that does not show is not-confirmed', async () => {
+    const { state, findings } = await findOrphans(clients(), stuckSettings);
+    expect(lines(findings)).toEqual([`enabled-key-for-revoked stuck-enabled ${stuckId} fix -`]);
+
+    expect(await applyFixes(findings, state, ignoringUpdates(), stuckSettings)).toEqual([
+      expect.objectContaining({ outcome: 'not-confirmed', detail: expect.stringMatching(/still reads enabled/) }),
+    ]);
+    expect(await enabled(stuckId)).toBe(true);
+  });
+
+  test('the second pass overrules a read-back that says done: not-confirmed, still remaining, exit code 1', async () => {
+    const report = await reconcile(ignoringUpdates(true), { ...stuckSettings, fix: true });
+
+    expect(lines(report.fixes ?? [])).toEqual([`enabled-key-for-revoked stuck-enabled ${stuckId} not-confirmed -`]);
+    expect(report.fixes?.[0]?.detail).toMatch(/second pass still finds it/);
+    expect(lines(report.remaining ?? [])).toEqual([`enabled-key-for-revoked stuck-enabled ${stuckId} fix -`]);
+    expect(exitCode(report)).toBe(1);
+    expect(formatReport(report)).toMatch(/^not-confirmed\s+enabled-key-for-revoked\s+stuck-enabled/m);
+  });
+
+  test('with the real stores the same repair is fixed, read back and gone on the second pass', async () => {
+    const report = await reconcile(clients(), { ...stuckSettings, fix: true });
+
+    expect(lines(report.fixes ?? [])).toEqual([`enabled-key-for-revoked stuck-enabled ${stuckId} fixed -`]);
+    expect(report.remaining).toEqual([]);
+    expect(exitCode(report)).toBe(0);
+    expect(await enabled(stuckId)).toBe(false);
   });
 });

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { type AddressInfo, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
 import {
@@ -14,20 +15,12 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import type { CompletionEvent, ProvisionedEvent } from '../../lib/completion.js';
 import { peekQueue, sendBodies } from '../../lib/local/queues.js';
-import {
-  createPacer,
-  filterMismatch,
-  formatDuration,
-  formatReport,
-  isUnsupportedOperation,
-  type MessageReport,
-  parseDuration,
-  type RedriveOptions,
-  type RedriveQueues,
-  redrive,
-  resolveQueues,
-  setVisibility,
-} from '../../lib/ops/redrive/redrive.js';
+import { FIRST_SENT_AT_ATTRIBUTE, filterMismatch, formatDuration, parseDuration } from '../../lib/ops/redrive/messages.js';
+import { isUnsupportedOperation } from '../../lib/ops/redrive/move-task.js';
+import { createPacer } from '../../lib/ops/redrive/pacer.js';
+import { type RedriveQueues, resolveQueues, setVisibility } from '../../lib/ops/redrive/queues.js';
+import { type MessageReport, type RedriveOptions, redrive } from '../../lib/ops/redrive/redrive.js';
+import { formatReport } from '../../lib/ops/redrive/report.js';
 import { eventBridgeEnvelope, marketplaceNotification, signup, snsEnvelope } from '../helpers/events.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
 
@@ -113,12 +106,65 @@ describe('pure parts', () => {
   test('a listing line names id, age, receive count, customer and reason', () => {
     const line = formatReport({
       outcome: 'skipped',
-      message: { messageId: 'm-1', sentAt: 0, ageMs: 7_200_000, receiveCount: 3, customer: 'acme', reason: 'retries-exhausted' },
+      message: {
+        messageId: 'm-1',
+        sentAt: 0,
+        firstSentAt: 0,
+        ageMs: 7_200_000,
+        receiveCount: 3,
+        customer: 'acme',
+        reason: 'retries-exhausted',
+      },
       detail: 'customer does not match',
     });
     expect(line).toMatch(
       /^skipped\s+m-1\s+age 2h 0m\s+receives 3\s+customer acme\s+reason retries-exhausted\s+\(customer does not match\)$/,
     );
+  });
+});
+
+/** A loopback port nothing listens on (bound, then closed). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((ready) => server.listen(0, '127.0.0.1', ready));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((closed) => server.close(closed));
+  return port;
+}
+
+const stackLines = (text: string) => text.split('\n').filter((l) => /^\s+at /.test(l));
+
+describe('the CLI: usage and failures', () => {
+  test('--help prints the usage on stdout and exits 0', async () => {
+    const run = await cli(['--help']);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(run.stdout).toMatch(/^Usage: npm run redrive -- /);
+    expect(run.stdout).toContain('npm run -s redrive');
+    expect(run.stdout).toContain('npm start -- --keep');
+  });
+
+  test.each([
+    ['an unknown flag', ['--bogus'], '--bogus'],
+    ['a bad value', ['--rate', 'abc'], '--rate'],
+    ['a bad duration', ['--older-than', '2 hours'], '--older-than'],
+    ['no dead-letter queue', [], '--dlq-url'],
+  ])('%s: one line on stderr naming it, no stack trace, exit 2', async (_, args, named) => {
+    const run = await cli(args);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+    expect(run.stderr).toMatch(/^redrive: /);
+    expect(run.stderr).toContain(named);
+    expect(stackLines(run.stderr)).toEqual([]);
+  });
+
+  test('an endpoint that refuses connections: "redrive failed: <cause>", exit 2, no stack trace', async () => {
+    const endpoint = `http://127.0.0.1:${await closedPort()}`;
+    const run = await cli(['--endpoint', endpoint, '--dlq-url', `${endpoint}/123456789012/dlq`]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/^redrive failed: .*ECONNREFUSED/);
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+    expect(stackLines(run.stderr)).toEqual([]);
   });
 });
 
@@ -199,6 +245,10 @@ describe('redrive against moto, then replay', () => {
   const A: Record<string, string> = {};
   const B: Record<string, string> = {};
   let midpoint = 0;
+  /** Group A's send: before the drain that dead-lettered it. */
+  const groupASent = { from: 0, to: 0 };
+  /** SentTimestamp of each DLQ message, as the dry run lists it. */
+  const sentAt = new Map<string, number>();
   const bodies = new Map<string, string>();
   const attributes = {
     origin: { DataType: 'String', StringValue: 'support-ticket-42' },
@@ -263,7 +313,9 @@ describe('redrive against moto, then replay', () => {
       times: Infinity,
     });
     const groupA = [signup('rd-throttled-a'), signup('rd-throttled-b'), signup('rd-announced')];
+    groupASent.from = Date.now();
     const idsA = await pipeline.send(...groupA);
+    groupASent.to = Date.now();
     idsA.forEach((id, i) => {
       A[id] = ['rd-throttled-a', 'rd-throttled-b', 'rd-announced'][i] ?? '';
       bodies.set(id, JSON.stringify(groupA[i]));
@@ -327,6 +379,9 @@ describe('redrive against moto, then replay', () => {
     for (const r of reports) {
       expect(r.message.receiveCount).toBeGreaterThan(0);
       expect(r.message.ageMs).toBeGreaterThanOrEqual(0);
+      // Never redriven before: the first send time is this copy's.
+      expect(r.message.firstSentAt).toBe(r.message.sentAt);
+      sentAt.set(r.message.messageId, r.message.sentAt);
     }
     // Group A went through the pipeline: received twice there before the DLQ.
     for (const id of Object.keys(A))
@@ -456,11 +511,25 @@ describe('redrive against moto, then replay', () => {
     expect(await dlqIds()).toEqual([]);
   });
 
-  test('every moved message is in the source queue with its body and message attributes unchanged', async () => {
+  test(`every moved message is in the source queue with its body and message attributes, plus ${FIRST_SENT_AT_ATTRIBUTE}`, async () => {
     const moved = await sourceMessagesOnce();
     expect(moved.map((m) => m.Body).sort()).toEqual([...bodies.values()].sort());
-    const attrsBody = bodies.get(Object.keys(B).find((id) => B[id] === 'rd-attrs') ?? '');
-    for (const m of moved) expect(m.MessageAttributes).toEqual(m.Body === attrsBody ? attributes : undefined);
+    const idOfBody = new Map([...bodies].map(([id, body]) => [body, id]));
+    for (const m of moved) {
+      const id = idOfBody.get(m.Body ?? '') ?? '';
+      const own = B[id] === 'rd-attrs' ? attributes : {};
+      expect(m.MessageAttributes).toEqual({
+        ...own,
+        [FIRST_SENT_AT_ATTRIBUTE]: { DataType: 'String', StringValue: String(sentAt.get(id)) },
+      });
+    }
+    // The first send time is the original one: group A's is its send to the signup queue, before the drain that
+    // dead-lettered it (SQS keeps SentTimestamp when it moves a message to a DLQ).
+    for (const id of Object.keys(A)) {
+      expect(sentAt.get(id)).toBeGreaterThanOrEqual(groupASent.from - 50);
+      expect(sentAt.get(id)).toBeLessThanOrEqual(groupASent.to + 50);
+    }
+    for (const id of Object.keys(B)) expect(sentAt.get(id)).toBeGreaterThanOrEqual(midpoint);
   });
 
   test('draining the replayed messages provisions exactly once', async () => {
@@ -492,5 +561,48 @@ describe('redrive against moto, then replay', () => {
       (e): e is Extract<CompletionEvent, { type: 'api-key.provisioning-failed' }> => e.type === 'api-key.provisioning-failed',
     );
     expect(failed.map((e) => e.reason).sort()).toEqual(['invalid-json', 'unrecognized-event']);
+  });
+});
+
+describe(`${FIRST_SENT_AT_ATTRIBUTE}: the first send time, carried through redrives`, () => {
+  test('two redrives keep the first send time; each copy has its own SentTimestamp', async () => {
+    const create = async (name: string) => (await pipeline.sqs.send(new CreateQueueCommand({ QueueName: name }))).QueueUrl ?? '';
+    const first = await create('it-first-sent-a');
+    const second = await create('it-first-sent-b');
+    const body = JSON.stringify(signup('rd-first-sent'));
+    await sendBodies(pipeline.sqs, first, [body]);
+    const pause = () => new Promise((r) => setTimeout(r, 50));
+    /** One message-by-message redrive of the one message in `from`. */
+    const move = async (from: string, to: string) => {
+      const reports: MessageReport[] = [];
+      const queuePair = await resolveQueues(pipeline.sqs, { dlqUrl: from, sourceUrl: to });
+      const summary = await redrive(pipeline.sqs, {
+        ...queuePair,
+        useMoveTask: false,
+        waitTimeSeconds: 0,
+        ratePerSecond: 50,
+        onMessage: (r) => reports.push(r),
+      });
+      expect(summary).toMatchObject({ moved: 1, failed: 0 });
+      const [only] = reports;
+      if (!only) throw new Error('no message was moved');
+      return only.message;
+    };
+
+    await pause();
+    const once = await move(first, second);
+    await pause();
+    const twice = await move(second, first);
+
+    expect(once.firstSentAt).toBe(once.sentAt);
+    expect(twice.sentAt).toBeGreaterThan(once.sentAt);
+    expect(twice.firstSentAt).toBe(once.sentAt);
+    const { Messages = [] } = await pipeline.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: first, MessageSystemAttributeNames: ['SentTimestamp'], MessageAttributeNames: ['All'] }),
+    );
+    expect(Messages).toHaveLength(1);
+    expect(Messages[0]?.Body).toBe(body);
+    expect(Messages[0]?.MessageAttributes).toEqual({ [FIRST_SENT_AT_ATTRIBUTE]: { DataType: 'String', StringValue: String(once.sentAt) } });
+    expect(Number(Messages[0]?.Attributes?.SentTimestamp)).toBeGreaterThan(twice.sentAt);
   });
 });

@@ -1,11 +1,14 @@
 /**
  * `npm run redrive -- --dlq-url URL [--source-url URL] [options]`: moves messages from a dead-letter queue back to
- * its source queue (the logic is in lib/local/redrive.ts). Exit code: 0 done, 1 a send (or the move task) failed,
- * 2 could not run.
+ * its source queue (redrive.ts does the work). Exit code: 0 done, 1 a send (or the move task) failed, 2 could not run.
  */
-import { parseArgs } from 'node:util';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { formatReport, formatSummary, type MoveTaskReport, parseDuration, type RedriveFilter, redrive, resolveQueues } from './redrive.js';
+import { parseCommandLine, positiveNumber, runCommand, UsageError, useEndpoint } from '../../command-line.js';
+import { FIRST_SENT_AT_ATTRIBUTE, parseDuration, type RedriveFilter } from './messages.js';
+import type { MoveTaskReport } from './move-task.js';
+import { resolveQueues } from './queues.js';
+import { redrive } from './redrive.js';
+import { formatReport, formatSummary } from './report.js';
 
 const USAGE = `Usage: npm run redrive -- (--dlq-url URL | --dlq-arn ARN) [--source-url URL | --source-arn ARN] [options]
 
@@ -24,67 +27,58 @@ whose RedrivePolicy names the DLQ (or the one queue of the DLQ's RedriveAllowPol
   --rate N                messages per second (default 10)
   --visibility-timeout S  how long received messages stay hidden while the run holds them (default 60)
   --no-move-task          never use StartMessageMoveTask (always receive, send, delete; one line per message)
+  -h, --help              print this text
 
 Without filters or --max, SQS's move task (StartMessageMoveTask) moves everything; where the endpoint does not
 implement it, and whenever filters are given, messages are received, sent to the source (same body and message
-attributes), and only then deleted from the DLQ. Non-matching messages are made visible again when the run ends.
+attributes, plus ${FIRST_SENT_AT_ATTRIBUTE}: the first send time, kept across redrives), and only then deleted from
+the DLQ. Non-matching messages are made visible again when the run ends.
+
+Locally, --endpoint URL is needed: \`npm start -- --keep\` leaves moto running and prints its endpoint and the queue
+URLs. To pipe the output, run npm with -s, which keeps npm's own header lines off stdout:
+npm run -s redrive -- --dlq-url URL --dry-run | grep '^would move'
 Exit code: 0 done, 1 a send (or the move task) failed, 2 could not run.`;
 
-function options() {
-  const { values } = parseArgs({
-    options: {
-      'dlq-url': { type: 'string' },
-      'dlq-arn': { type: 'string' },
-      'source-url': { type: 'string' },
-      'source-arn': { type: 'string' },
-      endpoint: { type: 'string' },
-      region: { type: 'string' },
-      'dry-run': { type: 'boolean', default: false },
-      customer: { type: 'string' },
-      reason: { type: 'string' },
-      'older-than': { type: 'string' },
-      'newer-than': { type: 'string' },
-      max: { type: 'string' },
-      rate: { type: 'string', default: '10' },
-      'visibility-timeout': { type: 'string', default: '60' },
-      'no-move-task': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  return values;
+/** A duration flag's value in ms, or undefined when not given; throws {@link UsageError} naming the flag. */
+function duration(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parseDuration(value);
+  } catch (error) {
+    throw new UsageError(`--${flag}: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
-const positive = (name: string, value: string, integer: boolean): number => {
-  const n = Number(value);
-  if (!(n > 0) || (integer && !Number.isInteger(n)))
-    throw new Error(`--${name} must be a positive ${integer ? 'integer' : 'number'}, got ${JSON.stringify(value)}`);
-  return n;
-};
-
 async function main(): Promise<number> {
-  const flags = options();
-  if (flags.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const { values: flags } = parseCommandLine(USAGE, {
+    'dlq-url': { type: 'string' },
+    'dlq-arn': { type: 'string' },
+    'source-url': { type: 'string' },
+    'source-arn': { type: 'string' },
+    endpoint: { type: 'string' },
+    region: { type: 'string' },
+    'dry-run': { type: 'boolean', default: false },
+    customer: { type: 'string' },
+    reason: { type: 'string' },
+    'older-than': { type: 'string' },
+    'newer-than': { type: 'string' },
+    max: { type: 'string' },
+    rate: { type: 'string', default: '10' },
+    'visibility-timeout': { type: 'string', default: '60' },
+    'no-move-task': { type: 'boolean', default: false },
+  });
   const filter: RedriveFilter = {
     customer: flags.customer,
     reason: flags.reason,
-    olderThanMs: flags['older-than'] === undefined ? undefined : parseDuration(flags['older-than']),
-    newerThanMs: flags['newer-than'] === undefined ? undefined : parseDuration(flags['newer-than']),
+    olderThanMs: duration('older-than', flags['older-than']),
+    newerThanMs: duration('newer-than', flags['newer-than']),
   };
-  const max = flags.max === undefined ? undefined : positive('max', flags.max, true);
-  const ratePerSecond = positive('rate', flags.rate, false);
-  const visibilityTimeoutSeconds = positive('visibility-timeout', flags['visibility-timeout'], true);
+  const max = flags.max === undefined ? undefined : positiveNumber('max', flags.max);
+  const ratePerSecond = positiveNumber('rate', flags.rate, false);
+  const visibilityTimeoutSeconds = positiveNumber('visibility-timeout', flags['visibility-timeout']);
+  if (!flags['dlq-url'] && !flags['dlq-arn']) throw new UsageError('the dead-letter queue is required: --dlq-url URL or --dlq-arn ARN');
 
-  if (flags.endpoint) {
-    process.env.AWS_REGION ??= 'us-east-1';
-    // A local endpoint does not check credentials, but the SDK needs some to sign with.
-    if (/^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:|\/|$)/.test(flags.endpoint) && !process.env.AWS_PROFILE) {
-      process.env.AWS_ACCESS_KEY_ID ??= 'local';
-      process.env.AWS_SECRET_ACCESS_KEY ??= 'local';
-    }
-  }
+  useEndpoint(flags.endpoint);
   const sqs = new SQSClient({ ...(flags.endpoint && { endpoint: flags.endpoint }), ...(flags.region && { region: flags.region }) });
   const queues = await resolveQueues(sqs, {
     dlqUrl: flags['dlq-url'],
@@ -118,10 +112,4 @@ async function main(): Promise<number> {
   return summary.failed > 0 ? 1 : 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(`redrive failed: ${error instanceof Error ? error.message : String(error)}`);
-    process.exit(2);
-  },
-);
+runCommand('redrive', main);

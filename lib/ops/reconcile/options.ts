@@ -1,0 +1,24 @@
+/** The settings reconcile takes from its flags or the environment, checked by the function's own rules. */
+import { UsageError } from '../../command-line.js';
+import { parseUsagePlans as parseConfiguredUsagePlans } from '../../config.js';
+import { ConfigError } from '../../errors.js';
+import { NAME_PREFIX_PATTERN } from '../../naming.js';
+
+/** Validates `--prefix` / NAME_PREFIX with lib/naming.ts's NAME_PREFIX_PATTERN. Throws {@link UsageError} naming the option. */
+export function parsePrefix(raw: string | undefined): string {
+  if (raw === undefined || raw === '')
+    throw new UsageError('the name prefix is required: --prefix PREFIX, or NAME_PREFIX in the environment');
+  if (!NAME_PREFIX_PATTERN.test(raw))
+    throw new UsageError('--prefix (or NAME_PREFIX) must be 1 to 128 characters of A-Z a-z 0-9 / _ + = . @ -');
+  return raw;
+}
+
+/** Parses `--usage-plans` / USAGE_PLANS with lib/config.ts's parser. Throws {@link UsageError} naming the option. */
+export function parseUsagePlans(raw: string | undefined): Record<string, string> {
+  try {
+    return parseConfiguredUsagePlans(raw);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    throw new UsageError(`the usage plans (--usage-plans or USAGE_PLANS): ${error.message}`, { cause: error });
+  }
+}
