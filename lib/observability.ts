@@ -16,6 +16,8 @@ export const metrics = new Metrics({
 
 /** Metric names, in one place for dashboards and alarms (README: Operations). */
 export const METRIC = {
+  /** Records per invocation: every invocation publishes at least this (Powertools warns on an empty flush). */
+  received: 'RecordsReceived',
   provisioned: 'KeysProvisioned',
   alreadyProvisioned: 'KeysAlreadyProvisioned',
   enabled: 'KeysEnabled',

@@ -108,6 +108,7 @@ export function createBatchHandler(deps: BatchDeps) {
   }
 
   return async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
+    deps.metrics?.addMetric(METRIC.received, MetricUnit.Count, event.Records.length);
     const limit = pLimit(deps.config.recordConcurrency);
     const processor = new BatchProcessor(EventType.SQS);
     processor.register(event.Records, (record: SQSRecord) => limit(() => processRecord(record, context)), {
