@@ -1,7 +1,7 @@
 import type { RejectionReason } from './errors.js';
 import { deterministicId } from './ids.js';
 import type { KeyResult } from './key-record.js';
-import type { ParsedMessage, Source } from './messages.js';
+import type { ParsedMessage, Source } from './messages/index.js';
 
 interface EventBase {
   /** Deterministic: the same provisioning, or the same rejected message, always yields the same id. */
@@ -16,6 +16,10 @@ interface SubjectFields {
   source: Source;
   customerId: string;
   productCode?: string;
+  /** The buyer's AWS account id, when the message named it. */
+  customerAccountId?: string;
+  /** The license the message is about (concurrent agreements). */
+  licenseArn?: string;
 }
 
 interface KeyFields {
@@ -24,7 +28,11 @@ interface KeyFields {
   secretArn: string;
   secretName: string;
   usagePlanId?: string;
+  /** The buyer's licenses active after this change: meter with BatchMeterUsage by (customerAccountId, license). */
+  activeLicenses?: string[];
 }
+
+export type { SubjectFields };
 
 export interface ProvisionedEvent extends EventBase, SubjectFields, KeyFields {
   type: 'api-key.provisioned';
@@ -69,9 +77,20 @@ export interface PlanChangedEvent extends EventBase, SubjectFields, KeyFields {
 
 export type CompletionEvent = ProvisionedEvent | KeyChangedEvent | FailedEvent | NotificationEvent | PlanChangedEvent;
 
+/** Who and what a message is about, as every event names it (the 2026 identifiers only when the message has them). */
+export function subjectOf(parsed: ParsedMessage): SubjectFields {
+  return {
+    source: parsed.source,
+    customerId: parsed.customerId,
+    productCode: parsed.productCode,
+    ...(parsed.customerAccountId && { customerAccountId: parsed.customerAccountId }),
+    ...(parsed.licenseArn && { licenseArn: parsed.licenseArn }),
+  };
+}
+
 /** The event announcing what a message came to. Its `eventId` depends only on what happened, never on the delivery. */
 export function completionEvent(parsed: ParsedMessage, result: KeyResult | undefined, base: Omit<EventBase, 'eventId'>): CompletionEvent {
-  const subject = { source: parsed.source, customerId: parsed.customerId, productCode: parsed.productCode };
+  const subject = subjectOf(parsed);
   const id = (...parts: string[]) => deterministicId(...parts, parsed.productCode ?? '', parsed.customerId);
   const action = parsed.kind === 'provision' ? 'provision' : parsed.action;
   if (!result || result.outcome === 'unchanged') {

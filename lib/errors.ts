@@ -20,6 +20,8 @@ export type RejectionReason =
   | 'invalid-customer-id'
   | 'invalid-product-code'
   | 'invalid-tags'
+  /** Two fields that name the same thing (a Marketplace key and its 2020 name) are both present and differ. */
+  | 'ambiguous-field'
   | 'bad-request'
   | 'secret-unreadable'
   | 'unknown-product';

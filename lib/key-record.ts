@@ -3,8 +3,9 @@ import type { ApiKeyStore } from './aws/api-gateway.js';
 import type { SecretStore, StoredSecret } from './aws/secrets-manager.js';
 import type { Config } from './config.js';
 import { RejectedError } from './errors.js';
+import { activeLicenses, type Licenses } from './licenses.js';
 import type { Stamped } from './lifecycle-order.js';
-import type { Clock } from './messages.js';
+import type { Clock } from './messages/index.js';
 
 export type RetryFn = <T>(operation: string, call: () => Promise<T>) => Promise<T>;
 
@@ -40,6 +41,10 @@ export interface SecretRecord {
   lastEventAt?: string;
   /** Absent: a producer's time (records written before clocks existed). */
   lastEventClock?: Clock;
+  /** The buyer's AWS account id, when a message named it (2026 Marketplace model). */
+  customerAccountId?: string;
+  /** The buyer's licenses for this product (concurrent agreements, lib/licenses.ts): the key is enabled while one is active. */
+  licenses?: Licenses;
 }
 
 export interface KeyResult {
@@ -59,6 +64,8 @@ export interface KeyResult {
   secretArn: string;
   secretName: string;
   usagePlanId?: string;
+  /** The licenses active after this change, for metering by (account, license). */
+  activeLicenses?: string[];
 }
 
 const ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -91,6 +98,7 @@ export function keyResult(
     secretArn: secret.arn,
     secretName: name,
     usagePlanId: record?.usagePlanId,
+    ...(record?.licenses && { activeLicenses: activeLicenses(record.licenses) }),
   };
 }
 

@@ -19,7 +19,8 @@ export interface LicenseState {
 export type Licenses = Record<string, LicenseState>;
 
 const stampOf = (state: LicenseState): Stamped => ({ time: state.at, clock: state.clock ?? 'producer' });
-const stateOf = (status: LicenseState['status'], event: Stamped): LicenseState => ({
+/** A license's state after an event at `event`. */
+export const licenseState = (status: LicenseState['status'], event: Stamped): LicenseState => ({
   status,
   at: event.time,
   ...(event.clock === 'queue' && { clock: 'queue' as const }),
@@ -41,8 +42,15 @@ export function applyLicenseEvent(
     const applies = status === 'active' ? grantIsProvenNewer(event, stampOf(last)) : !revokeIsProvenOlder(event, stampOf(last));
     if (!applies) return last.status === status ? 'unchanged' : 'stale';
   }
-  return { ...licenses, [licenseArn]: stateOf(status, event) };
+  return { ...licenses, [licenseArn]: licenseState(status, event) };
 }
 
+/** The active licenses' ARNs, sorted. */
+export const activeLicenses = (licenses: Licenses | undefined): string[] =>
+  Object.entries(licenses ?? {})
+    .filter(([, state]) => state.status === 'active')
+    .map(([arn]) => arn)
+    .sort();
+
 /** Whether any license keeps the key enabled. */
-export const anyActive = (licenses: Licenses | undefined): boolean => Object.values(licenses ?? {}).some((l) => l.status === 'active');
+export const anyActive = (licenses: Licenses | undefined): boolean => activeLicenses(licenses).length > 0;

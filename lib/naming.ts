@@ -68,16 +68,32 @@ export function mergeTags(defaults: Record<string, string>, own: Record<string, 
  */
 export const OWNER_TAG = 'keyprov:owner';
 
-/** The tags of a new key or secret: defaults, the event's own (they win), then the ownership tag. Throws {@link RejectedError} `invalid-tags`. */
+/** Tags this product sets with the buyer's 2026 Marketplace identifiers, so a seller can meter by (account, license). */
+export const ACCOUNT_TAG = 'keyprov:account';
+export const LICENSE_TAG = 'keyprov:license';
+const RESERVED_TAGS = [OWNER_TAG, ACCOUNT_TAG, LICENSE_TAG];
+
+/**
+ * The tags of a new key or secret: defaults, the event's own (they win), the buyer's account and first license
+ * when known, then the ownership tag. An event cannot set a reserved key. Throws {@link RejectedError} `invalid-tags`.
+ */
 export function ownedTags(
   prefix: string,
   defaults: Record<string, string>,
   own: Record<string, string> | undefined,
+  buyer: { customerAccountId?: string; licenseArn?: string } = {},
 ): Record<string, string> {
-  if (own && Object.keys(own).some((key) => key.toLowerCase() === OWNER_TAG)) {
-    throw new RejectedError('invalid-tags', `tag key "${OWNER_TAG}" is reserved: it marks the keys this deployment owns`);
-  }
-  return { ...mergeTags(defaults, own), [OWNER_TAG]: prefix };
+  const reserved = Object.keys(own ?? {}).find((key) => RESERVED_TAGS.includes(key.toLowerCase()));
+  if (reserved) throw new RejectedError('invalid-tags', `tag key "${printable(reserved)}" is reserved: this product sets it`);
+  const tags = {
+    ...mergeTags(defaults, own),
+    ...(buyer.customerAccountId && { [ACCOUNT_TAG]: buyer.customerAccountId }),
+    ...(buyer.licenseArn && { [LICENSE_TAG]: buyer.licenseArn }),
+    [OWNER_TAG]: prefix,
+  };
+  const problem = tagProblem(tags);
+  if (problem) throw new RejectedError('invalid-tags', problem);
+  return tags;
 }
 
 /**

@@ -1,12 +1,12 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSRecord } from 'aws-lambda';
-import { type CompletionEvent, completionEvent } from './completion.js';
+import { type CompletionEvent, completionEvent, subjectOf } from './completion.js';
 import type { BatchDeps } from './deps.js';
 import { EnvironmentError, RejectedError, RetryableError, ThrottledError } from './errors.js';
 import { deterministicId } from './ids.js';
 import type { KeyResult, ProvisionDeps } from './key-record.js';
-import { type ParsedMessage, parseMessageBody, peekEventId } from './messages.js';
+import { type ParsedMessage, parseMessageBody, peekEventId } from './messages/index.js';
 import { moveToConfiguredPlan } from './move-plan.js';
 import { FIRST_SENT_AT_ATTRIBUTE } from './naming.js';
 import { METRIC, recordOutcome } from './observability.js';
@@ -88,9 +88,7 @@ export function createRecordProcessor(deps: BatchDeps, now: () => Date) {
     parsed: Parsed,
     base: Omit<CompletionEvent, 'type' | 'eventId'>,
   ): CompletionEvent {
-    const subject = parsed.ok
-      ? { source: parsed.message.source, customerId: parsed.message.customerId, productCode: parsed.message.productCode }
-      : {};
+    const subject = parsed.ok ? subjectOf(parsed.message) : {};
     return {
       type: 'api-key.provisioning-failed',
       eventId: deterministicId('failed', record.messageId, error.reason),

@@ -13,8 +13,9 @@ import {
   stampOf,
   usagePlanFor,
 } from './key-record.js';
+import { anyActive, applyLicenseEvent, licenseState } from './licenses.js';
 import { grantIsProvenNewer, lastChange } from './lifecycle-order.js';
-import type { ProvisionRequest } from './messages.js';
+import type { ProvisionRequest } from './messages/index.js';
 import { apiKeyName, ownedTags, secretName } from './naming.js';
 import { planStages } from './usage-plans.js';
 
@@ -28,8 +29,16 @@ function pendingRecord(request: ProvisionRequest, keyName: string, now: Date): S
     apiKeyName: keyName,
     createdAt: now.toISOString(),
     ...lastEventFields(request),
+    ...buyerOf(request, undefined),
+    ...(request.licenseArn && { licenses: { [request.licenseArn]: licenseState('active', stampOf(request)) } }),
   };
 }
+
+/** The buyer's account id as the record keeps it: the message's, else the one recorded. */
+const buyerOf = (request: ProvisionRequest, record: SecretRecord | undefined) => {
+  const customerAccountId = request.customerAccountId ?? record?.customerAccountId;
+  return customerAccountId ? { customerAccountId } : {};
+};
 
 /**
  * Makes sure the customer (and product) has exactly one enabled API key, in its usage plan, and one secret holding
@@ -49,7 +58,7 @@ export async function provisionKey(request: ProvisionRequest, deps: ProvisionDep
   const { config } = deps;
   const { apiGateway, secrets } = deps.retry;
   const usagePlanId = usagePlanFor(config.usagePlans, request.productCode, request.plan);
-  const tags = ownedTags(config.namePrefix, config.defaultTags, request.tags);
+  const tags = ownedTags(config.namePrefix, config.defaultTags, request.tags, request);
   const keyName = apiKeyName(config.namePrefix, request.customerId, request.productCode);
   const name = secretName(config.namePrefix, request.customerId, request.productCode);
   const product = request.productCode ? ` for product ${request.productCode}` : '';
@@ -78,12 +87,22 @@ export async function provisionKey(request: ProvisionRequest, deps: ProvisionDep
     secret = created ?? (await read());
   }
   const start = readRecord(secret);
-  let record = start;
+  // A license event is ordered by its own license (lib/licenses.ts); other grants by the record's last change.
+  const licenses = request.licenseArn ? applyLicenseEvent(start.licenses, request.licenseArn, 'active', stampOf(request)) : undefined;
+  if (licenses === 'stale') return result(secret, 'stale', start);
+  let record: SecretRecord = typeof licenses === 'object' ? { ...start, licenses, ...buyerOf(request, start) } : start;
 
-  if (record.status === 'active' || (record.status === undefined && record.apiKeyId)) return result(secret, 'already-provisioned', record);
+  if (record.status === 'active' || (record.status === undefined && record.apiKeyId)) {
+    // One more license for a key that exists: recorded, nothing created.
+    if (typeof licenses === 'object')
+      await write(record, deterministicId('secret-version', name, 'license', request.licenseArn ?? '', request.eventTime));
+    return result(secret, 'already-provisioned', record);
+  }
   let reenabled = false;
   if (record.status === 'revoked' || record.status === 'failed') {
-    if (!grantIsProvenNewer(stampOf(request), lastChange(record))) return result(secret, 'stale', record);
+    const newer =
+      typeof licenses === 'object' ? anyActive(licenses) : !licenses && grantIsProvenNewer(stampOf(request), lastChange(record));
+    if (!newer) return result(secret, 'stale', record);
     if (record.apiKeyId) {
       // A re-subscription: the same key comes back. Its value, deleted from the secret by REVOKED_SECRET_POLICY
       // delete-value, is read back from API Gateway and recorded again by the final write; a stop before that write
@@ -96,7 +115,11 @@ export async function provisionKey(request: ProvisionRequest, deps: ProvisionDep
       reenabled = true;
     } else {
       // Revoked before any key existed (a tombstone): start the key now, value first.
-      const pending: SecretRecord = { ...pendingRecord(request, keyName, deps.now()), value: record.value ?? generateKeyValue() };
+      const pending: SecretRecord = {
+        ...pendingRecord(request, keyName, deps.now()),
+        value: record.value ?? generateKeyValue(),
+        ...(record.licenses && { licenses: record.licenses }),
+      };
       await write(pending, randomUUID());
       record = pending;
     }

@@ -13,8 +13,9 @@ import {
   stampOf,
   usagePlanFor,
 } from './key-record.js';
+import { anyActive, applyLicenseEvent, licenseState } from './licenses.js';
 import { lastChange, revokeIsProvenOlder } from './lifecycle-order.js';
-import type { RevokeRequest } from './messages.js';
+import type { RevokeRequest } from './messages/index.js';
 import { apiKeyName, ownedTags, secretName } from './naming.js';
 
 /** A pending record (value, no key id yet) young enough that its CreateApiKey may be in flight or not listed yet. */
@@ -55,6 +56,8 @@ export async function revokeKey(request: RevokeRequest, deps: ProvisionDeps): Pr
       createdAt: deps.now().toISOString(),
       status,
       ...lastEventFields(request),
+      ...(request.customerAccountId && { customerAccountId: request.customerAccountId }),
+      ...(request.licenseArn && { licenses: { [request.licenseArn]: licenseState('deprovisioned', stampOf(request)) } }),
     };
     const created = await secrets('CreateSecret', () =>
       deps.secrets.createSecret({
@@ -68,10 +71,26 @@ export async function revokeKey(request: RevokeRequest, deps: ProvisionDeps): Pr
     if (created) return result(created, status);
     secret = await read();
   }
-  const record = readRecord(secret);
-  const pendingKey = mayStillGetAKey(record, deps.now());
-  if (revokeIsProvenOlder(stampOf(request), lastChange(record))) return result(secret, 'stale', record);
-  if (record.status === status && record.lastEventAt === request.eventTime && !pendingKey) return result(secret, 'already-revoked', record);
+  const stored = readRecord(secret);
+  const pendingKey = mayStillGetAKey(stored, deps.now());
+  // A license event is ordered by its own license (lib/licenses.ts): the key goes only with the last active license.
+  const licenses = request.licenseArn
+    ? applyLicenseEvent(stored.licenses, request.licenseArn, 'deprovisioned', stampOf(request))
+    : undefined;
+  if (licenses === 'stale') return result(secret, 'stale', stored);
+  const record: SecretRecord = typeof licenses === 'object' ? { ...stored, licenses } : stored;
+  if (licenses !== undefined && anyActive(record.licenses)) {
+    // The buyer still holds another license for the product: the key stays; the record notes this one is gone.
+    if (typeof licenses === 'object') {
+      const token = deterministicId('secret-version', name, 'license-gone', request.licenseArn ?? '', request.eventTime);
+      await secrets('PutSecretValue', () => deps.secrets.putSecretValue(name, JSON.stringify(record), token));
+    }
+    return result(secret, 'unchanged', record);
+  }
+  if (!licenses && revokeIsProvenOlder(stampOf(request), lastChange(record))) return result(secret, 'stale', record);
+  if (record.status === status && (licenses === 'unchanged' || record.lastEventAt === request.eventTime) && !pendingKey) {
+    return result(secret, 'already-revoked', record);
+  }
 
   const { value } = record;
   const apiKeyId = record.apiKeyId ?? (value ? await apiGateway('GetApiKeys', () => deps.apiKeys.findApiKey(keyName, value)) : undefined);

@@ -24,7 +24,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { handler } from '../../functions/provision.js';
 import type { CompletionEvent } from '../../lib/completion.js';
-import { peekEventId } from '../../lib/messages.js';
+import { peekEventId } from '../../lib/messages/index.js';
 import {
   eventBridgeEnvelope,
   lambdaContext,
@@ -356,11 +356,19 @@ describe('rejections are acknowledged and reported', () => {
     ]);
   });
 
-  test('the 50-tag limit counts the default tags too', async () => {
-    const tags = Object.fromEntries(Array.from({ length: 48 }, (_, i) => [`t${i}`, 'v']));
-    const response = await run(sqsEvent(signup('acme', { tags })));
+  test('the 50-tag limit counts the default tags and the ownership tag too', async () => {
+    // 2 default tags + the ownership tag keyprov:owner + 47 of the event's own = 50.
+    const tags = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`t${i}`, 'v']));
+    const response = await run(sqsEvent(signup('acme', { tags: tags(47) }), signup('globex', { tags: tags(48) })));
     expect(failedIds(response)).toEqual([]);
-    expect(sentEvents()[0]?.type).toBe('api-key.provisioned');
+    expect(sentEvents()).toEqual([
+      expect.objectContaining({ type: 'api-key.provisioned', customerId: 'acme' }),
+      expect.objectContaining({
+        type: 'api-key.provisioning-failed',
+        reason: 'invalid-tags',
+        message: '51 tags given, at most 50 are allowed',
+      }),
+    ]);
   });
 });
 

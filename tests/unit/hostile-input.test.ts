@@ -4,7 +4,7 @@
  * documented reason and is never retried, nothing is created for it, its batch-mate is provisioned, and
  * Object.prototype stays clean.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { APIGatewayClient, CreateApiKeyCommand } from '@aws-sdk/client-api-gateway';
 import {
@@ -27,15 +27,30 @@ const apigw = mockClient(APIGatewayClient);
 const secrets = mockClient(SecretsManagerClient);
 const sqs = mockClient(SQSClient);
 
-/** The reasons of the README's reason table ("Events out"): the only ones a failure event may carry. */
+/**
+ * The reasons of the documented reason table ("| reason | meaning |", in README.md or the docs/ it links to): the only
+ * ones a failure event may carry.
+ */
 function documentedReasons(): Set<string> {
-  const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
-  const table = readme.slice(readme.indexOf('| reason | meaning |')).split('\n').slice(2);
-  const rows = table.slice(
-    0,
-    table.findIndex((line) => !line.startsWith('|')),
-  );
-  return new Set(rows.flatMap((row) => [...(row.split('|')[1] ?? '').matchAll(/`([a-z-]+)`/g)].map((m) => m[1] ?? '')));
+  const root = join(__dirname, '..', '..');
+  const docs = existsSync(join(root, 'docs'))
+    ? readdirSync(join(root, 'docs'))
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => join(root, 'docs', f))
+    : [];
+  const reasons = new Set<string>();
+  for (const file of [join(root, 'README.md'), ...docs]) {
+    const text = readFileSync(file, 'utf8');
+    const start = text.indexOf('| reason | meaning |');
+    if (start < 0) continue;
+    const table = text.slice(start).split('\n').slice(2);
+    const rows = table.slice(
+      0,
+      table.findIndex((line) => !line.startsWith('|')),
+    );
+    for (const row of rows) for (const m of (row.split('|')[1] ?? '').matchAll(/`([a-z-]+)`/g)) reasons.add(m[1] ?? '');
+  }
+  return reasons;
 }
 const REASONS = documentedReasons();
 
@@ -249,9 +264,14 @@ const badCustomerId = fc
     fc.constant('x'.repeat(600)),
   )
   .filter((id) => !CUSTOMER_ID_PATTERN.test(id));
+/** Surrounding ASCII whitespace: the one thing the parser trims from a Marketplace identifier (lib/messages/fields.ts). */
+const trimAscii = (text: string) => text.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, '');
+/** Customer ids a Marketplace notification must be rejected for: broken even once trimmed. */
+const badMarketplaceCustomerId = badCustomerId.filter((id) => !CUSTOMER_ID_PATTERN.test(trimAscii(id)));
 const badProductCode = fc
   .oneof(withHostile(), fc.constantFrom('', '.prod', '-prod', '_', '_prod', 'p'.repeat(65), 'prod/1', 'prod 1'))
   .filter((code) => !PRODUCT_CODE_PATTERN.test(code));
+const badMarketplaceProductCode = badProductCode.filter((code) => !PRODUCT_CODE_PATTERN.test(trimAscii(code)));
 /** Values of the wrong JSON type for a string field. */
 const notAString = fc.oneof(
   fc.integer(),
@@ -328,26 +348,33 @@ const brokenSignup: fc.Arbitrary<Record<string, unknown>> = fc
     [field]: broken[field as keyof typeof broken],
   }));
 
-/** A Marketplace notification with one field broken. */
+/**
+ * A Marketplace notification with one field that decides broken: the action, the customer, the product (current or
+ * 2020 name). `offer-identifier` and `isFreeTrialTermPresent` are informational and never reject (see the property
+ * "informational fields of any type" below).
+ */
 const brokenMarketplace: fc.Arbitrary<Record<string, unknown>> = fc
   .tuple(
-    fc.constantFrom('action', 'customer-identifier', 'product-code', 'offer-identifier', 'isFreeTrialTermPresent'),
+    fc.constantFrom('action', 'customer-identifier', 'product-code', 'CustomerIdentifier', 'ProductCode'),
     fc.record({
       action: fc.oneof(
         notAString,
-        fc.constantFrom('', 'subscribe', 'SUBSCRIBE-SUCCESS', 'subscribe-success ', 'delete-everything'),
+        fc.constantFrom('', 'subscribe', 'SUBSCRIBE-SUCCESS', 'subscribe-success ', 'delete-everything', '<action-name>', 'action-name'),
         withHostile(),
       ),
-      'customer-identifier': fc.oneof(badCustomerId, notAString),
-      'product-code': fc.oneof(notAString, badProductCode),
-      'offer-identifier': fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.array(fc.string(), { maxLength: 2 })),
-      isFreeTrialTermPresent: fc.oneof(fc.boolean(), fc.constantFrom('yes', 'TRUE', '1', ''), fc.integer()),
+      'customer-identifier': fc.oneof(badMarketplaceCustomerId, notAString),
+      'product-code': fc.oneof(notAString, badMarketplaceProductCode),
+      CustomerIdentifier: fc.oneof(badMarketplaceCustomerId, notAString),
+      ProductCode: fc.oneof(notAString, badMarketplaceProductCode),
     }),
   )
-  .map(([field, broken]) => ({
-    ...marketplaceNotification('subscribe-success', 'hostile-mp-customer', 'prodhostile1'),
-    [field]: broken[field as keyof typeof broken],
-  }));
+  .map(([field, broken]) => {
+    const base: Record<string, unknown> = marketplaceNotification('subscribe-success', 'hostile-mp-customer', 'prodhostile1');
+    // A broken 2020 name stands alone, in place of the current one.
+    if (field === 'CustomerIdentifier') delete base['customer-identifier'];
+    if (field === 'ProductCode') delete base['product-code'];
+    return { ...base, [field]: broken[field as keyof typeof broken] };
+  });
 
 const notJson = fc
   .oneof(
@@ -384,6 +411,19 @@ const nonObjectJson = fc.oneof(
     .map((v) => JSON.stringify(v)),
   fc.constantFrom('null', 'true', '0', '-1e309', '"{\\"customerId\\":\\"quoted\\"}"', '[{"customerId":"in-array"}]', '[]', '""'),
 );
+
+/** An `aws.agreement-marketplace` event: a valid License Updated detail with `detail` laid over it. */
+const marketplaceEvent = (detailType: string, detail: Record<string, unknown> = {}) => ({
+  ...eventBridgeEnvelope({
+    agreement: { id: 'agmt-hostile1' },
+    product: { code: 'prodhostile1', id: 'prod-hostile1' },
+    license: { arn: 'arn:aws:license-manager::123456789012:license:l-hostile1' },
+    acceptor: { accountId: '123456789012' },
+    ...detail,
+  }),
+  'detail-type': detailType,
+  source: 'aws.agreement-marketplace',
+});
 
 // --- the properties ---------------------------------------------------------------------------------------------
 
@@ -509,7 +549,22 @@ describe('hostile message bodies, each in a batch with a valid signup', () => {
 
   test('customer ids with control, bidirectional (U+202E …), invisible, look-alike characters, paths, 600 characters → invalid-customer-id', async () => {
     const bodies = fc
-      .tuple(badCustomerId, fc.constantFrom('signup', 'eventbridge', 'sns-signup', 'marketplace', 'sns-marketplace'))
+      .tuple(
+        badCustomerId,
+        fc.constantFrom(
+          'signup',
+          'eventbridge',
+          'sns-signup',
+          'marketplace',
+          'sns-marketplace',
+          'marketplace-2020',
+          'license-event',
+          'agreement-event',
+          'cancellation-event',
+        ),
+      )
+      // Marketplace input is trimmed of surrounding ASCII whitespace first: only what stays broken must be rejected.
+      .filter(([id, how]) => ['signup', 'eventbridge', 'sns-signup'].includes(how) || !CUSTOMER_ID_PATTERN.test(trimAscii(id)))
       .map(([id, how]) => {
         const mp = marketplaceNotification('subscribe-success', id);
         const bodyOf: Record<string, unknown> = {
@@ -518,6 +573,13 @@ describe('hostile message bodies, each in a batch with a valid signup', () => {
           'sns-signup': snsEnvelope(signup(id)),
           marketplace: mp,
           'sns-marketplace': snsEnvelope(mp),
+          'marketplace-2020': { action: 'subscribe-success', CustomerIdentifier: id, ProductCode: 'prodhostile1' },
+          'license-event': marketplaceEvent('License Updated - Manufacturer', { acceptor: { accountId: id } }),
+          'agreement-event': marketplaceEvent('Purchase Agreement Created - Proposer', { acceptor: { accountId: id } }),
+          'cancellation-event': marketplaceEvent('Agreement Cancellation Request Approved - Proposer', {
+            acceptor: undefined,
+            agreement: { id: 'agmt-1', acceptorId: id },
+          }),
         };
         return JSON.stringify(bodyOf[how]);
       });
@@ -620,10 +682,15 @@ describe('hostile message bodies, each in a batch with a valid signup', () => {
     );
     const envelopes = fc.oneof(
       inner.map((message) => snsEnvelope(message)),
-      // A required field missing or not a string.
+      // MessageId or TopicArn (optional) present but not a string; Message missing or neither a string nor an object.
       fc
-        .tuple(fc.constantFrom('MessageId', 'TopicArn', 'Message'), fc.oneof(notAString, fc.constant(undefined)))
+        .tuple(fc.constantFrom('MessageId', 'TopicArn'), notAString)
         .map(([field, value]) => ({ ...snsEnvelope(signup('sns-field')), [field]: value })),
+      fc
+        .oneof(fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.constant(undefined), fc.array(fc.string(), { maxLength: 3 }))
+        .map((value) => ({ ...snsEnvelope(signup('sns-field')), Message: value })),
+      // Message as an object (as AWS's sample integration sends it) holding a broken notification or signup.
+      fc.oneof(brokenMarketplace, brokenSignup).map((message) => ({ ...snsEnvelope(''), Message: message })),
       // Timestamp (optional) present but not an ISO date-time.
       fc
         .oneof(notAString, fc.constantFrom('', 'yesterday', '2026-11-26', 'Thu, 26 Nov 2026 09:30:00 GMT'))
@@ -653,6 +720,123 @@ describe('hostile message bodies, each in a batch with a valid signup', () => {
     await fc.assert(
       fc.asyncProperty(envelopes, (envelope) => expectContained(JSON.stringify(envelope))),
       runs(200),
+    );
+  });
+});
+
+describe('Marketplace EventBridge events with one field broken', () => {
+  afterAll(expectCleanPrototype);
+
+  test('license and agreement events: account id, product code, license ARN, detail-type broken → contained', async () => {
+    const badAccountId = fc.oneof(
+      badCustomerId,
+      notAString,
+      fc.constantFrom('12345678901', '1234567890123', '12345678901a', '１２３４５６７８９０１２', '123456 789012', '0x1234567890'),
+    );
+    const badLicenseArn = fc.oneof(
+      notAString,
+      withHostile().map((t) => `arn:aws:license-manager::123456789012:license:l-${t}`),
+      fc.constantFrom(
+        '',
+        'l-1',
+        'aws:s3:::bucket',
+        'arn:aws:license-manager',
+        'arn:aws:license-manager::1:license:l,1',
+        `arn:aws:x::1:${'a'.repeat(300)}`,
+      ),
+    );
+    const events = fc.oneof(
+      fc
+        .tuple(fc.constantFrom('License Updated - Manufacturer', 'Purchase Agreement Created - Proposer'), badAccountId)
+        .map(([type, id]) => marketplaceEvent(type, { acceptor: { accountId: id } })),
+      badMarketplaceProductCode.map((code) => marketplaceEvent('License Updated - Manufacturer', { product: { code } })),
+      notAString.map((code) => marketplaceEvent('License Updated - Manufacturer', { product: { code } })),
+      fc
+        .tuple(fc.constantFrom('License Updated - Manufacturer', 'License Deprovisioned - Manufacturer'), badLicenseArn)
+        .map(([type, arn]) => marketplaceEvent(type, { license: { arn } })),
+      fc
+        .oneof(fc.string(), fc.integer(), fc.array(fc.string()))
+        .map((license) => marketplaceEvent('License Updated - Manufacturer', { license })),
+      withHostile().map((t) => marketplaceEvent(`License Updated${t} - Manufacturer`)),
+    );
+    await fc.assert(
+      fc.asyncProperty(events, (event) => expectContained(JSON.stringify(event))),
+      runs(200),
+    );
+  });
+});
+
+/** Runs one body alone through the handler and returns the customerIds CreateApiKey was called with. */
+async function provisionedCustomers(body: string): Promise<Array<string | undefined>> {
+  freshMocks();
+  const response = (await handler({ Records: [sqsRecord(body)] }, lambdaContext())) as SQSBatchResponse;
+  expect(response.batchItemFailures).toEqual([]);
+  expect(sentEvents().map((e) => e.type)).toEqual(['api-key.provisioned']);
+  return apigw.commandCalls(CreateApiKeyCommand).map((c) => c.args[0].input.customerId);
+}
+
+describe('tolerance: what has one reading is read, and reaches API Gateway exactly', () => {
+  afterAll(expectCleanPrototype);
+
+  const json = fc.jsonValue({ maxDepth: 2 });
+
+  test('informational fields of any JSON type (offer-identifier, isFreeTrialTermPresent, unknown keys) never reject', async () => {
+    const bodies = fc
+      .tuple(
+        fc.record({ 'offer-identifier': json, isFreeTrialTermPresent: json }, { requiredKeys: [] }),
+        fc.dictionary(
+          fc
+            .string({ minLength: 1, maxLength: 20 })
+            .filter(
+              (k) =>
+                ![
+                  'action',
+                  'customer-identifier',
+                  'product-code',
+                  'CustomerIdentifier',
+                  'ProductCode',
+                  'customerId',
+                  'Type',
+                  'detail',
+                  'detail-type',
+                  '__proto__',
+                ].includes(k),
+            ),
+          json,
+          { maxKeys: 3 },
+        ),
+        fc.boolean(),
+      )
+      .map(([informational, unknown, inSns]) => {
+        const n = { ...unknown, ...informational, ...marketplaceNotification('subscribe-success', 'tolerant-customer', 'prodtolerant1') };
+        return JSON.stringify(inSns ? snsEnvelope(n) : n);
+      });
+    await fc.assert(
+      fc.asyncProperty(bodies, async (body) => expect(await provisionedCustomers(body)).toEqual(['tolerant-customer'])),
+      runs(100),
+    );
+  });
+
+  test('surrounding ASCII whitespace of a Marketplace customer id is trimmed: customerId is exactly the metered one', async () => {
+    const space = fc.string({ unit: fc.constantFrom(' ', '\t', '\r', '\n'), maxLength: 4 });
+    const bodies = fc
+      .tuple(idText(1, 40), space, space, fc.constantFrom('raw', 'sns', 'sns-object', '2020'))
+      .map(([id, before, after, how]) => {
+        const padded = `${before}${id}${after}`;
+        const n = marketplaceNotification('subscribe-success', padded, 'prodtolerant1');
+        const body =
+          how === 'raw'
+            ? n
+            : how === 'sns'
+              ? snsEnvelope(n)
+              : how === 'sns-object'
+                ? { Type: 'Notification', Message: n }
+                : { action: 'subscribe-success', CustomerIdentifier: padded, ProductCode: 'prodtolerant1' };
+        return { id, body: JSON.stringify(body) };
+      });
+    await fc.assert(
+      fc.asyncProperty(bodies, async ({ id, body }) => expect(await provisionedCustomers(body)).toEqual([id])),
+      runs(100),
     );
   });
 });

@@ -1,5 +1,5 @@
 import { RejectedError, type RejectionReason } from '../../lib/errors.js';
-import { MARKETPLACE_ACTIONS, parseMessageBody } from '../../lib/messages.js';
+import { MARKETPLACE_ACTIONS, parseMessageBody } from '../../lib/messages/index.js';
 import { eventBridgeEnvelope, marketplaceNotification, signup, snsEnvelope } from '../helpers/events.js';
 
 const body = (value: unknown): string => JSON.stringify(value);
@@ -222,8 +222,12 @@ describe('parseMessageBody: rejections', () => {
 
   test.each<[string, unknown, string]>([
     ['without Message', (({ Message: _m, ...rest }) => rest)(snsEnvelope({})), 'Message'],
-    ['without MessageId', (({ MessageId: _m, ...rest }) => rest)(snsEnvelope({})), 'MessageId'],
-    ['without TopicArn', (({ TopicArn: _t, ...rest }) => rest)(snsEnvelope({})), 'TopicArn'],
+    ['whose MessageId is not a string', { ...snsEnvelope({}), MessageId: 42 }, 'MessageId'],
+    ['whose TopicArn is not a string', { ...snsEnvelope({}), TopicArn: ['arn'] }, 'TopicArn'],
+    ['whose Message is a JSON number', { ...snsEnvelope({}), Message: 7 }, 'Message must be a JSON string or an object'],
+    ['whose Message is an array', { ...snsEnvelope({}), Message: [marketplaceNotification('subscribe-success', 'c')] }, 'Message must be'],
+    ['whose Message is null', { ...snsEnvelope({}), Message: null }, 'Message must be a JSON string or an object'],
+    ['whose Timestamp is not ISO 8601', { ...snsEnvelope({}), Timestamp: 'Thu, 26 Nov 2026 09:30:00 GMT' }, 'Timestamp'],
     ['whose Message is not JSON', snsEnvelope('subscribe-success for cust-1'), 'Message is not valid JSON'],
     ['whose Message is a JSON array', snsEnvelope('[1,2]'), 'Message is not a JSON object'],
     ['whose Message is JSON null', snsEnvelope('null'), 'Message is not a JSON object'],
@@ -248,10 +252,47 @@ describe('parseMessageBody: rejections', () => {
       'action',
     ],
     [
-      'an invalid isFreeTrialTermPresent',
-      { ...marketplaceNotification('subscribe-success', 'c'), isFreeTrialTermPresent: 'yes' },
+      'an action in upper case (actions are read exactly)',
+      marketplaceNotification('SUBSCRIBE-SUCCESS', 'c'),
       'invalid-marketplace-notification',
-      'isFreeTrialTermPresent',
+      'action',
+    ],
+    ['an action with a trailing space', marketplaceNotification('subscribe-success ', 'c'), 'invalid-marketplace-notification', 'action'],
+    [
+      'a customer-identifier with an inner space',
+      marketplaceNotification('subscribe-success', 'X01 EXAMPLEX'),
+      'invalid-customer-id',
+      'customer-identifier',
+    ],
+    [
+      'a customer-identifier of spaces only',
+      marketplaceNotification('subscribe-success', '   '),
+      'invalid-customer-id',
+      'customer-identifier',
+    ],
+    [
+      'a customer-identifier with a surrounding no-break space (only ASCII whitespace is trimmed)',
+      marketplaceNotification('subscribe-success', '\u00a0X01EXAMPLEX'),
+      'invalid-customer-id',
+      'customer-identifier',
+    ],
+    [
+      'a customer-identifier with a trailing zero-width space',
+      marketplaceNotification('subscribe-success', 'X01EXAMPLEX\u200b'),
+      'invalid-customer-id',
+      'customer-identifier',
+    ],
+    [
+      'a customer-identifier with a leading control character',
+      marketplaceNotification('subscribe-success', '\u0000X01EXAMPLEX'),
+      'invalid-customer-id',
+      'customer-identifier',
+    ],
+    [
+      'a numeric customer-identifier',
+      { ...marketplaceNotification('subscribe-success', 'c'), 'customer-identifier': 42 },
+      'invalid-customer-id',
+      'must be a string',
     ],
     ['a path customer-identifier', marketplaceNotification('subscribe-success', '../x'), 'invalid-customer-id', 'customer-identifier'],
     ['an empty customer-identifier', marketplaceNotification('subscribe-success', ''), 'invalid-customer-id', 'customer-identifier'],
@@ -321,5 +362,374 @@ describe('findings of review', () => {
     expect(message).toMatch(/tags\./);
     expect(message).not.toContain(key);
     expect(message.length).toBeLessThan(200);
+  });
+});
+
+describe('tolerant reading of Marketplace SNS notifications', () => {
+  const at = '2026-11-26T09:00:00.000Z';
+  const parse = (value: unknown) => parseMessageBody(body(value), at);
+
+  test.each([' X01EXAMPLEX', 'X01EXAMPLEX ', '\tX01EXAMPLEX\r\n', '  X01EXAMPLEX  '])(
+    'surrounding ASCII whitespace of customer-identifier is trimmed: %j → X01EXAMPLEX',
+    (id) => {
+      expect(parse(marketplaceNotification('subscribe-success', id))).toMatchObject({ customerId: 'X01EXAMPLEX' });
+      expect(parse(snsEnvelope(marketplaceNotification('unsubscribe-success', id)))).toMatchObject({
+        kind: 'revoke',
+        customerId: 'X01EXAMPLEX',
+      });
+    },
+  );
+
+  test('surrounding whitespace of product-code is trimmed too', () => {
+    expect(parse(marketplaceNotification('subscribe-success', 'c', ' prodX\n'))).toMatchObject({ productCode: 'prodX' });
+  });
+
+  test.each<[unknown, boolean | undefined]>([
+    ['true', true],
+    ['false', false],
+    ['TRUE', true],
+    ['False', false],
+    [true, true],
+    [false, false],
+    ['yes', undefined],
+    ['', undefined],
+    [1, undefined],
+    [null, undefined],
+    [{ value: 'true' }, undefined],
+  ])('isFreeTrialTermPresent %j is read as %j and never rejects', (value, freeTrial) => {
+    const parsed = parse({ ...marketplaceNotification('subscribe-success', 'c'), isFreeTrialTermPresent: value });
+    expect(parsed.kind).toBe('provision');
+    expect(parsed.kind === 'provision' && parsed.freeTrial).toBe(freeTrial ?? undefined);
+  });
+
+  test('isFreeTrialTermPresent on another action is informational: never on the request', () => {
+    const parsed = parse({ ...marketplaceNotification('subscribe-fail', 'c'), isFreeTrialTermPresent: 'true' });
+    expect(parsed).toEqual({
+      kind: 'revoke',
+      action: 'subscribe-fail',
+      source: 'marketplace',
+      customerId: 'c',
+      productCode: 'prod4k2j9x8l7',
+      eventTime: at,
+      clock: 'queue',
+    });
+  });
+
+  test.each<[string, unknown]>([
+    ['offer-identifier of another type', { 'offer-identifier': 42 }],
+    ['offer-identifier null', { 'offer-identifier': null }],
+    ['unknown fields', { 'customer-aws-account-id': '123456789012', licenseArn: 'x', future: { nested: [1] } }],
+  ])('%s never rejects, and nothing unknown reaches the request', (_what, extra) => {
+    const parsed = parse({ ...marketplaceNotification('subscribe-success', 'c'), ...(extra as object) });
+    expect(parsed).toEqual({
+      kind: 'provision',
+      source: 'marketplace',
+      customerId: 'c',
+      productCode: 'prod4k2j9x8l7',
+      eventTime: at,
+      clock: 'queue',
+    });
+  });
+
+  test('the 2020 key names CustomerIdentifier and ProductCode are read when the current ones are absent', () => {
+    expect(parse({ action: 'subscribe-success', CustomerIdentifier: ' X01EXAMPLEX', ProductCode: 'n0123EXAMPLEXXXXXXXXXXXX' })).toEqual({
+      kind: 'provision',
+      source: 'marketplace',
+      customerId: 'X01EXAMPLEX',
+      productCode: 'n0123EXAMPLEXXXXXXXXXXXX',
+      eventTime: at,
+      clock: 'queue',
+    });
+  });
+
+  test('current and 2020 names both present and equal (once trimmed) are one value', () => {
+    expect(
+      parse({ ...marketplaceNotification('subscribe-success', ' c1'), CustomerIdentifier: 'c1 ', ProductCode: 'prod4k2j9x8l7' }),
+    ).toMatchObject({
+      customerId: 'c1',
+      productCode: 'prod4k2j9x8l7',
+    });
+  });
+
+  test.each<[string, Record<string, unknown>, string, string]>([
+    ['customer', { CustomerIdentifier: 'other' }, 'customer-identifier', 'CustomerIdentifier'],
+    ['product', { ProductCode: 'prodOther' }, 'product-code', 'ProductCode'],
+  ])('current and 2020 %s names that differ are rejected as ambiguous, naming both', (_what, extra, current, alias) => {
+    const error = rejectionOf(body({ ...marketplaceNotification('subscribe-success', 'c'), ...extra }));
+    expect(error.reason).toBe('ambiguous-field');
+    expect(error.message).toContain(current);
+    expect(error.message).toContain(alias);
+    expect(error.message).not.toContain('other');
+  });
+
+  test('an invalid 2020 name is named in the rejection', () => {
+    const error = rejectionOf(body({ action: 'subscribe-success', CustomerIdentifier: 'a/b', ProductCode: 'p' }));
+    expect(error.reason).toBe('invalid-customer-id');
+    expect(error.message).toContain('CustomerIdentifier');
+  });
+
+  test('a notification with neither name of the customer is invalid-customer-id', () => {
+    const error = rejectionOf(body({ action: 'subscribe-success', 'product-code': 'p' }));
+    expect(error.reason).toBe('invalid-customer-id');
+    expect(error.message).toContain('customer-identifier is required');
+  });
+});
+
+describe('SNS envelopes as delivery and replay paths produce them', () => {
+  test('an envelope whose Message is an object (AWS sample code), without MessageId, TopicArn or Timestamp', () => {
+    const parsed = parseMessageBody(
+      body({ Type: 'Notification', Message: marketplaceNotification('entitlement-updated', 'X01EXAMPLEX', 'prodE') }),
+      '2026-11-26T09:00:00.000Z',
+    );
+    expect(parsed).toEqual({
+      kind: 'notice',
+      action: 'entitlement-updated',
+      source: 'marketplace',
+      customerId: 'X01EXAMPLEX',
+      productCode: 'prodE',
+      eventTime: '2026-11-26T09:00:00.000Z',
+      clock: 'queue',
+    });
+  });
+
+  test('SignatureVersion "2", no Subject, unknown envelope fields: read as any other envelope', () => {
+    const envelope = { ...snsEnvelope(marketplaceNotification('subscribe-success', 'c')), SignatureVersion: '2', MessageAttributes: {} };
+    expect(parseMessageBody(body(envelope))).toMatchObject({
+      kind: 'provision',
+      customerId: 'c',
+      clock: 'producer',
+      eventTime: envelope.Timestamp,
+    });
+  });
+
+  test('an EventBridge event inside an SNS envelope is not documented, and not read', () => {
+    const inner = {
+      version: '0',
+      id: 'e',
+      'detail-type': 'License Updated - Manufacturer',
+      source: 'aws.agreement-marketplace',
+      detail: {},
+    };
+    expect(rejectionOf(body(snsEnvelope(inner))).reason).toBe('unrecognized-event');
+  });
+});
+
+describe('Marketplace EventBridge events', () => {
+  const licenseEvent = (kind: 'Updated' | 'Deprovisioned', detail: Record<string, unknown> = {}) => ({
+    version: '0',
+    id: 'a7c9e1f3-4b6d-4e80-a2c4-6e8f0a2c4e61',
+    'detail-type': `License ${kind} - Manufacturer`,
+    source: 'aws.agreement-marketplace',
+    account: '123456789012',
+    time: '2026-11-26T10:16:12Z',
+    region: 'us-east-1',
+    resources: [],
+    detail: {
+      agreement: { id: 'agmt-1' },
+      product: { code: 'prodL', id: 'prod-x' },
+      license: { arn: 'arn:aws:license-manager::386209384616:license:l-1' },
+      acceptor: { accountId: '731245098716' },
+      ...detail,
+    },
+  });
+  const agreementEvent = (detailType: string, detail: Record<string, unknown>) => ({
+    ...licenseEvent('Updated'),
+    'detail-type': detailType,
+    detail,
+  });
+
+  test('License Updated: the account id is the customer, plus customerAccountId, productCode and licenseArn', () => {
+    expect(parseMessageBody(body(licenseEvent('Updated')))).toEqual({
+      kind: 'provision',
+      source: 'eventbridge',
+      customerId: '731245098716',
+      customerAccountId: '731245098716',
+      productCode: 'prodL',
+      licenseArn: 'arn:aws:license-manager::386209384616:license:l-1',
+      eventId: 'a7c9e1f3-4b6d-4e80-a2c4-6e8f0a2c4e61',
+      eventTime: '2026-11-26T10:16:12Z',
+      clock: 'producer',
+    });
+  });
+
+  test('License Deprovisioned - Proposer (AWS sample code subscribes to it) revokes', () => {
+    const event = { ...licenseEvent('Deprovisioned'), 'detail-type': 'License Deprovisioned - Proposer' };
+    expect(parseMessageBody(body(event))).toMatchObject({ kind: 'revoke', action: 'unsubscribe-success', customerId: '731245098716' });
+  });
+
+  test.each([
+    ['aws:license-manager:us-east-1:123456789012:l-e5', 'arn:aws:license-manager:us-east-1:123456789012:l-e5'],
+    [' aws-cn:license-manager::123456789012:license:l-1 ', 'arn:aws-cn:license-manager::123456789012:license:l-1'],
+    ['aws-eusc:license-manager::123456789012:license:l-1', 'arn:aws-eusc:license-manager::123456789012:license:l-1'],
+    ['arn:aws:license-manager::123456789012:license:l-1\n', 'arn:aws:license-manager::123456789012:license:l-1'],
+  ])('license ARN %j is read as %j', (arn, expected) => {
+    expect(parseMessageBody(body(licenseEvent('Updated', { license: { arn } })))).toMatchObject({ licenseArn: expected });
+  });
+
+  test('a license event without a license (or license null) has no licenseArn', () => {
+    for (const license of [undefined, null]) {
+      const parsed = parseMessageBody(body(licenseEvent('Updated', { license })));
+      expect(parsed).toMatchObject({ kind: 'provision', customerId: '731245098716' });
+      expect(parsed.licenseArn).toBeUndefined();
+    }
+  });
+
+  test.each<[string, Record<string, unknown>, RejectionReason, string]>([
+    [
+      'a license ARN of another service without arn:',
+      { license: { arn: 'aws:s3:::bucket' } },
+      'invalid-marketplace-notification',
+      'detail.license.arn',
+    ],
+    [
+      'a license ARN with an inner space',
+      { license: { arn: 'arn:aws:license-manager::1:license:l 1' } },
+      'invalid-marketplace-notification',
+      'detail.license.arn',
+    ],
+    [
+      'a license ARN of 257 characters',
+      { license: { arn: `arn:aws:license-manager::1:license:l-${'a'.repeat(220)}` } },
+      'invalid-marketplace-notification',
+      'detail.license.arn',
+    ],
+    [
+      'a license that is a string',
+      { license: 'arn:aws:license-manager::1:license:l-1' },
+      'invalid-marketplace-notification',
+      'detail.license',
+    ],
+    [
+      'a numeric account id (leading zeros would be lost)',
+      { acceptor: { accountId: 731245098716 } },
+      'invalid-customer-id',
+      'detail.acceptor.accountId',
+    ],
+    ['an account id of 11 digits', { acceptor: { accountId: '73124509871' } }, 'invalid-customer-id', 'detail.acceptor.accountId'],
+    ['an account id with an inner space', { acceptor: { accountId: '731245 098716' } }, 'invalid-customer-id', 'detail.acceptor.accountId'],
+    ['no acceptor', { acceptor: undefined }, 'invalid-customer-id', 'detail.acceptor.accountId is required'],
+    ['no product code', { product: { id: 'prod-x' } }, 'invalid-product-code', 'detail.product.code is required'],
+    ['a product code with a slash', { product: { code: 'prod/1' } }, 'invalid-product-code', 'detail.product.code'],
+  ])('a license event with %s is rejected', (_what, detail, reason, field) => {
+    const error = rejectionOf(body(licenseEvent('Updated', detail)));
+    expect(error.reason).toBe(reason);
+    expect(error.message).toContain('Marketplace event License Updated');
+    expect(error.message).toContain(field);
+  });
+
+  test('a license event account id with surrounding spaces is trimmed', () => {
+    expect(parseMessageBody(body(licenseEvent('Updated', { acceptor: { accountId: ' 731245098716 ' } })))).toMatchObject({
+      customerId: '731245098716',
+      customerAccountId: '731245098716',
+    });
+  });
+
+  test('an agreement event is a notice with the buyer account id and the agreement status', () => {
+    const parsed = parseMessageBody(
+      body(
+        agreementEvent('Purchase Agreement Ended - Manufacturer', {
+          agreement: { id: 'agmt-1', status: 'EXPIRED' },
+          acceptor: { accountId: '731245098716' },
+        }),
+      ),
+    );
+    expect(parsed).toMatchObject({
+      kind: 'notice',
+      action: 'Purchase Agreement Ended (EXPIRED)',
+      customerId: '731245098716',
+      customerAccountId: '731245098716',
+    });
+    expect(parsed.productCode).toBeUndefined();
+  });
+
+  test('a cancellation-request event takes the buyer from detail.agreement.acceptorId', () => {
+    const parsed = parseMessageBody(
+      body(
+        agreementEvent('Agreement Cancellation Request Approved - Proposer', { agreement: { id: 'agmt-1', acceptorId: '123465789012' } }),
+      ),
+    );
+    expect(parsed).toMatchObject({
+      kind: 'notice',
+      action: 'Agreement Cancellation Request Approved',
+      customerId: '123465789012',
+      customerAccountId: '123465789012',
+    });
+  });
+
+  test('an event that names no buyer is a notice for its agreement id; without one, for "_"', () => {
+    const billing = 'Purchase Agreement Billing Adjustment Completed - Proposer';
+    const withAgreement = parseMessageBody(body(agreementEvent(billing, { agreement: { id: 'agmt-abcdexampleid' } })));
+    expect(withAgreement).toMatchObject({ kind: 'notice', customerId: 'agmt-abcdexampleid' });
+    expect(withAgreement.customerAccountId).toBeUndefined();
+    expect(parseMessageBody(body(agreementEvent(billing, {})))).toMatchObject({ kind: 'notice', customerId: '_' });
+    expect(parseMessageBody(body(agreementEvent(billing, { agreement: { id: 'bad id/x' } })))).toMatchObject({ customerId: '_' });
+  });
+
+  test('detail-types AWS may add later are notices, not rejections', () => {
+    expect(
+      parseMessageBody(body(agreementEvent('License Suspended - Manufacturer', { acceptor: { accountId: '731245098716' } }))),
+    ).toMatchObject({
+      kind: 'notice',
+      action: 'License Suspended',
+    });
+  });
+
+  test('a status that is not an upper-case word is left out of the action, not rejected', () => {
+    const parsed = parseMessageBody(
+      body(
+        agreementEvent('Purchase Agreement Ended - Proposer', {
+          agreement: { status: 'ended\u202e' },
+          acceptor: { accountId: '731245098716' },
+        }),
+      ),
+    );
+    expect(parsed).toMatchObject({ kind: 'notice', action: 'Purchase Agreement Ended' });
+  });
+
+  test('an agreement event with a buyer id that is present but broken is invalid-customer-id', () => {
+    const error = rejectionOf(body(agreementEvent('Purchase Agreement Created - Proposer', { acceptor: { accountId: '../x' } })));
+    expect(error.reason).toBe('invalid-customer-id');
+    expect(error.message).toContain('detail.acceptor.accountId');
+  });
+
+  test('a detail-type with control or bidi characters is rejected without echoing it', () => {
+    const error = rejectionOf(body(agreementEvent('License Updated\u202e - Manufacturer', {})));
+    expect(error.reason).toBe('invalid-eventbridge-event');
+    expect(error.message).toContain('detail-type');
+    expect(error.message).not.toContain('\u202e');
+  });
+
+  test('an event id that is not a well-formed id is not used as eventId', () => {
+    const parsed = parseMessageBody(body({ ...licenseEvent('Updated'), id: 'has space\u0000' }));
+    expect(parsed.kind).toBe('provision');
+    expect(parsed.eventId).toBeUndefined();
+  });
+});
+
+describe('signup events carrying a resolved registration', () => {
+  test('customerAccountId and licenseArn are read', () => {
+    const parsed = parseMessageBody(
+      body(
+        signup('731245098716', {
+          customerAccountId: '731245098716',
+          licenseArn: 'arn:aws:license-manager::1:license:l-1',
+          productCode: 'p',
+        }),
+      ),
+    );
+    expect(parsed).toMatchObject({ customerAccountId: '731245098716', licenseArn: 'arn:aws:license-manager::1:license:l-1' });
+  });
+
+  test.each([
+    ['customerAccountId', '7312'],
+    ['licenseArn', 'license-1'],
+  ])('a signup with a broken %s is invalid-signup-event naming it', (field, value) => {
+    const error = rejectionOf(body(signup('c', { [field]: value })));
+    expect(error.reason).toBe('invalid-signup-event');
+    expect(error.message).toContain(field);
+  });
+
+  test('a signup customerId is not trimmed: the product defines that contract', () => {
+    expect(rejectionOf(body(signup(' c'))).reason).toBe('invalid-customer-id');
   });
 });

@@ -15,14 +15,7 @@ import {
   NotFoundException,
   UpdateApiKeyCommand,
 } from '@aws-sdk/client-api-gateway';
-import {
-  CreateSecretCommand,
-  GetSecretValueCommand,
-  PutSecretValueCommand,
-  ResourceExistsException,
-  ResourceNotFoundException,
-  SecretsManagerClient,
-} from '@aws-sdk/client-secrets-manager';
+import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -32,6 +25,7 @@ import { loadConfig } from '../../lib/config.js';
 import { createDeps } from '../../lib/deps.js';
 import { createBatchHandler, messageGroupId } from '../../lib/process-batch.js';
 import { lambdaContext, marketplaceNotification, signup, snsEnvelope, sqsEvent } from '../helpers/events.js';
+import { storeBackedSecrets } from '../helpers/secrets-mock.js';
 
 const apigw = mockClient(APIGatewayClient);
 const secretsClient = mockClient(SecretsManagerClient);
@@ -40,36 +34,15 @@ const meta = (httpStatusCode: number) => ({ $metadata: { httpStatusCode } });
 const PLAN = 'plan1';
 const PRODUCT = 'prod4k2j9x8l7';
 
-/**
- * Secrets Manager as a name → current value map: what CreateSecret and PutSecretValue wrote, GetSecretValue reads.
- * (A stand-in for our port's behaviour in unit tests; the integration suites run the same cases against moto.)
- */
 let stored: Map<string, string>;
-function secretsBehaveLikeAStore() {
-  secretsClient.on(GetSecretValueCommand).callsFake(async ({ SecretId }: { SecretId: string }) => {
-    const value = stored.get(SecretId);
-    if (value === undefined) throw new ResourceNotFoundException({ message: 'not found', ...meta(400) });
-    return { ARN: `arn:aws:secretsmanager:us-east-1:123456789012:secret:${SecretId}-AbCdEf`, Name: SecretId, SecretString: value };
-  });
-  secretsClient.on(CreateSecretCommand).callsFake(async ({ Name, SecretString }: { Name: string; SecretString: string }) => {
-    if (stored.has(Name)) throw new ResourceExistsException({ message: 'exists', ...meta(400) });
-    stored.set(Name, SecretString);
-    return { ARN: `arn:aws:secretsmanager:us-east-1:123456789012:secret:${Name}-AbCdEf`, Name };
-  });
-  secretsClient.on(PutSecretValueCommand).callsFake(async ({ SecretId, SecretString }: { SecretId: string; SecretString: string }) => {
-    stored.set(SecretId, SecretString);
-    return {};
-  });
-}
 
 let keys: number;
 beforeEach(() => {
   apigw.reset();
   secretsClient.reset();
   sqs.reset();
-  stored = new Map();
+  stored = storeBackedSecrets(secretsClient);
   keys = 0;
-  secretsBehaveLikeAStore();
   apigw.on(CreateApiKeyCommand).callsFake(async () => ({ id: `key${++keys}` }));
   apigw.on(GetUsagePlanCommand).resolves({ id: PLAN, apiStages: [{ apiId: 'api1', stage: 'prod' }] });
   apigw.on(CreateUsagePlanKeyCommand).resolves({});

@@ -4,7 +4,7 @@
  */
 import type { Message, MessageAttributeValue } from '@aws-sdk/client-sqs';
 import { RejectedError, type RejectionReason } from '../../errors.js';
-import { parseMessageBody } from '../../messages.js';
+import { parseMessageBody } from '../../messages/index.js';
 
 export { FIRST_SENT_AT_ATTRIBUTE } from '../../naming.js';
 
