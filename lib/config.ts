@@ -31,7 +31,7 @@ export interface Config {
 }
 
 /** A decimal integer setting; unset or empty means the default (`Number('')` would silently be 0). */
-const integer = (min: number, max: number, fallback: number) =>
+export const integer = (min: number, max: number, fallback: number) =>
   z.pipe(
     z.pipe(
       z.optional(z.string().check(z.regex(/^\d*$/, 'must be a decimal integer'))),

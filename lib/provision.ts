@@ -98,11 +98,26 @@ export async function provisionKey(request: ProvisionRequest, deps: ProvisionDep
       await write(record, deterministicId('secret-version', name, 'license', request.licenseArn ?? '', request.eventTime));
     return result(secret, 'already-provisioned', record);
   }
+  /**
+   * A revoke that found no key for a pending record (its key not made yet, or not listed yet) leaves the value: an
+   * earlier delivery of this grant may have made that key and stopped before its final look. Find it, disable it.
+   */
+  const disableLeftoverKey = async (revoked: SecretRecord): Promise<SecretRecord> => {
+    const { value: leftover } = revoked;
+    if (revoked.apiKeyId || !leftover) return revoked;
+    const apiKeyId = await apiGateway('GetApiKeys', () => deps.apiKeys.findApiKey(keyName, leftover));
+    if (!apiKeyId) return revoked;
+    await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(apiKeyId, false));
+    if (usagePlanId) await apiGateway('DeleteUsagePlanKey', () => deps.apiKeys.removeFromUsagePlan(usagePlanId, apiKeyId));
+    const found: SecretRecord = { ...revoked, apiKeyId };
+    await write(found, deterministicId('secret-version', name, apiKeyId, revoked.status ?? '', revoked.lastEventAt ?? ''));
+    return found;
+  };
   let reenabled = false;
   if (record.status === 'revoked' || record.status === 'failed') {
     const newer =
       typeof licenses === 'object' ? anyActive(licenses) : !licenses && grantIsProvenNewer(stampOf(request), lastChange(record));
-    if (!newer) return result(secret, 'stale', record);
+    if (!newer) return result(secret, 'stale', await disableLeftoverKey(record));
     if (record.apiKeyId) {
       // A re-subscription: the same key comes back. Its value, deleted from the secret by REVOKED_SECRET_POLICY
       // delete-value, is read back from API Gateway and recorded again by the final write; a stop before that write

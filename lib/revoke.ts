@@ -6,7 +6,6 @@ import {
   type KeyStatus,
   keyResult,
   lastEventFields,
-  PENDING_GRACE_MS,
   type ProvisionDeps,
   readRecord,
   type SecretRecord,
@@ -18,18 +17,15 @@ import { lastChange, revokeIsProvenOlder } from './lifecycle-order.js';
 import type { RevokeRequest } from './messages/index.js';
 import { apiKeyName, ownedTags, secretName } from './naming.js';
 
-/** A pending record (value, no key id yet) young enough that its CreateApiKey may be in flight or not listed yet. */
-const mayStillGetAKey = (record: SecretRecord, now: Date) =>
-  record.value !== undefined && record.apiKeyId === undefined && now.getTime() - Date.parse(record.createdAt) < PENDING_GRACE_MS;
-
 /**
  * Takes the customer's key away after `unsubscribe-success` (status `revoked`) or `subscribe-fail` (`failed`):
  * disables the key and removes it from its usage plan, then marks the secret. Idempotent and crash-safe: the status
  * is written last, then read back. A notification proven older than the record's last change is `stale`
  * (lib/lifecycle-order.ts); one that arrives before any key exists leaves a tombstone record, so the subscription it
  * follows cannot create a key later. Racing a provisioning of the same customer, it never leaves an enabled key:
- * a pending record whose key is not listed is "not yet" (the revoke is written, then retried), and a provisioning
- * that overwrote the revoke is caught by the read-back (retried).
+ * a pending record whose key is not listed yet is revoked with its value kept, so the provisioning that is making
+ * that key disables it (its last look before the final write, or its redelivery: lib/provision.ts); a provisioning
+ * that wrote `active` over the revoke is caught by the read-back (retried).
  */
 export async function revokeKey(request: RevokeRequest, deps: ProvisionDeps): Promise<KeyResult> {
   const { config } = deps;
@@ -72,7 +68,6 @@ export async function revokeKey(request: RevokeRequest, deps: ProvisionDeps): Pr
     secret = await read();
   }
   const stored = readRecord(secret);
-  const pendingKey = mayStillGetAKey(stored, deps.now());
   // A license event is ordered by its own license (lib/licenses.ts): the key goes only with the last active license.
   const licenses = request.licenseArn
     ? applyLicenseEvent(stored.licenses, request.licenseArn, 'deprovisioned', stampOf(request))
@@ -88,7 +83,7 @@ export async function revokeKey(request: RevokeRequest, deps: ProvisionDeps): Pr
     return result(secret, 'unchanged', record);
   }
   if (!licenses && revokeIsProvenOlder(stampOf(request), lastChange(record))) return result(secret, 'stale', record);
-  if (record.status === status && (licenses === 'unchanged' || record.lastEventAt === request.eventTime) && !pendingKey) {
+  if (record.status === status && (licenses === 'unchanged' || record.lastEventAt === request.eventTime)) {
     return result(secret, 'already-revoked', record);
   }
 
@@ -105,9 +100,6 @@ export async function revokeKey(request: RevokeRequest, deps: ProvisionDeps): Pr
   const token = deterministicId('secret-version', name, status, request.eventTime, apiKeyId ?? '');
   await secrets('PutSecretValue', () => deps.secrets.putSecretValue(name, JSON.stringify(revoked), token));
 
-  // No key found for a young pending record: "not yet", not "no key". The revoke is recorded (a provisioning that
-  // reads it now stops), and SQS brings this message back to look again.
-  if (!apiKeyId && pendingKey) throw new TransientError(`no key listed yet for the pending record ${name}: looking again later`);
   // A provisioning that read the pending record before this revoke may have written `active` over it. (An active
   // record read back as active is only the read lagging: provisioning never rewrites an active record.)
   const after = readRecord(await read());

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
+import { OWNER_TAG, ownedTags } from '../../lib/naming.js';
 import { type Run, run } from '../helpers/run-command.js';
 
 /*
@@ -261,13 +262,13 @@ function statementsOf(document: Json | undefined): Statement[] {
   });
 }
 
-/** Every statement the function's role holds: its inline policies and the AWS::IAM::Policy resources attached to it. */
-function roleStatements(deployment: Deployment): Statement[] {
-  const role = deployment.resource('ProvisionRole');
+/** Every statement a role holds (the provision function's by default): its inline policies and the AWS::IAM::Policy resources attached to it. */
+function roleStatements(deployment: Deployment, roleId = 'ProvisionRole'): Statement[] {
+  const role = deployment.resource(roleId);
   const inline = ((role.Properties.Policies as JsonObject[] | undefined) ?? []).flatMap((policy) => statementsOf(policy.PolicyDocument));
   const attached = deployment
     .ofType('AWS::IAM::Policy')
-    .filter(([, policy]) => list(policy.Properties.Roles).includes('ref:ProvisionRole'))
+    .filter(([, policy]) => list(policy.Properties.Roles).includes(`ref:${roleId}`))
     .flatMap(([, policy]) => statementsOf(policy.Properties.PolicyDocument));
   return [...inline, ...attached];
 }
@@ -327,8 +328,9 @@ function queuePolicyAllows(statements: Statement[], request: SendRequest): boole
 /**
  * What each SDK command in lib/aws/*.ts needs from IAM (the Service Authorization Reference and the API references).
  * `withUsagePlans`: granted only when usage plans are configured (the function calls it only for configured plans).
+ * `role`: the role of the function that makes the call, when it is not the provision function's (ProvisionRole).
  */
-const ACTIONS_OF_COMMAND: Record<string, { actions: string[]; withUsagePlans?: true; operatorOnly?: true }> = {
+const ACTIONS_OF_COMMAND: Record<string, { actions: string[]; withUsagePlans?: true; operatorOnly?: true; role?: string }> = {
   CreateApiKeyCommand: { actions: ['apigateway:POST', 'apigateway:PUT'] },
   GetApiKeysCommand: { actions: ['apigateway:GET'] },
   UpdateApiKeyCommand: { actions: ['apigateway:PATCH'] },
@@ -340,6 +342,8 @@ const ACTIONS_OF_COMMAND: Record<string, { actions: string[]; withUsagePlans?: t
   GetApiKeyCommand: { actions: [], operatorOnly: true },
   GetUsagePlanKeysCommand: { actions: [], operatorOnly: true },
   ListSecretsCommand: { actions: [], operatorOnly: true },
+  // The registration hook's (functions/register.ts), with its own role.
+  ResolveCustomerCommand: { actions: ['aws-marketplace:ResolveCustomer'], role: 'RegisterRole' },
   GetSecretValueCommand: { actions: ['secretsmanager:GetSecretValue', 'kms:Decrypt'] },
   CreateSecretCommand: { actions: ['secretsmanager:CreateSecret', 'secretsmanager:TagResource', 'kms:GenerateDataKey', 'kms:Decrypt'] },
   PutSecretValueCommand: { actions: ['secretsmanager:PutSecretValue', 'kms:GenerateDataKey'] },
@@ -419,7 +423,13 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
         ]),
       );
       const zip = readZip(readFileSync(join(packageDir, 'api-key-provisioner.zip')));
-      expect([...zip.keys()].sort()).toEqual(['functions/provision.mjs', 'functions/provision.mjs.map']);
+      // One zip for both functions: each loads only its own bundle.
+      expect([...zip.keys()].sort()).toEqual([
+        'functions/provision.mjs',
+        'functions/provision.mjs.map',
+        'functions/register.mjs',
+        'functions/register.mjs.map',
+      ]);
       const bundle = zip.get('functions/provision.mjs')?.toString('utf8') ?? '';
       // Minified: a few long lines, not one line per statement.
       expect(bundle.length).toBeGreaterThan(100_000);
@@ -449,8 +459,8 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
       const env = (fn.Environment as JsonObject).Variables as JsonObject;
       expect(String(env.NODE_OPTIONS)).toContain('--enable-source-maps');
       expect(env).toMatchObject({ COMPLETION_QUEUE_URL: 'ref:CompletionQueue', NAME_PREFIX: `keyprov/${STAGE}/`, USAGE_PLANS: '' });
-      // The only role in the stack: the framework's default role (and its broader log statements) is not generated.
-      expect(byDefault.ofType('AWS::IAM::Role').map(([id]) => id)).toEqual(['ProvisionRole']);
+      // One role per function: the framework's default role (and its broader log statements) is not generated.
+      expect(byDefault.ofType('AWS::IAM::Role').map(([id]) => id)).toEqual(['ProvisionRole', 'RegisterRole']);
     });
 
     test('the log group keeps 30 days', () => {
@@ -591,7 +601,13 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
   });
 
   describe('the function’s role: least privilege', () => {
-    const secrets = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:keyprov/${STAGE}/*`;
+    const namePrefix = `keyprov/${STAGE}/`;
+    const secrets = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${namePrefix}*`;
+    const apiKeys = `arn:aws:apigateway:${REGION}::/apikeys`;
+    // The ownership tag (lib/naming.ts OWNER_TAG) valued with this stage's NAME_PREFIX.
+    const owned = (operator: string, key: 'aws:RequestTag' | 'aws:ResourceTag') => ({
+      [operator]: { [`${key}/${OWNER_TAG}`]: [namePrefix] },
+    });
     const expectedStatements = (keyArn: string): Record<string, Omit<Statement, 'Sid'>> => ({
       WriteOwnLogs: { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: ['<ProvisionLogGroup.Arn>'] },
       ConsumeSignupQueue: {
@@ -605,22 +621,43 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
         Resource: ['<SignupQueue.Arn>'],
       },
       SendCompletionEvents: { Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: ['<CompletionQueue.Arn>'] },
-      CreateAndFindApiKeys: {
+      CreateOwnedApiKeys: {
         Effect: 'Allow',
-        Action: ['apigateway:POST', 'apigateway:GET'],
-        Resource: [`arn:aws:apigateway:${REGION}::/apikeys`],
+        Action: ['apigateway:POST'],
+        Resource: [apiKeys],
+        Condition: owned('StringEquals', 'aws:RequestTag'),
       },
-      TagNewApiKeys: { Effect: 'Allow', Action: ['apigateway:PUT'], Resource: [`arn:aws:apigateway:${REGION}::/tags/*apikeys*`] },
-      EnableAndDisableApiKeys: { Effect: 'Allow', Action: ['apigateway:PATCH'], Resource: [`arn:aws:apigateway:${REGION}::/apikeys/*`] },
-      ReadAndWriteOwnSecrets: {
+      FindApiKeys: { Effect: 'Allow', Action: ['apigateway:GET'], Resource: [apiKeys] },
+      TagNewApiKeys: {
         Effect: 'Allow',
-        Action: [
-          'secretsmanager:GetSecretValue',
-          'secretsmanager:CreateSecret',
-          'secretsmanager:PutSecretValue',
-          'secretsmanager:TagResource',
-        ],
+        Action: ['apigateway:PUT'],
+        Resource: [`arn:aws:apigateway:${REGION}::/tags/*apikeys*`],
+        Condition: owned('StringEqualsIfExists', 'aws:RequestTag'),
+      },
+      EnableAndDisableApiKeys: {
+        Effect: 'Allow',
+        Action: ['apigateway:PATCH'],
+        Resource: [`${apiKeys}/*`],
+        Condition: owned('StringEquals', 'aws:ResourceTag'),
+      },
+      ReadOwnSecrets: { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: [secrets] },
+      CreateOwnedSecrets: {
+        Effect: 'Allow',
+        Action: ['secretsmanager:CreateSecret'],
         Resource: [secrets],
+        Condition: owned('StringEquals', 'aws:RequestTag'),
+      },
+      TagOwnedSecrets: {
+        Effect: 'Allow',
+        Action: ['secretsmanager:TagResource'],
+        Resource: [secrets],
+        Condition: owned('StringEqualsIfExists', 'aws:RequestTag'),
+      },
+      UpdateOwnedSecrets: {
+        Effect: 'Allow',
+        Action: ['secretsmanager:PutSecretValue'],
+        Resource: [secrets],
+        Condition: owned('StringEquals', 'aws:ResourceTag'),
       },
       UseSecretsKeyThroughSecretsManager: {
         Effect: 'Allow',
@@ -638,9 +675,12 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
       expect(withoutSid(roleStatements(byDefault))).toEqual(expectedStatements('<SecretsKey.Arn>'));
     });
 
+    // The partition is `*` here: the ARN prefix repeats inside Fn::Join's delimiter, which must be a literal
+    // (serverless.yml, UsagePlanKeysPolicy). A role belongs to one partition, so `*` grants no more.
+    const usagePlan = (id: string) => `arn:*:apigateway:${REGION}::/usageplans/${id}`;
+
     test('configured: the configured key instead, and the usage plan statements on the listed plans only', () => {
-      const planKeys = (suffix: string) =>
-        ['abc123', 'def456'].map((id) => `arn:aws:apigateway:${REGION}::/usageplans/${id}/keys${suffix}`);
+      const planKeys = (suffix: string) => ['abc123', 'def456'].map((id) => `${usagePlan(id)}/keys${suffix}`);
       expect(withoutSid(roleStatements(configured))).toEqual({
         ...expectedStatements(CONFIGURED.SecretsKmsKeyArn),
         AddKeysToUsagePlans: { Effect: 'Allow', Action: ['apigateway:POST'], Resource: planKeys('') },
@@ -648,7 +688,7 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
         ReadUsagePlansAndTheirKeys: {
           Effect: 'Allow',
           Action: ['apigateway:GET'],
-          Resource: [...['abc123', 'def456'].map((id) => `arn:aws:apigateway:${REGION}::/usageplans/${id}`), ...planKeys('/*')],
+          Resource: [...['abc123', 'def456'].map(usagePlan), ...planKeys('/*')],
         },
       });
     });
@@ -658,7 +698,8 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
         for (const s of roleStatements(deployment)) {
           expect(s.Effect).toBe('Allow');
           for (const action of s.Action) expect(action).toMatch(/^[a-z0-9-]+:[A-Za-z]+$/);
-          for (const resource of s.Resource) expect(resource).toMatch(/^(arn:aws:|<)/);
+          // The pseudo parameter AWS::Partition renders as `aws` here; `*` only in the usage-plan lists.
+          for (const resource of s.Resource) expect(resource).toMatch(/^(arn:aws:|arn:\*:apigateway:|<)/);
         }
       }
       expect(statementsOf(byDefault.resource('ProvisionRole').Properties.AssumeRolePolicyDocument)).toEqual([
@@ -673,17 +714,138 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
           [...readFileSync(join(ROOT, 'lib/aws', file), 'utf8').matchAll(/new (\w+Command)\(/g)].map((m) => m[1] ?? ''),
         ),
       );
-      // A new SDK call needs its IAM statement in serverless.yml (and in README "Deployment"), then its entry here.
+      // A new SDK call needs its IAM statement in serverless.yml (and in docs/deployment.md), then its entry here.
       expect([...commands].filter((command) => !(command in ACTIONS_OF_COMMAND))).toEqual([]);
-      const granted = (deployment: Deployment) => new Set(roleStatements(deployment).flatMap((s) => s.Action));
+      const granted = (deployment: Deployment, roleId?: string) => new Set(roleStatements(deployment, roleId).flatMap((s) => s.Action));
       const missing = (deployment: Deployment, withUsagePlans: boolean) =>
         [...commands].flatMap((command) => {
           const needs = ACTIONS_OF_COMMAND[command];
           if (!needs || (needs.withUsagePlans && !withUsagePlans)) return [];
-          return needs.actions.filter((action) => !granted(deployment).has(action)).map((action) => `${command}: ${action}`);
+          return needs.actions.filter((action) => !granted(deployment, needs.role).has(action)).map((action) => `${command}: ${action}`);
         });
       expect(missing(byDefault, false)).toEqual([]);
       expect(missing(configured, true)).toEqual([]);
+    });
+
+    test('the ownership conditions name OWNER_TAG and the NAME_PREFIX the function runs with', () => {
+      const env = (byDefault.resource('ProvisionLambdaFunction').Properties.Environment as JsonObject).Variables as JsonObject;
+      expect(env.NAME_PREFIX).toBe(namePrefix);
+      for (const deployment of [byDefault, configured]) {
+        const conditioned = roleStatements(deployment).filter((s) => s.Condition && !s.Action.every((a) => a.startsWith('kms:')));
+        expect(conditioned.map((s) => s.Sid).sort()).toEqual(
+          [
+            'CreateOwnedApiKeys',
+            'CreateOwnedSecrets',
+            'EnableAndDisableApiKeys',
+            'TagNewApiKeys',
+            'TagOwnedSecrets',
+            'UpdateOwnedSecrets',
+          ].sort(),
+        );
+        for (const s of conditioned) {
+          const entries = Object.values(s.Condition ?? {}).flatMap((keys) => Object.entries(keys));
+          expect({ sid: s.Sid, entries }).toEqual({
+            sid: s.Sid,
+            entries: [[expect.stringMatching(new RegExp(`^aws:(RequestTag|ResourceTag)/${OWNER_TAG}$`)), [namePrefix]]],
+          });
+        }
+      }
+    });
+
+    // The role's statements evaluated for concrete requests, with IAM's rules for the operators used here: StringEquals
+    // is false when the key is absent from the request context; StringEqualsIfExists is then true. Condition key names
+    // are case-insensitive. What IAM puts in the context (which tags) is what AWS documents; see docs/deployment.md.
+    interface IamRequest {
+      action: string;
+      resource: string;
+      /** Tags sent with the request (aws:RequestTag). */
+      requestTags?: Record<string, string>;
+      /** Tags of the resource acted on (aws:ResourceTag); undefined for one that does not exist. */
+      resourceTags?: Record<string, string>;
+    }
+    const contextValue = (key: string, request: IamRequest): string | undefined => {
+      const [prefix, ...rest] = key.split('/');
+      const tagKey = rest.join('/').toLowerCase();
+      const tags = prefix === 'aws:RequestTag' ? request.requestTags : prefix === 'aws:ResourceTag' ? request.resourceTags : undefined;
+      if (tags === undefined && prefix !== 'aws:RequestTag' && prefix !== 'aws:ResourceTag')
+        throw new Error(`condition key ${key} is not modelled`);
+      return Object.entries(tags ?? {}).find(([k]) => k.toLowerCase() === tagKey)?.[1];
+    };
+    const holds = (operator: string, key: string, values: string[], request: IamRequest): boolean => {
+      const actual = contextValue(key, request);
+      if (operator === 'StringEquals') return actual !== undefined && values.includes(actual);
+      if (operator === 'StringEqualsIfExists') return actual === undefined || values.includes(actual);
+      throw new Error(`condition operator ${operator} is not modelled`);
+    };
+    const roleAllows = (deployment: Deployment, request: IamRequest): boolean =>
+      roleStatements(deployment).some(
+        (s) =>
+          s.Effect === 'Allow' &&
+          s.Action.includes(request.action) &&
+          s.Resource.some((pattern) => arnMatches(pattern, request.resource)) &&
+          Object.entries(s.Condition ?? {}).every(([operator, keys]) =>
+            Object.entries(keys).every(([key, values]) => holds(operator, key, values, request)),
+          ),
+      );
+
+    test('API keys: created only with the ownership tag, changed only when they carry it', () => {
+      const tags = ownedTags(namePrefix, { app: 'keyprov' }, { team: 'payments' });
+      const otherStage = ownedTags('keyprov/prod/', {}, undefined);
+      const allows = (request: IamRequest) => roleAllows(configured, request);
+      // CreateApiKey (POST /apikeys, and PUT on the new key's Tags) with the tags the function sends.
+      expect(allows({ action: 'apigateway:POST', resource: apiKeys, requestTags: tags })).toBe(true);
+      expect(allows({ action: 'apigateway:POST', resource: apiKeys, requestTags: { app: 'keyprov' } })).toBe(false);
+      expect(allows({ action: 'apigateway:POST', resource: apiKeys, requestTags: otherStage })).toBe(false);
+      const tagsOfKey = `arn:aws:apigateway:${REGION}::/tags/${encodeURIComponent(`${apiKeys}/k1`)}`;
+      expect(allows({ action: 'apigateway:PUT', resource: tagsOfKey, requestTags: tags })).toBe(true);
+      expect(allows({ action: 'apigateway:PUT', resource: tagsOfKey })).toBe(true);
+      // Never an ownership tag that names another deployment; PUT on anything but an API key's tags, never.
+      expect(allows({ action: 'apigateway:PUT', resource: tagsOfKey, requestTags: otherStage })).toBe(false);
+      expect(allows({ action: 'apigateway:PUT', resource: `arn:aws:apigateway:${REGION}::/restapis/r1`, requestTags: tags })).toBe(false);
+      // GetApiKeys: the collection, unconditioned.
+      expect(allows({ action: 'apigateway:GET', resource: apiKeys })).toBe(true);
+      // UpdateApiKey: this deployment's keys only; a key without the tag (older) or another deployment's is refused.
+      expect(allows({ action: 'apigateway:PATCH', resource: `${apiKeys}/k1`, resourceTags: tags })).toBe(true);
+      expect(allows({ action: 'apigateway:PATCH', resource: `${apiKeys}/k1`, resourceTags: { app: 'keyprov' } })).toBe(false);
+      expect(allows({ action: 'apigateway:PATCH', resource: `${apiKeys}/k1`, resourceTags: otherStage })).toBe(false);
+      expect(allows({ action: 'apigateway:PATCH', resource: `${apiKeys}/k1` })).toBe(false);
+      // Usage plans: the listed ones only (the key's tags play no part, see serverless.yml).
+      expect(allows({ action: 'apigateway:POST', resource: `arn:aws:apigateway:${REGION}::/usageplans/abc123/keys` })).toBe(true);
+      expect(allows({ action: 'apigateway:POST', resource: `arn:aws:apigateway:${REGION}::/usageplans/zzz999/keys` })).toBe(false);
+      expect(allows({ action: 'apigateway:DELETE', resource: `arn:aws:apigateway:${REGION}::/usageplans/def456/keys/k1` })).toBe(true);
+      expect(allows({ action: 'apigateway:DELETE', resource: `arn:aws:apigateway:${REGION}::/usageplans/def456` })).toBe(false);
+    });
+
+    test('secrets: read by name; created only with the ownership tag; written only when they carry it', () => {
+      const secret = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${namePrefix}_/cust-1/api-key-a1B2c3`;
+      const record = ownedTags(namePrefix, { app: 'keyprov' }, { team: 'payments' });
+      const tombstone = ownedTags(namePrefix, { app: 'keyprov' }, undefined);
+      const otherStage = ownedTags('keyprov/prod/', {}, undefined);
+      const allows = (request: IamRequest) => roleAllows(byDefault, request);
+      // GetSecretValue also before the secret exists ("no key yet"), and never outside the prefix.
+      expect(allows({ action: 'secretsmanager:GetSecretValue', resource: secret })).toBe(true);
+      expect(allows({ action: 'secretsmanager:GetSecretValue', resource: secret.replace(namePrefix, 'keyprov/prod/') })).toBe(false);
+      // CreateSecret (and the TagResource it implies) with a key record's tags or a tombstone's.
+      for (const tags of [record, tombstone]) {
+        expect(allows({ action: 'secretsmanager:CreateSecret', resource: secret, requestTags: tags })).toBe(true);
+        expect(allows({ action: 'secretsmanager:TagResource', resource: secret, requestTags: tags })).toBe(true);
+      }
+      expect(allows({ action: 'secretsmanager:CreateSecret', resource: secret, requestTags: { app: 'keyprov' } })).toBe(false);
+      expect(allows({ action: 'secretsmanager:CreateSecret', resource: secret, requestTags: otherStage })).toBe(false);
+      expect(allows({ action: 'secretsmanager:TagResource', resource: secret, requestTags: otherStage })).toBe(false);
+      // PutSecretValue: secrets owned by this deployment only.
+      expect(allows({ action: 'secretsmanager:PutSecretValue', resource: secret, resourceTags: tombstone })).toBe(true);
+      expect(allows({ action: 'secretsmanager:PutSecretValue', resource: secret, resourceTags: {} })).toBe(false);
+      expect(allows({ action: 'secretsmanager:PutSecretValue', resource: secret, resourceTags: otherStage })).toBe(false);
+      // No way to remove the ownership tag.
+      expect(allows({ action: 'secretsmanager:UntagResource', resource: secret, resourceTags: record })).toBe(false);
+    });
+
+    test('no hard-coded partition: serverless.yml has no `arn:aws:` outside comments, the packaged template none at all', () => {
+      const lines = readFileSync(join(ROOT, 'serverless.yml'), 'utf8').split('\n');
+      const code = lines.map((line, i) => [i + 1, line.replace(/(^|\s)#.*$/, '')] as const);
+      expect(code.filter(([, line]) => line.includes('arn:aws:')).map(([n, line]) => `${n}: ${line.trim()}`)).toEqual([]);
+      expect(JSON.stringify(template)).not.toContain('arn:aws:');
     });
   });
 
@@ -740,6 +902,104 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
       expect(pattern('UsagePlanIds').test('abc123, def456')).toBe(false);
       expect(pattern('SignupSourceArns').test(`arn:aws:sqs:${REGION}:${ACCOUNT}:q`)).toBe(false);
       expect(pattern('AlarmTopicArn').test(`arn:aws:lambda:${REGION}:${ACCOUNT}:function:x`)).toBe(false);
+    });
+  });
+
+  describe('the registration hook: its function, URL and signing key', () => {
+    const register = () => byDefault.resource('RegisterLambdaFunction').Properties;
+    const variables = () => (register().Environment as JsonObject).Variables as JsonObject;
+
+    test('nodejs22.x on arm64, 10 s (the retry budget is 6 s), its own role, configured from the stack', () => {
+      expect(register()).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        Timeout: 10,
+        FunctionName: `api-key-provisioner-${STAGE}-register`,
+        Handler: 'functions/register.handler',
+        Role: '<RegisterRole.Arn>',
+      });
+      expect(variables()).toMatchObject({
+        SIGNUP_QUEUE_URL: 'ref:SignupQueue',
+        REGISTRATION_SIGNING_KEY_SECRET_ID: 'ref:RegistrationSigningKey',
+        // `--param registrationPageUrl=…`; empty by default, and then the function refuses to start.
+        REGISTRATION_PAGE_URL: '',
+      });
+      expect(variables().REGISTRATION_SIGNING_KEY).toBeUndefined();
+      expect(byDefault.resource('RegisterLogGroup').Properties).toEqual({
+        LogGroupName: `/aws/lambda/api-key-provisioner-${STAGE}-register`,
+        RetentionInDays: 30,
+      });
+      const zip = readZip(readFileSync(join(packageDir, 'api-key-provisioner.zip')));
+      expect([...zip.keys()]).toEqual(expect.arrayContaining(['functions/register.mjs', 'functions/register.mjs.map']));
+    });
+
+    test('a public function URL: AuthType NONE, invocable by anyone only through the URL; no other trigger', () => {
+      const urls = byDefault.ofType('AWS::Lambda::Url');
+      expect(urls.map(([, url]) => url.Properties)).toEqual([{ AuthType: 'NONE', TargetFunctionArn: '<RegisterLambdaFunction.Arn>' }]);
+      const permissions = byDefault
+        .ofType('AWS::Lambda::Permission')
+        .filter(([, p]) => p.Properties.FunctionName === '<RegisterLambdaFunction.Arn>')
+        .map(([, p]) => p.Properties);
+      expect(permissions).toEqual(
+        expect.arrayContaining([
+          { FunctionName: '<RegisterLambdaFunction.Arn>', Action: 'lambda:InvokeFunctionUrl', Principal: '*', FunctionUrlAuthType: 'NONE' },
+          { FunctionName: '<RegisterLambdaFunction.Arn>', Action: 'lambda:InvokeFunction', Principal: '*', InvokedViaFunctionUrl: true },
+        ]),
+      );
+      expect(permissions).toHaveLength(2);
+      expect(
+        byDefault.ofType('AWS::Lambda::EventSourceMapping').filter(([, m]) => m.Properties.FunctionName === '<RegisterLambdaFunction.Arn>'),
+      ).toEqual([]);
+      expect(template.Outputs?.RegisterLambdaFunctionUrl?.Value).toEqual({ 'Fn::GetAtt': ['RegisterLambdaFunctionUrl', 'FunctionUrl'] });
+    });
+
+    test('the signing key: generated, 64 letters and digits, named outside NAME_PREFIX (no provision-role access)', () => {
+      const secret = byDefault.resource('RegistrationSigningKey').Properties;
+      expect(secret.GenerateSecretString).toEqual({ PasswordLength: 64, ExcludePunctuation: true });
+      expect(secret.Name).toBe(`api-key-provisioner/${STAGE}/registration-signing-key`);
+      expect(String(secret.Name).startsWith(`keyprov/${STAGE}/`)).toBe(false);
+      expect(template.Outputs?.RegistrationSigningKeyArn?.Value).toEqual({ Ref: 'RegistrationSigningKey' });
+    });
+  });
+
+  describe('the registration hook’s role: least privilege', () => {
+    /** What each SDK command the hook makes needs (lib/aws/metering.ts; sqsAdapter.sendBatch; secretsManagerAdapter.getSecret). */
+    const REGISTER_ACTIONS_OF_COMMAND: Record<string, string[]> = {
+      ResolveCustomerCommand: ['aws-marketplace:ResolveCustomer'],
+      SendMessageBatchCommand: ['sqs:SendMessage'],
+      GetSecretValueCommand: ['secretsmanager:GetSecretValue'],
+    };
+
+    test('exactly these statements, in both deployments; Resource "*" only for ResolveCustomer, which has no resource type', () => {
+      for (const deployment of [byDefault, configured]) {
+        expect(Object.fromEntries(roleStatements(deployment, 'RegisterRole').map(({ Sid, ...rest }) => [Sid ?? '(no Sid)', rest]))).toEqual(
+          {
+            WriteOwnLogs: { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: ['<RegisterLogGroup.Arn>'] },
+            RedeemRegistrationTokens: { Effect: 'Allow', Action: ['aws-marketplace:ResolveCustomer'], Resource: ['*'] },
+            SendSignups: { Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: ['<SignupQueue.Arn>'] },
+            ReadSigningKey: { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: ['ref:RegistrationSigningKey'] },
+          },
+        );
+      }
+      expect(statementsOf(byDefault.resource('RegisterRole').Properties.AssumeRolePolicyDocument)).toEqual([
+        { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: ['sts:AssumeRole'], Resource: [] },
+      ]);
+    });
+
+    test('the hook’s calls (lib/aws/metering.ts, its SQS and Secrets Manager calls) are granted; the provision role gets neither ResolveCustomer nor the key', () => {
+      const metering = [...readFileSync(join(ROOT, 'lib/aws/metering.ts'), 'utf8').matchAll(/new (\w+Command)\(/g)].map((m) => m[1] ?? '');
+      expect(metering.filter((command) => !(command in REGISTER_ACTIONS_OF_COMMAND))).toEqual([]);
+      const granted = new Set(roleStatements(byDefault, 'RegisterRole').flatMap((s) => s.Action));
+      expect(
+        Object.values(REGISTER_ACTIONS_OF_COMMAND)
+          .flat()
+          .filter((action) => !granted.has(action)),
+      ).toEqual([]);
+      for (const deployment of [byDefault, configured]) {
+        const provision = roleStatements(deployment);
+        expect(provision.flatMap((s) => s.Action)).not.toContain('aws-marketplace:ResolveCustomer');
+        expect(provision.flatMap((s) => s.Resource)).not.toContain('ref:RegistrationSigningKey');
+      }
     });
   });
 

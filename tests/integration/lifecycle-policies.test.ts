@@ -1,18 +1,21 @@
-import { CreateUsagePlanCommand, GetApiKeyCommand, GetUsagePlanKeysCommand } from '@aws-sdk/client-api-gateway';
+import { GetApiKeyCommand } from '@aws-sdk/client-api-gateway';
 import type { CompletionEvent } from '../../lib/completion.js';
 import { marketplaceNotification, snsEnvelope } from '../helpers/events.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
+import { createApiStage, createUsagePlan, usagePlanKeyIds } from '../helpers/usage-plans.js';
 
 const PRODUCT = 'prod4k2j9x8l7';
 let pipeline: Pipeline;
 let planA: string;
 let planB: string;
 
-// The function of this file deletes the value of a revoked secret and moves keys on entitlement-updated.
+// The function of this file deletes the value of a revoked secret and moves keys on entitlement-updated. Both plans
+// serve the same API stage: a key can be in only one of them at a time (the layer's one-plan-per-stage rule).
 beforeAll(async () => {
   pipeline = await startPipeline(undefined, async ({ apigw }) => {
-    planA = (await apigw.send(new CreateUsagePlanCommand({ name: 'plan-a' }))).id ?? '';
-    planB = (await apigw.send(new CreateUsagePlanCommand({ name: 'plan-b' }))).id ?? '';
+    const stage = await createApiStage(apigw, 'policies-api');
+    planA = await createUsagePlan(apigw, 'plan-a', [stage]);
+    planB = await createUsagePlan(apigw, 'plan-b', [stage]);
     return {
       USAGE_PLANS: JSON.stringify({ [PRODUCT]: planA }),
       REVOKED_SECRET_POLICY: 'delete-value',
@@ -35,8 +38,7 @@ async function deliver(body: unknown, handler = undefined as Parameters<Pipeline
 }
 
 const secretOf = (customer: string) => pipeline.secretJson(`keyprov/test/${PRODUCT}/${customer}/api-key`);
-const planMembers = async (usagePlanId: string) =>
-  ((await pipeline.apigw.send(new GetUsagePlanKeysCommand({ usagePlanId }))).items ?? []).map((k) => k.id);
+const planMembers = (usagePlanId: string) => usagePlanKeyIds(pipeline.apigw, usagePlanId);
 
 test('REVOKED_SECRET_POLICY=delete-value: the revoked secret keeps its record but not the value; a re-subscribe brings the same key and value back', async () => {
   await deliver(notification('subscribe-success', 'policy-1', '2026-11-26T10:00:00.000Z'));

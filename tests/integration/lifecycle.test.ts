@@ -1,7 +1,8 @@
-import { CreateUsagePlanCommand, GetApiKeyCommand, GetUsagePlanKeysCommand } from '@aws-sdk/client-api-gateway';
+import { GetApiKeyCommand, GetUsagePlanKeysCommand } from '@aws-sdk/client-api-gateway';
 import type { CompletionEvent } from '../../lib/completion.js';
 import { eventBridgeEnvelope, marketplaceNotification, sampleEvent, signup, snsEnvelope } from '../helpers/events.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
+import { createApiStage, createUsagePlan } from '../helpers/usage-plans.js';
 
 const PRODUCT = 'prod4k2j9x8l7';
 let pipeline: Pipeline;
@@ -9,8 +10,7 @@ let planId: string;
 
 beforeAll(async () => {
   pipeline = await startPipeline(undefined, async ({ apigw }) => {
-    const plan = await apigw.send(new CreateUsagePlanCommand({ name: 'gold', description: 'Marketplace listing' }));
-    planId = plan.id ?? '';
+    planId = await createUsagePlan(apigw, 'gold', [await createApiStage(apigw, 'lifecycle-api')]);
     return { USAGE_PLANS: JSON.stringify({ [PRODUCT]: planId }) };
   });
 });

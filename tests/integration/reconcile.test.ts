@@ -4,7 +4,6 @@ import { type AddressInfo, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import {
   CreateApiKeyCommand,
-  CreateUsagePlanCommand,
   CreateUsagePlanKeyCommand,
   DeleteApiKeyCommand,
   DeleteUsagePlanKeyCommand,
@@ -33,6 +32,7 @@ import { gatherState } from '../../lib/ops/reconcile/state.js';
 import { type ReconcileStores, storesFor } from '../../lib/ops/reconcile/stores.js';
 import { marketplaceNotification, signup, snsEnvelope } from '../helpers/events.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
+import { createApiStage, createUsagePlan } from '../helpers/usage-plans.js';
 
 const ROOT = resolve(__dirname, '../..');
 // The project's testTimeout does not reach here (Jest reads it globally): the pipeline and the CLI take seconds.
@@ -49,7 +49,8 @@ const PRODUCT = 'prod4k2j9x8l7';
 let pipeline: Pipeline;
 let planId: string;
 let settings: ReconcileSettings;
-const clients = (): ReconcileStores => storesFor({ apigw: pipeline.apigw, secrets: pipeline.secrets });
+/** Reconcile under test talks to the realistic layer; the assertions read moto directly (pipeline.apigw, .secrets). */
+const clients = (): ReconcileStores => storesFor(pipeline.viaLayer);
 
 const secretOf = (customerId: string, product: string | undefined = PRODUCT) => secretName(PREFIX, customerId, product);
 const keyNameOf = (customerId: string, product: string | undefined = PRODUCT) => apiKeyName(PREFIX, customerId, product);
@@ -140,8 +141,7 @@ let atRealTime: string[];
 
 beforeAll(async () => {
   pipeline = await startPipeline(undefined, async ({ apigw }) => {
-    const plan = await apigw.send(new CreateUsagePlanCommand({ name: 'gold', description: 'Marketplace listing' }));
-    planId = plan.id ?? '';
+    planId = await createUsagePlan(apigw, 'gold', [await createApiStage(apigw, 'reconcile-api')]);
     return { USAGE_PLANS: JSON.stringify({ [PRODUCT]: planId }) };
   });
   settings = { prefix: PREFIX, usagePlans: { [PRODUCT]: planId }, now: later };
@@ -333,7 +333,7 @@ describe('a provisioning running during the gathering', () => {
   });
 });
 
-/** Runs the CLI as a child process (tsx, as `npm run reconcile` does), without the fault proxy's endpoint. */
+/** Runs the CLI as a child process (tsx, as `npm run reconcile` does), with only the endpoint it is given. */
 function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const { AWS_ENDPOINT_URL: _proxy, ...env } = process.env;
   return new Promise((done) => {
@@ -361,7 +361,7 @@ describe('the CLI', () => {
   test('--json (prefix and usage plans from the environment): the same findings, exit code 1, no key value, nothing changed', async () => {
     const before = await snapshot();
     const values = await allValues();
-    const run = await cli(['--endpoint', process.env.MOTO_ENDPOINT ?? '', '--json']);
+    const run = await cli(['--endpoint', pipeline.proxy.endpoint, '--json']);
 
     expect(run.stderr).toBe('');
     expect(run.code).toBe(1);

@@ -30,7 +30,10 @@ jest.setTimeout(60_000);
 
 let pipeline: Pipeline;
 beforeAll(async () => {
-  pipeline = await startPipeline();
+  // Three deliveries: the replayed messages are looked at once before they are drained (sourceMessagesOnce), and one
+  // of them may need a second delivery there — two copies of one customer's signup race, and the loser's GetApiKeys
+  // does not list the winner's new key yet (the layer's listing lag), so it is handed back ("not yet").
+  pipeline = await startPipeline({ visibilityTimeoutSeconds: 2, maxReceiveCount: 3 });
 });
 afterAll(() => pipeline.close());
 
@@ -268,8 +271,8 @@ describe('redrive against moto, then replay', () => {
   };
   const dlqIds = async () => (await peekQueue(pipeline.sqs, pipeline.queues.deadLetterUrl)).map((m) => m.MessageId ?? '').sort();
   /**
-   * The source queue's messages with their attributes, read once: the source has maxReceiveCount 2, so a message
-   * may be looked at only once before the drain (the drain's receive is its second).
+   * The source queue's messages with their attributes, read once: the source has maxReceiveCount 3, so a message
+   * may be looked at only once before the drain (which may need two deliveries, see startPipeline above).
    */
   const sourceMessagesOnce = async () => {
     const seen = new Map<string, Message>();
@@ -295,14 +298,16 @@ describe('redrive against moto, then replay', () => {
   };
 
   beforeAll(async () => {
-    // Group A, the older: the pipeline itself sends them to the DLQ. Two customers API Gateway keeps throttling;
-    // one whose key is made but whose completion event SQS keeps refusing.
+    // Group A, the older: the pipeline itself sends them to the DLQ. Two customers API Gateway keeps throttling
+    // (asking for 2 s, longer than the function waits: each delivery hands them back at once); one whose key is made
+    // but whose completion event SQS keeps refusing.
     pipeline.proxy.inject({
       method: 'POST',
       path: '/apikeys',
       bodyIncludes: '"rd-throttled-',
       status: 429,
       errorType: 'TooManyRequestsException',
+      retryAfterSeconds: 2,
       times: Infinity,
     });
     pipeline.proxy.inject({
@@ -383,7 +388,7 @@ describe('redrive against moto, then replay', () => {
       expect(r.message.firstSentAt).toBe(r.message.sentAt);
       sentAt.set(r.message.messageId, r.message.sentAt);
     }
-    // Group A went through the pipeline: received twice there before the DLQ.
+    // Group A went through the pipeline: received three times there before the DLQ.
     for (const id of Object.keys(A))
       expect(reports.find((r) => r.message.messageId === id)?.message.receiveCount).toBeGreaterThanOrEqual(3);
     expect(await counts(pipeline.queues.deadLetterUrl)).toEqual({ visible: 8, hidden: 0 });

@@ -2,13 +2,13 @@
 import '../helpers/debug-logging.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CreateUsagePlanCommand } from '@aws-sdk/client-api-gateway';
 import { GetSecretValueCommand, ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
 import type { Message } from '@aws-sdk/client-sqs';
 import { peekQueue } from '../../lib/local/queues.js';
 import { crashAfter } from '../helpers/crash.js';
 import { signup } from '../helpers/events.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
+import { createApiStage, createUsagePlan } from '../helpers/usage-plans.js';
 
 // Redeliveries wait for real visibility timeouts.
 jest.setTimeout(60_000);
@@ -60,8 +60,8 @@ beforeAll(async () => {
     // A visibility timeout longer than the harness default (2 s): a slow CI machine must not see redeliveries of
     // messages still being processed.
     pipeline = await startPipeline({ visibilityTimeoutSeconds: 3, maxReceiveCount: 4 }, async ({ apigw }) => {
-      const plan = await apigw.send(new CreateUsagePlanCommand({ name: 'hygiene', description: 'secret hygiene' }));
-      return { USAGE_PLANS: JSON.stringify({ [PRODUCT]: plan.id ?? '' }) };
+      const plan = await createUsagePlan(apigw, 'hygiene', [await createApiStage(apigw, 'hygiene-api')]);
+      return { USAGE_PLANS: JSON.stringify({ [PRODUCT]: plan }) };
     });
 
     // Crash and redeliver: a function that dies right after CreateApiKey (the next delivery gets 409 and looks the key

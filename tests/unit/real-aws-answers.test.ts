@@ -126,8 +126,8 @@ test('the plan is looked up once per function instance', async () => {
 describe('an unsubscribe racing a subscribe of the same customer never leaves an enabled key', () => {
   const unsubscribe = () => snsEnvelope(marketplaceNotification('unsubscribe-success', 'acme', PRODUCT));
 
-  test('a revoke that finds no key for a young pending record records the revoke and asks to look again', async () => {
-    // The subscribe wrote its pending record; its key exists, but GetApiKeys does not list it yet.
+  test('a revoke that finds no key for a pending record is recorded with the value kept, and announced', async () => {
+    // The subscribe wrote its pending record; its key may exist, but GetApiKeys does not list it (yet).
     stored.set(
       SECRET,
       JSON.stringify({
@@ -140,13 +140,42 @@ describe('an unsubscribe racing a subscribe of the same customer never leaves an
       }),
     );
     apigw.on(GetApiKeysCommand).resolves({ items: [] });
-    const event = sqsEvent(unsubscribe());
 
-    const response = await buildHandler()(event);
+    const response = await buildHandler({ REVOKED_SECRET_POLICY: 'delete-value' })(sqsEvent(unsubscribe()));
 
-    expect(response.batchItemFailures).toEqual([{ itemIdentifier: event.Records[0]?.messageId }]);
-    // Recorded, value kept, so a provisioning finishing now stops, and the retry can still find the key.
+    expect(response.batchItemFailures).toEqual([]);
+    // The value stays even with delete-value: whoever made the key can still find it by name and value.
     expect(record(SECRET)).toMatchObject({ status: 'revoked', value: 'v'.repeat(40) });
+    expect(events()).toEqual([expect.objectContaining({ type: 'api-key.revoked' })]);
+  });
+
+  test('a grant that made its key and stopped, redelivered after the revoke, finds that key and disables it', async () => {
+    const value = 'w'.repeat(40);
+    stored.set(
+      SECRET,
+      JSON.stringify({
+        value,
+        customerId: 'acme',
+        productCode: PRODUCT,
+        plan: null,
+        apiKeyName: 'n',
+        createdAt: '2026-01-01T00:00:00Z',
+        status: 'revoked',
+        lastEventAt: '2099-01-01T00:00:00Z',
+      }),
+    );
+    apigw.on(GetApiKeysCommand).resolves({ items: [{ id: 'key-left', name: `keyprov/test/${PRODUCT}/acme`, value, enabled: true }] });
+
+    const response = await buildHandler()(sqsEvent(signup('acme', { productCode: PRODUCT })));
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(apigw).toHaveReceivedCommandWith(UpdateApiKeyCommand, {
+      apiKey: 'key-left',
+      patchOperations: [{ op: 'replace', path: '/enabled', value: 'false' }],
+    });
+    expect(apigw).toHaveReceivedCommandTimes(CreateApiKeyCommand, 0);
+    expect(record(SECRET)).toMatchObject({ status: 'revoked', apiKeyId: 'key-left' });
+    expect(events()).toEqual([expect.objectContaining({ type: 'api-key.notification-ignored', reason: 'stale' })]);
   });
 
   test("a provisioning whose final write would hide a revoke disables its key instead ('stale')", async () => {
