@@ -20,6 +20,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { handler } from '../../functions/provision.js';
 import type { CompletionEvent } from '../../lib/completion.js';
+import { LICENSE_ARN_PATTERN } from '../../lib/messages/index.js';
 import { CUSTOMER_ID_PATTERN, PRODUCT_CODE_PATTERN } from '../../lib/naming.js';
 import { eventBridgeEnvelope, lambdaContext, marketplaceNotification, signup, snsEnvelope, sqsRecord } from '../helpers/events.js';
 
@@ -735,7 +736,10 @@ describe('Marketplace EventBridge events with one field broken', () => {
     );
     const badLicenseArn = fc.oneof(
       notAString,
-      withHostile().map((t) => `arn:aws:license-manager::123456789012:license:l-${t}`),
+      // A hostile character the ARN charset allows (`/`, `:`) leaves a well-formed ARN: only the others are broken.
+      withHostile()
+        .map((t) => `arn:aws:license-manager::123456789012:license:l-${t}`)
+        .filter((arn) => !LICENSE_ARN_PATTERN.test(arn)),
       fc.constantFrom(
         '',
         'l-1',
