@@ -22,8 +22,13 @@ export interface Config {
   /** Per-request timeout of every AWS call. */
   requestTimeoutMs: number;
   retry: RetryPolicy;
-  /** API Gateway calls per second this instance may make (0: no limiter). Account quota ÷ maximumConcurrency. */
+  /**
+   * This instance's static share of API Gateway's CreateApiKey quota (0: no limiter): account quota ÷ maximumConcurrency.
+   * The limiter starts there and probes up to {@link Config.apiGatewayAccountRatePerSecond} (lib/rate-limiter.ts).
+   */
   apiGatewayRatePerSecond: number;
+  /** The account's whole CreateApiKey quota: the most one instance ever uses, when it runs alone. */
+  apiGatewayAccountRatePerSecond: number;
   /** Records of one batch in progress at once. */
   recordConcurrency: number;
   /** `off`: the SDK makes one attempt and lib/retry.ts retries; `standard`/`adaptive`: the SDK's own retry modes (benchmark baselines). */
@@ -56,6 +61,11 @@ const schema = z.object({
   API_GATEWAY_RATE_PER_SECOND: z.pipe(
     z.string().check(z.regex(/^\d+(\.\d+)?$/, 'must be a number of calls per second (0 turns the limiter off)')),
     z.transform(Number),
+  ),
+  // AWS's CreateApiKey quota per account and Region, 5 calls/s, cannot be increased (API Gateway quotas page).
+  API_GATEWAY_ACCOUNT_RATE_PER_SECOND: z._default(
+    z.pipe(z.string().check(z.regex(/^\d+(\.\d+)?$/, 'must be a number of calls per second')), z.transform(Number)),
+    5,
   ),
   RECORD_CONCURRENCY: integer(1, 100, 10),
   SDK_RETRY_MODE: z._default(z.enum(['off', 'standard', 'adaptive']), 'off'),
@@ -126,6 +136,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     secretKmsKeyId: e.SECRET_KMS_KEY_ID,
     requestTimeoutMs: e.AWS_REQUEST_TIMEOUT_MS,
     apiGatewayRatePerSecond: e.API_GATEWAY_RATE_PER_SECOND,
+    apiGatewayAccountRatePerSecond: e.API_GATEWAY_ACCOUNT_RATE_PER_SECOND,
     recordConcurrency: e.RECORD_CONCURRENCY,
     sdkRetryMode: e.SDK_RETRY_MODE,
     retry: {

@@ -8,7 +8,7 @@ import type { MessageSink, MessageSource } from './aws/sqs.js';
 import { createSqsClient, sqsAdapter, sqsSourceAdapter } from './aws/sqs.js';
 import type { Config } from './config.js';
 import { logger, metrics } from './observability.js';
-import type { RateLimiter } from './rate-limiter.js';
+import type { RateLimiter, SharingRateLimiterOptions } from './rate-limiter.js';
 import { createRateLimiter } from './rate-limiter.js';
 
 /** What the batch handler works with: configuration, adapters, limiter, logger and metrics. */
@@ -38,9 +38,23 @@ export function createDeps(config: Config): BatchDeps {
     completions: sqsAdapter(sqs, config.completionQueueUrl),
     signupQueue: sqsSourceAdapter(sqs),
     // One limiter per instance, shared by every record of every invocation: API Gateway's quota is per account.
-    apiGatewayLimiter:
-      config.apiGatewayRatePerSecond > 0 ? createRateLimiter({ ratePerSecond: config.apiGatewayRatePerSecond }) : undefined,
+    apiGatewayLimiter: config.apiGatewayRatePerSecond > 0 ? createRateLimiter(apiGatewayLimiterOptions(config)) : undefined,
     logger,
     metrics,
+  };
+}
+
+/**
+ * The instance's API Gateway limiter settings: it starts at its static share and may probe up to the account's whole
+ * quota; an instance pause a Retry-After causes is capped by the retry policy's longest wait, and the gap after a
+ * failed usage-plan write grows from three times its base delay.
+ */
+export function apiGatewayLimiterOptions(config: Config): SharingRateLimiterOptions {
+  return {
+    sharePerSecond: config.apiGatewayRatePerSecond,
+    ceilingPerSecond: config.apiGatewayAccountRatePerSecond,
+    maxPauseMs: config.retry.maxDelayMs,
+    // 3 × the base delay measured better than 1 × (docs/throughput.md, "Rate sharing: designs measured").
+    usagePlanWriteBackoffMs: 3 * config.retry.baseDelayMs,
   };
 }

@@ -1,64 +1,219 @@
 /**
- * A client-side rate limiter for one function instance, shared by all its records: it spaces calls evenly at
- * the current rate, halves the rate on a throttle (and pauses for the Retry-After), and adds back a little after
- * each success, up to the configured rate (additive increase, multiplicative decrease).
+ * The API Gateway rate limiter of one function instance, shared by all its records.
+ *
+ * API Gateway's control-plane quotas belong to the account and Region (CreateApiKey 5 calls/s; every call, CreateApiKey
+ * included, 10/s "Total operations"), so every instance and every other tool of the account draws on them, and no
+ * instance can see how much the others use. This limiter learns it from throttles:
+ * - it starts at the instance's static share (quota ÷ `maximumConcurrency`), right when every instance is busy;
+ * - it probes upward while its own pace is what holds its records back: quickly until the first throttle, then
+ *   slowly, never above `ceilingPerSecond` (the account's whole quota: one instance alone may use all of it);
+ * - a throttle cuts the rate by `decreaseFactor` (once per reaction time, not once per call already on its way),
+ *   never below `floorPerSecond`, so that instances share the quota and leave a neighbour its part;
+ * - a throttled call is retried only after its Retry-After (lib/retry.ts); `pauseOnThrottle` decides whether the
+ *   whole instance pauses too;
+ * - usage-plan writes, which API Gateway runs one at a time per Region (an overlapping one gets 409), go one at a
+ *   time per instance, and after one that failed the instance's next waits a jittered, growing gap.
+ * Never floods (at most the ceiling, however many successes) and never stops (at least the floor; a pause is capped).
  * Synchronous bookkeeping only: callers wait with their own clock, so a Lambda deadline can be checked first.
  */
 export interface RateLimiter {
-  /** Milliseconds until a call could start, without reserving it. */
-  delayMs(): number;
-  /** Reserves the next slot and returns the milliseconds to wait before using it. */
-  reserve(): number;
-  onThrottle(retryAfterMs?: number): void;
-  onSuccess(): void;
-  /** The current rate, calls per second. */
+  /** Milliseconds until a call of `operation` could start, without taking its slot. */
+  delayMs(operation?: string): number;
+  /**
+   * Takes a slot for a call of `operation` if one is free now and returns 0; else returns the milliseconds until one
+   * may be, taking nothing: the caller sleeps that long and asks again, so a rate cut applies to calls already waiting.
+   */
+  take(operation?: string): number;
+  onThrottle(retryAfterMs?: number, operation?: string): void;
+  onSuccess(operation?: string): void;
+  /** The call failed with an error that is not a throttle (for a usage-plan write: most likely a 409, an overlap). */
+  onFailure(operation?: string): void;
+  /**
+   * For a call whose retries ran out: how long its next try should wait, when this limiter knows (a usage-plan write
+   * after failed ones: the gap before the instance's next write, at least 1 ms), so SQS redelivers after that.
+   */
+  redeliveryDelayMs?(operation?: string): number | undefined;
+  /** The current rate: CreateApiKey calls per second (other calls: `totalRatio` × this). */
   readonly rate: number;
 }
 
-export interface AdaptiveRateLimiterOptions {
-  /** The most calls per second this instance may make: the account's quota divided by the instances. */
-  ratePerSecond: number;
-  /** The rate never falls below this. Default: ratePerSecond / 16. */
-  minRatePerSecond?: number;
-  /** Multiplier on a throttle. Default 0.5. */
+/** Operations with a quota of their own (5/s each), which also count against "Total operations". */
+const OWN_QUOTA = new Set(['CreateApiKey', 'DeleteApiKey']);
+
+/** Usage-plan writes: "can run only one at a time in a Region" (AWS Support, serverless/serverless#12065). */
+const USAGE_PLAN_WRITES = new Set(['CreateUsagePlan', 'UpdateUsagePlan', 'DeleteUsagePlan', 'CreateUsagePlanKey', 'DeleteUsagePlanKey']);
+
+/** "Total operations" (10/s) ÷ the CreateApiKey quota (5/s): API Gateway quotas page (docs/throughput.md). */
+export const TOTAL_TO_CREATE_RATIO = 2;
+
+export interface SharingRateLimiterOptions {
+  /** This instance's static share of the CreateApiKey quota (quota ÷ maximumConcurrency): the starting rate. */
+  sharePerSecond: number;
+  /** The most this instance ever uses: the account's whole CreateApiKey quota. Default: the share (no probing). */
+  ceilingPerSecond?: number;
+  /** The rate never falls below this. Default: the share ÷ 4 when probing, the share ÷ 16 without. */
+  floorPerSecond?: number;
+  /** Rate of "Total operations" ÷ rate of CreateApiKey. Default {@link TOTAL_TO_CREATE_RATIO}. */
+  totalRatio?: number;
+  /** Multiplier on a throttle. Default 0.6. */
   decreaseFactor?: number;
-  /** Calls per second added back per success. Default: ratePerSecond / 20 (a halved rate recovers in ~10 calls). */
+  /** Multiplier on the first throttle after the fast probe, which overshoots most. Default 0.5. */
+  firstDecreaseFactor?: number;
+  /** Calls/s added per success during the fast probe (until the first throttle). Default: the share × 0.25. */
+  fastIncreasePerSuccess?: number;
+  /**
+   * Calls/s added per success after the first throttle. Default: the share × 0.006, which keeps throttles near
+   * 0.006 × share ÷ ((1 − decreaseFactor) × rate), 1.5 % of calls when every instance runs at its share
+   * (docs/throughput.md); without
+   * probing, the share ÷ 20 (a halved rate recovers in ~10 calls).
+   */
   increasePerSuccess?: number;
-  /** Calls that may go at once after an idle spell (slots left unused between batches are kept, up to this). Default 2. */
+  /**
+   * Who waits a throttle's Retry-After besides the throttled call: `first` (default) the whole instance, on the throttle
+   * that ends the fast probe (the one overshoot that drains the account's burst: the pause lets it refill); `instance`
+   * the whole instance, on every throttle; `call` no one else.
+   */
+  pauseOnThrottle?: 'first' | 'instance' | 'call';
+  /** Longest instance pause a Retry-After can cause (a bogus one must not stop provisioning). Default 10 s. */
+  maxPauseMs?: number;
+  /** After this long without a call, what was learnt is stale: the rate goes back to the share and probes again. Default 30 s. */
+  idleResetMs?: number;
+  /** One usage-plan write in flight per instance (default true). */
+  serialiseUsagePlanWrites?: boolean;
+  /**
+   * After a failed usage-plan write, the instance's next one waits random × this × 2^(failures in a row − 1), at most
+   * × 32. Default 100 ms.
+   */
+  usagePlanWriteBackoffMs?: number;
+  /** Calls that may go at once after an idle spell (slots left unused are kept, up to this). Default 2. */
   burst?: number;
   now?: () => number;
+  random?: () => number;
 }
 
-export function createRateLimiter(options: AdaptiveRateLimiterOptions): RateLimiter {
-  const max = options.ratePerSecond;
-  const min = options.minRatePerSecond ?? max / 16;
-  const decrease = options.decreaseFactor ?? 0.5;
-  const increase = options.increasePerSuccess ?? max / 20;
+/** A pace of `rate()` calls per second with a burst: generic cell rate algorithm, `due` is the next even slot. */
+class Schedule {
+  #due = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly rate: () => number,
+    private readonly burst: number,
+  ) {}
+
+  /** When the next call may start. */
+  earliest(t: number): number {
+    return Math.max(t, this.#due - (this.burst - 1) * (1000 / this.rate()));
+  }
+
+  take(t: number): void {
+    this.#due = Math.max(this.#due, t) + 1000 / this.rate();
+  }
+}
+
+const positive = (value: number | undefined) => value !== undefined && Number.isFinite(value) && value > 0;
+
+export function createRateLimiter(options: SharingRateLimiterOptions): RateLimiter {
+  const share = options.sharePerSecond;
+  if (!positive(share)) throw new RangeError(`sharePerSecond must be a positive number, got ${share}`);
+  const ceiling = Math.max(share, options.ceilingPerSecond ?? share);
+  const probing = ceiling > share;
+  const floor = Math.min(share, options.floorPerSecond ?? (probing ? share / 4 : share / 16));
+  const totalRatio = options.totalRatio ?? TOTAL_TO_CREATE_RATIO;
+  const decrease = options.decreaseFactor ?? 0.6;
+  const firstDecrease = options.firstDecreaseFactor ?? 0.5;
+  const fastStep = options.fastIncreasePerSuccess ?? share * 0.25;
+  const slowStep = options.increasePerSuccess ?? (probing ? share * 0.006 : share / 20);
+  const pause = options.pauseOnThrottle ?? 'first';
+  const maxPauseMs = options.maxPauseMs ?? 10_000;
+  const idleResetMs = options.idleResetMs ?? 30_000;
   const burst = options.burst ?? 2;
+  const serialiseWrites = options.serialiseUsagePlanWrites ?? true;
+  const writeBackoffMs = options.usagePlanWriteBackoffMs ?? 100;
   const now = options.now ?? Date.now;
-  let rate = max;
-  // Generic cell rate algorithm: `due` is when the next call would be due at an even pace; a call may run up to
-  // (burst - 1) intervals ahead of it.
-  let due = 0;
+  const random = options.random ?? Math.random;
+
+  let rate = share;
+  /** Until the first throttle, the probe grows fast; after it, slowly (both per success while held back). */
+  let fastProbe = probing;
+  /** Throttles of calls sent before a cut arrive after it: they say nothing new until this time. */
+  let calmUntil = 0;
   let pausedUntil = 0;
-  const earliest = (t: number) => Math.max(t, due - (burst - 1) * (1000 / rate), pausedUntil);
+  /** The last time a call had to wait for our own pace: only then may the rate grow (it is what holds us back). */
+  let heldBackAt = Number.NEGATIVE_INFINITY;
+  let lastCallAt = Number.NEGATIVE_INFINITY;
+  /** A usage-plan write of this instance is in flight until its outcome is told, or this lease ends. */
+  let writeLeaseUntil = Number.NEGATIVE_INFINITY;
+  let writeFailures = 0;
+  let nextWriteAt = Number.NEGATIVE_INFINITY;
+  const create = new Schedule(() => rate, burst);
+  const total = new Schedule(() => rate * totalRatio, Math.max(burst, Math.round(burst * totalRatio)));
+  const schedules = (operation: string | undefined) => (operation === undefined || OWN_QUOTA.has(operation) ? [create, total] : [total]);
+
+  const isWrite = (operation: string | undefined) => operation !== undefined && USAGE_PLAN_WRITES.has(operation);
+  const earliest = (operation: string | undefined, t: number) =>
+    Math.max(pausedUntil, isWrite(operation) ? nextWriteAt : t, ...schedules(operation).map((s) => s.earliest(t)));
+  /** A write's outcome is known: the next one may go. */
+  const settled = (operation: string | undefined) => {
+    if (isWrite(operation)) writeLeaseUntil = Number.NEGATIVE_INFINITY;
+  };
+
   return {
-    delayMs: () => {
+    delayMs(operation) {
       const t = now();
-      return earliest(t) - t;
+      return earliest(operation, t) - t;
     },
-    reserve() {
+    take(operation) {
       const t = now();
-      const slot = earliest(t);
-      due = Math.max(due, slot) + 1000 / rate;
-      return slot - t;
+      if (t - lastCallAt > idleResetMs && rate > share) {
+        rate = share;
+        fastProbe = probing;
+      }
+      // Another write of ours in flight: ask again shortly (how long API Gateway takes over a write is not known).
+      if (serialiseWrites && isWrite(operation) && t < writeLeaseUntil) return 10;
+      const at = earliest(operation, t);
+      if (at > t) {
+        if (at > pausedUntil) heldBackAt = t;
+        return Math.ceil(at - t);
+      }
+      for (const schedule of schedules(operation)) schedule.take(t);
+      lastCallAt = t;
+      // The lease ends even if no outcome is ever told: a lost one must not stop the instance's writes.
+      if (isWrite(operation)) writeLeaseUntil = t + maxPauseMs;
+      return 0;
     },
-    onThrottle(retryAfterMs) {
-      rate = Math.max(min, rate * decrease);
-      if (retryAfterMs !== undefined) pausedUntil = Math.max(pausedUntil, now() + retryAfterMs);
+    onThrottle(retryAfterMs, operation) {
+      const t = now();
+      settled(operation);
+      const pauses = pause === 'instance' || (pause === 'first' && fastProbe);
+      if (pauses && retryAfterMs !== undefined && Number.isFinite(retryAfterMs) && retryAfterMs > 0) {
+        pausedUntil = Math.max(pausedUntil, t + Math.min(retryAfterMs, maxPauseMs));
+      }
+      if (t < calmUntil) return;
+      rate = Math.max(floor, rate * (fastProbe ? firstDecrease : decrease));
+      fastProbe = false;
+      // Two slots at the new rate: enough for the answers to calls sent before the cut to come back.
+      calmUntil = t + 2 * (1000 / rate);
     },
-    onSuccess() {
-      rate = Math.min(max, rate + increase);
+    onSuccess(operation) {
+      const t = now();
+      settled(operation);
+      if (isWrite(operation)) writeFailures = 0;
+      // Grow only while our own pace holds calls back: successes at a pace nobody needed prove nothing.
+      if (t - heldBackAt > 1000 / rate + 1000) return;
+      rate = Math.min(ceiling, rate + (fastProbe ? fastStep : slowStep));
+    },
+    onFailure(operation) {
+      if (!isWrite(operation)) return;
+      const t = now();
+      settled(operation);
+      writeFailures++;
+      nextWriteAt = t + random() * writeBackoffMs * 2 ** Math.min(writeFailures - 1, 5);
+      // lib/aws/api-gateway.ts answers a 409 with a GetUsagePlanKey inside the same call: one more Total call.
+      total.take(t);
+    },
+    redeliveryDelayMs(operation) {
+      if (!isWrite(operation) || writeFailures === 0) return undefined;
+      return Math.max(1, nextWriteAt - now());
     },
     get rate() {
       return rate;

@@ -37,32 +37,49 @@ export function backoffDelay(error: RetryableError, attempt: number, policy: Ret
 }
 
 /**
+ * The retries ran out. When the limiter knows how long this call has to wait (a usage-plan write after overlapping
+ * ones), the record is redelivered after that wait rather than after the queue's visibility timeout.
+ */
+function withKnownWait(operation: string, error: RetryableError, limiter: RateLimiter | undefined): RetryableError {
+  const wait = limiter?.redeliveryDelayMs?.(operation);
+  if (error.retryAfterMs !== undefined || wait === undefined) return error;
+  return new RetryableError(`${operation}: retries ran out (${error.message}); the next try waits ${Math.ceil(wait)} ms`, {
+    cause: error,
+    retryAfterMs: wait,
+  });
+}
+
+/**
  * Runs `call`, retrying {@link RetryableError}s (throttles, 5xx, timeouts) with backoff.
  * Any other error, and an {@link EnvironmentError}, is rethrown at once. Gives up, throwing the last retryable error, after `maxAttempts`
  * or when a Retry-After exceeds `maxDelayMs`;
  * throws {@link DeadlineError} instead of starting an attempt or a wait that would end inside the safety margin.
- * With a `limiter`, each attempt first waits for its slot; a slot beyond the deadline is a {@link DeadlineError}
- * whose `retryAfterMs` is the wait. The SDK clients are built with `maxAttempts: 1`, so this is the only layer that retries.
+ * With a `limiter`, each attempt first waits for its slot (asking again after each wait); a slot beyond the deadline
+ * is a {@link DeadlineError} whose `retryAfterMs` is the wait. The SDK clients are built with `maxAttempts: 1`, so this is the only layer that retries.
  */
 export async function withRetry<T>(operation: string, call: () => Promise<T>, options: RetryOptions): Promise<T> {
   const { policy, remainingTimeMs, onRetry, limiter, random = Math.random, sleep = defaultSleep } = options;
   for (let attempt = 1; ; attempt++) {
-    const queued = limiter?.delayMs() ?? 0;
-    if (remainingTimeMs() - queued <= policy.safetyMarginMs) {
-      throw new DeadlineError(`${operation}: not enough time left before the Lambda deadline`, { retryAfterMs: queued || undefined });
-    }
-    if (limiter) {
-      const wait = limiter.reserve();
-      if (wait > 0) await sleep(wait);
+    // The limiter's slot is asked for again after each wait: a rate cut meanwhile applies to calls already waiting.
+    for (;;) {
+      const queued = limiter?.delayMs(operation) ?? 0;
+      if (remainingTimeMs() - queued <= policy.safetyMarginMs) {
+        throw new DeadlineError(`${operation}: not enough time left before the Lambda deadline`, { retryAfterMs: queued || undefined });
+      }
+      const wait = limiter?.take(operation) ?? 0;
+      if (wait <= 0) break;
+      await sleep(wait);
     }
     try {
       const result = await call();
-      limiter?.onSuccess();
+      limiter?.onSuccess(operation);
       return result;
     } catch (error) {
-      if (error instanceof ThrottledError) limiter?.onThrottle(error.retryAfterMs);
+      if (error instanceof ThrottledError) limiter?.onThrottle(error.retryAfterMs, operation);
+      else limiter?.onFailure(operation);
       // An EnvironmentError waits for someone to fix IAM, KMS or a plan: SQS redelivers it, later, not us now.
-      if (!(error instanceof RetryableError) || error instanceof EnvironmentError || attempt >= policy.maxAttempts) throw error;
+      if (!(error instanceof RetryableError) || error instanceof EnvironmentError) throw error;
+      if (attempt >= policy.maxAttempts) throw withKnownWait(operation, error, limiter);
       // A service that asks for a longer pause than we may wait gets it: SQS redelivers the record later.
       if (error instanceof ThrottledError && (error.retryAfterMs ?? 0) > policy.maxDelayMs) throw error;
       const delayMs = backoffDelay(error, attempt, policy, random);

@@ -1,17 +1,33 @@
 /**
  * One function instance of the benchmark, in its own process (its own limiter, SDK clients and memory): the
  * production handler run over the signup queue by the event-source-mapping runner until the queue drains.
+ * With BENCH_DESIGN, the same batch handler with its API Gateway limiter built by that design (scenarios.ts
+ * LIMITER_DESIGNS) instead of production's: how the designs were compared before one was chosen.
  * Says `ready` once its modules are loaded and starts on `go` (stdin), so every instance starts at the same moment
  * and module loading through tsx stays out of the measurement. Prints one JSON line at the end: invocations and peak RSS.
  */
 import { once } from 'node:events';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { handler } from '../../functions/provision.js';
-import { runEventSourceMapping } from '../../lib/local/event-source-mapping.js';
+import { loadConfig } from '../../lib/config.js';
+import { apiGatewayLimiterOptions, createDeps } from '../../lib/deps.js';
+import { runEventSourceMapping, type SqsHandler } from '../../lib/local/event-source-mapping.js';
+import { createBatchHandler } from '../../lib/process-batch.js';
+import { createRateLimiter } from '../../lib/rate-limiter.js';
+import { LIMITER_DESIGNS } from './scenarios.js';
 
-const { MOTO_ENDPOINT, BENCH_QUEUE_URL, BENCH_QUEUE_ARN, BENCH_FUNCTION_TIMEOUT_MS, BENCH_MAX_DURATION_MS } = process.env;
+const { MOTO_ENDPOINT, BENCH_QUEUE_URL, BENCH_QUEUE_ARN, BENCH_FUNCTION_TIMEOUT_MS, BENCH_MAX_DURATION_MS, BENCH_DESIGN } = process.env;
 if (!MOTO_ENDPOINT || !BENCH_QUEUE_URL || !BENCH_QUEUE_ARN)
   throw new Error('MOTO_ENDPOINT, BENCH_QUEUE_URL and BENCH_QUEUE_ARN are required');
+
+async function designHandler(name: string): Promise<SqsHandler> {
+  const design = LIMITER_DESIGNS[name];
+  if (!design) throw new Error(`unknown BENCH_DESIGN ${name}`);
+  const config = loadConfig(process.env);
+  const deps = createDeps(config);
+  return createBatchHandler({ ...deps, apiGatewayLimiter: createRateLimiter(design.options(apiGatewayLimiterOptions(config))) });
+}
+
+const handler: SqsHandler = BENCH_DESIGN ? await designHandler(BENCH_DESIGN) : (await import('../../functions/provision.js')).handler;
 
 process.stdout.write('ready\n');
 await once(process.stdin, 'data');

@@ -1,387 +1,176 @@
 /**
- * `npm run bench`: provisioning throughput at API Gateway's control-plane limit, ours against baselines.
- *
- *   npm run bench -- [--signups 2000] [--instances 4] [--factor 3] [--batch-size 10] [--strategies ours,sdkStandard,sdkAdaptive]
- *                    [--out FILE] [--no-cold-start]
- *
- * moto runs behind a proxy that throttles API Gateway like the real control plane, at `factor` × the real quotas
- * (time runs `factor` times faster: function timeout, visibility timeout and our retry timings are scaled down by
- * it too). For each strategy, in the same run: a fresh moto state, `signups` signups enqueued at once, `instances`
- * function instances (processes) draining the queue through the event-source-mapping runner, then the figures.
- * The default factor keeps moto (about 200 requests/s on one core, 4–5 requests per key) under about 60% load,
- * so the emulated API Gateway, not moto, is the bottleneck. Prints figures; asserts nothing.
+ * `npm run bench`: provisioning throughput at API Gateway's control-plane quotas, ours against the SDK's retry
+ * modes, in named scenarios (or one custom scenario from flags). Prints a table per scenario with the issue's
+ * targets checked for ours, writes an SVG of keys/s over time per scenario, and with `--out` the JSON.
+ * Then the cold start of our bundle over an SDK-only one. Prints figures; asserts nothing (exit 0 unless it
+ * could not run). docs/throughput.md explains the method and the figures.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { APIGatewayClient, GetApiKeysCommand } from '@aws-sdk/client-api-gateway';
-import { DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type { CompletionEvent } from '../../lib/completion.js';
-import { resetMoto, startMoto } from '../../lib/local/moto.js';
-import { sendBodies } from '../../lib/local/queues.js';
-import { ensureQueues } from '../../lib/local/resources.js';
+import { parseCommandLine, positiveNumber, runCommand, UsageError } from '../../lib/command-line.js';
+import { capacityOf, type RunSettings, runStrategy, type StrategyResult } from './measure.js';
+import { json, type ScenarioResult, table, targets } from './report.js';
+import { createApiKeyLimit, SCENARIOS, type Scenario, strategies } from './scenarios.js';
 import { goodputSvg } from './svg.js';
-import { API_GATEWAY_QUOTAS, type ProxyStats, startThrottlingProxy } from './throttling-proxy.js';
+import { startWorld } from './world.js';
 
 // The orchestrator's own clients (and the instances, which inherit this environment) need a Region and credentials.
 process.env.AWS_REGION ??= 'us-east-1';
 process.env.AWS_ACCESS_KEY_ID ??= 'bench';
 process.env.AWS_SECRET_ACCESS_KEY ??= 'bench';
 
-const { values: flags } = parseArgs({
-  options: {
-    signups: { type: 'string', default: '2000' },
-    instances: { type: 'string', default: '4' },
+/** Signups per scenario: enough for the start-up transient to weigh little, within the 12 (3) minutes of a run. */
+const FULL_SIGNUPS = 400;
+const QUICK_SIGNUPS = 60;
+
+const USAGE = `Usage: npm run bench -- [options]
+
+Runs every strategy in each scenario, each on a fresh moto behind the realistic AWS layer (tests/realistic-aws:
+API Gateway throttled at --factor × its real quotas, usage-plan writes one at a time with 409s). Time runs
+--factor times faster: the function's timeouts and retry timings are scaled down by it.
+
+Scenarios (default: all): ${Object.entries(SCENARIOS)
+  .map(([name, s]) => `\n  ${name.padEnd(14)} ${s.description}`)
+  .join('')}
+
+A custom scenario (named "custom") instead, from any of:
+  --instances N        function instances that run (default 4)
+  --concurrency M      the deployment's maximumConcurrency; each instance's rate settings are derived from it as
+                       serverless.yml derives them (default 4)
+  --neighbour SHARE    fraction 0–1 of the CreateApiKey and Total quotas a neighbour uses (default 0)
+  --usage-plans        keys go into a usage plan (USAGE_PLANS set)
+
+Options:
+  --scenarios a,b      run only these named scenarios
+  --signups N          signups per scenario (default ${FULL_SIGNUPS}; ${QUICK_SIGNUPS} with --quick)
+  --strategies a,b     default ours,sdkStandard,sdkAdaptive; also design:<name>, the limiter designs measured
+                       (tests/bench/scenarios.ts LIMITER_DESIGNS; a bad name lists them)
+  --factor F           quota multiplier (default 3)
+  --batch-size N       records per invocation (default 10)
+  --quick              fewer signups and cold-start samples, and the signup queue's visibility timeout 4 times
+                       shorter (the matrix in under 3 minutes; for development: read the targets from a full run)
+  --no-cold-start      skip the cold-start figures
+  --out FILE           write the JSON there, and the SVGs next to it (FILE-<scenario>.svg)
+  --help               this text`;
+
+async function main(): Promise<number> {
+  const { values } = parseCommandLine(USAGE, {
+    scenarios: { type: 'string' },
+    instances: { type: 'string' },
+    concurrency: { type: 'string' },
+    neighbour: { type: 'string' },
+    'usage-plans': { type: 'boolean' },
+    signups: { type: 'string' },
+    strategies: { type: 'string', default: 'ours,sdkStandard,sdkAdaptive' },
     factor: { type: 'string', default: '3' },
     'batch-size': { type: 'string', default: '10' },
-    strategies: { type: 'string', default: 'ours,sdkStandard,sdkAdaptive' },
-    out: { type: 'string' },
+    quick: { type: 'boolean', default: false },
     'no-cold-start': { type: 'boolean', default: false },
-  },
-});
-const signups = Number(flags.signups);
-const instances = Number(flags.instances);
-const factor = Number(flags.factor);
-const limit = API_GATEWAY_QUOTAS.createApiKeyPerSecond * factor;
-
-/** Real-world timings, divided by the factor like the rates are multiplied by it. */
-const scaled = (ms: number) => String(Math.round(ms / factor));
-const FUNCTION_TIMEOUT_MS = 60_000 / factor;
-const BATCH_SIZE = Number(flags['batch-size']);
-
-interface Strategy {
-  label: string;
-  env: Record<string, string>;
-}
-
-const STRATEGIES: Record<string, Strategy> = {
-  ours: {
-    label: 'ours: AIMD limiter (quota ÷ instances), own retries',
-    env: {
-      API_GATEWAY_RATE_PER_SECOND: String(limit / instances),
-      SDK_RETRY_MODE: 'off',
-      RETRY_MAX_ATTEMPTS: '6',
-      RETRY_BASE_DELAY_MS: scaled(100),
-      RETRY_MAX_DELAY_MS: scaled(10_000),
+    out: { type: 'string' },
+  });
+  const factor = positiveNumber('factor', values.factor, false);
+  const settings: RunSettings = {
+    signups: values.signups !== undefined ? positiveNumber('signups', values.signups) : values.quick ? QUICK_SIGNUPS : FULL_SIGNUPS,
+    batchSize: positiveNumber('batch-size', values['batch-size']),
+    // serverless.yml: timeout 30 s, visibility 181 s; --quick shortens the visibility 4 times more, so that a record
+    // handed back without a known wait does not make a short run wait a minute (its figures are for development).
+    time: {
+      factor,
+      functionTimeoutMs: Math.round(30_000 / factor),
+      visibilityTimeoutSeconds: Math.ceil(181 / factor / (values.quick ? 4 : 1)),
     },
-  },
-  sdkStandard: {
-    label: 'SDK standard retry, no limiter',
-    env: { API_GATEWAY_RATE_PER_SECOND: '0', SDK_RETRY_MODE: 'standard', RETRY_MAX_ATTEMPTS: '1' },
-  },
-  sdkAdaptive: {
-    label: 'SDK adaptive retry (client-side CUBIC limiter)',
-    env: { API_GATEWAY_RATE_PER_SECOND: '0', SDK_RETRY_MODE: 'adaptive', RETRY_MAX_ATTEMPTS: '1' },
-  },
-};
+  };
+  const scenarios = chosenScenarios(values);
+  const known = strategies((ms) => String(Math.round(ms / factor)));
+  const names = (values.strategies ?? '').split(',').filter(Boolean);
+  if (names.length === 0) throw new UsageError('--strategies names no strategy');
+  for (const n of names) if (!known[n]) throw new UsageError(`unknown strategy ${n}; known: ${Object.keys(known).join(', ')}`);
 
-export interface StrategyResult {
-  label: string;
-  keys: number;
-  durationSeconds: number;
-  goodput: number;
-  goodputRatio: number;
-  throttledShare: number;
-  retries: number;
-  dlqMessages: number;
-  notFinished: number;
-  duplicateKeys: number;
-  apigwCallsPerKey: number;
-  callsPerKey: Record<string, number>;
-  p50Seconds: number;
-  p95Seconds: number;
-  p99Seconds: number;
-  peakRssMb: number;
-  keysPerSecond: number[];
-}
-
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
-const round = (n: number, digits = 3) => Math.round(n * 10 ** digits) / 10 ** digits;
-
-interface Instance {
-  ready: Promise<void>;
-  go(): void;
-  done: Promise<{ maxRssKb: number }>;
-}
-
-/** A function instance in its own process (tests/bench/instance.ts): loads, says ready, runs on go. */
-function startInstance(env: NodeJS.ProcessEnv): Instance {
-  const child = spawn(join('node_modules', '.bin', 'tsx'), [join('tests', 'bench', 'instance.ts')], {
-    env,
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  let out = '';
-  let markReady!: () => void;
-  const ready = new Promise<void>((resolve) => {
-    markReady = resolve;
-  });
-  child.stdout.on('data', (chunk: Buffer) => {
-    out += chunk.toString();
-    if (out.startsWith('ready\n')) markReady();
-  });
-  const done = new Promise<{ maxRssKb: number }>((resolve, reject) => {
-    child.once('exit', (code) => {
-      const last = out.trim().split('\n').pop() ?? '';
-      if (code !== 0) return reject(new Error(`instance exited with ${code}`));
-      resolve(JSON.parse(last) as { maxRssKb: number });
-    });
-  });
-  return { ready, done, go: () => child.stdin.end('go\n') };
-}
-
-async function runStrategy(
-  strategy: Strategy,
-  moto: string,
-  proxy: Awaited<ReturnType<typeof startThrottlingProxy>>,
-): Promise<StrategyResult> {
-  await resetMoto(moto);
-  const sqs = new SQSClient({ endpoint: moto });
-  const queues = await ensureQueues(
-    sqs,
-    { signups: 'bench-signups', deadLetter: 'bench-signups-dlq', completions: 'bench-completions' },
-    // AWS's guidance, scaled: visibility 6 × the function timeout, maxReceiveCount 5.
-    { visibilityTimeoutSeconds: Math.ceil((6 * FUNCTION_TIMEOUT_MS) / 1000), maxReceiveCount: 5 },
+  const limit = createApiKeyLimit(factor);
+  console.log(
+    `Bench: ${Object.keys(scenarios).join(', ')}; ${settings.signups} signups each; API Gateway quotas × ${factor} (CreateApiKey ${limit}/s)`,
   );
-  const bodies = Array.from({ length: signups }, (_, i) => JSON.stringify({ customerId: `bench-${String(i).padStart(5, '0')}` }));
-  const feeder = startFeeder(sqs, queues.signupUrl, bodies);
-  await feeder.primed;
-
-  const viaProxy = (url: string) => url.replace(moto, proxy.endpoint);
-  const env = {
-    ...process.env,
-    ...strategy.env,
-    AWS_ENDPOINT_URL: proxy.endpoint,
-    COMPLETION_QUEUE_URL: viaProxy(queues.completionUrl),
-    NAME_PREFIX: 'keyprov/bench/',
-    POWERTOOLS_LOG_LEVEL: 'ERROR',
-    DEADLINE_SAFETY_MARGIN_MS: scaled(3_000),
-    MOTO_ENDPOINT: moto,
-    BENCH_QUEUE_URL: queues.signupUrl,
-    BENCH_QUEUE_ARN: queues.signupArn,
-    BENCH_FUNCTION_TIMEOUT_MS: String(FUNCTION_TIMEOUT_MS),
-    BENCH_BATCH_SIZE: String(BATCH_SIZE),
-    BENCH_MAX_DURATION_MS: '150000',
-  };
-  const fleet = Array.from({ length: instances }, () => startInstance(env));
-  await Promise.all(fleet.map((i) => i.ready));
-  proxy.reset();
-  const started = Date.now();
-  feeder.start();
-  const collector = startCollector(sqs, queues.completionUrl);
-  for (const instance of fleet) instance.go();
-  const reports = await Promise.all(fleet.map((i) => i.done));
-  await feeder.stop();
-  const events = await collector.stop();
-  const stats: ProxyStats = proxy.stats();
-
-  const firstDone = new Map<string, { at: number; messageId: string }>();
-  for (const e of events) {
-    if (e.type !== 'api-key.provisioned') continue;
-    const at = Date.parse(e.occurredAt);
-    const seen = firstDone.get(e.customerId);
-    if (!seen || at < seen.at) firstDone.set(e.customerId, { at, messageId: e.messageId });
-  }
-  // Every signup counts as enqueued when the run started (see startFeeder).
-  const latencies = [...firstDone.values()].map((d) => (d.at - started) / 1000).sort((a, b) => a - b);
-  const lastDone = Math.max(started, ...[...firstDone.values()].map((d) => d.at));
-
-  const items =
-    (await new APIGatewayClient({ endpoint: moto }).send(new GetApiKeysCommand({ limit: 500, nameQuery: 'keyprov/bench/' }))).items ?? [];
-  const customers = new Set(items.map((k) => k.customerId));
-  const count = async (url: string) =>
-    Number(
-      (
-        await sqs.send(
-          new GetQueueAttributesCommand({
-            QueueUrl: url,
-            AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-          }),
-        )
-      ).Attributes?.ApproximateNumberOfMessages ?? 0,
-    );
-  const dlqMessages = await count(queues.deadLetterUrl);
-  const leftOnQueue = await count(queues.signupUrl);
-
-  const apiGatewayOps = ['CreateApiKey', 'GetApiKeys', 'CreateUsagePlanKey'];
-  const apigwRequests = apiGatewayOps.reduce((sum, op) => sum + (stats.requests[op] ?? 0), 0);
-  const throttled = Object.values(stats.throttled).reduce((a, b) => a + b, 0);
-  const keys = customers.size;
-  const durationSeconds = (lastDone - started) / 1000;
-  const goodput = durationSeconds > 0 ? keys / durationSeconds : 0;
-  const perKey = (n: number) => (keys ? round(n / keys) : 0);
-  return {
-    label: strategy.label,
-    keys,
-    durationSeconds: round(durationSeconds, 1),
-    goodput: round(goodput, 2),
-    goodputRatio: round(goodput / limit),
-    throttledShare: apigwRequests ? round(throttled / apigwRequests) : 0,
-    retries: throttled,
-    dlqMessages,
-    notFinished: signups - keys - dlqMessages > 0 ? leftOnQueue : 0,
-    duplicateKeys: items.length - keys,
-    apigwCallsPerKey: perKey(apigwRequests),
-    callsPerKey: Object.fromEntries(
-      Object.entries(stats.requests).map(([op, n]) => [op.replace(/^(secretsmanager|AmazonSQS)\./, ''), perKey(n)]),
-    ),
-    p50Seconds: round(percentile(latencies, 50), 2),
-    p95Seconds: round(percentile(latencies, 95), 2),
-    p99Seconds: round(percentile(latencies, 99), 2),
-    peakRssMb: round(Math.max(...reports.map((r) => r.maxRssKb)) / 1024, 1),
-    keysPerSecond: stats.createdPerSecond,
-  };
-}
-
-/** Signups kept in the SQS queue at a time. */
-const FEED_DEPTH = 100;
-
-/**
- * Holds the N signups and keeps about FEED_DEPTH of them in the SQS queue until all are sent. moto's ReceiveMessage
- * costs time in proportion to the queue's depth (measured: 32 ms at 100 messages, 1.2 s at 2,000), which would make
- * moto's SQS, not API Gateway's quota, the bottleneck. The signups still count as enqueued at the start of the run.
- */
-function startFeeder(sqs: SQSClient, queueUrl: string, bodies: string[]) {
-  let next = 0;
-  let running = false;
-  let loop: Promise<void> = Promise.resolve();
-  const send = async (n: number) => {
-    const chunk = bodies.slice(next, next + n);
-    next += chunk.length;
-    if (chunk.length) await sendBodies(sqs, queueUrl, chunk);
-  };
-  const visible = async () =>
-    Number(
-      (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }))).Attributes
-        ?.ApproximateNumberOfMessages ?? 0,
-    );
-  return {
-    primed: send(FEED_DEPTH),
-    start() {
-      running = true;
-      loop = (async () => {
-        while (running && next < bodies.length) {
-          const depth = await visible();
-          if (depth < FEED_DEPTH) await send(FEED_DEPTH - depth);
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-      })();
-    },
-    async stop() {
-      running = false;
-      await loop;
-    },
-  };
-}
-
-/** Consumes the completion queue while the run goes on (keeping it shallow for moto, see startFeeder) and keeps every event. */
-function startCollector(sqs: SQSClient, queueUrl: string) {
-  const events: CompletionEvent[] = [];
-  let running = true;
-  const loop = (async () => {
-    for (;;) {
-      const { Messages = [] } = await sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
-      );
-      if (Messages.length === 0 && !running) return;
-      for (const m of Messages) events.push(JSON.parse(m.Body ?? '{}') as CompletionEvent);
-      if (Messages.length > 0) {
-        await sqs.send(
-          new DeleteMessageBatchCommand({
-            QueueUrl: queueUrl,
-            Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
-          }),
+  const t0 = Date.now();
+  const world = await startWorld(factor);
+  const results: Record<string, ScenarioResult> = {};
+  try {
+    for (const [name, scenario] of Object.entries(scenarios)) {
+      const capacity = capacityOf(scenario, factor);
+      console.log(`\n■ ${name}: ${scenario.description} (capacity ${+capacity.toFixed(2)} keys/s)`);
+      const byStrategy: Record<string, StrategyResult> = {};
+      for (const n of names) {
+        const r = await runStrategy(world, scenario, known[n] as (typeof known)[string], settings);
+        byStrategy[n] = r;
+        console.log(
+          `  ${n}: ${r.keys} keys in ${r.durationSeconds} s, ${r.goodput} keys/s (${(r.goodputRatio * 100).toFixed(1)}% of capacity), ` +
+            `${(r.throttledShare * 100).toFixed(1)}% throttled, ${r.dlqMessages} in the DLQ`,
         );
       }
-    }
-  })();
-  return {
-    async stop() {
-      running = false;
-      await loop;
-      return events;
-    },
-  };
-}
-
-function table(results: Record<string, StrategyResult>): string {
-  const rows: Array<[string, (r: StrategyResult) => string]> = [
-    ['keys provisioned', (r) => String(r.keys)],
-    ['time to drain (s)', (r) => String(r.durationSeconds)],
-    ['goodput (keys/s)', (r) => String(r.goodput)],
-    [`goodput ÷ limit (${limit}/s)`, (r) => r.goodputRatio.toFixed(3)],
-    ['throttled share of API Gateway calls', (r) => `${(r.throttledShare * 100).toFixed(1)}%`],
-    ['retries (throttled requests)', (r) => String(r.retries)],
-    ['messages in the DLQ', (r) => String(r.dlqMessages)],
-    ['duplicate keys', (r) => String(r.duplicateKeys)],
-    ['API Gateway calls per key', (r) => String(r.apigwCallsPerKey)],
-    ...[...new Set(Object.values(results).flatMap((r) => Object.keys(r.callsPerKey)))]
-      .sort()
-      .map((op): [string, (r: StrategyResult) => string] => [`  ${op} per key`, (r) => String(r.callsPerKey[op] ?? 0)]),
-    ['enqueue → completion p50 (s)', (r) => String(r.p50Seconds)],
-    ['enqueue → completion p95 (s)', (r) => String(r.p95Seconds)],
-    ['enqueue → completion p99 (s)', (r) => String(r.p99Seconds)],
-    ['peak RSS of an instance (MiB)', (r) => String(r.peakRssMb)],
-  ];
-  const names = Object.keys(results);
-  const cells = [['', ...names], ...rows.map(([label, get]) => [label, ...names.map((n) => get(results[n] as StrategyResult))])];
-  const widths = cells[0]?.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length))) ?? [];
-  return cells.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ')).join('\n');
-}
-
-async function main(): Promise<void> {
-  const names = (flags.strategies ?? '').split(',').filter(Boolean);
-  for (const n of names) if (!STRATEGIES[n]) throw new Error(`unknown strategy ${n}; known: ${Object.keys(STRATEGIES).join(', ')}`);
-  console.log(`Bench: ${signups} signups, ${instances} instances, API Gateway quotas × ${factor} (CreateApiKey ${limit}/s)`);
-  const moto = await startMoto();
-  const proxy = await startThrottlingProxy(moto.endpoint, factor);
-  const results: Record<string, StrategyResult> = {};
-  try {
-    for (const name of names) {
-      const strategy = STRATEGIES[name] as Strategy;
-      console.log(`\n▶ ${name}: ${strategy.label}`);
-      const result = await runStrategy(strategy, moto.endpoint, proxy);
-      results[name] = result;
-      console.log(
-        `  ${result.keys} keys in ${result.durationSeconds} s: ${result.goodput} keys/s (${(result.goodputRatio * 100).toFixed(1)}% of the limit), ${result.dlqMessages} in the DLQ`,
-      );
+      results[name] = { ...scenario, capacityPerSecond: capacity, strategies: byStrategy };
     }
   } finally {
-    await proxy.close();
-    await moto.stop();
+    await world.close();
   }
 
-  console.log(`\n${table(results)}`);
-  const out = flags.out;
-  const svgPath = out ? out.replace(/(\.json)?$/, '.svg') : join('bench-results', 'goodput.svg');
-  mkdirSync(dirname(svgPath), { recursive: true });
-  writeFileSync(
-    svgPath,
-    goodputSvg(
-      Object.entries(results).map(([name, r]) => ({ name, perSecond: r.keysPerSecond })),
-      limit,
-    ),
-  );
-  console.log(`\nGoodput over time: ${svgPath}`);
+  for (const [name, result] of Object.entries(results)) {
+    console.log(`\n${name}: ${result.description}\n${table(result.strategies, result.capacityPerSecond)}`);
+    for (const line of targets(result)) console.log(`  target ${line}`);
+  }
+  const out = values.out;
+  const svgBase = out ? out.replace(/\.json$/, '') : join('bench-results', 'goodput');
+  mkdirSync(dirname(svgBase), { recursive: true });
+  for (const [name, result] of Object.entries(results)) {
+    const series = Object.entries(result.strategies).map(([n, r]) => ({ name: n, perSecond: r.keysPerSecond }));
+    writeFileSync(`${svgBase}-${name}.svg`, goodputSvg(series, result.capacityPerSecond, `${name}: ${result.description}`));
+  }
+  console.log(`\nKeys per second over time: ${svgBase}-<scenario>.svg`);
+  console.log(`Matrix took ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 
   let coldStart: unknown;
-  if (!flags['no-cold-start']) {
+  if (!values['no-cold-start']) {
+    console.log('');
     const { coldStartFigures } = await import('./cold-start.js');
-    coldStart = await coldStartFigures();
+    coldStart = await coldStartFigures({ samples: values.quick ? 6 : 20 });
   }
   if (out) {
-    const json = {
-      settings: { signups, instances, factor, limitPerSecond: limit },
-      ...Object.fromEntries(Object.entries(results).map(([n, r]) => [n, { ...r, keysPerSecond: undefined }])),
-      coldStart,
-    };
-    writeFileSync(out, `${JSON.stringify(json, null, 2)}\n`);
+    writeFileSync(out, `${JSON.stringify(json({ ...settings, limitPerSecond: limit, strategies: names }, results, coldStart), null, 2)}\n`);
     console.log(`Results: ${out}`);
   }
+  console.log(`Bench took ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  return 0;
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+/** The named scenarios (all, or --scenarios), or one `custom` scenario when a scenario flag is given. */
+function chosenScenarios(values: {
+  scenarios?: string;
+  instances?: string;
+  concurrency?: string;
+  neighbour?: string;
+  'usage-plans'?: boolean;
+}): Record<string, Scenario> {
+  const custom =
+    values.instances !== undefined || values.concurrency !== undefined || values.neighbour !== undefined || values['usage-plans'] === true;
+  if (custom) {
+    if (values.scenarios !== undefined) throw new UsageError('--scenarios cannot be combined with a custom scenario (--instances, …)');
+    const neighbourShare = values.neighbour === undefined ? 0 : Number(values.neighbour);
+    if (values.neighbour?.trim() === '' || !(neighbourShare >= 0 && neighbourShare < 1)) {
+      throw new UsageError(`--neighbour must be a share from 0 to below 1, got ${JSON.stringify(values.neighbour)}`);
+    }
+    const instances = values.instances === undefined ? 4 : positiveNumber('instances', values.instances);
+    const concurrency = values.concurrency === undefined ? 4 : positiveNumber('concurrency', values.concurrency);
+    const usagePlans = values['usage-plans'] === true;
+    const description = `${instances} of ${concurrency}, neighbour ${neighbourShare}${usagePlans ? ', usage plans' : ''}`;
+    return { custom: { instances, concurrency, neighbourShare, usagePlans, description } };
+  }
+  if (values.scenarios === undefined) return SCENARIOS;
+  const chosen: Record<string, Scenario> = {};
+  for (const name of values.scenarios.split(',').filter(Boolean)) {
+    const scenario = SCENARIOS[name];
+    if (!scenario) throw new UsageError(`unknown scenario ${name}; known: ${Object.keys(SCENARIOS).join(', ')}`);
+    chosen[name] = scenario;
+  }
+  if (Object.keys(chosen).length === 0) throw new UsageError('--scenarios names no scenario');
+  return chosen;
+}
+
+runCommand('bench', main);

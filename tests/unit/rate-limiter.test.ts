@@ -1,5 +1,6 @@
-import { DeadlineError, RejectedError, ThrottledError, TransientError } from '../../lib/errors.js';
-import { type AdaptiveRateLimiterOptions, createRateLimiter, type RateLimiter } from '../../lib/rate-limiter.js';
+import fc from 'fast-check';
+import { DeadlineError, RejectedError, RetryableError, ThrottledError, TransientError } from '../../lib/errors.js';
+import { createRateLimiter, type RateLimiter, type SharingRateLimiterOptions } from '../../lib/rate-limiter.js';
 import { type RetryOptions, type RetryPolicy, withRetry } from '../../lib/retry.js';
 
 /** A fake clock the limiter reads: tests move it by hand. */
@@ -17,203 +18,358 @@ function fakeClock(start = 1_000_000) {
  * A limiter on a fake clock. `burst: 1` unless given: every slot is one interval after the last, so the
  * even spacing is exact (the default burst lets a second call go at once after an idle spell; tested below).
  */
-function limiterAt(options: Omit<AdaptiveRateLimiterOptions, 'now'>) {
+function limiterAt(options: Partial<SharingRateLimiterOptions> & { sharePerSecond: number }) {
   const clock = fakeClock();
-  return { clock, limiter: createRateLimiter({ burst: 1, ...options, now: clock.now }) };
+  return { clock, limiter: createRateLimiter({ burst: 1, random: () => 1, ...options, now: clock.now }) };
+}
+
+/** Takes a slot, waiting (on the fake clock) as long as the limiter says; returns the total wait. */
+function takeWaiting(limiter: RateLimiter, clock: ReturnType<typeof fakeClock>, operation?: string): number {
+  let waited = 0;
+  for (let wait = limiter.take(operation); wait > 0; wait = limiter.take(operation)) {
+    clock.advance(wait);
+    waited += wait;
+  }
+  return waited;
+}
+
+/** Successes while calls are held back by our own pace (the only successes that let the rate grow). */
+function heldBackSuccesses(limiter: RateLimiter, clock: ReturnType<typeof fakeClock>, n: number) {
+  for (let i = 0; i < n; i++) {
+    takeWaiting(limiter, clock);
+    limiter.take(); // a second call finds the slot taken: held back
+    limiter.onSuccess();
+  }
 }
 
 describe('createRateLimiter: pacing', () => {
-  test('slots are spaced 1000/rate ms apart: reserve() returns 0, then 1000/rate, 2×, 3×', () => {
-    const { limiter } = limiterAt({ ratePerSecond: 4 });
-    expect([limiter.reserve(), limiter.reserve(), limiter.reserve(), limiter.reserve()]).toEqual([0, 250, 500, 750]);
-  });
-
-  test('the spacing follows the rate', () => {
-    const { limiter } = limiterAt({ ratePerSecond: 0.5 });
-    expect([limiter.reserve(), limiter.reserve(), limiter.reserve()]).toEqual([0, 2_000, 4_000]);
-  });
-
-  test('the wait returned is measured from the current time', () => {
-    const { clock, limiter } = limiterAt({ ratePerSecond: 4 });
-    limiter.reserve(); // slot at t
-    limiter.reserve(); // slot at t+250
+  test('take() takes a free slot (0), else says how long until the next one without taking it', () => {
+    const { clock, limiter } = limiterAt({ sharePerSecond: 4 });
+    expect(limiter.take()).toBe(0);
+    expect(limiter.take()).toBe(250);
+    expect(limiter.take()).toBe(250);
     clock.advance(100);
-    expect(limiter.reserve()).toBe(400); // slot at t+500
-    clock.advance(400);
-    expect(limiter.reserve()).toBe(250); // slot at t+750
+    expect(limiter.take()).toBe(150);
+    clock.advance(150);
+    expect(limiter.take()).toBe(0);
+    expect(limiter.take()).toBe(250);
   });
 
-  test('delayMs() peeks at the next wait without reserving it', () => {
-    const { clock, limiter } = limiterAt({ ratePerSecond: 4 });
-    limiter.reserve();
+  test('calls that wait as told are spaced 1000/rate ms apart', () => {
+    const { clock, limiter } = limiterAt({ sharePerSecond: 0.5 });
+    expect([takeWaiting(limiter, clock), takeWaiting(limiter, clock), takeWaiting(limiter, clock)]).toEqual([0, 2_000, 2_000]);
+  });
+
+  test('delayMs() peeks at the wait take() would give, without taking', () => {
+    const { clock, limiter } = limiterAt({ sharePerSecond: 4 });
+    expect(limiter.delayMs()).toBe(0);
+    limiter.take();
     expect(limiter.delayMs()).toBe(250);
     expect(limiter.delayMs()).toBe(250);
-    expect(limiter.reserve()).toBe(250);
-    expect(limiter.delayMs()).toBe(500);
     clock.advance(200);
-    expect(limiter.delayMs()).toBe(300);
-    expect(limiter.reserve()).toBe(300);
+    expect(limiter.delayMs()).toBe(50);
+    expect(limiter.take()).toBe(50);
   });
 
-  test('an idle limiter has no delay', () => {
-    const { limiter } = limiterAt({ ratePerSecond: 4 });
-    expect(limiter.delayMs()).toBe(0);
-    expect(limiter.reserve()).toBe(0);
-  });
-
-  test('once its reserved slots have passed, the limiter is idle again, and idle time is not saved up as a burst', () => {
-    const { clock, limiter } = limiterAt({ ratePerSecond: 4 });
-    limiter.reserve();
-    limiter.reserve();
-    clock.advance(10_000);
-    expect(limiter.delayMs()).toBe(0);
-    expect(limiter.reserve()).toBe(0);
-    expect(limiter.reserve()).toBe(250);
-  });
-
-  test('by default (burst 2) an idle limiter lets two calls go at once, then spaces the rest 1000/rate apart', () => {
+  test('idle time is not saved up beyond the burst: by default (2) two calls go at once after an idle spell', () => {
     const clock = fakeClock();
-    const limiter = createRateLimiter({ ratePerSecond: 4, now: clock.now });
-    expect([limiter.reserve(), limiter.reserve(), limiter.reserve(), limiter.reserve()]).toEqual([0, 0, 250, 500]);
-    // A long idle spell saves up no more than the burst.
+    const limiter = createRateLimiter({ sharePerSecond: 4, now: clock.now });
+    expect([limiter.take(), limiter.take(), limiter.take()]).toEqual([0, 0, 250]);
     clock.advance(60_000);
-    expect(limiter.delayMs()).toBe(0);
-    expect([limiter.reserve(), limiter.reserve(), limiter.reserve()]).toEqual([0, 0, 250]);
+    expect([limiter.take(), limiter.take(), limiter.take()]).toEqual([0, 0, 250]);
   });
 
-  test('the rate starts at ratePerSecond', () => {
-    expect(limiterAt({ ratePerSecond: 7 }).limiter.rate).toBe(7);
+  test('CreateApiKey draws on its own quota and on "Total operations"; other calls on Total only, at twice the rate', () => {
+    // Burst 1: one CreateApiKey slot; Total keeps the same burst in time, two slots at its double rate.
+    const { clock, limiter } = limiterAt({ sharePerSecond: 4 });
+    expect(limiter.take('GetUsagePlanKey')).toBe(0);
+    expect(limiter.take('CreateUsagePlanKey')).toBe(0);
+    // Total runs at 8/s: its next slot is 125 ms away, for any call.
+    expect(limiter.take('UpdateApiKey')).toBe(125);
+    expect(limiter.take('CreateApiKey')).toBe(125);
+    clock.advance(125);
+    expect(limiter.take('CreateApiKey')).toBe(0);
+    // CreateApiKey's own quota runs at 4/s; Total's next slot is 125 ms away.
+    expect(limiter.take('CreateApiKey')).toBe(250);
+    expect(limiter.take('GetApiKeys')).toBe(125);
+  });
+
+  test('a waiter that wakes to find its slot taken waits for the next one at the current rate', () => {
+    const { clock, limiter } = limiterAt({ sharePerSecond: 4 });
+    limiter.take();
+    expect([limiter.take(), limiter.take()]).toEqual([250, 250]);
+    limiter.onThrottle(); // 4/s → 2.4/s while both wait
+    clock.advance(250);
+    expect(limiter.take()).toBe(0);
+    expect(limiter.take()).toBe(Math.ceil(1000 / 2.4));
+  });
+
+  test('the rate starts at the share; without a ceiling it never goes above it (the static share)', () => {
+    const { clock, limiter } = limiterAt({ sharePerSecond: 7 });
+    expect(limiter.rate).toBe(7);
+    heldBackSuccesses(limiter, clock, 50);
+    expect(limiter.rate).toBe(7);
+  });
+
+  test('a bad share is refused', () => {
+    for (const share of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => createRateLimiter({ sharePerSecond: share })).toThrow(RangeError);
+    }
   });
 });
 
-describe('createRateLimiter: onThrottle', () => {
-  test('halves the rate by default, down to the floor of ratePerSecond/16, never below', () => {
-    const { limiter } = limiterAt({ ratePerSecond: 16 });
-    const rates: number[] = [];
-    for (let i = 0; i < 6; i++) {
-      limiter.onThrottle();
-      rates.push(limiter.rate);
+describe('createRateLimiter: probing up to the account quota', () => {
+  const probing = { sharePerSecond: 4, ceilingPerSecond: 16 };
+
+  test('before the first throttle, each success while held back adds share × 0.25, up to the ceiling and never above', () => {
+    const { clock, limiter } = limiterAt(probing);
+    heldBackSuccesses(limiter, clock, 1);
+    expect(limiter.rate).toBe(5);
+    heldBackSuccesses(limiter, clock, 11);
+    expect(limiter.rate).toBe(16);
+    heldBackSuccesses(limiter, clock, 5);
+    expect(limiter.rate).toBe(16);
+  });
+
+  test('successes at a pace nobody waited for do not raise the rate', () => {
+    const { clock, limiter } = limiterAt(probing);
+    for (let i = 0; i < 20; i++) {
+      expect(limiter.take()).toBe(0);
+      limiter.onSuccess();
+      clock.advance(2_000);
     }
-    expect(rates).toEqual([8, 4, 2, 1, 1, 1]);
+    expect(limiter.rate).toBe(4);
   });
 
-  test('the floor is ratePerSecond/16 even when halving would jump past it', () => {
-    const { limiter } = limiterAt({ ratePerSecond: 10 });
-    for (let i = 0; i < 10; i++) limiter.onThrottle();
-    expect(limiter.rate).toBeCloseTo(10 / 16, 10);
+  test('the first throttle halves the rate and ends the fast probe: later successes add share × 0.006', () => {
+    const { clock, limiter } = limiterAt(probing);
+    heldBackSuccesses(limiter, clock, 4); // 8/s
+    limiter.onThrottle();
+    expect(limiter.rate).toBe(4);
+    heldBackSuccesses(limiter, clock, 10);
+    expect(limiter.rate).toBeCloseTo(4 + 10 * 4 * 0.006, 10);
   });
 
-  test('honours decreaseFactor and minRatePerSecond', () => {
-    const { limiter } = limiterAt({ ratePerSecond: 100, decreaseFactor: 0.1, minRatePerSecond: 5 });
+  test('later throttles cut by 0.6, once per reaction time (two slots at the new rate): answers to calls already sent are not new news', () => {
+    const { clock, limiter } = limiterAt({ ...probing, floorPerSecond: 0.1 });
+    limiter.onThrottle(); // 2/s, calm for 1000 ms
+    clock.advance(1_000);
     limiter.onThrottle();
-    expect(limiter.rate).toBeCloseTo(10, 10);
+    expect(limiter.rate).toBeCloseTo(1.2, 10);
+    // Calm for 2 × 1000/1.2 ≈ 1667 ms.
+    clock.advance(1_600);
     limiter.onThrottle();
+    expect(limiter.rate).toBeCloseTo(1.2, 10);
+    clock.advance(100);
+    limiter.onThrottle();
+    expect(limiter.rate).toBeCloseTo(0.72, 10);
+  });
+
+  test('the rate never falls below the floor (default share ÷ 4 when probing, share ÷ 16 without)', () => {
+    const cut = (options: Partial<SharingRateLimiterOptions> & { sharePerSecond: number }) => {
+      const { clock, limiter } = limiterAt(options);
+      for (let i = 0; i < 30; i++) {
+        limiter.onThrottle();
+        clock.advance(60_000);
+        limiter.take();
+      }
+      return limiter.rate;
+    };
+    expect(cut(probing)).toBe(1);
+    expect(cut({ sharePerSecond: 4 })).toBe(0.25);
+    expect(cut({ ...probing, floorPerSecond: 4 })).toBe(4);
+  });
+
+  test('after an idle spell, what was learnt is stale: the rate goes back to the share and probes fast again', () => {
+    const { clock, limiter } = limiterAt({ ...probing, idleResetMs: 30_000 });
+    heldBackSuccesses(limiter, clock, 8); // 12/s
+    limiter.onThrottle(); // 6/s, slow probe
+    heldBackSuccesses(limiter, clock, 1);
+    clock.advance(30_001);
+    limiter.take();
+    expect(limiter.rate).toBe(4);
+    heldBackSuccesses(limiter, clock, 1);
     expect(limiter.rate).toBe(5);
   });
+});
 
-  test('later slots are spaced at the lowered rate', () => {
-    const { limiter } = limiterAt({ ratePerSecond: 4 });
-    limiter.onThrottle(); // 2/s
-    expect([limiter.reserve(), limiter.reserve(), limiter.reserve()]).toEqual([0, 500, 1_000]);
-  });
-
-  test('without retryAfterMs it does not pause an idle limiter', () => {
-    const { limiter } = limiterAt({ ratePerSecond: 4 });
-    limiter.onThrottle();
+describe('createRateLimiter: Retry-After', () => {
+  test('by default only the throttled call waits it (lib/retry.ts): the other calls go on at the cut rate', () => {
+    const { limiter } = limiterAt({ sharePerSecond: 4 });
+    limiter.onThrottle(5_000); // 4/s × 0.6
     expect(limiter.delayMs()).toBe(0);
-    expect(limiter.reserve()).toBe(0);
+    expect(limiter.take()).toBe(0);
+    expect(limiter.take()).toBe(Math.ceil(1000 / 2.4));
   });
 
-  test('with retryAfterMs every slot waits until now + retryAfterMs', () => {
-    const { clock, limiter } = limiterAt({ ratePerSecond: 4 });
-    clock.advance(1_000);
-    limiter.onThrottle(5_000); // paused until t+5000; rate 2/s
-    expect(limiter.delayMs()).toBe(5_000);
-    expect(limiter.reserve()).toBe(5_000);
-    expect(limiter.reserve()).toBe(5_500);
-    clock.advance(2_000);
-    expect(limiter.delayMs()).toBe(4_000);
-    expect(limiter.reserve()).toBe(4_000);
-  });
-
-  test('the pause also pushes back slots that were already reserved later than now', () => {
-    const { clock, limiter } = limiterAt({ ratePerSecond: 4 });
-    limiter.reserve(); // t
-    limiter.reserve(); // t+250
-    limiter.onThrottle(1_000); // paused until t+1000
+  test('when probing, by default the throttle that ends the fast probe pauses the whole instance; later ones do not', () => {
+    const { clock, limiter } = limiterAt({ sharePerSecond: 4, ceilingPerSecond: 16 });
+    limiter.onThrottle(1_000);
     expect(limiter.delayMs()).toBe(1_000);
-    clock.advance(600);
-    expect(limiter.reserve()).toBe(400);
+    clock.advance(5_000);
+    limiter.onThrottle(1_000);
+    expect(limiter.delayMs()).toBe(0);
   });
 
-  test('a shorter Retry-After does not shorten a pause already in force', () => {
-    const { clock, limiter } = limiterAt({ ratePerSecond: 4 });
+  test("pauseOnThrottle 'instance': every call waits until now + Retry-After, a shorter one never shortens it", () => {
+    const { clock, limiter } = limiterAt({ sharePerSecond: 4, pauseOnThrottle: 'instance' });
     limiter.onThrottle(5_000);
+    expect(limiter.delayMs()).toBe(5_000);
     clock.advance(1_000);
     limiter.onThrottle(100);
-    expect(limiter.delayMs()).toBe(4_000);
+    expect(limiter.take()).toBe(4_000);
+    clock.advance(4_000);
+    expect(limiter.take()).toBe(0);
   });
 
-  test('once the pause has passed, the limiter is idle again', () => {
-    const { clock, limiter } = limiterAt({ ratePerSecond: 4 });
-    limiter.onThrottle(3_000);
-    clock.advance(3_000);
-    expect(limiter.delayMs()).toBe(0);
-    expect(limiter.reserve()).toBe(0);
+  test('a pause is capped by maxPauseMs, and an unreadable Retry-After pauses nothing', () => {
+    const { clock, limiter } = limiterAt({ sharePerSecond: 4, pauseOnThrottle: 'instance', maxPauseMs: 2_000 });
+    limiter.onThrottle(3_600_000);
+    expect(limiter.delayMs()).toBe(2_000);
+    clock.advance(2_000);
+    for (const bogus of [Number.NaN, -5, Number.POSITIVE_INFINITY, undefined]) limiter.onThrottle(bogus);
+    expect(limiter.delayMs()).toBeLessThanOrEqual(2_000);
   });
 });
 
-describe('createRateLimiter: onSuccess', () => {
-  test('adds ratePerSecond/20 per success, up to ratePerSecond and never above', () => {
-    const { limiter } = limiterAt({ ratePerSecond: 20 });
-    limiter.onThrottle(); // 10
-    const rates: number[] = [];
-    for (let i = 0; i < 12; i++) {
-      limiter.onSuccess();
-      rates.push(limiter.rate);
+describe('createRateLimiter: usage-plan writes', () => {
+  test('one usage-plan write in flight per instance: the next asks again every 10 ms until the first has an outcome', () => {
+    const { clock, limiter } = limiterAt({ sharePerSecond: 100 });
+    expect(limiter.take('CreateUsagePlanKey')).toBe(0);
+    clock.advance(50);
+    expect(limiter.take('CreateUsagePlanKey')).toBe(10);
+    expect(limiter.take('DeleteUsagePlanKey')).toBe(10);
+    // Other calls are not held by it.
+    expect(limiter.take('CreateApiKey')).toBe(0);
+    limiter.onSuccess('CreateUsagePlanKey');
+    clock.advance(10);
+    expect(limiter.take('CreateUsagePlanKey')).toBe(0);
+  });
+
+  test('a throttle or a failure ends the write too; without any outcome, the lease (maxPauseMs) ends it', () => {
+    const { clock, limiter } = limiterAt({ sharePerSecond: 100, maxPauseMs: 1_000 });
+    limiter.take('CreateUsagePlanKey');
+    limiter.onThrottle(undefined, 'CreateUsagePlanKey');
+    clock.advance(20);
+    expect(limiter.take('CreateUsagePlanKey')).toBe(0);
+    clock.advance(999);
+    expect(limiter.take('CreateUsagePlanKey')).toBe(10);
+    clock.advance(1);
+    expect(limiter.take('CreateUsagePlanKey')).toBe(0);
+  });
+
+  test('after a failed write the next waits random × base × 2^(failures − 1) (at most × 32); a success resets it', () => {
+    const { clock, limiter } = limiterAt({ sharePerSecond: 1_000, usagePlanWriteBackoffMs: 100 });
+    const gaps: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      takeWaiting(limiter, clock, 'CreateUsagePlanKey');
+      limiter.onFailure('CreateUsagePlanKey');
+      gaps.push(limiter.delayMs('CreateUsagePlanKey'));
     }
-    expect(rates).toEqual([11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 20, 20]);
+    expect(gaps).toEqual([100, 200, 400, 800, 1_600, 3_200, 3_200]);
+    takeWaiting(limiter, clock, 'CreateUsagePlanKey');
+    limiter.onSuccess('CreateUsagePlanKey');
+    limiter.take('CreateUsagePlanKey');
+    limiter.onFailure('CreateUsagePlanKey');
+    expect(limiter.delayMs('CreateUsagePlanKey')).toBe(100);
   });
 
-  test('a limiter at its maximum stays there', () => {
-    const { limiter } = limiterAt({ ratePerSecond: 3 });
-    for (let i = 0; i < 5; i++) limiter.onSuccess();
-    expect(limiter.rate).toBe(3);
+  test('a failed write costs one more "Total operations" slot (the GetUsagePlanKey that checks a 409)', () => {
+    const { limiter } = limiterAt({ sharePerSecond: 4, usagePlanWriteBackoffMs: 0 });
+    limiter.take('CreateUsagePlanKey');
+    expect(limiter.delayMs('GetApiKeys')).toBe(0);
+    limiter.onFailure('CreateUsagePlanKey');
+    // Total (8/s, two slots of burst): both used, the next one 125 ms away.
+    expect(limiter.delayMs('GetApiKeys')).toBe(125);
   });
 
-  test('recovers from the floor to the maximum, never past it, with a non-integer step', () => {
-    const { limiter } = limiterAt({ ratePerSecond: 7 });
-    for (let i = 0; i < 10; i++) limiter.onThrottle();
-    expect(limiter.rate).toBeCloseTo(7 / 16, 10);
-    let steps = 0;
-    let previous = limiter.rate;
-    while (limiter.rate < 7 && steps < 100) {
-      limiter.onSuccess();
-      steps++;
-      expect(limiter.rate - previous).toBeCloseTo(Math.min(7 / 20, 7 - previous), 10);
-      previous = limiter.rate;
+  test('a write whose retries ran out is redelivered after the gap before the next write (redeliveryDelayMs)', () => {
+    const { clock, limiter } = limiterAt({ sharePerSecond: 100, usagePlanWriteBackoffMs: 100 });
+    expect(limiter.redeliveryDelayMs?.('CreateUsagePlanKey')).toBeUndefined();
+    limiter.take('CreateUsagePlanKey');
+    limiter.onFailure('CreateUsagePlanKey');
+    expect(limiter.redeliveryDelayMs?.('CreateUsagePlanKey')).toBe(100);
+    clock.advance(500);
+    // At least 1 ms: the limiter still knows the write failed.
+    expect(limiter.redeliveryDelayMs?.('CreateUsagePlanKey')).toBe(1);
+    expect(limiter.redeliveryDelayMs?.('CreateApiKey')).toBeUndefined();
+  });
+
+  test('failures of other calls change nothing; serialiseUsagePlanWrites false lets writes overlap', () => {
+    const { limiter } = limiterAt({ sharePerSecond: 100, burst: 4, serialiseUsagePlanWrites: false });
+    limiter.onFailure('CreateApiKey');
+    expect(limiter.delayMs('CreateApiKey')).toBe(0);
+    expect(limiter.take('CreateUsagePlanKey')).toBe(0);
+    expect(limiter.take('CreateUsagePlanKey')).toBe(0);
+  });
+});
+
+describe('createRateLimiter: whatever the probe is told, it never floods and never stops', () => {
+  type Event = { kind: 'success' | 'throttle' | 'failure' | 'call' | 'wait'; ms: number; operation: string };
+  const event = fc.record({
+    kind: fc.constantFrom('success', 'throttle', 'failure', 'call', 'wait'),
+    ms: fc.oneof(fc.integer({ min: 0, max: 5_000 }), fc.constantFrom(Number.NaN, -1, 1e12, Number.POSITIVE_INFINITY)),
+    operation: fc.constantFrom('CreateApiKey', 'GetApiKeys', 'CreateUsagePlanKey', 'UpdateApiKey'),
+  }) as fc.Arbitrary<Event>;
+
+  test('the rate stays between the floor and the ceiling; a wait never exceeds the longest pause or one slot at the floor', () => {
+    fc.assert(
+      fc.property(fc.array(event, { maxLength: 300 }), fc.constantFrom<'call' | 'instance'>('call', 'instance'), (events, pause) => {
+        const clock = fakeClock();
+        const limiter = createRateLimiter({
+          sharePerSecond: 2,
+          ceilingPerSecond: 8,
+          pauseOnThrottle: pause,
+          maxPauseMs: 4_000,
+          now: clock.now,
+        });
+        for (const e of events) {
+          if (e.kind === 'success') limiter.onSuccess(e.operation);
+          else if (e.kind === 'throttle') limiter.onThrottle(e.ms, e.operation);
+          else if (e.kind === 'failure') limiter.onFailure(e.operation);
+          else if (e.kind === 'call') limiter.take(e.operation);
+          else if (Number.isFinite(e.ms) && e.ms >= 0) clock.advance(Math.min(e.ms, 5_000));
+          expect(limiter.rate).toBeGreaterThanOrEqual(0.5);
+          expect(limiter.rate).toBeLessThanOrEqual(8);
+          // Longest possible: a pause, a write backoff (100 × 32), or two slots at the floor (one owed by a failed write).
+          expect(limiter.delayMs(e.operation)).toBeLessThanOrEqual(Math.max(4_000, 3_200, 2 * (1000 / 0.5)) + 1);
+        }
+      }),
+    );
+  });
+
+  test('however many successes it is told of, it never starts more CreateApiKey calls in a second than the ceiling (+ the burst)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 50, maxLength: 400 }), (steps) => {
+        const clock = fakeClock();
+        const limiter = createRateLimiter({ sharePerSecond: 2, ceilingPerSecond: 8, now: clock.now });
+        const starts: number[] = [];
+        for (const step of steps) {
+          if (limiter.take('CreateApiKey') === 0) starts.push(clock.now());
+          limiter.onSuccess('CreateApiKey');
+          clock.advance(step * 10);
+        }
+        for (const [i, t] of starts.entries()) {
+          const inWindow = starts.slice(i).filter((s) => s < t + 1_000).length;
+          expect(inWindow).toBeLessThanOrEqual(8 + 2);
+        }
+      }),
+    );
+  });
+
+  test('throttled on every call, it keeps provisioning at the floor', () => {
+    const { clock, limiter } = limiterAt({ sharePerSecond: 4, ceilingPerSecond: 16 });
+    let calls = 0;
+    for (let ms = 0; ms < 60_000; ms += 10) {
+      if (limiter.take() === 0) {
+        calls++;
+        limiter.onThrottle(1_000);
+      }
+      clock.advance(10);
     }
-    // (7 - 7/16) / (7/20) = 18.75: the 19th success reaches the cap.
-    expect(steps).toBe(19);
-    limiter.onSuccess();
-    expect(limiter.rate).toBe(7);
-  });
-
-  test('honours increasePerSuccess', () => {
-    const { limiter } = limiterAt({ ratePerSecond: 10, increasePerSuccess: 2 });
-    limiter.onThrottle(); // 5
-    limiter.onSuccess();
-    expect(limiter.rate).toBe(7);
-    limiter.onSuccess();
-    limiter.onSuccess();
-    expect(limiter.rate).toBe(10);
-  });
-
-  test('later slots are spaced at the raised rate', () => {
-    const { limiter } = limiterAt({ ratePerSecond: 20 });
-    limiter.onThrottle(); // 10/s
-    for (let i = 0; i < 10; i++) limiter.onSuccess(); // back to 20/s
-    expect([limiter.reserve(), limiter.reserve(), limiter.reserve()]).toEqual([0, 50, 100]);
+    // At the floor (1/s) for most of the minute.
+    expect(limiter.rate).toBe(1);
+    expect(calls).toBeGreaterThanOrEqual(55);
   });
 });
 
@@ -221,9 +377,9 @@ describe('withRetry with a rate limiter', () => {
   const policy: RetryPolicy = { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 10_000, safetyMarginMs: 1_000 };
 
   /** A limiter on a fake clock, and retry options whose sleep records its waits and moves that clock. */
-  function harness(ratePerSecond: number, overrides: Partial<RetryOptions> = {}) {
+  function harness(sharePerSecond: number, overrides: Partial<RetryOptions> = {}, limiterOptions: Partial<SharingRateLimiterOptions> = {}) {
     const clock = fakeClock();
-    const limiter = createRateLimiter({ ratePerSecond, burst: 1, now: clock.now });
+    const limiter = createRateLimiter({ sharePerSecond, burst: 1, ...limiterOptions, now: clock.now });
     const log: string[] = [];
     const sleeps: number[] = [];
     const options: RetryOptions = {
@@ -254,18 +410,29 @@ describe('withRetry with a rate limiter', () => {
 
   test('an idle limiter lets the first attempt start without sleeping', async () => {
     const { options, sleeps, log } = harness(4);
-    await expect(withRetry('Op', call(log, [], 'ok'), options)).resolves.toBe('ok');
+    await expect(withRetry('CreateApiKey', call(log, [], 'ok'), options)).resolves.toBe('ok');
     expect(sleeps).toEqual([]);
   });
 
-  test('sleeps the reserved wait before the attempt', async () => {
+  test('sleeps until its slot, then takes it', async () => {
     const { options, limiter, log } = harness(4);
-    limiter.reserve();
-    limiter.reserve(); // the next slot is 500 ms away
-    await expect(withRetry('Op', call(log, [], 'ok'), options)).resolves.toBe('ok');
-    expect(log).toEqual(['sleep 500', 'call']);
-    // The slot was reserved: the one after it is 250 ms later.
-    expect(limiter.delayMs()).toBe(250);
+    limiter.take('CreateApiKey');
+    await expect(withRetry('CreateApiKey', call(log, [], 'ok'), options)).resolves.toBe('ok');
+    expect(log).toEqual(['sleep 250', 'call']);
+    expect(limiter.delayMs('CreateApiKey')).toBe(250);
+  });
+
+  test('asks again after its sleep: a slot another record took meanwhile makes it wait for the next', async () => {
+    const { options, limiter, log, clock } = harness(4);
+    limiter.take('CreateApiKey');
+    const sleeps: number[] = [];
+    const sleepWhileAnotherTakes = async (ms: number) => {
+      sleeps.push(ms);
+      clock.advance(ms);
+      if (sleeps.length === 1) expect(limiter.take('CreateApiKey')).toBe(0);
+    };
+    await withRetry('CreateApiKey', call(log, [], 'ok'), { ...options, sleep: sleepWhileAnotherTakes });
+    expect(sleeps).toEqual([250, 250]);
   });
 
   test('consecutive calls through one limiter are paced at its rate', async () => {
@@ -273,7 +440,7 @@ describe('withRetry with a rate limiter', () => {
     const starts: number[] = [];
     for (let i = 0; i < 4; i++) {
       await withRetry(
-        'Op',
+        'CreateApiKey',
         async () => {
           log.push('call');
           starts.push(clock.now());
@@ -285,56 +452,66 @@ describe('withRetry with a rate limiter', () => {
     expect(starts.map((t) => t - (starts[0] ?? 0))).toEqual([0, 250, 500, 750]);
   });
 
-  test('reports a success to the limiter', async () => {
-    const { options, limiter, log } = harness(20);
-    limiter.onThrottle(); // 10/s
-    const onSuccess = jest.spyOn(limiter, 'onSuccess');
-    await withRetry('Op', call(log, [], 'ok'), options);
-    expect(onSuccess).toHaveBeenCalledTimes(1);
-    expect(limiter.rate).toBe(11);
-  });
-
-  test('reports a throttle, with its Retry-After, to the limiter', async () => {
+  test('tells the limiter of a success, a throttle (with its Retry-After) and any other failure, naming the operation', async () => {
     const { options, limiter, log } = harness(4);
     const onThrottle = jest.spyOn(limiter, 'onThrottle');
     const onSuccess = jest.spyOn(limiter, 'onSuccess');
-    const fn = call(log, [new ThrottledError('slow down', 500)], 'ok');
+    const onFailure = jest.spyOn(limiter, 'onFailure');
+    const fn = call(log, [new ThrottledError('slow down', 500), new TransientError('409, not in the plan')], 'ok');
 
-    await expect(withRetry('Op', fn, options)).resolves.toBe('ok');
+    await expect(withRetry('CreateUsagePlanKey', fn, options)).resolves.toBe('ok');
 
-    expect(fn).toHaveBeenCalledTimes(2);
-    expect(onThrottle).toHaveBeenCalledTimes(1);
-    expect(onThrottle).toHaveBeenCalledWith(500);
-    expect(onSuccess).toHaveBeenCalledTimes(1);
-    expect(onThrottle.mock.invocationCallOrder[0]).toBeLessThan(onSuccess.mock.invocationCallOrder[0] ?? 0);
-    // Halved to 2/s, then one success adds 4/20.
-    expect(limiter.rate).toBeCloseTo(2.2, 10);
+    expect(fn).toHaveBeenCalledTimes(3);
+    expect(onThrottle).toHaveBeenCalledWith(500, 'CreateUsagePlanKey');
+    expect(onFailure).toHaveBeenCalledWith('CreateUsagePlanKey');
+    expect(onSuccess).toHaveBeenCalledWith('CreateUsagePlanKey');
+    // 4/s × 0.6 for the throttle; the share ÷ 20 back for the success (it waited for its slot).
+    expect(limiter.rate).toBeCloseTo(2.6, 10);
   });
 
-  test('after a throttle, the retry still waits for its own limiter slot', async () => {
+  test('after a throttle, the retry waits its Retry-After and then its own limiter slot', async () => {
     const { options, limiter, log } = harness(4);
-    // Another record took the next slots, so the limiter, not the backoff, decides the retry's wait.
-    const fn = call(log, [new ThrottledError('slow down', undefined)], 'ok');
-    limiter.reserve();
-    await withRetry('Op', fn, options);
-    // Attempt 1 waited for its slot (250 ms); the throttle backoff is 0 (random = 0); attempt 2's slot is
-    // 250 ms after attempt 1's (it was reserved at 4/s).
-    expect(log).toEqual(['sleep 250', 'call', 'sleep 0', 'sleep 250', 'call']);
+    const fn = call(log, [new ThrottledError('slow down', 1_000)], 'ok');
+    limiter.take('CreateApiKey');
+    await withRetry('CreateApiKey', fn, options);
+    // Slot (250 ms), the throttle, Retry-After (1000 ms + 0 jitter), then the next slot is already free (2/s: 500 ms later).
+    expect(log).toEqual(['sleep 250', 'call', 'sleep 1000', 'call']);
   });
 
-  test('other errors are not reported as throttles', async () => {
+  test('when the retries of a usage-plan write run out, the error carries the gap before the next write', async () => {
+    const { options, log } = harness(100, {}, { usagePlanWriteBackoffMs: 100, random: () => 1 });
+    const conflict = new TransientError('409, not in the plan');
+    const error = await withRetry('CreateUsagePlanKey', call(log, [conflict, conflict, conflict, conflict], 'ok'), options).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(RetryableError);
+    expect((error as RetryableError).cause).toBe(conflict);
+    // Fourth failure in a row: 100 × 2^3.
+    expect((error as RetryableError).retryAfterMs).toBe(800);
+  });
+
+  test('other calls whose retries run out keep their own error', async () => {
+    const { options, log } = harness(100);
+    const unavailable = new TransientError('503');
+    const errors = [unavailable, unavailable, unavailable, unavailable];
+    await expect(withRetry('CreateApiKey', call(log, errors, 'ok'), options)).rejects.toBe(unavailable);
+  });
+
+  test('non-throttle errors are not reported as throttles', async () => {
     const { options, limiter, log } = harness(4);
     const onThrottle = jest.spyOn(limiter, 'onThrottle');
-    await expect(withRetry('Op', call(log, [new TransientError('503')], 'ok'), options)).resolves.toBe('ok');
-    await expect(withRetry('Op', call(log, [new RejectedError('bad-request', 'no')], 'ok'), options)).rejects.toBeInstanceOf(RejectedError);
+    await expect(withRetry('CreateApiKey', call(log, [new TransientError('503')], 'ok'), options)).resolves.toBe('ok');
+    await expect(withRetry('CreateApiKey', call(log, [new RejectedError('bad-request', 'no')], 'ok'), options)).rejects.toBeInstanceOf(
+      RejectedError,
+    );
     expect(onThrottle).not.toHaveBeenCalled();
     expect(limiter.rate).toBe(4);
   });
 
-  test('throws DeadlineError carrying the queue wait, without calling or reserving, when the wait would end inside the safety margin', async () => {
+  test('throws DeadlineError carrying the queue wait, without calling or taking, when the wait would end inside the safety margin', async () => {
     // 1/s: the next slot is 1000 ms away. 1999 ms left − 1000 ms wait = 999 ms ≤ the 1000 ms margin.
     const { options, limiter, log, sleeps } = harness(1, { remainingTimeMs: () => 1_999 });
-    limiter.reserve();
+    limiter.take('CreateApiKey');
     const fn = call(log, [], 'ok');
 
     const error = await withRetry('CreateApiKey', fn, options).catch((e: unknown) => e);
@@ -344,37 +521,44 @@ describe('withRetry with a rate limiter', () => {
     expect((error as DeadlineError).message).toContain('CreateApiKey');
     expect(fn).not.toHaveBeenCalled();
     expect(sleeps).toEqual([]);
-    expect(limiter.delayMs()).toBe(1_000);
+    expect(limiter.delayMs('CreateApiKey')).toBe(1_000);
   });
 
-  test('the queue wait in the DeadlineError is the wait left now', async () => {
-    const { options, limiter, clock, log } = harness(0.5, { remainingTimeMs: () => 2_500 });
-    limiter.reserve(); // next slot 2000 ms away
-    clock.advance(300);
-    const error = await withRetry('Op', call(log, [], 'ok'), options).catch((e: unknown) => e);
+  test('the deadline is checked again after each wait', async () => {
+    let remaining = 5_000;
+    const { options, limiter, log, clock } = harness(1);
+    limiter.take('CreateApiKey');
+    const fn = call(log, [], 'ok');
+    const sleep = async (ms: number) => {
+      // The first wait ends, but another record took the slot: the next is 1000 ms away, too late now.
+      clock.advance(ms);
+      limiter.take('CreateApiKey');
+      remaining -= ms + 2_500;
+    };
+    const error = await withRetry('CreateApiKey', fn, { ...options, sleep, remainingTimeMs: () => remaining }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DeadlineError);
-    expect((error as DeadlineError).retryAfterMs).toBe(1_700);
+    expect(fn).not.toHaveBeenCalled();
   });
 
   test('a wait that ends exactly at the safety margin is refused; one that ends just before it is taken', async () => {
     const at = (remaining: number) => {
       const h = harness(1, { remainingTimeMs: () => remaining });
-      h.limiter.reserve();
+      h.limiter.take('CreateApiKey');
       return h;
     };
     const refused = at(2_000);
-    await expect(withRetry('Op', call(refused.log, [], 'ok'), refused.options)).rejects.toBeInstanceOf(DeadlineError);
+    await expect(withRetry('CreateApiKey', call(refused.log, [], 'ok'), refused.options)).rejects.toBeInstanceOf(DeadlineError);
 
     const taken = at(2_001);
-    await expect(withRetry('Op', call(taken.log, [], 'ok'), taken.options)).resolves.toBe('ok');
+    await expect(withRetry('CreateApiKey', call(taken.log, [], 'ok'), taken.options)).resolves.toBe('ok');
     expect(taken.log).toEqual(['sleep 1000', 'call']);
   });
 
-  test('a Retry-After pause counts as queue wait for the deadline', async () => {
-    const { options, limiter, log } = harness(4, { remainingTimeMs: () => 5_000 });
+  test('an instance pause for a Retry-After counts as queue wait for the deadline', async () => {
+    const { options, limiter, log } = harness(4, { remainingTimeMs: () => 5_000 }, { pauseOnThrottle: 'instance', maxPauseMs: 30_000 });
     limiter.onThrottle(30_000);
     const fn = call(log, [], 'ok');
-    const error = await withRetry('Op', fn, options).catch((e: unknown) => e);
+    const error = await withRetry('CreateApiKey', fn, options).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DeadlineError);
     expect((error as DeadlineError).retryAfterMs).toBe(30_000);
     expect(fn).not.toHaveBeenCalled();
@@ -383,7 +567,7 @@ describe('withRetry with a rate limiter', () => {
   test('with an idle limiter and no time left, the DeadlineError has no retryAfterMs', async () => {
     const { options, log } = harness(4, { remainingTimeMs: () => 1_000 });
     const fn = call(log, [], 'ok');
-    const error = await withRetry('Op', fn, options).catch((e: unknown) => e);
+    const error = await withRetry('CreateApiKey', fn, options).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DeadlineError);
     expect((error as DeadlineError).retryAfterMs).toBeUndefined();
     expect(fn).not.toHaveBeenCalled();
@@ -391,25 +575,26 @@ describe('withRetry with a rate limiter', () => {
 });
 
 // Keeps the RateLimiter type honest: a hand-written limiter is accepted by withRetry.
-test('withRetry accepts any RateLimiter and asks it for the delay before reserving', async () => {
+test('withRetry accepts any RateLimiter and asks it for the delay before taking a slot', async () => {
   const calls: string[] = [];
   const limiter: RateLimiter = {
-    delayMs: () => {
-      calls.push('delayMs');
+    delayMs: (operation) => {
+      calls.push(`delayMs ${operation}`);
       return 0;
     },
-    reserve: () => {
-      calls.push('reserve');
+    take: (operation) => {
+      calls.push(`take ${operation}`);
       return 0;
     },
     onThrottle: () => calls.push('onThrottle'),
-    onSuccess: () => calls.push('onSuccess'),
+    onSuccess: (operation) => calls.push(`onSuccess ${operation}`),
+    onFailure: () => calls.push('onFailure'),
     rate: 1,
   };
-  await withRetry('Op', async () => calls.push('call'), {
+  await withRetry('CreateApiKey', async () => calls.push('call'), {
     policy: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1, safetyMarginMs: 0 },
     remainingTimeMs: () => 10_000,
     limiter,
   });
-  expect(calls).toEqual(['delayMs', 'reserve', 'call', 'onSuccess']);
+  expect(calls).toEqual(['delayMs CreateApiKey', 'take CreateApiKey', 'call', 'onSuccess CreateApiKey']);
 });

@@ -1,4 +1,14 @@
-import { APIGatewayClient, CreateApiKeyCommand, ServiceUnavailableException, TooManyRequestsException } from '@aws-sdk/client-api-gateway';
+import {
+  APIGatewayClient,
+  ConflictException,
+  CreateApiKeyCommand,
+  CreateUsagePlanKeyCommand,
+  GetUsagePlanCommand,
+  GetUsagePlanKeyCommand,
+  NotFoundException,
+  ServiceUnavailableException,
+  TooManyRequestsException,
+} from '@aws-sdk/client-api-gateway';
 import {
   CreateSecretCommand,
   GetSecretValueCommand,
@@ -27,12 +37,14 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 /**
  * A fresh handler with production dependencies (real adapters, mocked SDK clients) and its own rate limiter.
- * Defaults: 4 API Gateway calls per second, 2 records at a time.
+ * Defaults: 4 CreateApiKey calls per second, which is also the account quota (so no probing above it), 2 records
+ * at a time.
  */
 function buildHandler(env: Record<string, string | undefined> = {}) {
   const config = loadConfig({
     ...process.env,
     API_GATEWAY_RATE_PER_SECOND: '4',
+    API_GATEWAY_ACCOUNT_RATE_PER_SECOND: env.API_GATEWAY_RATE_PER_SECOND ?? '4',
     RECORD_CONCURRENCY: '2',
     ...env,
   });
@@ -84,6 +96,22 @@ describe('pacing of API Gateway calls', () => {
     // its idle start: that first gap is not checked; every later one is.
     expect(gaps).toHaveLength(5);
     for (const gap of gaps.slice(1)) expect(gap).toBeGreaterThanOrEqual(200);
+  });
+
+  test('alone, an instance probes from its share up to the account quota (lib/rate-limiter.ts)', async () => {
+    // Share 5/s of a 50/s quota: 30 records would take 6 s at the share.
+    const run = buildHandler({ API_GATEWAY_RATE_PER_SECOND: '5', API_GATEWAY_ACCOUNT_RATE_PER_SECOND: '50', RECORD_CONCURRENCY: '30' });
+
+    const started = Date.now();
+    const response = await run(sqsEvent(...customers(30)));
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(createApiKeyTimes).toHaveLength(30);
+    const times = [...createApiKeyTimes].sort((a, b) => a - b);
+    const gaps = times.slice(1).map((t, i) => t - (times[i] ?? 0));
+    // The first gaps are the share's 200 ms; the last ones are under the 100 ms of twice the share.
+    expect(Math.max(...gaps.slice(-5))).toBeLessThan(100);
+    expect(Date.now() - started).toBeLessThan(4_000);
   });
 
   test('records in progress never exceed RECORD_CONCURRENCY', async () => {
@@ -178,6 +206,24 @@ describe('records that cannot be done in this invocation', () => {
       Entries: [{ Id: '0', ReceiptHandle: event.Records[0]?.receiptHandle, VisibilityTimeout: 120 }],
     });
     expect(sqs).toHaveReceivedCommandTimes(SendMessageBatchCommand, 0);
+  });
+
+  test('a usage-plan write that keeps overlapping others is handed back after the limiter’s write gap, not the queue’s timeout', async () => {
+    apigw.on(GetUsagePlanCommand).resolves({ id: 'plan1', apiStages: [] });
+    // 409 "concurrent modification", and GetUsagePlanKey does not find the key: not associated yet.
+    apigw.on(CreateUsagePlanKeyCommand).rejects(new ConflictException({ message: 'concurrent modification', ...meta(409) }));
+    apigw.on(GetUsagePlanKeyCommand).rejects(new NotFoundException({ message: 'Invalid Usage Plan ID specified', ...meta(404) }));
+    const run = buildHandler({ USAGE_PLANS: '{"prod":"plan1"}', API_GATEWAY_RATE_PER_SECOND: '1000' });
+    const event = sqsEvent(signup('acme', { productCode: 'prod' }));
+
+    const response = await run(event);
+
+    expect(failedIds(response)).toEqual([event.Records[0]?.messageId]);
+    expect(apigw).toHaveReceivedCommandTimes(CreateUsagePlanKeyCommand, Number(process.env.RETRY_MAX_ATTEMPTS ?? 6));
+    // The gap before the instance's next write (ms in tests: RETRY_BASE_DELAY_MS is 1), rounded up to SQS's 1 s.
+    expect(sqs).toHaveReceivedCommandWith(ChangeMessageVisibilityBatchCommand, {
+      Entries: [{ Id: '0', ReceiptHandle: event.Records[0]?.receiptHandle, VisibilityTimeout: 1 }],
+    });
   });
 
   test('a record handed back without a known wait keeps the queue visibility timeout', async () => {

@@ -1,0 +1,143 @@
+/**
+ * One strategy in one scenario: a fresh moto state, the signups fed in, the instances draining the queue through
+ * the event-source-mapping runner, then the figures (from the layer's statistics, the completion events and moto).
+ */
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { startFleet } from './fleet.js';
+import { createApiKeyLimit, deploymentEnv, type Scenario, type Strategy } from './scenarios.js';
+import { firstProvisioned, startCollector, startFeeder } from './traffic.js';
+import { apiGatewayCalls, NAME_PREFIX, outcome, PRODUCT_CODE, prepare, type TimeScale, type World } from './world.js';
+
+export interface StrategyResult {
+  label: string;
+  /** Signups whose key was reported provisioned (a completion event). */
+  keys: number;
+  durationSeconds: number;
+  goodput: number;
+  /** keys/s ÷ the capacity left to the pipeline: the emulated CreateApiKey limit × (1 − neighbour share). */
+  goodputRatio: number;
+  /** Throttled API Gateway calls ÷ all API Gateway calls. */
+  throttledShare: number;
+  throttledCalls: number;
+  /** 409s of usage-plan writes that overlapped another one. */
+  usagePlanConflicts: number;
+  dlqMessages: number;
+  /** Signups neither provisioned nor dead-lettered when the instances stopped. */
+  notFinished: number;
+  duplicateKeys: number;
+  /** Keys reported provisioned that are not in their usage plan. */
+  keysOutsidePlan: number;
+  /** Keys of signups not finished when the run stopped that are not in their plan yet. */
+  keysNotYetInPlan: number;
+  apigwCallsPerKey: number;
+  callsPerKey: Record<string, number>;
+  p50Seconds: number;
+  p95Seconds: number;
+  p99Seconds: number;
+  peakRssMb: number;
+  /** New keys per second since the start (for the SVG). */
+  keysPerSecond: number[];
+  /** Throttled API Gateway calls per second since the start. */
+  throttledPerSecond: number[];
+}
+
+export interface RunSettings {
+  signups: number;
+  time: TimeScale;
+  batchSize: number;
+}
+
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+export const round = (n: number, digits = 3) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+/** The capacity left to the pipeline, keys/s: the CreateApiKey limit less the neighbour's share. */
+export const capacityOf = (scenario: Scenario, factor: number) => createApiKeyLimit(factor) * (1 - scenario.neighbourShare);
+
+export async function runStrategy(world: World, scenario: Scenario, strategy: Strategy, settings: RunSettings): Promise<StrategyResult> {
+  const { signups, time } = settings;
+  const scaled = (ms: number) => String(Math.round(ms / time.factor));
+  const prepared = await prepare(world, scenario, time);
+  const sqs = new SQSClient({ endpoint: world.moto.endpoint });
+  const bodies = Array.from({ length: signups }, (_, i) =>
+    JSON.stringify({ customerId: `bench-${String(i).padStart(5, '0')}`, ...(scenario.usagePlans ? { productCode: PRODUCT_CODE } : {}) }),
+  );
+  const feeder = startFeeder(sqs, prepared.signupUrl, bodies);
+  await feeder.primed;
+
+  const capacity = capacityOf(scenario, time.factor);
+  const viaLayer = (url: string) => url.replace(world.moto.endpoint, world.aws.endpoint);
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...deploymentEnv(scenario.concurrency, time.factor),
+    ...strategy.env,
+    AWS_ENDPOINT_URL: world.aws.endpoint,
+    COMPLETION_QUEUE_URL: viaLayer(prepared.completionUrl),
+    NAME_PREFIX,
+    USAGE_PLANS: prepared.usagePlanId ? JSON.stringify({ [PRODUCT_CODE]: prepared.usagePlanId }) : '',
+    POWERTOOLS_LOG_LEVEL: 'ERROR',
+    DEADLINE_SAFETY_MARGIN_MS: scaled(3_000),
+    MOTO_ENDPOINT: world.moto.endpoint,
+    BENCH_QUEUE_URL: prepared.signupUrl,
+    BENCH_QUEUE_ARN: prepared.signupArn,
+    BENCH_FUNCTION_TIMEOUT_MS: String(time.functionTimeoutMs),
+    BENCH_BATCH_SIZE: String(settings.batchSize),
+    // Twice the time at full capacity, and 10 s more: a run that takes longer stops polling, and what it did not
+    // finish counts as not finished (goodput is over the keys it made).
+    BENCH_MAX_DURATION_MS: String(Math.round((2 * signups * 1000) / capacity + 10_000)),
+    BENCH_DESIGN: strategy.design ?? '',
+  };
+  const fleet = await startFleet(scenario.instances, env);
+  world.aws.resetStats();
+  const started = Date.now();
+  feeder.start();
+  const collector = startCollector(sqs, prepared.completionUrl);
+  for (const instance of fleet) instance.go();
+  const throttledPerSecond: number[] = [];
+  let throttledSoFar = 0;
+  const sampler = setInterval(() => {
+    const now = apiGatewayCalls(world.aws.stats()).throttled;
+    throttledPerSecond.push(now - throttledSoFar);
+    throttledSoFar = now;
+  }, 1000);
+  const reports = await Promise.all(fleet.map((i) => i.done)).finally(() => clearInterval(sampler));
+  await feeder.stop();
+  const events = await collector.stop();
+  const stats = world.aws.stats();
+  const provisioned = firstProvisioned(events);
+  const found = await outcome(world, prepared, new Set(provisioned.keys()));
+
+  const done = [...provisioned.values()];
+  const keys = done.length;
+  // Every signup counts as enqueued when the run started (see startFeeder).
+  const latencies = done.map((at) => (at - started) / 1000).sort((a, b) => a - b);
+  const durationSeconds = (Math.max(started, ...done) - started) / 1000;
+  const goodput = durationSeconds > 0 ? keys / durationSeconds : 0;
+  const api = apiGatewayCalls(stats);
+  const perKey = (n: number) => (keys ? round(n / keys) : 0);
+  return {
+    label: strategy.label,
+    keys,
+    durationSeconds: round(durationSeconds, 1),
+    goodput: round(goodput, 2),
+    goodputRatio: round(goodput / capacity),
+    throttledShare: api.calls ? round(api.throttled / api.calls) : 0,
+    throttledCalls: api.throttled,
+    usagePlanConflicts: api.conflicts,
+    dlqMessages: found.dlqMessages,
+    notFinished: Math.max(0, signups - keys - found.dlqMessages),
+    duplicateKeys: found.duplicateKeys,
+    keysOutsidePlan: found.keysOutsidePlan,
+    keysNotYetInPlan: found.keysNotYetInPlan,
+    apigwCallsPerKey: perKey(api.calls),
+    callsPerKey: Object.fromEntries(
+      Object.entries(stats.requests).map(([op, n]) => [op.replace(/^(secretsmanager|AmazonSQS)\./, ''), perKey(n)]),
+    ),
+    p50Seconds: round(percentile(latencies, 50), 2),
+    p95Seconds: round(percentile(latencies, 95), 2),
+    p99Seconds: round(percentile(latencies, 99), 2),
+    peakRssMb: round(Math.max(...reports.map((r) => r.maxRssKb)) / 1024, 1),
+    keysPerSecond: stats.createdPerSecond,
+    throttledPerSecond,
+  };
+}

@@ -1,0 +1,83 @@
+/** The benchmark's output: a table per scenario, the issue's targets checked for ours, and the JSON of `--out`. */
+import type { StrategyResult } from './measure.js';
+import type { Scenario } from './scenarios.js';
+
+export interface ScenarioResult extends Scenario {
+  /** keys/s the pipeline may reach: the CreateApiKey limit × (1 − neighbour share). */
+  capacityPerSecond: number;
+  strategies: Record<string, StrategyResult>;
+}
+
+const percent = (n: number) => `${(n * 100).toFixed(1)}%`;
+
+/** One table: a row per figure, a column per strategy. */
+export function table(results: Record<string, StrategyResult>, capacity: number): string {
+  const rows: Array<[string, (r: StrategyResult) => string]> = [
+    ['keys provisioned', (r) => String(r.keys)],
+    ['time to drain (s)', (r) => String(r.durationSeconds)],
+    ['goodput (keys/s)', (r) => String(r.goodput)],
+    [`goodput ÷ capacity (${+capacity.toFixed(2)}/s)`, (r) => r.goodputRatio.toFixed(3)],
+    ['throttled share of API Gateway calls', (r) => percent(r.throttledShare)],
+    ['throttled calls', (r) => String(r.throttledCalls)],
+    ['usage-plan write 409s', (r) => String(r.usagePlanConflicts)],
+    ['messages in the DLQ', (r) => String(r.dlqMessages)],
+    ['not finished', (r) => String(r.notFinished)],
+    ['duplicate keys', (r) => String(r.duplicateKeys)],
+    ['keys provisioned outside their plan', (r) => String(r.keysOutsidePlan)],
+    ['  not finished, not in their plan yet', (r) => String(r.keysNotYetInPlan)],
+    ['API Gateway calls per key', (r) => String(r.apigwCallsPerKey)],
+    ...[...new Set(Object.values(results).flatMap((r) => Object.keys(r.callsPerKey)))]
+      .sort()
+      .map((op): [string, (r: StrategyResult) => string] => [`  ${op} per key`, (r) => String(r.callsPerKey[op] ?? 0)]),
+    ['enqueue → completion p50 (s)', (r) => String(r.p50Seconds)],
+    ['enqueue → completion p95 (s)', (r) => String(r.p95Seconds)],
+    ['enqueue → completion p99 (s)', (r) => String(r.p99Seconds)],
+    ['peak RSS of an instance (MiB)', (r) => String(r.peakRssMb)],
+  ];
+  const names = Object.keys(results);
+  const cells = [['', ...names], ...rows.map(([label, get]) => [label, ...names.map((n) => get(results[n] as StrategyResult))])];
+  const widths = cells[0]?.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length))) ?? [];
+  return cells.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ')).join('\n');
+}
+
+const BASELINES = ['sdkStandard', 'sdkAdaptive'];
+
+/** The issue's targets for ours in one scenario: each line says met or missed, with the figure. */
+export function targets(result: ScenarioResult): string[] {
+  const ours = result.strategies.ours;
+  if (!ours) return [];
+  const best = Math.max(0, ...BASELINES.map((b) => result.strategies[b]?.goodputRatio ?? 0));
+  const check = (ok: boolean, text: string) => `${ok ? 'met   ' : 'MISSED'} ${text}`;
+  const lines = [
+    check(ours.goodputRatio >= 0.95, `goodputRatio ${ours.goodputRatio} ≥ 0.95`),
+    check(ours.throttledShare <= 0.05, `throttledShare ${ours.throttledShare} ≤ 0.05`),
+    check(ours.dlqMessages === 0, `${ours.dlqMessages} in the DLQ`),
+    check(ours.duplicateKeys === 0, `${ours.duplicateKeys} duplicate keys`),
+    check(ours.keysOutsidePlan === 0, `${ours.keysOutsidePlan} keys outside their plan`),
+    check(ours.notFinished === 0, `${ours.notFinished} signups not finished`),
+  ];
+  if (best > 0)
+    lines.splice(1, 0, check(ours.goodputRatio >= 0.97 * best, `goodputRatio ${ours.goodputRatio} ≥ 0.97 × best baseline ${best}`));
+  return lines;
+}
+
+/** The JSON of `--out`: `{ settings, scenarios: { <name>: { instances, concurrency, neighbourShare, usagePlans, strategies } }, coldStart }`. */
+export function json(settings: object, scenarios: Record<string, ScenarioResult>, coldStart: unknown): object {
+  return {
+    settings,
+    scenarios: Object.fromEntries(
+      Object.entries(scenarios).map(([name, s]) => [
+        name,
+        {
+          instances: s.instances,
+          concurrency: s.concurrency,
+          neighbourShare: s.neighbourShare,
+          usagePlans: s.usagePlans,
+          capacityPerSecond: s.capacityPerSecond,
+          strategies: Object.fromEntries(Object.entries(s.strategies).map(([n, r]) => [n, r])),
+        },
+      ]),
+    ),
+    coldStart,
+  };
+}

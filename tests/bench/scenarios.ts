@@ -1,0 +1,153 @@
+/**
+ * What the benchmark runs: named scenarios (how many instances of a deployment sized for how many, a neighbour on
+ * the quota, usage plans) and strategies (ours, the SDK's retry modes, and the limiter designs that were measured
+ * before ours was chosen), and the environment each function instance gets.
+ */
+import type { SharingRateLimiterOptions } from '../../lib/rate-limiter.js';
+import { API_GATEWAY_QUOTAS } from '../realistic-aws/index.js';
+
+export interface Scenario {
+  /** How many function instances run. */
+  instances: number;
+  /** The deployment's `maximumConcurrency`: each instance's share of the quota is derived from it. */
+  concurrency: number;
+  /** The fraction (0–1) of API Gateway's quotas a neighbour of the same account uses. */
+  neighbourShare: number;
+  usagePlans: boolean;
+  description: string;
+}
+
+export const SCENARIOS: Record<string, Scenario> = {
+  steady: { instances: 4, concurrency: 4, neighbourShare: 0, usagePlans: false, description: '4 instances of a deployment sized for 4' },
+  'one-instance': {
+    instances: 1,
+    concurrency: 4,
+    neighbourShare: 0,
+    usagePlans: false,
+    description: '1 instance of a deployment sized for 4',
+  },
+  'two-instances': {
+    instances: 2,
+    concurrency: 4,
+    neighbourShare: 0,
+    usagePlans: false,
+    description: '2 instances of a deployment sized for 4',
+  },
+  neighbour: {
+    instances: 4,
+    concurrency: 4,
+    neighbourShare: 0.3,
+    usagePlans: false,
+    description: '4 of 4 while a neighbour uses 30 % of the CreateApiKey and of the Total quota',
+  },
+  'usage-plans': {
+    instances: 4,
+    concurrency: 4,
+    neighbourShare: 0,
+    usagePlans: true,
+    description: '4 of 4, every key added to a usage plan (writes one at a time, 409 on overlap)',
+  },
+};
+
+export interface Strategy {
+  label: string;
+  /** Environment of the function (lib/config.ts) on top of the deployment's. */
+  env: Record<string, string>;
+  /**
+   * A limiter design measured against ours ({@link LIMITER_DESIGNS}): the production handler with its API Gateway
+   * limiter built by this design (tests/bench/instance.ts). Absent: the production handler exactly as deployed.
+   */
+  design?: string;
+}
+
+type Options = SharingRateLimiterOptions;
+
+/**
+ * The limiter designs measured before ours was chosen (docs/throughput.md), each from the options production
+ * derives from the configuration (lib/deps.ts apiGatewayLimiterOptions).
+ */
+export const LIMITER_DESIGNS: Record<string, { label: string; options: (production: Options) => Options }> = {
+  static: {
+    label: 'static share (quota ÷ maximumConcurrency), AIMD below it, instance paused for Retry-After (before #13)',
+    options: (p) => ({ ...p, ceilingPerSecond: p.sharePerSecond, decreaseFactor: 0.5, pauseOnThrottle: 'instance' }),
+  },
+  'share-floor': {
+    label: 'AIMD probing up to the account quota, the static share as floor',
+    options: (p) => ({ ...p, floorPerSecond: p.sharePerSecond }),
+  },
+  'pause-instance': {
+    label: 'ours, but every throttle pauses the whole instance for its Retry-After',
+    options: (p) => ({ ...p, pauseOnThrottle: 'instance' }),
+  },
+  'pause-call': {
+    label: 'ours, but no throttle pauses the instance: only the throttled call waits its Retry-After',
+    options: (p) => ({ ...p, pauseOnThrottle: 'call' }),
+  },
+  'first-cut-0.4': {
+    label: 'ours, with the first cut (end of the fast probe) to 0.4 × the rate instead of 0.5',
+    options: (p) => ({ ...p, firstDecreaseFactor: 0.4 }),
+  },
+  'burst-1': {
+    label: 'ours, without saved slots (burst 1)',
+    options: (p) => ({ ...p, burst: 1 }),
+  },
+  'writes-unserialised': {
+    label: 'ours, but usage-plan writes neither serialised per instance nor spaced after a 409',
+    options: (p) => ({ ...p, serialiseUsagePlanWrites: false, usagePlanWriteBackoffMs: 0 }),
+  },
+  'writes-gap-short': {
+    label: 'ours, with a 3 × shorter gap after a failed usage-plan write (the retry base delay, not 3 ×)',
+    options: (p) => ({ ...p, usagePlanWriteBackoffMs: (p.usagePlanWriteBackoffMs ?? 300) / 3 }),
+  },
+  'slow-probe-0.004': {
+    label: 'ours, with a slower slow probe (share × 0.004 per success instead of 0.006)',
+    options: (p) => ({ ...p, increasePerSuccess: p.sharePerSecond * 0.004 }),
+  },
+  'cut-0.7': {
+    label: 'ours, with shallower cuts after the first (× 0.7 instead of 0.6)',
+    options: (p) => ({ ...p, decreaseFactor: 0.7 }),
+  },
+  'fast-probe-x2': {
+    label: 'ours, with a fast probe twice as fast (share × 0.5 per success)',
+    options: (p) => ({ ...p, fastIncreasePerSuccess: p.sharePerSecond * 0.5 }),
+  },
+  'no-fast-probe': {
+    label: 'ours without the fast probe (slow additive increase from the start)',
+    options: (p) => ({ ...p, fastIncreasePerSuccess: p.sharePerSecond * 0.006 }),
+  },
+};
+
+/** The three strategies every scenario compares, and the designs measured on the way (`--strategies design:…`). */
+export function strategies(scaled: (ms: number) => string): Record<string, Strategy> {
+  const ownRetries = {
+    SDK_RETRY_MODE: 'off',
+    RETRY_MAX_ATTEMPTS: '6',
+    RETRY_BASE_DELAY_MS: scaled(100),
+    RETRY_MAX_DELAY_MS: scaled(10_000),
+  };
+  const sdk = (mode: string) => ({ API_GATEWAY_RATE_PER_SECOND: '0', SDK_RETRY_MODE: mode, RETRY_MAX_ATTEMPTS: '1' });
+  const designs = Object.entries(LIMITER_DESIGNS).map(([name, d]): [string, Strategy] => [
+    `design:${name}`,
+    { label: `design: ${d.label}`, env: ownRetries, design: name },
+  ]);
+  return {
+    ours: { label: 'ours: sharing limiter (share → probe to the account quota), own retries', env: ownRetries },
+    sdkStandard: { label: 'SDK standard retry, no limiter', env: sdk('standard') },
+    sdkAdaptive: { label: 'SDK adaptive retry (client-side CUBIC limiter)', env: sdk('adaptive') },
+    ...Object.fromEntries(designs),
+  };
+}
+
+/** The account's emulated CreateApiKey quota: AWS's 5/s × the time factor. */
+export const createApiKeyLimit = (factor: number) => API_GATEWAY_QUOTAS.createApiKeyPerSecond * factor;
+
+/**
+ * The rate settings of one instance of a deployment with `maximumConcurrency` = `concurrency`, derived as
+ * serverless.yml derives them: API_GATEWAY_RATE_PER_SECOND = the account's CreateApiKey quota ÷ maximumConcurrency
+ * (custom.apiGatewayRatePerInstance), API_GATEWAY_ACCOUNT_RATE_PER_SECOND = the quota (custom.apiGatewayAccountRate),
+ * both × the time factor.
+ */
+export function deploymentEnv(concurrency: number, factor: number): Record<string, string> {
+  const quota = createApiKeyLimit(factor);
+  return { API_GATEWAY_RATE_PER_SECOND: String(quota / concurrency), API_GATEWAY_ACCOUNT_RATE_PER_SECOND: String(quota) };
+}
