@@ -100,17 +100,22 @@ export async function provisionKey(request: ProvisionRequest, deps: ProvisionDep
   }
   /**
    * A revoke that found no key for a pending record (its key not made yet, or not listed yet) leaves the value: an
-   * earlier delivery of this grant may have made that key and stopped before its final look. Find it, disable it.
+   * earlier delivery of this grant may have made that key and stopped before its final look. Find it, disable it,
+   * and take it out of the plan that delivery may have put it in (after the revoke's own DeleteUsagePlanKey).
    */
   const disableLeftoverKey = async (revoked: SecretRecord): Promise<SecretRecord> => {
-    const { value: leftover } = revoked;
-    if (revoked.apiKeyId || !leftover) return revoked;
-    const apiKeyId = await apiGateway('GetApiKeys', () => deps.apiKeys.findApiKey(keyName, leftover));
-    if (!apiKeyId) return revoked;
-    await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(apiKeyId, false));
-    if (usagePlanId) await apiGateway('DeleteUsagePlanKey', () => deps.apiKeys.removeFromUsagePlan(usagePlanId, apiKeyId));
-    const found: SecretRecord = { ...revoked, apiKeyId };
-    await write(found, deterministicId('secret-version', name, apiKeyId, revoked.status ?? '', revoked.lastEventAt ?? ''));
+    let found = revoked;
+    if (!revoked.apiKeyId) {
+      const { value: leftover } = revoked;
+      const apiKeyId = leftover ? await apiGateway('GetApiKeys', () => deps.apiKeys.findApiKey(keyName, leftover)) : undefined;
+      if (!apiKeyId) return revoked;
+      await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(apiKeyId, false));
+      found = { ...revoked, apiKeyId };
+      await write(found, deterministicId('secret-version', name, apiKeyId, revoked.status ?? '', revoked.lastEventAt ?? ''));
+    }
+    // An earlier delivery of this grant may have put the key in its plan after the revoke took it out.
+    const { apiKeyId } = found;
+    if (usagePlanId && apiKeyId) await apiGateway('DeleteUsagePlanKey', () => deps.apiKeys.removeFromUsagePlan(usagePlanId, apiKeyId));
     return found;
   };
   let reenabled = false;
