@@ -4,7 +4,7 @@ import { SeededRandom } from './random.js';
 import type { AccessDeniedSettings, ChaosKind, ChaosPhase, ChaosSettings } from './settings.js';
 
 /**
- * A fault to inject, as in tests/helpers/fault-proxy.ts (same shape, same behaviour): requests matching it are
+ * A fault to inject, as the former fault proxy of the integration suites took them (same shape, same behaviour): requests matching it are
  * answered with an AWS-style JSON error (or held) instead of being forwarded.
  */
 export interface FaultRule {

@@ -18,7 +18,7 @@ export type { RealisticStats } from './stats.js';
  * A local AWS that answers like the real one: moto does the work, this HTTP layer in front of it adds the documented
  * behaviours moto lacks (throttling, usage-plan conflicts and rules, eventual consistency, IAM denials, secrets
  * being deleted, partial batch failures, network chaos, Marketplace ResolveCustomer), each behind a switch.
- * It keeps the API of tests/helpers/fault-proxy.ts and the statistics of tests/bench/throttling-proxy.ts.
+ * It keeps the API of the former fault proxy and the statistics of the former throttling proxy of the benchmark.
  */
 export interface RealisticAws {
   /** `http://127.0.0.1:PORT`: point SDK clients (endpoint) here. */
