@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import type { ApiKeyStore } from './aws/api-gateway.js';
 import type { SecretStore, StoredSecret } from './aws/secrets-manager.js';
 import type { Config } from './config.js';
-import { RejectedError } from './errors.js';
+import { RejectedError, TransientError } from './errors.js';
 import { activeLicenses, type Licenses } from './licenses.js';
 import type { Stamped } from './lifecycle-order.js';
 import type { Clock } from './messages/index.js';
@@ -100,6 +100,16 @@ export function keyResult(
     usagePlanId: record?.usagePlanId,
     ...(record?.licenses && { activeLicenses: activeLicenses(record.licenses) }),
   };
+}
+
+/**
+ * The customer's secret, which is known to exist (just created by someone, or just written): one that cannot be
+ * read yet is a {@link TransientError} — Secrets Manager is eventually consistent — so SQS tries again later.
+ */
+export async function readExistingSecret(deps: ProvisionDeps, name: string): Promise<StoredSecret> {
+  const found = await deps.retry.secrets('GetSecretValue', () => deps.secrets.getSecret(name));
+  if (!found) throw new TransientError(`secret ${name} exists but could not be read yet`);
+  return found;
 }
 
 /** The record in a secret. Throws {@link RejectedError} `secret-unreadable` for a secret that holds something else. */

@@ -8,6 +8,7 @@ import {
   keyResult,
   lastEventFields,
   type ProvisionDeps,
+  readExistingSecret,
   readRecord,
   type SecretRecord,
   stampOf,
@@ -66,11 +67,7 @@ export async function provisionKey(request: ProvisionRequest, deps: ProvisionDep
     keyResult(outcome, keyName, name, secret, record);
   const write = (record: SecretRecord, token: string) =>
     secrets('PutSecretValue', () => deps.secrets.putSecretValue(name, JSON.stringify(record), token));
-  const read = async () => {
-    const found = await secrets('GetSecretValue', () => deps.secrets.getSecret(name));
-    if (!found) throw new TransientError(`secret ${name} exists but could not be read yet`);
-    return found;
-  };
+  const read = () => readExistingSecret(deps, name);
   if (usagePlanId) await planStages(deps, usagePlanId);
 
   let secret = await secrets('GetSecretValue', () => deps.secrets.getSecret(name));

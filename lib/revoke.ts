@@ -7,6 +7,7 @@ import {
   keyResult,
   lastEventFields,
   type ProvisionDeps,
+  readExistingSecret,
   readRecord,
   type SecretRecord,
   stampOf,
@@ -36,11 +37,7 @@ export async function revokeKey(request: RevokeRequest, deps: ProvisionDeps): Pr
   const name = secretName(config.namePrefix, request.customerId, request.productCode);
   const result = (secret: StoredSecret, outcome: KeyResult['outcome'], record?: SecretRecord) =>
     keyResult(outcome, keyName, name, secret, record);
-  const read = async () => {
-    const found = await secrets('GetSecretValue', () => deps.secrets.getSecret(name));
-    if (!found) throw new TransientError(`secret ${name} exists but could not be read yet`);
-    return found;
-  };
+  const read = () => readExistingSecret(deps, name);
 
   let secret = await secrets('GetSecretValue', () => deps.secrets.getSecret(name));
   if (!secret) {
