@@ -1,6 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { ApiKeyStore } from './aws/api-gateway.js';
+import { createDynamoDbClient, dynamoDbTurnStore } from './aws/dynamodb.js';
 import { apiGatewayAdapter, createApiGatewayClient } from './aws/api-gateway.js';
 import type { SecretStore } from './aws/secrets-manager.js';
 import { createSecretsManagerClient, secretsManagerAdapter } from './aws/secrets-manager.js';
@@ -10,6 +11,7 @@ import type { Config } from './config.js';
 import { logger, metrics } from './observability.js';
 import type { RateLimiter, SharingRateLimiterOptions } from './rate-limiter.js';
 import { createRateLimiter } from './rate-limiter.js';
+import { createWriteTurns, type WriteTurns } from './usage-plan-turns.js';
 
 /** What the batch handler works with: configuration, adapters, limiter, logger and metrics. */
 export interface BatchDeps {
@@ -21,6 +23,8 @@ export interface BatchDeps {
   signupQueue?: MessageSource;
   /** Paces API Gateway calls across all records of this instance. Optional. */
   apiGatewayLimiter?: RateLimiter;
+  /** Turns of usage-plan writes shared by all instances (USAGE_PLAN_TURNS_TABLE). Optional. */
+  usagePlanTurns?: WriteTurns;
   logger: Logger;
   /** Outcome counts, throttles, retries and latency (lib/observability.ts). Optional. */
   metrics?: Metrics;
@@ -39,6 +43,7 @@ export function createDeps(config: Config): BatchDeps {
     signupQueue: sqsSourceAdapter(sqs),
     // One limiter per instance, shared by every record of every invocation: API Gateway's quota is per account.
     apiGatewayLimiter: config.apiGatewayRatePerSecond > 0 ? createRateLimiter(apiGatewayLimiterOptions(config)) : undefined,
+    usagePlanTurns: config.usagePlanTurnsTable ? usagePlanTurns(config, config.usagePlanTurnsTable) : undefined,
     logger,
     metrics,
   };
@@ -56,5 +61,20 @@ export function apiGatewayLimiterOptions(config: Config): SharingRateLimiterOpti
     maxPauseMs: config.retry.maxDelayMs,
     // 3 × the base delay measured better than 1 × (docs/throughput.md, "Rate sharing: designs measured").
     usagePlanWriteBackoffMs: 3 * config.retry.baseDelayMs,
+    // With shared turns the writes of all instances are on one timeline: none of this instance's has to wait for another.
+    serialiseUsagePlanWrites: config.usagePlanTurnsTable === undefined,
   };
+}
+
+/** The shared turns of usage-plan writes; while their table fails, the instance writes one at a time on its own. */
+function usagePlanTurns(config: Config, tableName: string): WriteTurns {
+  return createWriteTurns({
+    store: dynamoDbTurnStore(createDynamoDbClient(config.requestTimeoutMs), tableName),
+    fallbackMs: 30_000,
+    onStoreError: (error) =>
+      logger.error('Usage-plan write turns unavailable: writing one at a time without them', {
+        table: tableName,
+        error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+      }),
+  });
 }

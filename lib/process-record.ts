@@ -12,6 +12,7 @@ import { FIRST_SENT_AT_ATTRIBUTE } from './naming.js';
 import { METRIC, recordOutcome } from './observability.js';
 import { provisionKey } from './provision.js';
 import type { RateLimiter } from './rate-limiter.js';
+import type { WriteTurns } from './usage-plan-turns.js';
 import { withRetry } from './retry.js';
 import { revokeKey } from './revoke.js';
 
@@ -69,13 +70,14 @@ export function createRecordProcessor(deps: BatchDeps, now: () => Date) {
   const knownPlans = new Map<string, Promise<string[]>>();
   /** Wraps an AWS call in the retry policy, counting and logging each retry. */
   const retrying =
-    (log: Logger, context: Context, limiter: RateLimiter | undefined) =>
+    (log: Logger, context: Context, limiter: RateLimiter | undefined, turns?: WriteTurns) =>
     <T>(operation: string, call: () => Promise<T>) =>
       withRetry(operation, call, {
         policy: deps.config.retry,
         // Records stop one safety margin early: the completion events still have to go out after them.
         remainingTimeMs: () => context.getRemainingTimeInMillis() - deps.config.retry.safetyMarginMs,
         limiter,
+        turns,
         onRetry: ({ attempt, delayMs, error }) => {
           deps.metrics?.addMetric(error instanceof ThrottledError ? METRIC.throttles : METRIC.retries, MetricUnit.Count, 1);
           log.warn('Retrying AWS call', { operation, attempt, delayMs: Math.round(delayMs), error: error.message });
@@ -126,7 +128,7 @@ export function createRecordProcessor(deps: BatchDeps, now: () => Date) {
         secrets: deps.secrets,
         knownPlans,
         now,
-        retry: { apiGateway: retrying(log, context, deps.apiGatewayLimiter), secrets: retrying(log, context, undefined) },
+        retry: { apiGateway: retrying(log, context, deps.apiGatewayLimiter, deps.usagePlanTurns), secrets: retrying(log, context, undefined) },
       };
       const result = await dispatch(request, provisionDeps, deps.config);
       const event = completionEvent(request, result, base);

@@ -1,3 +1,5 @@
+import { USAGE_PLAN_WRITES } from './usage-plan-turns.js';
+
 /**
  * The API Gateway rate limiter of one function instance, shared by all its records.
  *
@@ -40,8 +42,6 @@ export interface RateLimiter {
 /** Operations with a quota of their own (5/s each), which also count against "Total operations". */
 const OWN_QUOTA = new Set(['CreateApiKey', 'DeleteApiKey']);
 
-/** Usage-plan writes: "can run only one at a time in a Region" (AWS Support, serverless/serverless#12065). */
-const USAGE_PLAN_WRITES = new Set(['CreateUsagePlan', 'UpdateUsagePlan', 'DeleteUsagePlan', 'CreateUsagePlanKey', 'DeleteUsagePlanKey']);
 
 /** "Total operations" (10/s) ÷ the CreateApiKey quota (5/s): API Gateway quotas page (docs/throughput.md). */
 export const TOTAL_TO_CREATE_RATIO = 2;
@@ -208,8 +208,6 @@ export function createRateLimiter(options: SharingRateLimiterOptions): RateLimit
       settled(operation);
       writeFailures++;
       nextWriteAt = t + random() * writeBackoffMs * 2 ** Math.min(writeFailures - 1, 5);
-      // lib/aws/api-gateway.ts answers a 409 with a GetUsagePlanKey inside the same call: one more Total call.
-      total.take(t);
     },
     redeliveryDelayMs(operation) {
       if (!isWrite(operation) || writeFailures === 0) return undefined;

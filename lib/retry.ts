@@ -1,5 +1,6 @@
 import { DeadlineError, EnvironmentError, RetryableError, ThrottledError } from './errors.js';
 import type { RateLimiter } from './rate-limiter.js';
+import type { WriteTurns } from './usage-plan-turns.js';
 
 export interface RetryPolicy {
   /** Attempts per call within one invocation, the first included. */
@@ -19,6 +20,8 @@ export interface RetryOptions {
   onRetry?: (info: { operation: string; attempt: number; delayMs: number; error: RetryableError }) => void;
   /** Paces every attempt and learns from throttles (lib/rate-limiter.ts). */
   limiter?: RateLimiter;
+  /** Turns shared with the other instances for usage-plan writes (lib/usage-plan-turns.ts), taken after the limiter's slot. */
+  turns?: WriteTurns;
   random?: () => number;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -55,10 +58,10 @@ function withKnownWait(operation: string, error: RetryableError, limiter: RateLi
  * or when a Retry-After exceeds `maxDelayMs`;
  * throws {@link DeadlineError} instead of starting an attempt or a wait that would end inside the safety margin.
  * With a `limiter`, each attempt first waits for its slot (asking again after each wait); a slot beyond the deadline
- * is a {@link DeadlineError} whose `retryAfterMs` is the wait. The SDK clients are built with `maxAttempts: 1`, so this is the only layer that retries.
+ * is a {@link DeadlineError} whose `retryAfterMs` is the wait; so is a usage-plan write's turn beyond it. The SDK clients are built with `maxAttempts: 1`, so this is the only layer that retries.
  */
 export async function withRetry<T>(operation: string, call: () => Promise<T>, options: RetryOptions): Promise<T> {
-  const { policy, remainingTimeMs, onRetry, limiter, random = Math.random, sleep = defaultSleep } = options;
+  const { policy, remainingTimeMs, onRetry, limiter, turns, random = Math.random, sleep = defaultSleep } = options;
   for (let attempt = 1; ; attempt++) {
     // The limiter's slot is asked for again after each wait: a rate cut meanwhile applies to calls already waiting.
     for (;;) {
@@ -70,11 +73,14 @@ export async function withRetry<T>(operation: string, call: () => Promise<T>, op
       if (wait <= 0) break;
       await sleep(wait);
     }
+    const turn = turns?.covers(operation) ? await turns.take(remainingTimeMs() - policy.safetyMarginMs) : undefined;
     try {
       const result = await call();
+      turn?.end(true);
       limiter?.onSuccess(operation);
       return result;
     } catch (error) {
+      turn?.end(false);
       if (error instanceof ThrottledError) limiter?.onThrottle(error.retryAfterMs, operation);
       else limiter?.onFailure(operation);
       // An EnvironmentError waits for someone to fix IAM, KMS or a plan: SQS redelivers it, later, not us now.

@@ -108,6 +108,13 @@ const toDomainError = (operation: string, error: unknown) => domainErrorFromSdk(
 const PAGE_LIMIT = 500;
 
 /**
+ * The 409 of a usage-plan write that overlapped another: "Unable to complete operation due to concurrent
+ * modification. Please try again later." (AWS Support, quoted in serverless/serverless#12065). It wrote nothing, so
+ * it needs no look at the plan; a 409 worded otherwise (a key already in the plan) does.
+ */
+const CONCURRENT_MODIFICATION = /concurrent modification/i;
+
+/**
  * API Gateway adapter. `createApiKey` makes one CreateApiKey call with the key enabled, its value, customerId
  * and tags; no stage keys (deprecated: keys reach stages through usage plans). Throws domain errors:
  * {@link RejectedError} for BadRequest/Unauthorized/NotFound, ThrottledError/TransientError for retryable ones.
@@ -129,6 +136,10 @@ export function apiGatewayAdapter(client: APIGatewayClient): ApiKeyStore {
       throw toDomainError('GetApiKeys', error);
     }
   }
+
+  /** A write refused because another one was running: nothing was written, the plan is as it was; retried. */
+  const notWritten = (operation: string, error: Error) =>
+    new TransientError(`${operation} answered 409 (${printable(error.message)}): nothing written, retried`, { cause: error });
 
   async function isInUsagePlan(usagePlanId: string, apiKeyId: string): Promise<boolean> {
     try {
@@ -176,7 +187,8 @@ export function apiGatewayAdapter(client: APIGatewayClient): ApiKeyStore {
         await client.send(new CreateUsagePlanKeyCommand({ usagePlanId, keyId: apiKeyId, keyType: 'API_KEY' }));
       } catch (error) {
         if (!(error instanceof ConflictException)) throw toDomainError('CreateUsagePlanKey', error);
-        // "Already associated" or "concurrent modification": only a look tells which.
+        if (CONCURRENT_MODIFICATION.test(error.message)) throw notWritten('CreateUsagePlanKey', error);
+        // Any other 409 may be "already associated": only a look tells.
         if (await isInUsagePlan(usagePlanId, apiKeyId)) return;
         throw new TransientError(
           `CreateUsagePlanKey answered 409 (${printable(error.message)}) and key ${apiKeyId} is not in plan ${usagePlanId}`,
@@ -193,6 +205,7 @@ export function apiGatewayAdapter(client: APIGatewayClient): ApiKeyStore {
       } catch (error) {
         if (error instanceof NotFoundException) return;
         if (!(error instanceof ConflictException)) throw toDomainError('DeleteUsagePlanKey', error);
+        if (CONCURRENT_MODIFICATION.test(error.message)) throw notWritten('DeleteUsagePlanKey', error);
         if (!(await isInUsagePlan(usagePlanId, apiKeyId))) return;
         throw new TransientError(
           `DeleteUsagePlanKey answered 409 (${printable(error.message)}) and key ${apiKeyId} is still in plan ${usagePlanId}`,

@@ -1,3 +1,4 @@
+import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, GetQueueAttributesCommand, GetQueueUrlCommand, type SQSClient } from '@aws-sdk/client-sqs';
 
 export interface QueueNames {
@@ -65,4 +66,26 @@ export async function ensureQueues(
     completionUrl: completions.url,
     created,
   };
+}
+
+/**
+ * Creates the usage-plan write turns table (USAGE_PLAN_TURNS_TABLE, lib/usage-plan-turns.ts) as serverless.yml
+ * declares it — partition key `pk` (string), on demand — unless it exists. Returns whether it created it.
+ */
+export async function ensureTurnsTable(dynamodb: DynamoDBClient, tableName: string): Promise<boolean> {
+  try {
+    await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
+    return false;
+  } catch (error) {
+    if (!(error instanceof ResourceNotFoundException)) throw error;
+  }
+  await dynamodb.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+  return true;
 }

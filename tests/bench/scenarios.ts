@@ -66,7 +66,12 @@ type Options = SharingRateLimiterOptions;
  * The limiter designs measured before ours was chosen (docs/throughput.md), each from the options production
  * derives from the configuration (lib/deps.ts apiGatewayLimiterOptions).
  */
-export const LIMITER_DESIGNS: Record<string, { label: string; options: (production: Options) => Options }> = {
+export const LIMITER_DESIGNS: Record<string, { label: string; options: (production: Options) => Options; turns?: false }> = {
+  'no-turns': {
+    label: 'ours without the usage-plan write turns table: each instance writes one at a time on its own (before the turns)',
+    options: (p) => ({ ...p, serialiseUsagePlanWrites: true }),
+    turns: false,
+  },
   static: {
     label: 'static share (quota ÷ maximumConcurrency), AIMD below it, instance paused for Retry-After (before #13)',
     options: (p) => ({ ...p, ceilingPerSecond: p.sharePerSecond, decreaseFactor: 0.5, pauseOnThrottle: 'instance' }),
@@ -118,20 +123,22 @@ export const LIMITER_DESIGNS: Record<string, { label: string; options: (producti
 };
 
 /** The three strategies every scenario compares, and the designs measured on the way (`--strategies design:…`). */
-export function strategies(scaled: (ms: number) => string): Record<string, Strategy> {
+export function strategies(scaled: (ms: number) => string, turnsTable: string): Record<string, Strategy> {
   const ownRetries = {
     SDK_RETRY_MODE: 'off',
     RETRY_MAX_ATTEMPTS: '6',
     RETRY_BASE_DELAY_MS: scaled(100),
     RETRY_MAX_DELAY_MS: scaled(10_000),
   };
+  // serverless.yml gives the function the turns table; the baselines are the handler without our coordination.
+  const ours = { ...ownRetries, USAGE_PLAN_TURNS_TABLE: turnsTable };
   const sdk = (mode: string) => ({ API_GATEWAY_RATE_PER_SECOND: '0', SDK_RETRY_MODE: mode, RETRY_MAX_ATTEMPTS: '1' });
   const designs = Object.entries(LIMITER_DESIGNS).map(([name, d]): [string, Strategy] => [
     `design:${name}`,
-    { label: `design: ${d.label}`, env: ownRetries, design: name },
+    { label: `design: ${d.label}`, env: d.turns === false ? ownRetries : ours, design: name },
   ]);
   return {
-    ours: { label: 'ours: sharing limiter (share → probe to the account quota), own retries', env: ownRetries },
+    ours: { label: 'ours: sharing limiter (share → probe to the account quota), usage-plan write turns, own retries', env: ours },
     sdkStandard: { label: 'SDK standard retry, no limiter', env: sdk('standard') },
     sdkAdaptive: { label: 'SDK adaptive retry (client-side CUBIC limiter)', env: sdk('adaptive') },
     ...Object.fromEntries(designs),

@@ -14,9 +14,10 @@ import {
   PutIntegrationCommand,
   PutMethodCommand,
 } from '@aws-sdk/client-api-gateway';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { type MotoServer, resetMoto, startMoto } from '../../lib/local/moto.js';
-import { ensureQueues, type PipelineQueues } from '../../lib/local/resources.js';
+import { ensureQueues, ensureTurnsTable, type PipelineQueues } from '../../lib/local/resources.js';
 import { REALISTIC, type RealisticAws, type RealisticStats, startRealisticAws } from '../realistic-aws/index.js';
 import type { Scenario } from './scenarios.js';
 
@@ -31,6 +32,8 @@ export interface TimeScale {
 
 export const NAME_PREFIX = 'keyprov/bench/';
 export const PRODUCT_CODE = 'bench';
+/** The usage-plan write turns table (serverless.yml UsagePlanTurnsTable), in every strategy's moto state. */
+export const TURNS_TABLE = 'bench-usage-plan-turns';
 
 export interface World {
   moto: MotoServer;
@@ -59,7 +62,7 @@ export interface Prepared extends PipelineQueues {
 
 /**
  * A fresh moto state for one strategy: queues as serverless.yml configures them (maxReceiveCount 10, the visibility
- * timeout of `time`), and for usage plans a REST API with a stage and a usage plan serving it. Created
+ * timeout of `time`), the usage-plan write turns table, and for usage plans a REST API with a stage and a usage plan serving it. Created
  * directly in moto, so that the layer's buckets and statistics only see the pipeline.
  */
 export async function prepare(world: World, scenario: Scenario, time: TimeScale): Promise<Prepared> {
@@ -71,6 +74,7 @@ export async function prepare(world: World, scenario: Scenario, time: TimeScale)
     { signups: 'bench-signups', deadLetter: 'bench-signups-dlq', completions: 'bench-completions' },
     { visibilityTimeoutSeconds: time.visibilityTimeoutSeconds, maxReceiveCount: 10 },
   );
+  await ensureTurnsTable(new DynamoDBClient({ endpoint: world.moto.endpoint }), TURNS_TABLE);
   if (!scenario.usagePlans) return queues;
   return { ...queues, usagePlanId: await usagePlanWithStage(new APIGatewayClient({ endpoint: world.moto.endpoint })) };
 }

@@ -274,15 +274,6 @@ describe('createRateLimiter: usage-plan writes', () => {
     expect(limiter.delayMs('CreateUsagePlanKey')).toBe(100);
   });
 
-  test('a failed write costs one more "Total operations" slot (the GetUsagePlanKey that checks a 409)', () => {
-    const { limiter } = limiterAt({ sharePerSecond: 4, usagePlanWriteBackoffMs: 0 });
-    limiter.take('CreateUsagePlanKey');
-    expect(limiter.delayMs('GetApiKeys')).toBe(0);
-    limiter.onFailure('CreateUsagePlanKey');
-    // Total (8/s, two slots of burst): both used, the next one 125 ms away.
-    expect(limiter.delayMs('GetApiKeys')).toBe(125);
-  });
-
   test('a write whose retries ran out is redelivered after the gap before the next write (redeliveryDelayMs)', () => {
     const { clock, limiter } = limiterAt({ sharePerSecond: 100, usagePlanWriteBackoffMs: 100 });
     expect(limiter.redeliveryDelayMs?.('CreateUsagePlanKey')).toBeUndefined();

@@ -94,8 +94,19 @@ describe('a 409 from a usage-plan write is never success by itself', () => {
     expect(record(SECRET).status).toBeUndefined();
   });
 
-  test('409 because the association exists already (GetUsagePlanKey finds it): success', async () => {
-    apigw.on(CreateUsagePlanKeyCommand).rejects(conflict());
+  test('409 "concurrent modification" wrote nothing: retried without looking at the plan', async () => {
+    apigw.on(CreateUsagePlanKeyCommand).rejectsOnce(conflict()).resolves({});
+
+    const response = await buildHandler()(sqsEvent(signup('acme', { productCode: PRODUCT })));
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(apigw).toHaveReceivedCommandTimes(CreateUsagePlanKeyCommand, 2);
+    expect(apigw).toHaveReceivedCommandTimes(GetUsagePlanKeyCommand, 0);
+  });
+
+  test('409 worded otherwise, because the association exists already (GetUsagePlanKey finds it): success', async () => {
+    // AWS's wording for an existing association is not documented: any 409 that is not "concurrent modification".
+    apigw.on(CreateUsagePlanKeyCommand).rejects(new ConflictException({ message: 'Conflict', ...meta(409) }));
 
     const response = await buildHandler()(sqsEvent(signup('acme', { productCode: PRODUCT })));
 
