@@ -1,8 +1,8 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { ApiKeyStore } from './aws/api-gateway.js';
-import { createDynamoDbClient, dynamoDbTurnStore } from './aws/dynamodb.js';
 import { apiGatewayAdapter, createApiGatewayClient } from './aws/api-gateway.js';
+import { createDynamoDbClient, dynamoDbTurnStore } from './aws/dynamodb.js';
 import type { SecretStore } from './aws/secrets-manager.js';
 import { createSecretsManagerClient, secretsManagerAdapter } from './aws/secrets-manager.js';
 import type { MessageSink, MessageSource } from './aws/sqs.js';

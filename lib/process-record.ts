@@ -12,9 +12,9 @@ import { FIRST_SENT_AT_ATTRIBUTE } from './naming.js';
 import { METRIC, recordOutcome } from './observability.js';
 import { provisionKey } from './provision.js';
 import type { RateLimiter } from './rate-limiter.js';
-import type { WriteTurns } from './usage-plan-turns.js';
 import { withRetry } from './retry.js';
 import { revokeKey } from './revoke.js';
+import type { WriteTurns } from './usage-plan-turns.js';
 
 /** What one record came to, when it is not handed back to SQS. */
 export interface RecordResult {
@@ -128,7 +128,10 @@ export function createRecordProcessor(deps: BatchDeps, now: () => Date) {
         secrets: deps.secrets,
         knownPlans,
         now,
-        retry: { apiGateway: retrying(log, context, deps.apiGatewayLimiter, deps.usagePlanTurns), secrets: retrying(log, context, undefined) },
+        retry: {
+          apiGateway: retrying(log, context, deps.apiGatewayLimiter, deps.usagePlanTurns),
+          secrets: retrying(log, context, undefined),
+        },
       };
       const result = await dispatch(request, provisionDeps, deps.config);
       const event = completionEvent(request, result, base);

@@ -42,7 +42,6 @@ export interface RateLimiter {
 /** Operations with a quota of their own (5/s each), which also count against "Total operations". */
 const OWN_QUOTA = new Set(['CreateApiKey', 'DeleteApiKey']);
 
-
 /** "Total operations" (10/s) ÷ the CreateApiKey quota (5/s): API Gateway quotas page (docs/throughput.md). */
 export const TOTAL_TO_CREATE_RATIO = 2;
 
