@@ -30,10 +30,11 @@ export interface Config {
   /** The account's whole CreateApiKey quota: the most one instance ever uses, when it runs alone. */
   apiGatewayAccountRatePerSecond: number;
   /**
-   * DynamoDB table holding the turns of usage-plan writes shared by all instances (lib/usage-plan-turns.ts);
-   * absent: each instance writes one at a time on its own.
+   * DynamoDB table through which the instances coordinate: the turns of usage-plan writes (lib/usage-plan-turns.ts)
+   * and the heartbeats that tell each rate limiter how many instances are busy (lib/fleet.ts). Absent: each instance
+   * writes one at a time on its own and probes without knowing the others.
    */
-  usagePlanTurnsTable?: string;
+  coordinationTable?: string;
   /** Records of one batch in progress at once. */
   recordConcurrency: number;
   /** `off`: the SDK makes one attempt and lib/retry.ts retries; `standard`/`adaptive`: the SDK's own retry modes (benchmark baselines). */
@@ -72,7 +73,7 @@ const schema = z.object({
     z.pipe(z.string().check(z.regex(/^\d+(\.\d+)?$/, 'must be a number of calls per second')), z.transform(Number)),
     5,
   ),
-  USAGE_PLAN_TURNS_TABLE: z.optional(z.string().check(z.regex(/^([A-Za-z0-9_.-]{3,255})?$/, 'must be a DynamoDB table name'))),
+  COORDINATION_TABLE: z.optional(z.string().check(z.regex(/^([A-Za-z0-9_.-]{3,255})?$/, 'must be a DynamoDB table name'))),
   RECORD_CONCURRENCY: integer(1, 100, 10),
   SDK_RETRY_MODE: z._default(z.enum(['off', 'standard', 'adaptive']), 'off'),
 });
@@ -143,7 +144,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     requestTimeoutMs: e.AWS_REQUEST_TIMEOUT_MS,
     apiGatewayRatePerSecond: e.API_GATEWAY_RATE_PER_SECOND,
     apiGatewayAccountRatePerSecond: e.API_GATEWAY_ACCOUNT_RATE_PER_SECOND,
-    usagePlanTurnsTable: e.USAGE_PLAN_TURNS_TABLE || undefined,
+    coordinationTable: e.COORDINATION_TABLE || undefined,
     recordConcurrency: e.RECORD_CONCURRENCY,
     sdkRetryMode: e.SDK_RETRY_MODE,
     retry: {

@@ -1,13 +1,16 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { ApiKeyStore } from './aws/api-gateway.js';
 import { apiGatewayAdapter, createApiGatewayClient } from './aws/api-gateway.js';
-import { createDynamoDbClient, dynamoDbTurnStore } from './aws/dynamodb.js';
+import { createDynamoDbClient, dynamoDbFleetStore, dynamoDbTurnStore } from './aws/dynamodb.js';
 import type { SecretStore } from './aws/secrets-manager.js';
 import { createSecretsManagerClient, secretsManagerAdapter } from './aws/secrets-manager.js';
 import type { MessageSink, MessageSource } from './aws/sqs.js';
 import { createSqsClient, sqsAdapter, sqsSourceAdapter } from './aws/sqs.js';
 import type { Config } from './config.js';
+import { createFleet } from './fleet.js';
 import { logger, metrics } from './observability.js';
 import type { RateLimiter, SharingRateLimiterOptions } from './rate-limiter.js';
 import { createRateLimiter } from './rate-limiter.js';
@@ -23,7 +26,7 @@ export interface BatchDeps {
   signupQueue?: MessageSource;
   /** Paces API Gateway calls across all records of this instance. Optional. */
   apiGatewayLimiter?: RateLimiter;
-  /** Turns of usage-plan writes shared by all instances (USAGE_PLAN_TURNS_TABLE). Optional. */
+  /** Turns of usage-plan writes shared by all instances (COORDINATION_TABLE). Optional. */
   usagePlanTurns?: WriteTurns;
   logger: Logger;
   /** Outcome counts, throttles, retries and latency (lib/observability.ts). Optional. */
@@ -42,8 +45,8 @@ export function createDeps(config: Config): BatchDeps {
     completions: sqsAdapter(sqs, config.completionQueueUrl),
     signupQueue: sqsSourceAdapter(sqs),
     // One limiter per instance, shared by every record of every invocation: API Gateway's quota is per account.
-    apiGatewayLimiter: config.apiGatewayRatePerSecond > 0 ? createRateLimiter(apiGatewayLimiterOptions(config)) : undefined,
-    usagePlanTurns: config.usagePlanTurnsTable ? usagePlanTurns(config, config.usagePlanTurnsTable) : undefined,
+    apiGatewayLimiter: config.apiGatewayRatePerSecond > 0 ? instanceLimiter(config, apiGatewayLimiterOptions(config)) : undefined,
+    usagePlanTurns: config.coordinationTable ? usagePlanTurns(config, config.coordinationTable) : undefined,
     logger,
     metrics,
   };
@@ -62,14 +65,58 @@ export function apiGatewayLimiterOptions(config: Config): SharingRateLimiterOpti
     // 3 × the base delay measured better than 1 × (docs/throughput.md, "Rate sharing: designs measured").
     usagePlanWriteBackoffMs: 3 * config.retry.baseDelayMs,
     // With shared turns the writes of all instances are on one timeline: none of this instance's has to wait for another.
-    serialiseUsagePlanWrites: config.usagePlanTurnsTable === undefined,
+    serialiseUsagePlanWrites: config.coordinationTable === undefined,
+    // The same table counts the busy instances (lib/fleet.ts).
+    fleetAware: config.coordinationTable !== undefined,
   };
 }
+
+/**
+ * The instance's limiter from `options`; with the coordination table, it is told how many instances are busy, from
+ * heartbeats this instance writes while it makes API Gateway calls.
+ */
+export function instanceLimiter(config: Config, options: SharingRateLimiterOptions): RateLimiter {
+  const limiter = createRateLimiter(options);
+  const table = config.coordinationTable;
+  if (!table || !options.fleetAware) return limiter;
+  const fleet = createFleet({
+    store: dynamoDbFleetStore(dynamoDbClient(config), table),
+    id: randomUUID(),
+    onSize: (size) => limiter.setFleetSize?.(size),
+    onStoreError: (error) =>
+      logger.error('Instance heartbeats unavailable: the rate limiter probes without knowing how many instances run', {
+        table,
+        error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+      }),
+  });
+  return {
+    delayMs: (operation) => limiter.delayMs(operation),
+    take(operation) {
+      fleet.touch();
+      return limiter.take(operation);
+    },
+    onThrottle: (retryAfterMs, operation) => limiter.onThrottle(retryAfterMs, operation),
+    onSuccess: (operation) => limiter.onSuccess(operation),
+    onFailure: (operation) => limiter.onFailure(operation),
+    redeliveryDelayMs: (operation) => limiter.redeliveryDelayMs?.(operation),
+    setFleetSize: (size) => limiter.setFleetSize?.(size),
+    get rate() {
+      return limiter.rate;
+    },
+  };
+}
+
+/** One DynamoDB client per instance, for the turns and the heartbeats. */
+let sharedDynamoDb: DynamoDBClient | undefined;
+const dynamoDbClient = (config: Config) => {
+  sharedDynamoDb ??= createDynamoDbClient(config.requestTimeoutMs);
+  return sharedDynamoDb;
+};
 
 /** The shared turns of usage-plan writes; while their table fails, the instance writes one at a time on its own. */
 function usagePlanTurns(config: Config, tableName: string): WriteTurns {
   return createWriteTurns({
-    store: dynamoDbTurnStore(createDynamoDbClient(config.requestTimeoutMs), tableName),
+    store: dynamoDbTurnStore(dynamoDbClient(config), tableName),
     fallbackMs: 30_000,
     onStoreError: (error) =>
       logger.error('Usage-plan write turns unavailable: writing one at a time without them', {

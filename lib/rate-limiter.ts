@@ -35,6 +35,11 @@ export interface RateLimiter {
    * after failed ones: the gap before the instance's next write, at least 1 ms), so SQS redelivers after that.
    */
   redeliveryDelayMs?(operation?: string): number | undefined;
+  /**
+   * How many instances are busy now (lib/fleet.ts), or undefined when that is not known. Only for a `fleetAware`
+   * limiter: see {@link SharingRateLimiterOptions.fleetAware}.
+   */
+  setFleetSize?(size: number | undefined): void;
   /** The current rate: CreateApiKey calls per second (other calls: `totalRatio` × this). */
   readonly rate: number;
 }
@@ -84,6 +89,14 @@ export interface SharingRateLimiterOptions {
    * × 32. Default 100 ms.
    */
   usagePlanWriteBackoffMs?: number;
+  /**
+   * The instance is told how many instances are busy (`setFleetSize`): no fast probe then, which overshoots when
+   * several start together; instead, once two reports in a row agree on a smaller fleet than before (or on the first
+   * one), the rate rises at once to its fair share, the ceiling ÷ that number, and a larger fleet cuts it there at
+   * once. It never probes above the fair share (that would take another instance's part); below it, after a
+   * throttle (a neighbour), it probes slowly. Told `undefined` (the store failed), it probes as without. Default false.
+   */
+  fleetAware?: boolean;
   /** Calls that may go at once after an idle spell (slots left unused are kept, up to this). Default 2. */
   burst?: number;
   now?: () => number;
@@ -131,9 +144,14 @@ export function createRateLimiter(options: SharingRateLimiterOptions): RateLimit
   const now = options.now ?? Date.now;
   const random = options.random ?? Math.random;
 
+  const fleetAware = options.fleetAware ?? false;
   let rate = share;
   /** Until the first throttle, the probe grows fast; after it, slowly (both per success while held back). */
-  let fastProbe = probing;
+  let fastProbe = probing && !fleetAware;
+  let throttledOnce = false;
+  /** The fleet size the rate was last set for, and the last one reported (a smaller size must be reported twice). */
+  let fleetSize: number | undefined;
+  let reportedSize: number | undefined;
   /** Throttles of calls sent before a cut arrive after it: they say nothing new until this time. */
   let calmUntil = 0;
   let pausedUntil = 0;
@@ -148,6 +166,7 @@ export function createRateLimiter(options: SharingRateLimiterOptions): RateLimit
   const total = new Schedule(() => rate * totalRatio, Math.max(burst, Math.round(burst * totalRatio)));
   const schedules = (operation: string | undefined) => (operation === undefined || OWN_QUOTA.has(operation) ? [create, total] : [total]);
 
+  const fairShare = (size: number) => Math.min(ceiling, Math.max(floor, ceiling / size));
   const isWrite = (operation: string | undefined) => operation !== undefined && USAGE_PLAN_WRITES.has(operation);
   const earliest = (operation: string | undefined, t: number) =>
     Math.max(pausedUntil, isWrite(operation) ? nextWriteAt : t, ...schedules(operation).map((s) => s.earliest(t)));
@@ -165,7 +184,9 @@ export function createRateLimiter(options: SharingRateLimiterOptions): RateLimit
       const t = now();
       if (t - lastCallAt > idleResetMs && rate > share) {
         rate = share;
-        fastProbe = probing;
+        fastProbe = probing && !fleetAware;
+        fleetSize = undefined;
+        reportedSize = undefined;
       }
       // Another write of ours in flight: ask again shortly (how long API Gateway takes over a write is not known).
       if (serialiseWrites && isWrite(operation) && t < writeLeaseUntil) return 10;
@@ -190,6 +211,7 @@ export function createRateLimiter(options: SharingRateLimiterOptions): RateLimit
       if (t < calmUntil) return;
       rate = Math.max(floor, rate * (fastProbe ? firstDecrease : decrease));
       fastProbe = false;
+      throttledOnce = true;
       // Two slots at the new rate: enough for the answers to calls sent before the cut to come back.
       calmUntil = t + 2 * (1000 / rate);
     },
@@ -199,7 +221,9 @@ export function createRateLimiter(options: SharingRateLimiterOptions): RateLimit
       if (isWrite(operation)) writeFailures = 0;
       // Grow only while our own pace holds calls back: successes at a pace nobody needed prove nothing.
       if (t - heldBackAt > 1000 / rate + 1000) return;
-      rate = Math.min(ceiling, rate + (fastProbe ? fastStep : slowStep));
+      // Told how many instances are busy, it probes up to its fair part only: above it, it would take another's.
+      const top = fleetSize === undefined ? ceiling : fairShare(fleetSize);
+      rate = Math.max(rate, Math.min(top, rate + (fastProbe ? fastStep : slowStep)));
     },
     onFailure(operation) {
       if (!isWrite(operation)) return;
@@ -211,6 +235,25 @@ export function createRateLimiter(options: SharingRateLimiterOptions): RateLimit
     redeliveryDelayMs(operation) {
       if (!isWrite(operation) || writeFailures === 0) return undefined;
       return Math.max(1, nextWriteAt - now());
+    },
+    setFleetSize(size) {
+      if (!fleetAware || !probing) return;
+      if (size === undefined || !Number.isFinite(size) || size < 1) {
+        // Not known: probe as a limiter that was never told, unless a throttle already ended the fast probe.
+        fastProbe = !throttledOnce;
+        fleetSize = reportedSize = undefined;
+        return;
+      }
+      const confirmed = size === reportedSize;
+      reportedSize = size;
+      const fair = fairShare(size);
+      if (fleetSize !== undefined && size > fleetSize) {
+        fleetSize = size;
+        rate = Math.min(rate, fair);
+      } else if (confirmed && (fleetSize === undefined || size < fleetSize)) {
+        fleetSize = size;
+        rate = Math.max(rate, fair);
+      }
     },
     get rate() {
       return rate;

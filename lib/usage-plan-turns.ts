@@ -46,7 +46,7 @@ export interface WriteTurns {
 
 export interface WriteTurnsOptions {
   store: TurnStore;
-  /** Expected time of a write before this instance has timed one. Default 200 ms. */
+  /** Expected time of a write before this instance has timed one. Default 100 ms. */
   initialWriteMs?: number;
   /** The turn is this quantile of the instance's recent write times… Default 0.75. */
   quantile?: number;
@@ -86,7 +86,7 @@ export function createWriteTurns(options: WriteTurnsOptions): WriteTurns {
   const now = options.now ?? Date.now;
   const sleep = options.sleep ?? defaultSleep;
 
-  const initialWriteMs = options.initialWriteMs ?? 200;
+  const initialWriteMs = options.initialWriteMs ?? 100;
   const quantile = options.quantile ?? 0.75;
   const margin = options.margin ?? 1.05;
   /** This instance's last successful write times, oldest first. */
@@ -174,22 +174,28 @@ export function createWriteTurns(options: WriteTurnsOptions): WriteTurns {
     return undefined;
   }
 
+  /** A shared turn, or undefined to write without one; a failing store is left alone for `fallbackMs` (told once). */
+  async function claimOrFallBack(maxWaitMs: number): Promise<{ begins: Promise<Turn> } | undefined> {
+    if (now() < storeDownUntil) return undefined;
+    try {
+      return await sharedTurnClaim(maxWaitMs);
+    } catch (error) {
+      if (error instanceof DeadlineError) throw error;
+      // Set here, inside the chain of claims: the claims queued behind this one see it and do not ask the store.
+      storeDownUntil = now() + fallbackMs;
+      seen = undefined;
+      onStoreError?.(error);
+      return undefined;
+    }
+  }
+
   return {
     covers: (operation) => USAGE_PLAN_WRITES.has(operation),
     async take(maxWaitMs) {
-      if (now() >= storeDownUntil) {
-        try {
-          const claimed = claimTail.then(() => sharedTurnClaim(maxWaitMs));
-          claimTail = claimed.catch(() => undefined);
-          const claim = await claimed;
-          if (claim) return await claim.begins;
-        } catch (error) {
-          if (error instanceof DeadlineError) throw error;
-          storeDownUntil = now() + fallbackMs;
-          seen = undefined;
-          onStoreError?.(error);
-        }
-      }
+      const claimed = claimTail.then(() => claimOrFallBack(maxWaitMs));
+      claimTail = claimed.catch(() => undefined);
+      const claim = await claimed;
+      if (claim) return await claim.begins;
       return localTurn(maxWaitMs);
     },
   };

@@ -69,10 +69,10 @@ export async function ensureQueues(
 }
 
 /**
- * Creates the usage-plan write turns table (USAGE_PLAN_TURNS_TABLE, lib/usage-plan-turns.ts) as serverless.yml
+ * Creates the usage-plan write turns table (COORDINATION_TABLE, lib/usage-plan-turns.ts) as serverless.yml
  * declares it — partition key `pk` (string), on demand — unless it exists. Returns whether it created it.
  */
-export async function ensureTurnsTable(dynamodb: DynamoDBClient, tableName: string): Promise<boolean> {
+export async function ensureCoordinationTable(dynamodb: DynamoDBClient, tableName: string): Promise<boolean> {
   try {
     await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
     return false;

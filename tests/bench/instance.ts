@@ -9,10 +9,9 @@
 import { once } from 'node:events';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { loadConfig } from '../../lib/config.js';
-import { apiGatewayLimiterOptions, createDeps } from '../../lib/deps.js';
+import { apiGatewayLimiterOptions, createDeps, instanceLimiter } from '../../lib/deps.js';
 import { runEventSourceMapping, type SqsHandler } from '../../lib/local/event-source-mapping.js';
 import { createBatchHandler } from '../../lib/process-batch.js';
-import { createRateLimiter } from '../../lib/rate-limiter.js';
 import { LIMITER_DESIGNS } from './scenarios.js';
 
 const { MOTO_ENDPOINT, BENCH_QUEUE_URL, BENCH_QUEUE_ARN, BENCH_FUNCTION_TIMEOUT_MS, BENCH_MAX_DURATION_MS, BENCH_DESIGN } = process.env;
@@ -24,7 +23,7 @@ async function designHandler(name: string): Promise<SqsHandler> {
   if (!design) throw new Error(`unknown BENCH_DESIGN ${name}`);
   const config = loadConfig(process.env);
   const deps = createDeps(config);
-  return createBatchHandler({ ...deps, apiGatewayLimiter: createRateLimiter(design.options(apiGatewayLimiterOptions(config))) });
+  return createBatchHandler({ ...deps, apiGatewayLimiter: instanceLimiter(config, design.options(apiGatewayLimiterOptions(config))) });
 }
 
 const handler: SqsHandler = BENCH_DESIGN ? await designHandler(BENCH_DESIGN) : (await import('../../functions/provision.js')).handler;

@@ -12,7 +12,7 @@ import { capacityOf, type RunSettings, runStrategy, type StrategyResult } from '
 import { json, type ScenarioResult, table, targets } from './report.js';
 import { createApiKeyLimit, SCENARIOS, type Scenario, strategies } from './scenarios.js';
 import { goodputSvg } from './svg.js';
-import { startWorld, TURNS_TABLE } from './world.js';
+import { COORDINATION_TABLE_NAME, startWorld } from './world.js';
 
 // The orchestrator's own clients (and the instances, which inherit this environment) need a Region and credentials.
 process.env.AWS_REGION ??= 'us-east-1';
@@ -81,7 +81,7 @@ async function main(): Promise<number> {
     },
   };
   const scenarios = chosenScenarios(values);
-  const known = strategies((ms) => String(Math.round(ms / factor)), TURNS_TABLE);
+  const known = strategies((ms) => String(Math.round(ms / factor)), COORDINATION_TABLE_NAME);
   const names = (values.strategies ?? '').split(',').filter(Boolean);
   if (names.length === 0) throw new UsageError('--strategies names no strategy');
   for (const n of names) if (!known[n]) throw new UsageError(`unknown strategy ${n}; known: ${Object.keys(known).join(', ')}`);

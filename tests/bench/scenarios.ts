@@ -131,7 +131,7 @@ export function strategies(scaled: (ms: number) => string, turnsTable: string): 
     RETRY_MAX_DELAY_MS: scaled(10_000),
   };
   // serverless.yml gives the function the turns table; the baselines are the handler without our coordination.
-  const ours = { ...ownRetries, USAGE_PLAN_TURNS_TABLE: turnsTable };
+  const ours = { ...ownRetries, COORDINATION_TABLE: turnsTable };
   const sdk = (mode: string) => ({ API_GATEWAY_RATE_PER_SECOND: '0', SDK_RETRY_MODE: mode, RETRY_MAX_ATTEMPTS: '1' });
   const designs = Object.entries(LIMITER_DESIGNS).map(([name, d]): [string, Strategy] => [
     `design:${name}`,

@@ -17,7 +17,7 @@ import {
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { type MotoServer, resetMoto, startMoto } from '../../lib/local/moto.js';
-import { ensureQueues, ensureTurnsTable, type PipelineQueues } from '../../lib/local/resources.js';
+import { ensureCoordinationTable, ensureQueues, type PipelineQueues } from '../../lib/local/resources.js';
 import { REALISTIC, type RealisticAws, type RealisticStats, startRealisticAws } from '../realistic-aws/index.js';
 import type { Scenario } from './scenarios.js';
 
@@ -32,8 +32,8 @@ export interface TimeScale {
 
 export const NAME_PREFIX = 'keyprov/bench/';
 export const PRODUCT_CODE = 'bench';
-/** The usage-plan write turns table (serverless.yml UsagePlanTurnsTable), in every strategy's moto state. */
-export const TURNS_TABLE = 'bench-usage-plan-turns';
+/** The usage-plan write turns table (serverless.yml CoordinationTable), in every strategy's moto state. */
+export const COORDINATION_TABLE_NAME = 'bench-coordination';
 
 export interface World {
   moto: MotoServer;
@@ -74,7 +74,7 @@ export async function prepare(world: World, scenario: Scenario, time: TimeScale)
     { signups: 'bench-signups', deadLetter: 'bench-signups-dlq', completions: 'bench-completions' },
     { visibilityTimeoutSeconds: time.visibilityTimeoutSeconds, maxReceiveCount: 10 },
   );
-  await ensureTurnsTable(new DynamoDBClient({ endpoint: world.moto.endpoint }), TURNS_TABLE);
+  await ensureCoordinationTable(new DynamoDBClient({ endpoint: world.moto.endpoint }), COORDINATION_TABLE_NAME);
   if (!scenario.usagePlans) return queues;
   return { ...queues, usagePlanId: await usagePlanWithStage(new APIGatewayClient({ endpoint: world.moto.endpoint })) };
 }

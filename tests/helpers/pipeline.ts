@@ -1,4 +1,5 @@
 import { APIGatewayClient, GetApiKeysCommand } from '@aws-sdk/client-api-gateway';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PurgeQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { CompletionEvent } from '../../lib/completion.js';
@@ -7,7 +8,7 @@ import { createDeps } from '../../lib/deps.js';
 import { runEventSourceMapping, type SqsHandler } from '../../lib/local/event-source-mapping.js';
 import { resetMoto } from '../../lib/local/moto.js';
 import { peekQueue, sendBodies } from '../../lib/local/queues.js';
-import { ensureQueues, type QueueSettings } from '../../lib/local/resources.js';
+import { ensureCoordinationTable, ensureQueues, type QueueSettings } from '../../lib/local/resources.js';
 import { type BatchDeps, createBatchHandler } from '../../lib/process-batch.js';
 import { REALISTIC, type RealisticAws, type RealisticSettings, startRealisticAws } from '../realistic-aws/index.js';
 
@@ -34,6 +35,9 @@ export const FUNCTION_RETRY = {
   RETRY_BASE_DELAY_MS: '50',
   RETRY_MAX_DELAY_MS: '1500',
 } as const;
+
+/** The usage-plan write turns table, as serverless.yml gives the function one (lib/usage-plan-turns.ts). */
+export const COORDINATION_TABLE_NAME = 'keyprov-test-coordination';
 
 /** SDK clients, all pointed at one endpoint. */
 export interface AwsClients {
@@ -73,7 +77,8 @@ export async function startPipeline(
   const { sqs, apigw, secrets } = clientsFor(moto);
   const viaLayer = clientsFor(proxy.endpoint);
   const queues = await ensureQueues(sqs, QUEUES, settings);
-  Object.assign(process.env, FUNCTION_RETRY, await setup?.({ apigw }));
+  await ensureCoordinationTable(new DynamoDBClient({ endpoint: moto }), COORDINATION_TABLE_NAME);
+  Object.assign(process.env, FUNCTION_RETRY, { COORDINATION_TABLE: COORDINATION_TABLE_NAME }, await setup?.({ apigw }));
 
   // Every call of the function goes through the layer; the SQS client sends to the queue URL's host, so the
   // completion queue's URL names the layer too.

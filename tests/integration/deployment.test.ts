@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
+import { FLEET_ITEM_KEY, TURNS_ITEM_KEY } from '../../lib/aws/dynamodb.js';
 import { OWNER_TAG, ownedTags } from '../../lib/naming.js';
 import { type Run, run } from '../helpers/run-command.js';
 
@@ -66,7 +67,14 @@ interface Template {
   Conditions?: Record<string, Json>;
   Resources: Record<
     string,
-    { Type: string; Condition?: string; DependsOn?: string | string[]; DeletionPolicy?: string; Properties?: JsonObject }
+    {
+      Type: string;
+      Condition?: string;
+      DependsOn?: string | string[];
+      DeletionPolicy?: string;
+      UpdateReplacePolicy?: string;
+      Properties?: JsonObject;
+    }
   >;
   Outputs?: Record<string, JsonObject>;
 }
@@ -350,6 +358,8 @@ const ACTIONS_OF_COMMAND: Record<string, { actions: string[]; withUsagePlans?: t
   SendMessageBatchCommand: { actions: ['sqs:SendMessage'] },
   GetQueueUrlCommand: { actions: ['sqs:GetQueueUrl'] },
   ChangeMessageVisibilityBatchCommand: { actions: ['sqs:ChangeMessageVisibility'] },
+  // lib/aws/dynamodb.ts: the usage-plan write turns (a failed condition's old item comes with the answer, no read action).
+  UpdateItemCommand: { actions: ['dynamodb:UpdateItem'] },
 };
 
 const CONFIGURED = {
@@ -600,6 +610,40 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
     });
   });
 
+  describe('the usage-plan write turns table', () => {
+    const tableName = `api-key-provisioner-${STAGE}-coordination`;
+    const variablesOf = (deployment: Deployment, functionId: string) =>
+      (deployment.resource(functionId).Properties.Environment as JsonObject).Variables as JsonObject;
+
+    test('on demand, partition key `pk` (a string) and nothing else, named by stage; deleted with the stack', () => {
+      for (const deployment of [byDefault, configured]) {
+        const table = deployment.resource('CoordinationTable');
+        expect(table.Type).toBe('AWS::DynamoDB::Table');
+        expect(table.Properties).toEqual({
+          TableName: tableName,
+          BillingMode: 'PAY_PER_REQUEST',
+          AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        });
+      }
+      // Coordination state only: nothing to keep, and a retained table would keep its name taken.
+      expect(template.Resources.CoordinationTable).toMatchObject({ DeletionPolicy: 'Delete', UpdateReplacePolicy: 'Delete' });
+    });
+
+    test('the provision function gets its name as COORDINATION_TABLE, a plain string; the register function does not', () => {
+      for (const deployment of [byDefault, configured]) {
+        expect(variablesOf(deployment, 'ProvisionLambdaFunction').COORDINATION_TABLE).toBe(
+          deployment.resource('CoordinationTable').Properties.TableName,
+        );
+        expect(variablesOf(deployment, 'RegisterLambdaFunction').COORDINATION_TABLE).toBeUndefined();
+      }
+      // As written in the template: no Ref, so `serverless invoke local` resolves it without a deployed stack.
+      expect(template.Resources.ProvisionLambdaFunction).toMatchObject({
+        Properties: { Environment: { Variables: { COORDINATION_TABLE: tableName } } },
+      });
+    });
+  });
+
   describe('the function’s role: least privilege', () => {
     const namePrefix = `keyprov/${STAGE}/`;
     const secrets = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${namePrefix}*`;
@@ -668,6 +712,12 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
           StringLike: { 'kms:EncryptionContext:SecretARN': [secrets] },
         },
       },
+      CoordinateInstances: {
+        Effect: 'Allow',
+        Action: ['dynamodb:UpdateItem'],
+        Resource: ['<CoordinationTable.Arn>'],
+        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [TURNS_ITEM_KEY, FLEET_ITEM_KEY] } },
+      },
     });
     const withoutSid = (statements: Statement[]) => Object.fromEntries(statements.map(({ Sid, ...rest }) => [Sid ?? '(no Sid)', rest]));
 
@@ -731,7 +781,10 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
       const env = (byDefault.resource('ProvisionLambdaFunction').Properties.Environment as JsonObject).Variables as JsonObject;
       expect(env.NAME_PREFIX).toBe(namePrefix);
       for (const deployment of [byDefault, configured]) {
-        const conditioned = roleStatements(deployment).filter((s) => s.Condition && !s.Action.every((a) => a.startsWith('kms:')));
+        // The KMS statement and the DynamoDB one have conditions of their own (tests above and below).
+        const conditioned = roleStatements(deployment).filter(
+          (s) => s.Condition && !s.Action.every((a) => a.startsWith('kms:') || a.startsWith('dynamodb:')),
+        );
         expect(conditioned.map((s) => s.Sid).sort()).toEqual(
           [
             'CreateOwnedApiKeys',
@@ -762,6 +815,8 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
       requestTags?: Record<string, string>;
       /** Tags of the resource acted on (aws:ResourceTag); undefined for one that does not exist. */
       resourceTags?: Record<string, string>;
+      /** Partition keys of the DynamoDB items the request touches (dynamodb:LeadingKeys). */
+      leadingKeys?: string[];
     }
     const contextValue = (key: string, request: IamRequest): string | undefined => {
       const [prefix, ...rest] = key.split('/');
@@ -772,6 +827,11 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
       return Object.entries(tags ?? {}).find(([k]) => k.toLowerCase() === tagKey)?.[1];
     };
     const holds = (operator: string, key: string, values: string[], request: IamRequest): boolean => {
+      // A set of values: true when every value of the request is listed (and so, as IAM has it, when there is none).
+      if (operator === 'ForAllValues:StringEquals') {
+        if (key.toLowerCase() !== 'dynamodb:leadingkeys') throw new Error(`condition key ${key} is not modelled`);
+        return (request.leadingKeys ?? []).every((value) => values.includes(value));
+      }
       const actual = contextValue(key, request);
       if (operator === 'StringEquals') return actual !== undefined && values.includes(actual);
       if (operator === 'StringEqualsIfExists') return actual === undefined || values.includes(actual);
@@ -839,6 +899,44 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
       expect(allows({ action: 'secretsmanager:PutSecretValue', resource: secret, resourceTags: otherStage })).toBe(false);
       // No way to remove the ownership tag.
       expect(allows({ action: 'secretsmanager:UntagResource', resource: secret, resourceTags: record })).toBe(false);
+    });
+
+    test('the turns table: UpdateItem on its one item only; no other statement of the role touches DynamoDB', () => {
+      for (const deployment of [byDefault, configured]) {
+        const statements = roleStatements(deployment);
+        const dynamoDb = statements.filter((s) => JSON.stringify(s).toLowerCase().includes('dynamodb'));
+        expect(dynamoDb).toEqual([
+          {
+            Sid: 'CoordinateInstances',
+            Effect: 'Allow',
+            Action: ['dynamodb:UpdateItem'],
+            Resource: ['<CoordinationTable.Arn>'],
+            Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [TURNS_ITEM_KEY, FLEET_ITEM_KEY] } },
+          },
+        ]);
+        // Nothing else names the table either.
+        expect(statements.filter((s) => JSON.stringify(s).includes('CoordinationTable')).map((s) => s.Sid)).toEqual([
+          'CoordinateInstances',
+        ]);
+        const table = '<CoordinationTable.Arn>';
+        const allows = (request: IamRequest) => roleAllows(deployment, request);
+        // What lib/aws/dynamodb.ts sends: UpdateItem with Key pk = TURNS_ITEM_KEY (turns) or FLEET_ITEM_KEY (heartbeats).
+        expect(allows({ action: 'dynamodb:UpdateItem', resource: table, leadingKeys: [TURNS_ITEM_KEY] })).toBe(true);
+        expect(allows({ action: 'dynamodb:UpdateItem', resource: table, leadingKeys: [FLEET_ITEM_KEY] })).toBe(true);
+        expect(allows({ action: 'dynamodb:UpdateItem', resource: table, leadingKeys: ['another-item'] })).toBe(false);
+        expect(
+          allows({
+            action: 'dynamodb:UpdateItem',
+            resource: `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/other`,
+            leadingKeys: [TURNS_ITEM_KEY],
+          }),
+        ).toBe(false);
+        for (const action of ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Scan', 'dynamodb:Query'])
+          expect({ action, allowed: allows({ action, resource: table, leadingKeys: [TURNS_ITEM_KEY] }) }).toEqual({
+            action,
+            allowed: false,
+          });
+      }
     });
 
     test('no hard-coded partition: serverless.yml has no `arn:aws:` outside comments, the packaged template none at all', () => {

@@ -10,6 +10,7 @@ import {
   NotFoundException,
   TooManyRequestsException,
 } from '@aws-sdk/client-api-gateway';
+import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import {
   CreateSecretCommand,
   DeleteSecretCommand,
@@ -21,6 +22,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { CreateQueueCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { resetMoto } from '../../lib/local/moto.js';
+import { ensureCoordinationTable } from '../../lib/local/resources.js';
 import { errorsOf, failure, resolveCustomer, settle, TestClients, unique } from '../realistic-aws/clients.js';
 import { NONE, REALISTIC, type RealisticAws, startRealisticAws } from '../realistic-aws/index.js';
 import { MARKED_FOR_DELETION, NAME_SCHEDULED_FOR_DELETION } from '../realistic-aws/secrets.js';
@@ -193,6 +195,30 @@ describe('accessDenied', () => {
     expect(apigw.message).toContain('is not authorized to perform: apigateway:POST on resource: arn:aws:apigateway:us-east-1::/apikeys');
     await expect(layer.apigw.send(new GetApiKeysCommand({}))).resolves.toBeTruthy();
     expect(aws.stats().deniedCalls).toEqual({ 'secretsmanager.GetSecretValue': 1, 'secretsmanager.PutSecretValue': 1, CreateApiKey: 1 });
+  });
+
+  test('DynamoDB: 400 AccessDeniedException naming the action and the table; moto alone has no IAM', async () => {
+    const table = unique('turns');
+    const dynamodb = (endpoint: string) => new DynamoDBClient({ endpoint });
+    await ensureCoordinationTable(dynamodb(motoEndpoint), table);
+    const update = (client: DynamoDBClient) =>
+      client.send(
+        new UpdateItemCommand({
+          TableName: table,
+          Key: { pk: { S: 'usage-plan-writes' } },
+          UpdateExpression: 'SET busyUntil = :end',
+          ExpressionAttributeValues: { ':end': { N: '1' } },
+        }),
+      );
+    aws.configure({ accessDenied: { dynamodb: ['UpdateItem'] } });
+    await expect(update(dynamodb(motoEndpoint))).resolves.toBeTruthy();
+
+    const denied = await failure(update(dynamodb(aws.endpoint)));
+    expect([denied.name, denied.$metadata?.httpStatusCode]).toEqual(['AccessDeniedException', 400]);
+    expect(denied.message).toMatch(
+      new RegExp(`is not authorized to perform: dynamodb:UpdateItem on resource: arn:aws:dynamodb:us-east-1:\\d{12}:table/${table} `),
+    );
+    expect(aws.stats().deniedCalls).toEqual({ 'DynamoDB_20120810.UpdateItem': 1 });
   });
 });
 

@@ -76,7 +76,10 @@ const KMS_USING = ['CreateSecret', 'GetSecretValue', 'BatchGetSecretValue', 'Put
  * "User: … is not authorized to perform: secretsmanager:Op on resource: SecretId because no identity-based policy
  * allows the secretsmanager:Op action" (e.g. mongodb/awscdk-resources-mongodbatlas#207), and "Access to KMS is not
  * allowed" when the key policy refuses (aws/aws-cdk#7677). API Gateway: HTTP 403 `AccessDeniedException`, IAM action
- * `apigateway:METHOD` on the resource `arn:aws:apigateway:REGION::/path` (aws/aws-sdk-js-v3#2567).
+ * `apigateway:METHOD` on the resource `arn:aws:apigateway:REGION::/path` (aws/aws-sdk-js-v3#2567). DynamoDB: HTTP
+ * 400 `AccessDeniedException` "User: … is not authorized to perform: dynamodb:Op on resource:
+ * arn:aws:dynamodb:REGION:ACCOUNT:table/NAME" (boostchicken/spring-data-dynamodb#558; the DynamoDB developer guide,
+ * "Error handling with DynamoDB", lists AccessDeniedException among the 400s).
  */
 export function accessDenied(op: Operation, req: AwsRequest, settings: AccessDeniedSettings | undefined): AwsResponse | undefined {
   if (!settings) return undefined;
@@ -86,6 +89,13 @@ export function accessDenied(op: Operation, req: AwsRequest, settings: AccessDen
     const resource = `arn:aws:apigateway:${op.region}::${new URL(req.url, 'http://layer.invalid').pathname}`;
     const message = `User: ${principal} is not authorized to perform: ${action} on resource: ${resource} because no identity-based policy allows the ${action} action`;
     return awsError(op, 403, 'AccessDeniedException', message);
+  }
+  if (op.service === 'dynamodb' && listed(settings.dynamodb, op)) {
+    const action = `dynamodb:${op.name}`;
+    const table = jsonMember(req.body, 'TableName');
+    const on = table ? ` on resource: arn:aws:dynamodb:${op.region}:123456789012:table/${table}` : '';
+    const message = `User: ${principal} is not authorized to perform: ${action}${on} because no identity-based policy allows the ${action} action`;
+    return awsError(op, 400, 'AccessDeniedException', message);
   }
   if (op.service !== 'secretsmanager') return undefined;
   if (listed(settings.secretsManager, op)) {

@@ -3,11 +3,11 @@ import type { IncomingHttpHeaders } from 'node:http';
 /**
  * Naming an AWS request. Every switch of the layer is keyed by operation name, and moto does not tell us which
  * operation it ran, so the layer works it out from the request: the `X-Amz-Target` header of the JSON protocols
- * (SQS `AmazonSQS.X`, JSON 1.0; Secrets Manager `secretsmanager.X` and Marketplace Metering `AWSMPMeteringService.X`,
+ * (SQS `AmazonSQS.X` and DynamoDB `DynamoDB_20120810.X`, JSON 1.0; Secrets Manager `secretsmanager.X` and Marketplace Metering `AWSMPMeteringService.X`,
  * JSON 1.1), else method + path for API Gateway's REST-JSON protocol. The SigV4 credential scope gives the Region.
  */
 
-export type Service = 'apigateway' | 'secretsmanager' | 'sqs' | 'metering' | 'kms' | 'other';
+export type Service = 'apigateway' | 'secretsmanager' | 'sqs' | 'metering' | 'kms' | 'dynamodb' | 'other';
 
 export interface Operation {
   service: Service;
@@ -32,6 +32,7 @@ const TARGET_PREFIXES: Record<string, { service: Service; jsonVersion: '1.0' | '
   secretsmanager: { service: 'secretsmanager', jsonVersion: '1.1' },
   AWSMPMeteringService: { service: 'metering', jsonVersion: '1.1' },
   TrentService: { service: 'kms', jsonVersion: '1.1' },
+  DynamoDB_20120810: { service: 'dynamodb', jsonVersion: '1.0' },
 };
 
 type Route = readonly [method: string, path: RegExp, name: string, params?: readonly string[]];

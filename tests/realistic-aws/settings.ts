@@ -44,6 +44,8 @@ export interface AccessDeniedSettings {
   apiGateway?: OperationList;
   /** Secrets Manager operations whose use of the KMS key is denied: 400 AccessDeniedException "Access to KMS is not allowed". */
   kms?: OperationList;
+  /** DynamoDB operations denied by IAM: 400 AccessDeniedException. */
+  dynamodb?: OperationList;
   /** The caller named in the messages. */
   principal?: string;
 }

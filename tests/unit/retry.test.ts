@@ -1,5 +1,7 @@
 import { DeadlineError, RejectedError, RetryableError, ThrottledError, TransientError } from '../../lib/errors.js';
+import type { RateLimiter } from '../../lib/rate-limiter.js';
 import { backoffDelay, type RetryOptions, type RetryPolicy, withRetry } from '../../lib/retry.js';
+import type { Turn, WriteTurns } from '../../lib/usage-plan-turns.js';
 
 const policy: RetryPolicy = { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 10_000, safetyMarginMs: 1_000 };
 
@@ -304,5 +306,131 @@ describe('withRetry: the Lambda deadline', () => {
   test('DeadlineError is a RetryableError, so SQS redelivers the record', async () => {
     const { options } = harness({ remainingTimeMs: () => 0 });
     await expect(withRetry('Op', async () => 'ok', options)).rejects.toBeInstanceOf(RetryableError);
+  });
+});
+
+describe('withRetry: usage-plan write turns', () => {
+  /**
+   * A limiter that makes the first slot of each attempt wait 50 ms, and turns that record when they are taken and
+   * ended, all in one log; the harness's sleep logs too.
+   */
+  function withTurns(overrides: Partial<RetryOptions> = {}, take?: (maxWaitMs: number) => Promise<Turn>) {
+    const log: string[] = [];
+    let askedForSlot = 0;
+    const limiter: RateLimiter = {
+      delayMs: () => 0,
+      take: (operation) => {
+        log.push(`slot ${operation}`);
+        return askedForSlot++ % 2 === 0 ? 50 : 0;
+      },
+      onThrottle: () => log.push('onThrottle'),
+      onSuccess: () => log.push('onSuccess'),
+      onFailure: () => log.push('onFailure'),
+      rate: 1,
+    };
+    let taken = 0;
+    const turns: WriteTurns & { take: jest.Mock<Promise<Turn>, [number]> } = {
+      covers: (operation) => operation === 'CreateUsagePlanKey',
+      take: jest.fn(
+        take ??
+          (async (maxWaitMs: number) => {
+            const n = ++taken;
+            log.push(`turn ${n} (max wait ${maxWaitMs})`);
+            return { end: (succeeded: boolean) => log.push(`turn ${n} ended ${succeeded}`) };
+          }),
+      ),
+    };
+    const { options } = harness({
+      limiter,
+      turns,
+      sleep: async (ms) => {
+        log.push(`sleep ${ms}`);
+      },
+      ...overrides,
+    });
+    /** A call that logs, throws each of `errors` in turn, then resolves 'ok'. */
+    const calling = (errors: unknown[] = []) => {
+      const call = failingThen(errors, 'ok');
+      return jest.fn(async () => {
+        log.push('call');
+        return call();
+      });
+    };
+    return { log, turns, options, calling };
+  }
+
+  test('a covered operation takes a turn after the limiter slot, then ends it true on success', async () => {
+    const { log, options, calling } = withTurns({ remainingTimeMs: () => 30_000 });
+    await expect(withRetry('CreateUsagePlanKey', calling(), options)).resolves.toBe('ok');
+    expect(log).toEqual([
+      'slot CreateUsagePlanKey',
+      'sleep 50',
+      'slot CreateUsagePlanKey',
+      // The turn may wait until just before the safety margin: 30_000 - 1_000.
+      'turn 1 (max wait 29000)',
+      'call',
+      'turn 1 ended true',
+      'onSuccess',
+    ]);
+  });
+
+  test('a failed attempt ends its turn false; the retry takes a new turn after its slot', async () => {
+    const { log, turns, options, calling } = withTurns();
+    await expect(withRetry('CreateUsagePlanKey', calling([new TransientError('409 overlap')]), options)).resolves.toBe('ok');
+    expect(turns.take).toHaveBeenCalledTimes(2);
+    expect(log).toEqual([
+      'slot CreateUsagePlanKey',
+      'sleep 50',
+      'slot CreateUsagePlanKey',
+      'turn 1 (max wait 59000)',
+      'call',
+      'turn 1 ended false',
+      'onFailure',
+      'sleep 100',
+      'slot CreateUsagePlanKey',
+      'sleep 50',
+      'slot CreateUsagePlanKey',
+      'turn 2 (max wait 59000)',
+      'call',
+      'turn 2 ended true',
+      'onSuccess',
+    ]);
+  });
+
+  test('a throttled attempt and a non-retryable error also end the turn false', async () => {
+    const { log, options, calling } = withTurns({ random: () => 0 });
+    const fatal = new RejectedError('bad-request', 'no such plan');
+    await expect(withRetry('CreateUsagePlanKey', calling([new ThrottledError('slow down', undefined), fatal]), options)).rejects.toBe(
+      fatal,
+    );
+    expect(log.filter((line) => line.startsWith('turn') || line.startsWith('on'))).toEqual([
+      'turn 1 (max wait 59000)',
+      'turn 1 ended false',
+      'onThrottle',
+      'turn 2 (max wait 59000)',
+      'turn 2 ended false',
+      'onFailure',
+    ]);
+  });
+
+  test('an operation the turns do not cover takes no turn', async () => {
+    const { log, turns, options, calling } = withTurns();
+    await expect(withRetry('CreateApiKey', calling([new TransientError('503')]), options)).resolves.toBe('ok');
+    expect(turns.take).not.toHaveBeenCalled();
+    expect(log.some((line) => line.startsWith('turn'))).toBe(false);
+  });
+
+  test('a DeadlineError from take() propagates as it is: the call is not made, nothing is retried', async () => {
+    const late = new DeadlineError('usage-plan write: the next turn begins in 70000 ms, after the deadline', { retryAfterMs: 70_000 });
+    const { log, turns, options, calling } = withTurns({}, async () => {
+      throw late;
+    });
+    const call = calling();
+    const result = withRetry('CreateUsagePlanKey', call, options);
+    await expect(result).rejects.toBe(late);
+    await expect(result).rejects.toMatchObject({ retryAfterMs: 70_000 });
+    expect(call).not.toHaveBeenCalled();
+    expect(turns.take).toHaveBeenCalledTimes(1);
+    expect(log).toEqual(['slot CreateUsagePlanKey', 'sleep 50', 'slot CreateUsagePlanKey']);
   });
 });
