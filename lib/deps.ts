@@ -38,6 +38,7 @@ export interface BatchDeps {
 export function createDeps(config: Config): BatchDeps {
   const { requestTimeoutMs, sdkRetryMode } = config;
   const sqs = createSqsClient(requestTimeoutMs, sdkRetryMode);
+  const dynamodb = config.coordinationTable ? createDynamoDbClient(requestTimeoutMs) : undefined;
   return {
     config,
     apiKeys: apiGatewayAdapter(createApiGatewayClient(requestTimeoutMs, sdkRetryMode)),
@@ -45,8 +46,8 @@ export function createDeps(config: Config): BatchDeps {
     completions: sqsAdapter(sqs, config.completionQueueUrl),
     signupQueue: sqsSourceAdapter(sqs),
     // One limiter per instance, shared by every record of every invocation: API Gateway's quota is per account.
-    apiGatewayLimiter: config.apiGatewayRatePerSecond > 0 ? instanceLimiter(config, apiGatewayLimiterOptions(config)) : undefined,
-    usagePlanTurns: config.coordinationTable ? usagePlanTurns(config, config.coordinationTable) : undefined,
+    apiGatewayLimiter: config.apiGatewayRatePerSecond > 0 ? instanceLimiter(config, apiGatewayLimiterOptions(config), dynamodb) : undefined,
+    usagePlanTurns: config.coordinationTable && dynamodb ? usagePlanTurns(dynamodb, config.coordinationTable) : undefined,
     logger,
     metrics,
   };
@@ -75,12 +76,16 @@ export function apiGatewayLimiterOptions(config: Config): SharingRateLimiterOpti
  * The instance's limiter from `options`; with the coordination table, it is told how many instances are busy, from
  * heartbeats this instance writes while it makes API Gateway calls.
  */
-export function instanceLimiter(config: Config, options: SharingRateLimiterOptions): RateLimiter {
+export function instanceLimiter(
+  config: Config,
+  options: SharingRateLimiterOptions,
+  dynamodb: DynamoDBClient | undefined = config.coordinationTable ? createDynamoDbClient(config.requestTimeoutMs) : undefined,
+): RateLimiter {
   const limiter = createRateLimiter(options);
   const table = config.coordinationTable;
-  if (!table || !options.fleetAware) return limiter;
+  if (!table || !dynamodb || !options.fleetAware) return limiter;
   const fleet = createFleet({
-    store: dynamoDbFleetStore(dynamoDbClient(config), table),
+    store: dynamoDbFleetStore(dynamodb, table),
     id: randomUUID(),
     onSize: (size) => limiter.setFleetSize?.(size),
     onStoreError: (error) =>
@@ -106,17 +111,10 @@ export function instanceLimiter(config: Config, options: SharingRateLimiterOptio
   };
 }
 
-/** One DynamoDB client per instance, for the turns and the heartbeats. */
-let sharedDynamoDb: DynamoDBClient | undefined;
-const dynamoDbClient = (config: Config) => {
-  sharedDynamoDb ??= createDynamoDbClient(config.requestTimeoutMs);
-  return sharedDynamoDb;
-};
-
 /** The shared turns of usage-plan writes; while their table fails, the instance writes one at a time on its own. */
-function usagePlanTurns(config: Config, tableName: string): WriteTurns {
+function usagePlanTurns(dynamodb: DynamoDBClient, tableName: string): WriteTurns {
   return createWriteTurns({
-    store: dynamoDbTurnStore(dynamoDbClient(config), tableName),
+    store: dynamoDbTurnStore(dynamodb, tableName),
     fallbackMs: 30_000,
     onStoreError: (error) =>
       logger.error('Usage-plan write turns unavailable: writing one at a time without them', {

@@ -250,7 +250,13 @@ export function createRateLimiter(options: SharingRateLimiterOptions): RateLimit
       if (fleetSize !== undefined && size > fleetSize) {
         fleetSize = size;
         rate = Math.min(rate, fair);
-      } else if (confirmed && (fleetSize === undefined || size < fleetSize)) {
+      } else if (confirmed && fleetSize === undefined) {
+        // The first size known (again): its fair share, or less after a throttle (a neighbour); the fast probe, on
+        // while the size was not known, ends.
+        fleetSize = size;
+        fastProbe = false;
+        rate = throttledOnce ? Math.min(rate, fair) : fair;
+      } else if (confirmed && fleetSize !== undefined && size < fleetSize) {
         fleetSize = size;
         rate = Math.max(rate, fair);
       }

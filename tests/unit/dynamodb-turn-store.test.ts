@@ -7,7 +7,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
-import { dynamoDbTurnStore, TURNS_ITEM_KEY } from '../../lib/aws/dynamodb.js';
+import { dynamoDbFleetStore, dynamoDbTurnStore, FLEET_ITEM_KEY, TURNS_ITEM_KEY } from '../../lib/aws/dynamodb.js';
 
 const ddb = mockClient(DynamoDBClient);
 beforeEach(() => {
@@ -96,4 +96,82 @@ test.each([
   ddb.on(UpdateItemCommand).rejects(error);
 
   await expect(store().claim('idle', 1_000_000, 1_000_200)).rejects.toBe(error);
+});
+
+describe('dynamoDbFleetStore: the heartbeats item', () => {
+  const fleet = () => dynamoDbFleetStore(new DynamoDBClient({}), TABLE);
+
+  test('the item is the one IAM names: pk instances', () => {
+    expect(FLEET_ITEM_KEY).toBe('instances');
+  });
+
+  test("a beat sets this instance's attribute (i_<id>) to now, in whole milliseconds, and asks for the whole item back", async () => {
+    await fleet().beat('3f2a-b', 1_000_000.7, []);
+
+    expect(ddb).toHaveReceivedCommandTimes(UpdateItemCommand, 1);
+    expect(sent()).toEqual([
+      {
+        TableName: TABLE,
+        Key: { pk: { S: FLEET_ITEM_KEY } },
+        UpdateExpression: 'SET #me = :now',
+        ExpressionAttributeNames: { '#me': 'i_3f2a-b' },
+        ExpressionAttributeValues: { ':now': { N: '1000000' } },
+        ReturnValues: 'ALL_NEW',
+      },
+    ]);
+  });
+
+  test('forgotten instances are removed in the same update, each by an attribute name of its own', async () => {
+    await fleet().beat('me', 1_000_000, ['gone-1', 'gone-2']);
+
+    expect(sent()).toEqual([
+      {
+        TableName: TABLE,
+        Key: { pk: { S: 'instances' } },
+        UpdateExpression: 'SET #me = :now REMOVE #f0, #f1',
+        ExpressionAttributeNames: { '#me': 'i_me', '#f0': 'i_gone-1', '#f1': 'i_gone-2' },
+        ExpressionAttributeValues: { ':now': { N: '1000000' } },
+        ReturnValues: 'ALL_NEW',
+      },
+    ]);
+  });
+
+  test('the answer holds only the i_ attributes with a number, by id without the prefix', async () => {
+    ddb.on(UpdateItemCommand).resolves({
+      Attributes: {
+        pk: { S: 'instances' },
+        i_me: { N: '1000000' },
+        i_other: { N: '999500' },
+        'i_a-string': { S: '999000' },
+        'i_not-a-number': { N: 'soon' },
+        busyUntil: { N: '1000200' },
+        other_x: { N: '5' },
+      },
+    });
+
+    const beats = await fleet().beat('me', 1_000_000, []);
+
+    expect(beats).toEqual(
+      new Map([
+        ['me', 1_000_000],
+        ['other', 999_500],
+      ]),
+    );
+    expect([...beats.keys()]).toEqual(['me', 'other']);
+  });
+
+  test('an answer without attributes is an empty map', async () => {
+    await expect(fleet().beat('me', 1_000_000, [])).resolves.toEqual(new Map());
+  });
+
+  test.each([
+    ['a throttle', () => new ProvisionedThroughputExceededException({ message: 'Rate exceeded', $metadata: {} })],
+    ['a missing table', () => new ResourceNotFoundException({ message: 'Requested resource not found', $metadata: {} })],
+    ['a network error', () => Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })],
+  ])('an error (%s) is thrown as the SDK gave it', async (_what, make) => {
+    const error = make();
+    ddb.on(UpdateItemCommand).rejects(error);
+
+    await expect(fleet().beat('me', 1_000_000, ['gone'])).rejects.toBe(error);
+  });
 });
