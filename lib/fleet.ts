@@ -17,7 +17,7 @@ export interface FleetOptions {
   onSize: (size: number | undefined) => void;
   /** Told when the store fails (at most once per `retryAfterErrorMs`). */
   onStoreError?: (error: unknown) => void;
-  /** Default 500 ms: a new fleet size is confirmed by two beats, within a second. */
+  /** Default 250 ms: a new fleet size is confirmed by two beats, within half a second. */
   heartbeatMs?: number;
   /** An instance counts as busy this long after its last beat (it may be waiting, for a turn or a Retry-After). Default 3 s. */
   liveMs?: number;
@@ -36,7 +36,7 @@ const FORGET_PER_BEAT = 10;
 
 export function createFleet(options: FleetOptions): Fleet {
   const { store, id, onSize, onStoreError } = options;
-  const heartbeatMs = options.heartbeatMs ?? 500;
+  const heartbeatMs = options.heartbeatMs ?? 250;
   const liveMs = options.liveMs ?? 3_000;
   const retryAfterErrorMs = options.retryAfterErrorMs ?? 30_000;
   const now = options.now ?? Date.now;

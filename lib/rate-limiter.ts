@@ -109,12 +109,12 @@ class Schedule {
 
   constructor(
     private readonly rate: () => number,
-    private readonly burst: number,
+    private readonly burst: () => number,
   ) {}
 
   /** When the next call may start. */
   earliest(t: number): number {
-    return Math.max(t, this.#due - (this.burst - 1) * (1000 / this.rate()));
+    return Math.max(t, this.#due - (this.burst() - 1) * (1000 / this.rate()));
   }
 
   take(t: number): void {
@@ -162,8 +162,14 @@ export function createRateLimiter(options: SharingRateLimiterOptions): RateLimit
   let writeLeaseUntil = Number.NEGATIVE_INFINITY;
   let writeFailures = 0;
   let nextWriteAt = Number.NEGATIVE_INFINITY;
-  const create = new Schedule(() => rate, burst);
-  const total = new Schedule(() => rate * totalRatio, Math.max(burst, Math.round(burst * totalRatio)));
+  // Told its fair share, an instance may also use its part of the account's burst: one second of its rate (the
+  // quotas' bursts are one second of their rates, and the instances' parts add up to them).
+  const burstNow = () => (fleetSize === undefined ? burst : Math.max(burst, Math.floor(rate)));
+  const create = new Schedule(() => rate, burstNow);
+  const total = new Schedule(
+    () => rate * totalRatio,
+    () => Math.max(burstNow(), Math.round(burstNow() * totalRatio)),
+  );
   const schedules = (operation: string | undefined) => (operation === undefined || OWN_QUOTA.has(operation) ? [create, total] : [total]);
 
   const fairShare = (size: number) => Math.min(ceiling, Math.max(floor, ceiling / size));

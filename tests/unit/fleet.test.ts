@@ -78,10 +78,10 @@ describe('createFleet: heartbeats', () => {
     expect(store.calls).toHaveLength(2);
   });
 
-  test('the heartbeat is 500 ms by default', async () => {
+  test('the heartbeat is 250 ms by default', async () => {
     const { clock, store, touch } = fleetAt();
     await touch();
-    clock.advance(499);
+    clock.advance(249);
     await touch();
     expect(store.calls).toHaveLength(1);
     clock.advance(1);

@@ -327,6 +327,22 @@ describe('createRateLimiter: told how many instances are busy (fleetAware)', () 
     expect(limiter.rate).toBe(5);
   });
 
+  test('told its fair share, it may use its part of the account burst (one second of its rate), never more', () => {
+    const told = awareAt({ burst: 2 });
+    const untold = awareAt({ burst: 2 });
+    told.limiter.setFleetSize?.(1);
+    told.limiter.setFleetSize?.(1);
+    for (const { clock } of [told, untold]) clock.advance(5_000);
+    const atOnce = (limiter: RateLimiter) => {
+      let n = 0;
+      while (limiter.take() === 0) n++;
+      return n;
+    };
+    // 5/s alone: 5 calls at once after an idle spell; not told any size: the configured burst of 2.
+    expect(atOnce(told.limiter)).toBe(5);
+    expect(atOnce(untold.limiter)).toBe(2);
+  });
+
   test('two reports of 2 raise the rate at once to the fair share, ceiling ÷ 2', () => {
     const { limiter } = awareAt();
     limiter.setFleetSize?.(2);
