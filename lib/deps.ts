@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { ApiKeyStore } from './aws/api-gateway.js';
 import { apiGatewayAdapter, createApiGatewayClient } from './aws/api-gateway.js';
 import { createDynamoDbClient, dynamoDbFleetStore, dynamoDbTurnStore } from './aws/dynamodb.js';
@@ -33,6 +32,8 @@ export interface BatchDeps {
   metrics?: Metrics;
   now?: () => Date;
 }
+
+type DynamoDBClient = ReturnType<typeof createDynamoDbClient>;
 
 /** The production dependencies of the batch handler: one SDK client per service, built once per function instance. */
 export function createDeps(config: Config): BatchDeps {
