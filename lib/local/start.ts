@@ -4,13 +4,14 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { EXIT, parseCommandLine, positiveNumber, runCommand, UsageError } from '../command-line.js';
 import type { CompletionEvent } from '../completion.js';
 import { runEventSourceMapping, type SqsHandler } from './event-source-mapping.js';
 import { type MotoServer, startMoto } from './moto.js';
 import { peekQueue, sendBodies } from './queues.js';
-import { ensureQueues, type PipelineQueues } from './resources.js';
+import { ensureCoordinationTable, ensureQueues, type PipelineQueues } from './resources.js';
 import { formatSummary, type SentMessage, summarize } from './summary.js';
 
 const QUEUES = {
@@ -18,6 +19,8 @@ const QUEUES = {
   deadLetter: 'api-key-provisioner-local-signups-dlq',
   completions: 'api-key-provisioner-local-completions',
 };
+/** serverless.yml custom.coordinationTable for `--stage local`. */
+const COORDINATION_TABLE_NAME = 'api-key-provisioner-local-coordination';
 
 /** The prefix of every local key and secret name: reconcile needs it (`--prefix`). */
 const LOCAL_PREFIX = 'keyprov/local/';
@@ -135,8 +138,12 @@ async function main(): Promise<number> {
 
     const sqs = new SQSClient({});
     const queues = await ensureQueues(sqs, QUEUES, settings);
-    console.log(queues.created.length ? `Created queues: ${queues.created.join(', ')}` : 'All queues exist already: left as they are');
+    // The deployment's coordination table, under the name `--stage local` gives it (invoke:local uses it too).
+    const tableCreated = await ensureCoordinationTable(new DynamoDBClient({}), COORDINATION_TABLE_NAME);
+    const created = [...queues.created, ...(tableCreated ? [`table ${COORDINATION_TABLE_NAME}`] : [])];
+    console.log(created.length ? `Created: ${created.join(', ')}` : 'All queues and the table exist already: left as they are');
     process.env.COMPLETION_QUEUE_URL = queues.completionUrl;
+    process.env.COORDINATION_TABLE ??= COORDINATION_TABLE_NAME;
 
     const messages = inputs.flatMap(messagesFromFile);
     const ids = await sendBodies(
