@@ -1,11 +1,12 @@
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { TURNS_ITEM_KEY } from '../../lib/aws/dynamodb.js';
+import { FLEET_ITEM_KEY, TURNS_ITEM_KEY } from '../../lib/aws/dynamodb.js';
 import { signup } from '../helpers/events.js';
 import { COORDINATION_TABLE_NAME, type Pipeline, startPipeline } from '../helpers/pipeline.js';
 import { createApiStage, createUsagePlan, usagePlanKeyIds } from '../helpers/usage-plans.js';
 
-// Usage-plan writes of several function instances on the shared turns (lib/usage-plan-turns.ts), through the
-// realistic layer, whose usage-plan writes run one at a time and answer an overlapping one 409.
+// Several function instances coordinating through the coordination table (COORDINATION_TABLE): usage-plan writes on
+// the shared turns (lib/usage-plan-turns.ts), through the realistic layer, whose usage-plan writes run one at a time
+// and answer an overlapping one 409; heartbeats that tell each rate limiter how many instances are busy (lib/fleet.ts).
 jest.setTimeout(90_000);
 
 const PRODUCT = 'prodturns7q2';
@@ -24,9 +25,18 @@ beforeEach(async () => {
   await pipeline.clearCompletions();
   pipeline.proxy.clear();
   pipeline.proxy.resetStats();
+  pipeline.proxy.configure({ accessDenied: undefined });
 });
 
 const signups = (tag: string, n: number) => Array.from({ length: n }, (_, i) => signup(`${tag}-${i}`, { productCode: PRODUCT }));
+
+/** The limiter is off in the other suites (tests/helpers/env.ts); on here as a deployment of 4 has it, at the layer's 20 × AWS's quota. */
+const LIMITER_ON = { API_GATEWAY_RATE_PER_SECOND: '25', API_GATEWAY_ACCOUNT_RATE_PER_SECOND: '100' };
+
+const readItem = (key: string) =>
+  new DynamoDBClient({ endpoint: process.env.MOTO_ENDPOINT }).send(
+    new GetItemCommand({ TableName: COORDINATION_TABLE_NAME, Key: { pk: { S: key } } }),
+  );
 
 /** Drains the signup queue with `instances` function instances at once, each its own configuration and caches. */
 async function drainWith(instances: number, env: Record<string, string> = {}) {
@@ -50,9 +60,7 @@ test('three instances take turns: every write had a turn, every key is in its pl
   // A write without a turn would be one UpdateItem short (a lost race costs one more, never one less).
   expect(writes).toBeGreaterThanOrEqual(24);
   expect(stats.requests[UPDATE_ITEM] ?? 0).toBeGreaterThanOrEqual(writes);
-  const item = await new DynamoDBClient({ endpoint: process.env.MOTO_ENDPOINT }).send(
-    new GetItemCommand({ TableName: COORDINATION_TABLE_NAME, Key: { pk: { S: TURNS_ITEM_KEY } } }),
-  );
+  const item = await readItem(TURNS_ITEM_KEY);
   expect(Number(item.Item?.busyUntil?.N)).toBeGreaterThan(startedAt);
   const customers = await provisionedCustomers();
   expect(customers.sort()).toEqual(
@@ -67,16 +75,16 @@ test('three instances take turns: every write had a turn, every key is in its pl
   expect(await pipeline.deadLetterIds()).toEqual([]);
 });
 
-test('the turns table refused by IAM: each instance asks it once, then writes one at a time on its own; nothing is lost', async () => {
+test('the table refused by IAM: each instance asks it once for a turn and once for a heartbeat, then does without; nothing is lost', async () => {
   pipeline.proxy.configure({ accessDenied: { dynamodb: 'all' } });
   await pipeline.send(...signups('denied', 12));
 
-  await drainWith(2);
+  await drainWith(2, LIMITER_ON);
 
   const stats = pipeline.proxy.stats();
-  // Once per instance: the store is left alone for 30 s after it failed.
-  expect(stats.deniedCalls[UPDATE_ITEM]).toBe(2);
-  expect(stats.requests[UPDATE_ITEM]).toBe(2);
+  // Twice per instance: the turns and the heartbeats each leave the store alone for 30 s after it failed.
+  expect(stats.deniedCalls[UPDATE_ITEM]).toBe(4);
+  expect(stats.requests[UPDATE_ITEM]).toBe(4);
   expect((await provisionedCustomers()).sort()).toEqual(
     signups('denied', 12)
       .map((s) => s.customerId as string)
@@ -85,5 +93,22 @@ test('the turns table refused by IAM: each instance asks it once, then writes on
   const inPlan = new Set(await usagePlanKeyIds(pipeline.apigw, plan));
   const keys = (await pipeline.apiKeys()).filter((k) => k.customerId?.startsWith('denied-'));
   expect(keys.filter((k) => !inPlan.has(k.id ?? ''))).toEqual([]);
+  expect(await pipeline.deadLetterIds()).toEqual([]);
+});
+
+test('instances with their rate limiter on beat into the table: each one is there, with a beat of this run', async () => {
+  const startedAt = Date.now();
+  await pipeline.send(...signups('beat', 12));
+  await drainWith(2, LIMITER_ON);
+
+  const beats = Object.entries((await readItem(FLEET_ITEM_KEY)).Item ?? {})
+    .filter(([name]) => name.startsWith('i_'))
+    .map(([, value]) => Number(value.N));
+  expect(beats.filter((at) => at >= startedAt)).toHaveLength(2);
+  expect((await provisionedCustomers()).sort()).toEqual(
+    signups('beat', 12)
+      .map((s) => s.customerId as string)
+      .sort(),
+  );
   expect(await pipeline.deadLetterIds()).toEqual([]);
 });
