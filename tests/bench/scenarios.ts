@@ -66,61 +66,67 @@ type Options = SharingRateLimiterOptions;
  * The limiter designs measured before ours was chosen (docs/throughput.md), each from the options production
  * derives from the configuration (lib/deps.ts apiGatewayLimiterOptions).
  */
-export const LIMITER_DESIGNS: Record<string, { label: string; options: (production: Options) => Options; turns?: false }> = {
-  'no-turns': {
-    label: 'ours without the usage-plan write turns table: each instance writes one at a time on its own (before the turns)',
-    options: (p) => ({ ...p, serialiseUsagePlanWrites: true }),
-    turns: false,
-  },
-  static: {
-    label: 'static share (quota ÷ maximumConcurrency), AIMD below it, instance paused for Retry-After (before #13)',
-    options: (p) => ({ ...p, ceilingPerSecond: p.sharePerSecond, decreaseFactor: 0.5, pauseOnThrottle: 'instance' }),
-  },
-  'share-floor': {
-    label: 'AIMD probing up to the account quota, the static share as floor',
-    options: (p) => ({ ...p, floorPerSecond: p.sharePerSecond }),
-  },
-  'pause-instance': {
-    label: 'ours, but every throttle pauses the whole instance for its Retry-After',
-    options: (p) => ({ ...p, pauseOnThrottle: 'instance' }),
-  },
-  'pause-call': {
-    label: 'ours, but no throttle pauses the instance: only the throttled call waits its Retry-After',
-    options: (p) => ({ ...p, pauseOnThrottle: 'call' }),
-  },
-  'first-cut-0.4': {
-    label: 'ours, with the first cut (end of the fast probe) to 0.4 × the rate instead of 0.5',
-    options: (p) => ({ ...p, firstDecreaseFactor: 0.4 }),
-  },
-  'burst-1': {
-    label: 'ours, without saved slots (burst 1)',
-    options: (p) => ({ ...p, burst: 1 }),
-  },
-  'writes-unserialised': {
-    label: 'ours, but usage-plan writes neither serialised per instance nor spaced after a 409',
-    options: (p) => ({ ...p, serialiseUsagePlanWrites: false, usagePlanWriteBackoffMs: 0 }),
-  },
-  'writes-gap-short': {
-    label: 'ours, with a 3 × shorter gap after a failed usage-plan write (the retry base delay, not 3 ×)',
-    options: (p) => ({ ...p, usagePlanWriteBackoffMs: (p.usagePlanWriteBackoffMs ?? 300) / 3 }),
-  },
-  'slow-probe-0.004': {
-    label: 'ours, with a slower slow probe (share × 0.004 per success instead of 0.006)',
-    options: (p) => ({ ...p, increasePerSuccess: p.sharePerSecond * 0.004 }),
-  },
-  'cut-0.7': {
-    label: 'ours, with shallower cuts after the first (× 0.7 instead of 0.6)',
-    options: (p) => ({ ...p, decreaseFactor: 0.7 }),
-  },
-  'fast-probe-x2': {
-    label: 'ours, with a fast probe twice as fast (share × 0.5 per success)',
-    options: (p) => ({ ...p, fastIncreasePerSuccess: p.sharePerSecond * 0.5 }),
-  },
-  'no-fast-probe': {
-    label: 'ours without the fast probe (slow additive increase from the start)',
-    options: (p) => ({ ...p, fastIncreasePerSuccess: p.sharePerSecond * 0.006 }),
-  },
-};
+export const LIMITER_DESIGNS: Record<string, { label: string; options: (production: Options) => Options; turns?: false; table?: string }> =
+  {
+    'table-missing': {
+      label: 'ours, its coordination table missing (ResourceNotFoundException on every call): the fallback',
+      options: (p) => p,
+      table: 'bench-no-such-table',
+    },
+    'no-turns': {
+      label: 'ours without the usage-plan write turns table: each instance writes one at a time on its own (before the turns)',
+      options: (p) => ({ ...p, serialiseUsagePlanWrites: true }),
+      turns: false,
+    },
+    static: {
+      label: 'static share (quota ÷ maximumConcurrency), AIMD below it, instance paused for Retry-After (before #13)',
+      options: (p) => ({ ...p, ceilingPerSecond: p.sharePerSecond, decreaseFactor: 0.5, pauseOnThrottle: 'instance' }),
+    },
+    'share-floor': {
+      label: 'AIMD probing up to the account quota, the static share as floor',
+      options: (p) => ({ ...p, floorPerSecond: p.sharePerSecond }),
+    },
+    'pause-instance': {
+      label: 'ours, but every throttle pauses the whole instance for its Retry-After',
+      options: (p) => ({ ...p, pauseOnThrottle: 'instance' }),
+    },
+    'pause-call': {
+      label: 'ours, but no throttle pauses the instance: only the throttled call waits its Retry-After',
+      options: (p) => ({ ...p, pauseOnThrottle: 'call' }),
+    },
+    'first-cut-0.4': {
+      label: 'ours, with the first cut (end of the fast probe) to 0.4 × the rate instead of 0.5',
+      options: (p) => ({ ...p, firstDecreaseFactor: 0.4 }),
+    },
+    'burst-1': {
+      label: 'ours, without saved slots (burst 1)',
+      options: (p) => ({ ...p, burst: 1 }),
+    },
+    'writes-unserialised': {
+      label: 'ours, but usage-plan writes neither serialised per instance nor spaced after a 409',
+      options: (p) => ({ ...p, serialiseUsagePlanWrites: false, usagePlanWriteBackoffMs: 0 }),
+    },
+    'writes-gap-short': {
+      label: 'ours, with a 3 × shorter gap after a failed usage-plan write (the retry base delay, not 3 ×)',
+      options: (p) => ({ ...p, usagePlanWriteBackoffMs: (p.usagePlanWriteBackoffMs ?? 300) / 3 }),
+    },
+    'slow-probe-0.004': {
+      label: 'ours, with a slower slow probe (share × 0.004 per success instead of 0.006)',
+      options: (p) => ({ ...p, increasePerSuccess: p.sharePerSecond * 0.004 }),
+    },
+    'cut-0.7': {
+      label: 'ours, with shallower cuts after the first (× 0.7 instead of 0.6)',
+      options: (p) => ({ ...p, decreaseFactor: 0.7 }),
+    },
+    'fast-probe-x2': {
+      label: 'ours, with a fast probe twice as fast (share × 0.5 per success)',
+      options: (p) => ({ ...p, fastIncreasePerSuccess: p.sharePerSecond * 0.5 }),
+    },
+    'no-fast-probe': {
+      label: 'ours without the fast probe (slow additive increase from the start)',
+      options: (p) => ({ ...p, fastIncreasePerSuccess: p.sharePerSecond * 0.006 }),
+    },
+  };
 
 /** The three strategies every scenario compares, and the designs measured on the way (`--strategies design:…`). */
 export function strategies(scaled: (ms: number) => string, turnsTable: string): Record<string, Strategy> {
@@ -135,7 +141,11 @@ export function strategies(scaled: (ms: number) => string, turnsTable: string): 
   const sdk = (mode: string) => ({ API_GATEWAY_RATE_PER_SECOND: '0', SDK_RETRY_MODE: mode, RETRY_MAX_ATTEMPTS: '1' });
   const designs = Object.entries(LIMITER_DESIGNS).map(([name, d]): [string, Strategy] => [
     `design:${name}`,
-    { label: `design: ${d.label}`, env: d.turns === false ? ownRetries : ours, design: name },
+    {
+      label: `design: ${d.label}`,
+      env: d.turns === false ? ownRetries : { ...ours, ...(d.table ? { COORDINATION_TABLE: d.table } : {}) },
+      design: name,
+    },
   ]);
   return {
     ours: { label: 'ours: sharing limiter (share → probe to the account quota), usage-plan write turns, own retries', env: ours },
