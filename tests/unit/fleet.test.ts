@@ -1,15 +1,5 @@
 import { createFleet, type FleetOptions, type FleetStore } from '../../lib/fleet.js';
-
-/** A fake clock the fleet reads: tests move it by hand. */
-function fakeClock(start = 1_000_000) {
-  let t = start;
-  return {
-    now: () => t,
-    advance: (ms: number) => {
-      t += ms;
-    },
-  };
-}
+import { fakeClock } from '../helpers/fake-clock.js';
 
 /** Lets the beats in flight settle (the store answers on a later microtask). */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));

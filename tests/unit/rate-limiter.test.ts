@@ -2,17 +2,7 @@ import fc from 'fast-check';
 import { DeadlineError, RejectedError, RetryableError, ThrottledError, TransientError } from '../../lib/errors.js';
 import { createRateLimiter, type RateLimiter, type SharingRateLimiterOptions } from '../../lib/rate-limiter.js';
 import { type RetryOptions, type RetryPolicy, withRetry } from '../../lib/retry.js';
-
-/** A fake clock the limiter reads: tests move it by hand. */
-function fakeClock(start = 1_000_000) {
-  let t = start;
-  return {
-    now: () => t,
-    advance: (ms: number) => {
-      t += ms;
-    },
-  };
-}
+import { fakeClock } from '../helpers/fake-clock.js';
 
 /**
  * A limiter on a fake clock. `burst: 1` unless given: every slot is one interval after the last, so the
