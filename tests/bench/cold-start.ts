@@ -1,7 +1,7 @@
 /**
  * Cold-start benchmark (prints figures; not a test). Reports the size of the function's bundle as
  * `serverless package` builds it, and the module init time of its handler next to, in the same run,
- * a bundle that only builds the three SDK clients (tests/bench/sdk-only-entry.ts).
+ * a bundle that only builds the four SDK clients (tests/bench/sdk-only-entry.ts).
  *
  *   npm exec -- tsx tests/bench/cold-start.ts [--samples 20] [--out FILE]
  */
