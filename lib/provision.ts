@@ -104,9 +104,25 @@ export async function provisionKey(request: ProvisionRequest, deps: ProvisionDep
     let found = revoked;
     if (!revoked.apiKeyId) {
       const { value: leftover } = revoked;
-      const apiKeyId = leftover ? await apiGateway('GetApiKeys', () => deps.apiKeys.findApiKey(keyName, leftover)) : undefined;
-      if (!apiKeyId) return revoked;
-      await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(apiKeyId, false));
+      if (!leftover) return revoked;
+      const listed = await apiGateway('GetApiKeys', () => deps.apiKeys.findApiKey(keyName, leftover));
+      // Not listed: never made, or made and not listed yet (GetApiKeys lags behind CreateApiKey). Values are unique
+      // per account and Region, so CreateApiKey tells which: a 409 says the key exists (look again later); else the
+      // key is made now, disabled, and recorded, so that no delivery of this grant can leave an enabled one behind.
+      const apiKeyId =
+        listed ??
+        (await apiGateway('CreateApiKey', () =>
+          deps.apiKeys.createApiKey({
+            name: keyName,
+            value: leftover,
+            description: `API key of customer ${request.customerId}${product}, provisioned by api-key-provisioner (revoked)`,
+            customerId: request.customerId,
+            tags,
+            enabled: false,
+          }),
+        ));
+      if (!apiKeyId) throw new TransientError(`the key of revoked ${name} exists but ${keyName} is not listed yet`);
+      if (listed) await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(apiKeyId, false));
       found = { ...revoked, apiKeyId };
       await write(found, deterministicId('secret-version', name, apiKeyId, revoked.status ?? '', revoked.lastEventAt ?? ''));
     }

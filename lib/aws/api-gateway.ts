@@ -26,6 +26,8 @@ export interface NewApiKey {
   description: string;
   customerId: string;
   tags: Record<string, string>;
+  /** Default true. */
+  enabled?: boolean;
 }
 
 export interface ApiKeyStore {
@@ -115,7 +117,7 @@ const PAGE_LIMIT = 500;
 const CONCURRENT_MODIFICATION = /concurrent modification/i;
 
 /**
- * API Gateway adapter. `createApiKey` makes one CreateApiKey call with the key enabled, its value, customerId
+ * API Gateway adapter. `createApiKey` makes one CreateApiKey call with the key enabled (unless told), its value, customerId
  * and tags; no stage keys (deprecated: keys reach stages through usage plans). Throws domain errors:
  * {@link RejectedError} for BadRequest/Unauthorized/NotFound, ThrottledError/TransientError for retryable ones.
  * Error messages are the service's, which never echo the key value (checked in tests/unit/secret-hygiene.test.ts).
@@ -158,7 +160,7 @@ export function apiGatewayAdapter(client: APIGatewayClient): ApiKeyStore {
           new CreateApiKeyCommand({
             name: key.name,
             description: key.description,
-            enabled: true,
+            enabled: key.enabled ?? true,
             value: key.value,
             customerId: key.customerId,
             tags: key.tags,

@@ -189,6 +189,46 @@ describe('an unsubscribe racing a subscribe of the same customer never leaves an
     expect(events()).toEqual([expect.objectContaining({ type: 'api-key.notification-ignored', reason: 'stale' })]);
   });
 
+  /** The revoke's record after a pending one: the value kept, no key id (GetApiKeys listed none). */
+  const revokedWithValue = (value: string) =>
+    JSON.stringify({
+      value,
+      customerId: 'acme',
+      productCode: PRODUCT,
+      plan: null,
+      apiKeyName: 'n',
+      createdAt: '2026-01-01T00:00:00Z',
+      status: 'revoked',
+      lastEventAt: '2099-01-01T00:00:00Z',
+    });
+
+  test('the key that grant made is not listed yet (CreateApiKey with its value answers 409): handed back, to look again', async () => {
+    stored.set(SECRET, revokedWithValue('x'.repeat(40)));
+    apigw.on(GetApiKeysCommand).resolves({ items: [] });
+    apigw.on(CreateApiKeyCommand).rejects(new ConflictException({ message: 'API Key already exists', ...meta(409) }));
+    const event = sqsEvent(signup('acme', { productCode: PRODUCT }));
+
+    const response = await buildHandler()(event);
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: event.Records[0]?.messageId }]);
+    expect(apigw).toHaveReceivedCommandWith(CreateApiKeyCommand, { value: 'x'.repeat(40), enabled: false });
+    expect(events()).toEqual([]);
+  });
+
+  test('no key was made with that value: it is made now, disabled and in no plan, and recorded', async () => {
+    stored.set(SECRET, revokedWithValue('y'.repeat(40)));
+    apigw.on(GetApiKeysCommand).resolves({ items: [] });
+    apigw.on(CreateApiKeyCommand).resolves({ id: 'key-disabled' });
+
+    const response = await buildHandler()(sqsEvent(signup('acme', { productCode: PRODUCT })));
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(apigw).toHaveReceivedCommandWith(CreateApiKeyCommand, { value: 'y'.repeat(40), enabled: false, customerId: 'acme' });
+    expect(apigw).toHaveReceivedCommandTimes(CreateUsagePlanKeyCommand, 0);
+    expect(record(SECRET)).toMatchObject({ status: 'revoked', apiKeyId: 'key-disabled' });
+    expect(events()).toEqual([expect.objectContaining({ type: 'api-key.notification-ignored', reason: 'stale' })]);
+  });
+
   test("a provisioning whose final write would hide a revoke disables its key instead ('stale')", async () => {
     // The revoke lands while CreateApiKey runs.
     apigw.on(CreateApiKeyCommand).callsFake(async () => {
