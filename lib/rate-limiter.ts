@@ -5,7 +5,9 @@ import { USAGE_PLAN_WRITES } from './usage-plan-turns.js';
  *
  * API Gateway's control-plane quotas belong to the account and Region (CreateApiKey 5 calls/s; every call, CreateApiKey
  * included, 10/s "Total operations"), so every instance and every other tool of the account draws on them, and no
- * instance can see how much the others use. This limiter learns it from throttles:
+ * instance can see how much the others use. Told how many instances are busy (`fleetAware`, `setFleetSize`: the
+ * heartbeats of lib/fleet.ts), it runs at its fair share of the quota and uses its part of the burst; otherwise, or
+ * below that share, it learns from throttles:
  * - it starts at the instance's static share (quota ÷ `maximumConcurrency`), right when every instance is busy;
  * - it probes upward while its own pace is what holds its records back: quickly until the first throttle, then
  *   slowly, never above `ceilingPerSecond` (the account's whole quota: one instance alone may use all of it);
@@ -14,7 +16,8 @@ import { USAGE_PLAN_WRITES } from './usage-plan-turns.js';
  * - a throttled call is retried only after its Retry-After (lib/retry.ts); `pauseOnThrottle` decides whether the
  *   whole instance pauses too;
  * - usage-plan writes, which API Gateway runs one at a time per Region (an overlapping one gets 409), go one at a
- *   time per instance, and after one that failed the instance's next waits a jittered, growing gap.
+ *   time per instance (unless the instances take turns, lib/usage-plan-turns.ts), and after one that failed the
+ *   instance's next waits a jittered, growing gap.
  * Never floods (at most the ceiling, however many successes) and never stops (at least the floor; a pause is capped).
  * Synchronous bookkeeping only: callers wait with their own clock, so a Lambda deadline can be checked first.
  */
