@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import type { ApiKeyStore } from './aws/api-gateway.js';
+import type { ApiKeyStore, NewApiKey } from './aws/api-gateway.js';
 import type { SecretStore, StoredSecret } from './aws/secrets-manager.js';
 import type { Config } from './config.js';
 import { RejectedError, TransientError } from './errors.js';
@@ -110,6 +110,22 @@ export async function readExistingSecret(deps: ProvisionDeps, name: string): Pro
   const found = await deps.retry.secrets('GetSecretValue', () => deps.secrets.getSecret(name));
   if (!found) throw new TransientError(`secret ${name} exists but could not be read yet`);
   return found;
+}
+
+/**
+ * The id of the key made with `key.value`, for a record that holds the value but no key id (a grant was making its
+ * key when a revoke came). GetApiKeys first; when it lists none — never made, or made and not listed yet: GetApiKeys
+ * lags behind CreateApiKey — CreateApiKey with that value tells which (values are unique per account and Region): a
+ * 409 says the key exists, a {@link TransientError} (SQS brings the record back to look again); else the key is
+ * made now, disabled, so that no delivery of that grant can leave an enabled one behind (`made`).
+ */
+export async function keyOfValue(deps: ProvisionDeps, key: Omit<NewApiKey, 'enabled'>): Promise<{ apiKeyId: string; made: boolean }> {
+  const { apiGateway } = deps.retry;
+  const listed = await apiGateway('GetApiKeys', () => deps.apiKeys.findApiKey(key.name, key.value));
+  if (listed) return { apiKeyId: listed, made: false };
+  const made = await apiGateway('CreateApiKey', () => deps.apiKeys.createApiKey({ ...key, enabled: false }));
+  if (!made) throw new TransientError(`a key with the value of ${key.name} exists but is not listed yet`);
+  return { apiKeyId: made, made: true };
 }
 
 /** The record in a secret. Throws {@link RejectedError} `secret-unreadable` for a secret that holds something else. */

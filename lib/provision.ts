@@ -13,6 +13,7 @@ import {
   type SecretRecord,
   stampOf,
   usagePlanFor,
+  keyOfValue,
 } from './key-record.js';
 import { anyActive, applyLicenseEvent, licenseState } from './licenses.js';
 import { grantIsProvenNewer, lastChange } from './lifecycle-order.js';
@@ -105,24 +106,14 @@ export async function provisionKey(request: ProvisionRequest, deps: ProvisionDep
     if (!revoked.apiKeyId) {
       const { value: leftover } = revoked;
       if (!leftover) return revoked;
-      const listed = await apiGateway('GetApiKeys', () => deps.apiKeys.findApiKey(keyName, leftover));
-      // Not listed: never made, or made and not listed yet (GetApiKeys lags behind CreateApiKey). Values are unique
-      // per account and Region, so CreateApiKey tells which: a 409 says the key exists (look again later); else the
-      // key is made now, disabled, and recorded, so that no delivery of this grant can leave an enabled one behind.
-      const apiKeyId =
-        listed ??
-        (await apiGateway('CreateApiKey', () =>
-          deps.apiKeys.createApiKey({
-            name: keyName,
-            value: leftover,
-            description: `API key of customer ${request.customerId}${product}, provisioned by api-key-provisioner (revoked)`,
-            customerId: request.customerId,
-            tags,
-            enabled: false,
-          }),
-        ));
-      if (!apiKeyId) throw new TransientError(`the key of revoked ${name} exists but ${keyName} is not listed yet`);
-      if (listed) await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(apiKeyId, false));
+      const { apiKeyId, made } = await keyOfValue(deps, {
+        name: keyName,
+        value: leftover,
+        description: `API key of customer ${request.customerId}${product}, provisioned by api-key-provisioner (revoked)`,
+        customerId: request.customerId,
+        tags,
+      });
+      if (!made) await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(apiKeyId, false));
       found = { ...revoked, apiKeyId };
       await write(found, deterministicId('secret-version', name, apiKeyId, revoked.status ?? '', revoked.lastEventAt ?? ''));
     }

@@ -7,6 +7,7 @@ import {
   keyResult,
   lastEventFields,
   type ProvisionDeps,
+  keyOfValue,
   readExistingSecret,
   readRecord,
   type SecretRecord,
@@ -24,9 +25,10 @@ import { apiKeyName, ownedTags, secretName } from './naming.js';
  * is written last, then read back. A notification proven older than the record's last change is `stale`
  * (lib/lifecycle-order.ts); one that arrives before any key exists leaves a tombstone record, so the subscription it
  * follows cannot create a key later. Racing a provisioning of the same customer, it never leaves an enabled key:
- * a pending record whose key is not listed yet is revoked with its value kept, so the provisioning that is making
- * that key disables it (its last look before the final write, or its redelivery: lib/provision.ts); a provisioning
- * that wrote `active` over the revoke is caught by the read-back (retried).
+ * for a pending record it finds the key by its value (`keyOfValue`: one that exists but is not listed yet hands the
+ * revoke back to look again; one never made is made disabled), so the revoke always records the key it disabled,
+ * and the provisioning disables a key it made after that (its last look before the final write, or its redelivery:
+ * lib/provision.ts); a provisioning that wrote `active` over the revoke is caught by the read-back (retried).
  */
 export async function revokeKey(request: RevokeRequest, deps: ProvisionDeps): Promise<KeyResult> {
   const { config } = deps;
@@ -85,9 +87,21 @@ export async function revokeKey(request: RevokeRequest, deps: ProvisionDeps): Pr
   }
 
   const { value } = record;
-  const apiKeyId = record.apiKeyId ?? (value ? await apiGateway('GetApiKeys', () => deps.apiKeys.findApiKey(keyName, value)) : undefined);
-  if (apiKeyId) {
-    await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(apiKeyId, false));
+  // A pending record's key may exist without being listed yet: keyOfValue tells (and makes it, disabled, if not).
+  const found = record.apiKeyId
+    ? { apiKeyId: record.apiKeyId, made: false }
+    : value
+      ? await keyOfValue(deps, {
+          name: keyName,
+          value,
+          description: `API key of customer ${request.customerId} for product ${request.productCode}, provisioned by api-key-provisioner (${status})`,
+          customerId: request.customerId,
+          tags: ownedTags(config.namePrefix, config.defaultTags, undefined, request),
+        })
+      : undefined;
+  const apiKeyId = found?.apiKeyId;
+  if (found && apiKeyId) {
+    if (!found.made) await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(apiKeyId, false));
     const plan = record.usagePlanId ?? configuredPlan;
     if (plan) await apiGateway('DeleteUsagePlanKey', () => deps.apiKeys.removeFromUsagePlan(plan, apiKeyId));
   }

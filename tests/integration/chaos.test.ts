@@ -185,7 +185,23 @@ beforeAll(async () => {
   ids = await pipeline.send(...messages.map((m) => m.body));
 
   pipeline.proxy.configure({ chaos: { rate: CHAOS_RATE, seed: SEED } });
-  const run = await pipeline.drain({ concurrency: 3, maxDurationMs: 100_000 });
+  // Two instances: the function as deployed (turns and heartbeats in the coordination table), and one that writes to
+  // the usage plans outside the turns (an instance of a version without the table, as during a deployment), so
+  // that the writes still overlap and meet API Gateway's 409s.
+  const [coordinated, outside] = await Promise.all([
+    pipeline.drain({ concurrency: 2, maxDurationMs: 100_000 }),
+    pipeline.drain({ handler: pipeline.handlerWith(undefined, { COORDINATION_TABLE: '' }), maxDurationMs: 100_000 }),
+  ]);
+  const run = {
+    drained: coordinated.drained && outside.drained,
+    invocations: coordinated.invocations + outside.invocations,
+    handedBack: new Map(
+      [...coordinated.handedBack, ...outside.handedBack].map(([id]) => [
+        id,
+        (coordinated.handedBack.get(id) ?? 0) + (outside.handedBack.get(id) ?? 0),
+      ]),
+    ),
+  };
   handedBack = run.handedBack;
   pipeline.proxy.configure({ chaos: undefined });
   injected = pipeline.proxy.stats();

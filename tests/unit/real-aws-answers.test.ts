@@ -137,8 +137,8 @@ test('the plan is looked up once per function instance', async () => {
 describe('an unsubscribe racing a subscribe of the same customer never leaves an enabled key', () => {
   const unsubscribe = () => snsEnvelope(marketplaceNotification('unsubscribe-success', 'acme', PRODUCT));
 
-  test('a revoke that finds no key for a pending record is recorded with the value kept, and announced', async () => {
-    // The subscribe wrote its pending record; its key may exist, but GetApiKeys does not list it (yet).
+  /** The subscribe wrote its pending record; its key may exist, but GetApiKeys does not list it (yet). */
+  const pendingRecord = () =>
     stored.set(
       SECRET,
       JSON.stringify({
@@ -150,13 +150,33 @@ describe('an unsubscribe racing a subscribe of the same customer never leaves an
         createdAt: new Date().toISOString(),
       }),
     );
+
+  test('a revoke that finds no listed key for a pending record, and CreateApiKey with its value answers 409: handed back to look again', async () => {
+    pendingRecord();
     apigw.on(GetApiKeysCommand).resolves({ items: [] });
+    apigw.on(CreateApiKeyCommand).rejects(new ConflictException({ message: 'API Key already exists', ...meta(409) }));
+    const event = sqsEvent(unsubscribe());
+
+    const response = await buildHandler()(event);
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: event.Records[0]?.messageId }]);
+    expect(apigw).toHaveReceivedCommandWith(CreateApiKeyCommand, { value: 'v'.repeat(40), enabled: false });
+    expect(record(SECRET).status).toBeUndefined();
+  });
+
+  test('a revoke whose pending record never got its key makes it, disabled, records it, and is announced', async () => {
+    pendingRecord();
+    apigw.on(GetApiKeysCommand).resolves({ items: [] });
+    apigw.on(CreateApiKeyCommand).resolves({ id: 'key-never-made' });
 
     const response = await buildHandler({ REVOKED_SECRET_POLICY: 'delete-value' })(sqsEvent(unsubscribe()));
 
     expect(response.batchItemFailures).toEqual([]);
-    // The value stays even with delete-value: whoever made the key can still find it by name and value.
-    expect(record(SECRET)).toMatchObject({ status: 'revoked', value: 'v'.repeat(40) });
+    expect(apigw).toHaveReceivedCommandWith(CreateApiKeyCommand, { value: 'v'.repeat(40), enabled: false, customerId: 'acme' });
+    expect(apigw).toHaveReceivedCommandTimes(UpdateApiKeyCommand, 0);
+    // The key is recorded, so the value goes as REVOKED_SECRET_POLICY says.
+    expect(record(SECRET)).toMatchObject({ status: 'revoked', apiKeyId: 'key-never-made' });
+    expect(record(SECRET)).not.toHaveProperty('value');
     expect(events()).toEqual([expect.objectContaining({ type: 'api-key.revoked' })]);
   });
 
