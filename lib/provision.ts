@@ -5,6 +5,7 @@ import { deterministicId } from './ids.js';
 import {
   generateKeyValue,
   type KeyResult,
+  keyOfValue,
   keyResult,
   lastEventFields,
   type ProvisionDeps,
@@ -13,7 +14,6 @@ import {
   type SecretRecord,
   stampOf,
   usagePlanFor,
-  keyOfValue,
 } from './key-record.js';
 import { anyActive, applyLicenseEvent, licenseState } from './licenses.js';
 import { grantIsProvenNewer, lastChange } from './lifecycle-order.js';

@@ -4,10 +4,10 @@ import { deterministicId } from './ids.js';
 import {
   type KeyResult,
   type KeyStatus,
+  keyOfValue,
   keyResult,
   lastEventFields,
   type ProvisionDeps,
-  keyOfValue,
   readExistingSecret,
   readRecord,
   type SecretRecord,
