@@ -180,21 +180,22 @@ describe('an unsubscribe racing a subscribe of the same customer never leaves an
     expect(events()).toEqual([expect.objectContaining({ type: 'api-key.revoked' })]);
   });
 
+  /** The revoke's record after a pending one: the value kept, no key id (GetApiKeys listed none). */
+  const revokedWithValue = (value: string) =>
+    JSON.stringify({
+      value,
+      customerId: 'acme',
+      productCode: PRODUCT,
+      plan: null,
+      apiKeyName: 'n',
+      createdAt: '2026-01-01T00:00:00Z',
+      status: 'revoked',
+      lastEventAt: '2099-01-01T00:00:00Z',
+    });
+
   test('a grant that made its key and stopped, redelivered after the revoke, finds that key and disables it', async () => {
     const value = 'w'.repeat(40);
-    stored.set(
-      SECRET,
-      JSON.stringify({
-        value,
-        customerId: 'acme',
-        productCode: PRODUCT,
-        plan: null,
-        apiKeyName: 'n',
-        createdAt: '2026-01-01T00:00:00Z',
-        status: 'revoked',
-        lastEventAt: '2099-01-01T00:00:00Z',
-      }),
-    );
+    stored.set(SECRET, revokedWithValue(value));
     apigw.on(GetApiKeysCommand).resolves({ items: [{ id: 'key-left', name: `keyprov/test/${PRODUCT}/acme`, value, enabled: true }] });
 
     const response = await buildHandler()(sqsEvent(signup('acme', { productCode: PRODUCT })));
@@ -208,19 +209,6 @@ describe('an unsubscribe racing a subscribe of the same customer never leaves an
     expect(record(SECRET)).toMatchObject({ status: 'revoked', apiKeyId: 'key-left' });
     expect(events()).toEqual([expect.objectContaining({ type: 'api-key.notification-ignored', reason: 'stale' })]);
   });
-
-  /** The revoke's record after a pending one: the value kept, no key id (GetApiKeys listed none). */
-  const revokedWithValue = (value: string) =>
-    JSON.stringify({
-      value,
-      customerId: 'acme',
-      productCode: PRODUCT,
-      plan: null,
-      apiKeyName: 'n',
-      createdAt: '2026-01-01T00:00:00Z',
-      status: 'revoked',
-      lastEventAt: '2099-01-01T00:00:00Z',
-    });
 
   test('the key that grant made is not listed yet (CreateApiKey with its value answers 409): handed back, to look again', async () => {
     stored.set(SECRET, revokedWithValue('x'.repeat(40)));
