@@ -2,12 +2,15 @@
  * How many instances of the function are busy, from heartbeats in one store item: each busy instance writes its last
  * beat there at most once per `heartbeatMs` and reads everyone's back in the same call, so the rate limiter can start
  * each instance at the account's quota ÷ the instances busy now instead of ÷ `maximumConcurrency` (docs/throughput.md).
- * An instance that stops (Lambda scales in) stops beating and drops out after `liveMs`; its entry is removed by a
+ * An instance whose invocation ends removes its beat (`leave`), so that the others take its share at once, not after
+ * `liveMs`; one that stops without leaving (killed, frozen) drops out after `liveMs`, and its entry is removed by a
  * later beat of another. The store failing only means "not known": the limiter then probes as it would without.
  */
 export interface FleetStore {
   /** Writes `id`'s beat at `now`, removes the `forget` entries, and returns every entry's last beat (epoch ms) by id. */
   beat(id: string, now: number, forget: readonly string[]): Promise<Map<string, number>>;
+  /** Removes `id`'s beat. */
+  leave(id: string): Promise<void>;
 }
 
 export interface FleetOptions {
@@ -29,6 +32,12 @@ export interface FleetOptions {
 export interface Fleet {
   /** This instance is busy: beats if its last beat is older than the heartbeat (never waits for the store). */
   touch(): void;
+  /**
+   * This instance is idle (its invocation ended): after the beat in flight, if any, its beat is removed, and its next
+   * `touch` beats at once. Does nothing unless it beat since it last left; never throws (a failure is told as the
+   * beats' are, and the beat then simply ages out).
+   */
+  leave(): Promise<void>;
 }
 
 /** Entries removed per beat: a long-dead fleet is cleaned over a few beats, each update stays small. */
@@ -41,8 +50,20 @@ export function createFleet(options: FleetOptions): Fleet {
   const retryAfterErrorMs = options.retryAfterErrorMs ?? 30_000;
   const now = options.now ?? Date.now;
   let nextBeatAt = Number.NEGATIVE_INFINITY;
-  let beating = false;
+  /** The beat in flight, if any. */
+  let beating: Promise<void> | undefined;
+  /** Whether the store may hold a beat of ours (one was sent since we last left). */
+  let joined = false;
   let forget: string[] = [];
+
+  function failed(t: number, error: unknown): void {
+    nextBeatAt = t + retryAfterErrorMs;
+    // Whatever the store holds of ours ages out; no leave is asked of a failing store.
+    joined = false;
+    forget = [];
+    onSize(undefined);
+    onStoreError?.(error);
+  }
 
   async function beat(t: number): Promise<void> {
     try {
@@ -57,12 +78,9 @@ export function createFleet(options: FleetOptions): Fleet {
       forget = stale;
       onSize(Math.max(1, busy));
     } catch (error) {
-      nextBeatAt = t + retryAfterErrorMs;
-      forget = [];
-      onSize(undefined);
-      onStoreError?.(error);
+      failed(t, error);
     } finally {
-      beating = false;
+      beating = undefined;
     }
   }
 
@@ -70,9 +88,21 @@ export function createFleet(options: FleetOptions): Fleet {
     touch() {
       const t = now();
       if (beating || t < nextBeatAt) return;
-      beating = true;
       nextBeatAt = t + heartbeatMs;
-      void beat(t);
+      joined = true;
+      beating = beat(t);
+    },
+    async leave() {
+      await beating;
+      if (!joined) return;
+      joined = false;
+      try {
+        await store.leave(id);
+        // Back at the next call: the others must count this instance again at once.
+        nextBeatAt = Number.NEGATIVE_INFINITY;
+      } catch (error) {
+        failed(now(), error);
+      }
     },
   };
 }

@@ -123,6 +123,8 @@ export function createBatchHandler(deps: BatchDeps) {
     if (failures.length > 0) deps.metrics?.addMetric(METRIC.handedBack, MetricUnit.Count, failures.length);
     // The processor's result entries hold only error messages; its `errors` pair with `failureMessages`.
     await delayRedeliveries(processor.errors.map((error, i) => [error, processor.failureMessages[i] as SQSRecord]));
+    // No API Gateway call until the next invocation: the other instances may take this one's share now.
+    await deps.apiGatewayLimiter?.idle?.();
     deps.logger.info('Batch processed', {
       records: event.Records.length,
       completed: results.length - unsent.length,

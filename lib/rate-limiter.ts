@@ -43,6 +43,11 @@ export interface RateLimiter {
    * limiter: see {@link SharingRateLimiterOptions.fleetAware}.
    */
   setFleetSize?(size: number | undefined): void;
+  /**
+   * The invocation ended: this instance makes no call until the next one. Told to the instances' heartbeats
+   * (lib/deps.ts `instanceLimiter`), so that the others take its share at once. Never throws.
+   */
+  idle?(): Promise<void>;
   /** The current rate: CreateApiKey calls per second (other calls: `totalRatio` × this). */
   readonly rate: number;
 }

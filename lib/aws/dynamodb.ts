@@ -53,7 +53,7 @@ export function dynamoDbTurnStore(client: DynamoDBClient, tableName: string): Tu
 
 /**
  * The instances' heartbeats (lib/fleet.ts) in one item of the turns table: one UpdateItem sets this instance's
- * attribute, removes the forgotten ones and returns the item (ReturnValues ALL_NEW).
+ * attribute, removes the forgotten ones and returns the item (ReturnValues ALL_NEW); leaving removes the attribute.
  */
 export function dynamoDbFleetStore(client: DynamoDBClient, tableName: string): FleetStore {
   return {
@@ -79,6 +79,16 @@ export function dynamoDbFleetStore(client: DynamoDBClient, tableName: string): F
         if (name.startsWith(MEMBER_PREFIX) && Number.isFinite(at)) beats.set(name.slice(MEMBER_PREFIX.length), at);
       }
       return beats;
+    },
+    async leave(id) {
+      await client.send(
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key: { pk: { S: FLEET_ITEM_KEY } },
+          UpdateExpression: 'REMOVE #me',
+          ExpressionAttributeNames: { '#me': MEMBER_PREFIX + id },
+        }),
+      );
     },
   };
 }

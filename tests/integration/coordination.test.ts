@@ -96,15 +96,30 @@ test('the table refused by IAM: each instance asks it once for a turn and once f
   expect(await pipeline.deadLetterIds()).toEqual([]);
 });
 
-test('instances with their rate limiter on beat into the table: each one is there, with a beat of this run', async () => {
+test('instances with their rate limiter on beat into the table while they work, and leave it when their invocation ends', async () => {
   const startedAt = Date.now();
   await pipeline.send(...signups('beat', 12));
-  await drainWith(2, LIMITER_ON);
+  /** The ids with a beat of this run in the item now. */
+  const beating = async () =>
+    Object.entries((await readItem(FLEET_ITEM_KEY)).Item ?? {})
+      .filter(([name, value]) => name.startsWith('i_') && Number(value.N) >= startedAt)
+      .map(([name]) => name);
+  const seen = new Set<string>();
+  let draining = true;
+  const watching = (async () => {
+    while (draining) {
+      for (const id of await beating()) seen.add(id);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  })();
 
-  const beats = Object.entries((await readItem(FLEET_ITEM_KEY)).Item ?? {})
-    .filter(([name]) => name.startsWith('i_'))
-    .map(([, value]) => Number(value.N));
-  expect(beats.filter((at) => at >= startedAt)).toHaveLength(2);
+  await drainWith(2, LIMITER_ON).finally(() => {
+    draining = false;
+  });
+  await watching;
+
+  expect(seen.size).toBe(2);
+  expect(await beating()).toEqual([]);
   expect((await provisionedCustomers()).sort()).toEqual(
     signups('beat', 12)
       .map((s) => s.customerId as string)

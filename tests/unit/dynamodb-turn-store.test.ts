@@ -173,5 +173,19 @@ describe('dynamoDbFleetStore: the heartbeats item', () => {
     ddb.on(UpdateItemCommand).rejects(error);
 
     await expect(fleet().beat('me', 1_000_000, ['gone'])).rejects.toBe(error);
+    await expect(fleet().leave('me')).rejects.toBe(error);
+  });
+
+  test("leaving removes this instance's attribute and nothing else", async () => {
+    await fleet().leave('3f2a-b');
+
+    expect(sent()).toEqual([
+      {
+        TableName: TABLE,
+        Key: { pk: { S: FLEET_ITEM_KEY } },
+        UpdateExpression: 'REMOVE #me',
+        ExpressionAttributeNames: { '#me': 'i_3f2a-b' },
+      },
+    ]);
   });
 });

@@ -11,6 +11,7 @@ const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 class MemoryFleetStore implements FleetStore {
   readonly entries = new Map<string, number>();
   readonly calls: { id: string; now: number; forget: string[] }[] = [];
+  readonly left: string[] = [];
   fail: unknown;
   hold = false;
   #held: (() => void)[] = [];
@@ -22,6 +23,12 @@ class MemoryFleetStore implements FleetStore {
     for (const member of forget) this.entries.delete(member);
     this.entries.set(id, now);
     return new Map(this.entries);
+  }
+
+  async leave(id: string): Promise<void> {
+    this.left.push(id);
+    if (this.fail !== undefined) throw this.fail;
+    this.entries.delete(id);
   }
 
   release() {
@@ -113,7 +120,11 @@ describe('createFleet: the size reported', () => {
 
   test('this instance counts even if the store answers without it (at least 1)', async () => {
     const sizes: (number | undefined)[] = [];
-    const fleet = createFleet({ store: { beat: async () => new Map() }, id: 'me', onSize: (size) => sizes.push(size) });
+    const fleet = createFleet({
+      store: { beat: async () => new Map(), leave: async () => {} },
+      id: 'me',
+      onSize: (size) => sizes.push(size),
+    });
     fleet.touch();
     await settle();
     expect(sizes).toEqual([1]);
@@ -253,6 +264,7 @@ describe('createFleet: a failing store', () => {
         beat: () => {
           throw new Error('not configured');
         },
+        leave: async () => {},
       },
       id: 'me',
       onSize: (size) => sizes.push(size),
@@ -260,5 +272,69 @@ describe('createFleet: a failing store', () => {
     expect(() => fleet.touch()).not.toThrow();
     await settle();
     expect(sizes).toEqual([undefined]);
+  });
+});
+
+describe('createFleet: leaving when the invocation ends', () => {
+  test('removes its beat, so the others count it out at once; its next touch beats at once', async () => {
+    const { clock, store, sizes, fleet, touch } = fleetAt({ heartbeatMs: 500 });
+    store.entries.set('other', clock.now());
+    await touch();
+    expect(sizes).toEqual([2]);
+    await fleet.leave();
+    expect(store.left).toEqual(['me']);
+    expect(store.entries.has('me')).toBe(false);
+    // Within the heartbeat: without the leave, this touch would not beat.
+    clock.advance(10);
+    await touch();
+    expect(store.calls).toHaveLength(2);
+    expect(store.entries.get('me')).toBe(clock.now());
+  });
+
+  test('asks nothing of the store unless it beat since it last left', async () => {
+    const { store, fleet, touch } = fleetAt();
+    await fleet.leave();
+    expect(store.left).toEqual([]);
+    await touch();
+    await fleet.leave();
+    await fleet.leave();
+    expect(store.left).toEqual(['me']);
+  });
+
+  test('waits for the beat in flight, so that beat cannot land after the removal', async () => {
+    const { store, fleet } = fleetAt();
+    store.hold = true;
+    fleet.touch();
+    const leaving = fleet.leave();
+    await settle();
+    expect(store.left).toEqual([]);
+    store.release();
+    await leaving;
+    expect(store.left).toEqual(['me']);
+    expect(store.entries.has('me')).toBe(false);
+  });
+
+  test('a failing leave never throws: it is told as a failure, and the beats wait retryAfterErrorMs', async () => {
+    const { clock, store, sizes, errors, fleet, touch } = fleetAt({ retryAfterErrorMs: 30_000 });
+    await touch();
+    store.fail = new Error('denied');
+    await expect(fleet.leave()).resolves.toBeUndefined();
+    expect(errors).toEqual([store.fail]);
+    expect(sizes).toEqual([1, undefined]);
+    store.fail = undefined;
+    clock.advance(29_000);
+    await touch();
+    expect(store.calls).toHaveLength(1);
+    clock.advance(1_000);
+    await touch();
+    expect(store.calls).toHaveLength(2);
+  });
+
+  test('after a failed beat, leaving asks nothing of the store (its old beat ages out)', async () => {
+    const { store, fleet, touch } = fleetAt();
+    store.fail = new Error('throttled');
+    await touch();
+    await fleet.leave();
+    expect(store.left).toEqual([]);
   });
 });
