@@ -58,6 +58,9 @@ const OWN_QUOTA = new Set(['CreateApiKey', 'DeleteApiKey']);
 /** "Total operations" (10/s) ÷ the CreateApiKey quota (5/s): API Gateway quotas page (docs/throughput.md). */
 export const TOTAL_TO_CREATE_RATIO = 2;
 
+/** "Total operations" burst ÷ rate: 40 ÷ 10 (API Gateway quotas page); CreateApiKey's is 5 ÷ 5, one second. */
+export const TOTAL_BURST_SECONDS = 4;
+
 export interface SharingRateLimiterOptions {
   /** This instance's static share of the CreateApiKey quota (quota ÷ maximumConcurrency): the starting rate. */
   sharePerSecond: number;
@@ -107,6 +110,11 @@ export interface SharingRateLimiterOptions {
   fleetAware?: boolean;
   /** Calls that may go at once after an idle spell (slots left unused are kept, up to this). Default 2. */
   burst?: number;
+  /**
+   * Told its fair share: the seconds of its "Total operations" rate that may go at once (its part of that quota's
+   * burst). Default {@link TOTAL_BURST_SECONDS}.
+   */
+  totalBurstSeconds?: number;
   now?: () => number;
   random?: () => number;
 }
@@ -147,6 +155,7 @@ export function createRateLimiter(options: SharingRateLimiterOptions): RateLimit
   const maxPauseMs = options.maxPauseMs ?? 10_000;
   const idleResetMs = options.idleResetMs ?? 30_000;
   const burst = options.burst ?? 2;
+  const totalBurstSeconds = options.totalBurstSeconds ?? TOTAL_BURST_SECONDS;
   const serialiseWrites = options.serialiseUsagePlanWrites ?? true;
   const writeBackoffMs = options.usagePlanWriteBackoffMs ?? 100;
   const now = options.now ?? Date.now;
@@ -170,13 +179,16 @@ export function createRateLimiter(options: SharingRateLimiterOptions): RateLimit
   let writeLeaseUntil = Number.NEGATIVE_INFINITY;
   let writeFailures = 0;
   let nextWriteAt = Number.NEGATIVE_INFINITY;
-  // Told its fair share, an instance may also use its part of the account's burst: one second of its rate (the
-  // quotas' bursts are one second of their rates, and the instances' parts add up to them).
+  // Told its fair share, an instance may also use its part of the account's bursts, which add up to them: one second
+  // of its CreateApiKey rate (that quota's burst is one second of it), and `totalBurstSeconds` of its Total rate.
   const burstNow = () => (fleetSize === undefined ? burst : Math.max(burst, Math.floor(rate)));
   const create = new Schedule(() => rate, burstNow);
   const total = new Schedule(
     () => rate * totalRatio,
-    () => Math.max(burstNow(), Math.round(burstNow() * totalRatio)),
+    () =>
+      fleetSize === undefined
+        ? Math.max(burst, Math.round(burst * totalRatio))
+        : Math.max(burst, Math.floor(rate * totalRatio * totalBurstSeconds)),
   );
   const schedules = (operation: string | undefined) => (operation === undefined || OWN_QUOTA.has(operation) ? [create, total] : [total]);
 

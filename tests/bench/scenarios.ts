@@ -73,6 +73,10 @@ export const LIMITER_DESIGNS: Record<string, { label: string; options: (producti
       options: (p) => p,
       table: 'bench-no-such-table',
     },
+    'total-burst-1s': {
+      label: 'ours, told its fair share, with one second of its Total rate as burst (not four: the quota allows 40 ÷ 10)',
+      options: (p) => ({ ...p, totalBurstSeconds: 1 }),
+    },
     'no-turns': {
       label: 'ours without the usage-plan write turns table: each instance writes one at a time on its own (before the turns)',
       options: (p) => ({ ...p, serialiseUsagePlanWrites: true }),

@@ -333,6 +333,26 @@ describe('createRateLimiter: told how many instances are busy (fleetAware)', () 
     expect(atOnce(untold.limiter)).toBe(2);
   });
 
+  test('told its fair share, calls that count against Total only may use four seconds of its Total rate at once (40 ÷ 10)', () => {
+    const atOnce = (limiter: RateLimiter) => {
+      let n = 0;
+      while (limiter.take('UpdateApiKey') === 0) n++;
+      return n;
+    };
+    const told = awareAt({ burst: 2 });
+    const oneSecond = awareAt({ burst: 2, totalBurstSeconds: 1 });
+    const untold = awareAt({ burst: 2 });
+    for (const { limiter } of [told, oneSecond]) {
+      limiter.setFleetSize?.(1);
+      limiter.setFleetSize?.(1);
+    }
+    for (const { clock } of [told, oneSecond, untold]) clock.advance(10_000);
+    // Alone: 5 CreateApiKey/s, so 10 Total/s; 4 s of it at once, or 1 s with the option; untold, twice the burst.
+    expect(atOnce(told.limiter)).toBe(40);
+    expect(atOnce(oneSecond.limiter)).toBe(10);
+    expect(atOnce(untold.limiter)).toBe(4);
+  });
+
   test('two reports of 2 raise the rate at once to the fair share, ceiling ÷ 2', () => {
     const { limiter } = awareAt();
     limiter.setFleetSize?.(2);
