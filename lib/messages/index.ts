@@ -16,7 +16,7 @@ import type { Json, ParsedMessage, Source, When } from './types.js';
  * - fields.ts: the field rules they share (identifiers, account ids, license ARNs) and their one normalisation.
  */
 export { ACCOUNT_ID_PATTERN, LICENSE_ARN_PATTERN } from './fields.js';
-export { NO_BUYER } from './marketplace-eventbridge.js';
+export { DETAIL_TYPE_PATTERN, NO_BUYER } from './marketplace-eventbridge.js';
 export { MARKETPLACE_ACTIONS } from './marketplace-sns.js';
 export { type SignupEvent, signupEventSchema } from './signup.js';
 export type { Clock, Notice, ParsedMessage, ProvisionRequest, RevokeRequest, Source } from './types.js';

@@ -26,7 +26,7 @@ import type { Json, ParsedMessage, When } from './types.js';
 export const MARKETPLACE_EVENT_SOURCE = 'aws.agreement-marketplace';
 
 /** AWS's detail-types are words, a dash and a role: anything else is not echoed into an action. */
-const DETAIL_TYPE_PATTERN = /^[A-Za-z0-9 ()._-]{1,128}$/;
+export const DETAIL_TYPE_PATTERN = /^[A-Za-z0-9 ()._-]{1,128}$/;
 const ROLE_SUFFIX = / - (Proposer|Manufacturer|Acceptor)$/;
 /** What a notice without any buyer id or agreement id carries as customerId (lib/naming.ts NO_PRODUCT's spelling). */
 export const NO_BUYER = '_';

@@ -20,7 +20,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { handler } from '../../functions/provision.js';
 import type { CompletionEvent } from '../../lib/completion.js';
-import { LICENSE_ARN_PATTERN } from '../../lib/messages/index.js';
+import { DETAIL_TYPE_PATTERN, LICENSE_ARN_PATTERN } from '../../lib/messages/index.js';
 import { CUSTOMER_ID_PATTERN, PRODUCT_CODE_PATTERN } from '../../lib/naming.js';
 import { eventBridgeEnvelope, lambdaContext, marketplaceNotification, signup, snsEnvelope, sqsRecord } from '../helpers/events.js';
 
@@ -761,7 +761,12 @@ describe('Marketplace EventBridge events with one field broken', () => {
       fc
         .oneof(fc.string(), fc.integer(), fc.array(fc.string()))
         .map((license) => marketplaceEvent('License Updated - Manufacturer', { license })),
-      withHostile().map((t) => marketplaceEvent(`License Updated${t} - Manufacturer`)),
+      // A hostile character the charset allows (`(`, `.`, …) leaves a well-formed detail-type AWS may add some day,
+      // which is a notice (acknowledged): only the others are broken.
+      withHostile()
+        .map((t) => `License Updated${t} - Manufacturer`)
+        .filter((type) => !DETAIL_TYPE_PATTERN.test(type))
+        .map((type) => marketplaceEvent(type)),
     );
     await fc.assert(
       fc.asyncProperty(events, (event) => expectContained(JSON.stringify(event))),
