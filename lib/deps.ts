@@ -106,7 +106,7 @@ export function instanceLimiter(
     onFailure: (operation) => limiter.onFailure(operation),
     redeliveryDelayMs: (operation) => limiter.redeliveryDelayMs?.(operation),
     setFleetSize: (size) => limiter.setFleetSize?.(size),
-    idle: () => fleet.leave(),
+    idle: (maxWaitMs) => fleet.leave(maxWaitMs),
     get rate() {
       return limiter.rate;
     },

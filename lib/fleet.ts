@@ -35,9 +35,10 @@ export interface Fleet {
   /**
    * This instance is idle (its invocation ended): after the beat in flight, if any, its beat is removed, and its next
    * `touch` beats at once. Does nothing unless it beat since it last left; never throws (a failure is told as the
-   * beats' are, and the beat then simply ages out).
+   * beats' are, and the beat then simply ages out). Resolves after `maxWaitMs` at the latest (the store may still
+   * answer later); with no time at all, asks nothing.
    */
-  leave(): Promise<void>;
+  leave(maxWaitMs?: number): Promise<void>;
 }
 
 /** Entries removed per beat: a long-dead fleet is cleaned over a few beats, each update stays small. */
@@ -92,17 +93,24 @@ export function createFleet(options: FleetOptions): Fleet {
       joined = true;
       beating = beat(t);
     },
-    async leave() {
-      await beating;
-      if (!joined) return;
-      joined = false;
-      try {
-        await store.leave(id);
-        // Back at the next call: the others must count this instance again at once.
-        nextBeatAt = Number.NEGATIVE_INFINITY;
-      } catch (error) {
-        failed(now(), error);
-      }
+    async leave(maxWaitMs = Number.POSITIVE_INFINITY) {
+      if (!(maxWaitMs > 0)) return;
+      const leaving = (async () => {
+        await beating;
+        if (!joined) return;
+        joined = false;
+        try {
+          await store.leave(id);
+          // Back at the next call: the others must count this instance again at once.
+          nextBeatAt = Number.NEGATIVE_INFINITY;
+        } catch (error) {
+          failed(now(), error);
+        }
+      })();
+      if (!Number.isFinite(maxWaitMs)) return leaving;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([leaving, new Promise<void>((resolve) => (timer = setTimeout(resolve, maxWaitMs)))]);
+      clearTimeout(timer);
     },
   };
 }

@@ -17,6 +17,9 @@ export type { BatchDeps } from './deps.js';
 /** SQS's longest visibility timeout: 12 hours. */
 const MAX_VISIBILITY_SECONDS = 43_200;
 
+/** The longest an invocation waits at its end to leave the instances' heartbeats (one DynamoDB call). */
+const IDLE_WAIT_MS = 1_000;
+
 /** The visibility timeout for a handed-back record: the wait it was told (Retry-After, the limiter's queue), if any. */
 export function redeliveryDelaySeconds(error: unknown): number | undefined {
   let current: unknown = error;
@@ -123,8 +126,9 @@ export function createBatchHandler(deps: BatchDeps) {
     if (failures.length > 0) deps.metrics?.addMetric(METRIC.handedBack, MetricUnit.Count, failures.length);
     // The processor's result entries hold only error messages; its `errors` pair with `failureMessages`.
     await delayRedeliveries(processor.errors.map((error, i) => [error, processor.failureMessages[i] as SQSRecord]));
-    // No API Gateway call until the next invocation: the other instances may take this one's share now.
-    await deps.apiGatewayLimiter?.idle?.();
+    // No API Gateway call until the next invocation: the other instances may take this one's share now. A slow
+    // store must not hold the invocation past its deadline (a timed-out invocation has all its records redelivered).
+    await deps.apiGatewayLimiter?.idle?.(Math.min(IDLE_WAIT_MS, context.getRemainingTimeInMillis() - deps.config.retry.safetyMarginMs / 2));
     deps.logger.info('Batch processed', {
       records: event.Records.length,
       completed: results.length - unsent.length,

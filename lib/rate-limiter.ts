@@ -45,9 +45,9 @@ export interface RateLimiter {
   setFleetSize?(size: number | undefined): void;
   /**
    * The invocation ended: this instance makes no call until the next one. Told to the instances' heartbeats
-   * (lib/deps.ts `instanceLimiter`), so that the others take its share at once. Never throws.
+   * (lib/deps.ts `instanceLimiter`), so that the others take its share at once. Waits `maxWaitMs` at most; never throws.
    */
-  idle?(): Promise<void>;
+  idle?(maxWaitMs: number): Promise<void>;
   /** The current rate: CreateApiKey calls per second (other calls: `totalRatio` × this). */
   readonly rate: number;
 }

@@ -6,7 +6,7 @@ const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * The heartbeats item in memory: records each beat, removes the forgotten entries, sets the caller's and answers
- * every entry. `fail` makes the next beats reject; `hold` makes them wait until `release()`.
+ * every entry. `fail` makes the next beats and leaves reject; `hold` makes them wait until `release()`.
  */
 class MemoryFleetStore implements FleetStore {
   readonly entries = new Map<string, number>();
@@ -27,6 +27,7 @@ class MemoryFleetStore implements FleetStore {
 
   async leave(id: string): Promise<void> {
     this.left.push(id);
+    if (this.hold) await new Promise<void>((resolve) => this.#held.push(resolve));
     if (this.fail !== undefined) throw this.fail;
     this.entries.delete(id);
   }
@@ -328,6 +329,22 @@ describe('createFleet: leaving when the invocation ends', () => {
     clock.advance(1_000);
     await touch();
     expect(store.calls).toHaveLength(2);
+  });
+
+  test('a store that does not answer holds the leave maxWaitMs at most; with no time left nothing is asked', async () => {
+    const { store, fleet, touch } = fleetAt();
+    await touch();
+    await fleet.leave(0);
+    await fleet.leave(-5);
+    expect(store.left).toEqual([]);
+    store.hold = true;
+    // Real time: resolves on its own timer while the store still holds the removal.
+    await fleet.leave(10);
+    expect(store.left).toEqual(['me']);
+    expect(store.entries.has('me')).toBe(true);
+    store.release();
+    await settle();
+    expect(store.entries.has('me')).toBe(false);
   });
 
   test('after a failed beat, leaving asks nothing of the store (its old beat ages out)', async () => {
