@@ -89,11 +89,7 @@ export function instanceLimiter(
     store: dynamoDbFleetStore(dynamodb, table),
     id: randomUUID(),
     onSize: (size) => limiter.setFleetSize?.(size),
-    onStoreError: (error) =>
-      logger.error('Instance heartbeats unavailable: the rate limiter probes without knowing how many instances run', {
-        table,
-        error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
-      }),
+    onStoreError: logTableError('Instance heartbeats unavailable: the rate limiter probes without knowing how many instances run', table),
   });
   return {
     delayMs: (operation) => limiter.delayMs(operation),
@@ -118,10 +114,11 @@ function usagePlanTurns(dynamodb: DynamoDBClient, tableName: string): WriteTurns
   return createWriteTurns({
     store: dynamoDbTurnStore(dynamodb, tableName),
     fallbackMs: 30_000,
-    onStoreError: (error) =>
-      logger.error('Usage-plan write turns unavailable: writing one at a time without them', {
-        table: tableName,
-        error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
-      }),
+    onStoreError: logTableError('Usage-plan write turns unavailable: writing one at a time without them', tableName),
   });
+}
+
+/** Logs a failure of the coordination table (its users tell one at most once per fallback period). */
+function logTableError(message: string, table: string): (error: unknown) => void {
+  return (error) => logger.error(message, { table, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
 }

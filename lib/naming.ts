@@ -21,6 +21,12 @@ export function apiKeyName(prefix: string, customerId: string, productCode?: str
   return `${prefix}${productCode ?? NO_PRODUCT}/${customerId}`;
 }
 
+/** The description of a customer's API key and secret, with `note` (why it was made that way) in parentheses. */
+export function keyDescription(customerId: string, productCode?: string, note?: string): string {
+  const product = productCode ? ` for product ${productCode}` : '';
+  return `API key of customer ${customerId}${product}, provisioned by api-key-provisioner${note ? ` (${note})` : ''}`;
+}
+
 /**
  * The deterministic secret name: the key name plus `/api-key`. The fixed suffix keeps names from ending
  * in a hyphen and six characters, which Secrets Manager confuses with its own ARN suffix.

@@ -18,7 +18,7 @@ import {
 import { anyActive, applyLicenseEvent, licenseState } from './licenses.js';
 import { grantIsProvenNewer, lastChange } from './lifecycle-order.js';
 import type { ProvisionRequest } from './messages/index.js';
-import { apiKeyName, ownedTags, secretName } from './naming.js';
+import { apiKeyName, keyDescription, ownedTags, secretName } from './naming.js';
 import { planStages } from './usage-plans.js';
 
 /** A pending record: the value is written before any key exists, so no key ever exists without its value. */
@@ -63,7 +63,6 @@ export async function provisionKey(request: ProvisionRequest, deps: ProvisionDep
   const tags = ownedTags(config.namePrefix, config.defaultTags, request.tags, request);
   const keyName = apiKeyName(config.namePrefix, request.customerId, request.productCode);
   const name = secretName(config.namePrefix, request.customerId, request.productCode);
-  const product = request.productCode ? ` for product ${request.productCode}` : '';
   const result = (secret: StoredSecret, outcome: KeyResult['outcome'], record?: SecretRecord) =>
     keyResult(outcome, keyName, name, secret, record);
   const write = (record: SecretRecord, token: string) =>
@@ -76,7 +75,7 @@ export async function provisionKey(request: ProvisionRequest, deps: ProvisionDep
     const created = await secrets('CreateSecret', () =>
       deps.secrets.createSecret({
         name,
-        description: `API key of customer ${request.customerId}${product}, provisioned by api-key-provisioner`,
+        description: keyDescription(request.customerId, request.productCode),
         secretString: JSON.stringify(pendingRecord(request, keyName, deps.now())),
         tags,
         kmsKeyId: config.secretKmsKeyId,
@@ -109,7 +108,7 @@ export async function provisionKey(request: ProvisionRequest, deps: ProvisionDep
       const { apiKeyId, made } = await keyOfValue(deps, {
         name: keyName,
         value: leftover,
-        description: `API key of customer ${request.customerId}${product}, provisioned by api-key-provisioner (revoked)`,
+        description: keyDescription(request.customerId, request.productCode, 'revoked'),
         customerId: request.customerId,
         tags,
       });
@@ -157,7 +156,7 @@ export async function provisionKey(request: ProvisionRequest, deps: ProvisionDep
       deps.apiKeys.createApiKey({
         name: keyName,
         value,
-        description: `API key of customer ${request.customerId}${product}, provisioned by api-key-provisioner`,
+        description: keyDescription(request.customerId, request.productCode),
         customerId: request.customerId,
         tags,
       }),

@@ -17,7 +17,7 @@ import {
 import { anyActive, applyLicenseEvent, licenseState } from './licenses.js';
 import { lastChange, revokeIsProvenOlder } from './lifecycle-order.js';
 import type { RevokeRequest } from './messages/index.js';
-import { apiKeyName, ownedTags, secretName } from './naming.js';
+import { apiKeyName, keyDescription, ownedTags, secretName } from './naming.js';
 
 /**
  * Takes the customer's key away after `unsubscribe-success` (status `revoked`) or `subscribe-fail` (`failed`):
@@ -94,7 +94,7 @@ export async function revokeKey(request: RevokeRequest, deps: ProvisionDeps): Pr
       ? await keyOfValue(deps, {
           name: keyName,
           value,
-          description: `API key of customer ${request.customerId} for product ${request.productCode}, provisioned by api-key-provisioner (${status})`,
+          description: keyDescription(request.customerId, request.productCode, status),
           customerId: request.customerId,
           tags: ownedTags(config.namePrefix, config.defaultTags, undefined, request),
         })

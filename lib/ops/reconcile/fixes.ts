@@ -3,6 +3,7 @@
  * the repair, so a result says `fixed` only when the change can be seen.
  */
 import type { SecretRecord } from '../../key-record.js';
+import { keyDescription } from '../../naming.js';
 import type { Finding, FindingKind, FixOutcome, FixResult, ReconcileSettings, ReconcileState } from './model.js';
 import { parseRecord, recordStatus } from './records.js';
 import { restoredRecord } from './rules.js';
@@ -47,10 +48,9 @@ async function restoreSecret(
   if (!key || value === undefined) return ['failed', "the key's value was not listed (GetApiKeys includeValues)"];
   if (!(await stores.apiKeys.getApiKey(key.id))) return ['skipped', 'the key has been deleted since'];
   const record: SecretRecord = { value, ...restoredRecord(state, key, settings) };
-  const product = productCode ? ` for product ${productCode}` : '';
   const created = await stores.secrets.createSecret({
     name: secretName,
-    description: `API key of customer ${customerId}${product}, provisioned by api-key-provisioner (secret restored by reconcile)`,
+    description: keyDescription(customerId, productCode ?? undefined, 'secret restored by reconcile'),
     secretString: JSON.stringify(record),
     tags: key.tags,
     kmsKeyId: settings.kmsKeyId,
