@@ -31,14 +31,19 @@ const INIT_ENV: Record<string, string> = {
 };
 
 /**
- * Run by a fresh Node per sample, as Lambda's Node runtime loads an .mjs handler: `await import(file)`.
- * The runtime is itself ESM, so its module loader is already up; the data: import warms ours the same way,
- * leaving only the bundle's own load, parse and top-level code inside the timing.
+ * Run by a fresh Node per sample, loading the bundle as Lambda's Node runtime loads a handler
+ * (aws-lambda-nodejs-runtime-interface-client, src/UserFunction.js): `require(file)` for a .cjs, `await import(file)`
+ * for an .mjs. The runtime is itself ESM, so its module loader is already up; the data: import warms ours the same
+ * way, leaving only the bundle's own load, parse and top-level code inside the timing.
  */
 const CHILD = `
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 await import('data:text/javascript,');
+const file = process.argv[1];
+const require = createRequire(import.meta.url);
 const t0 = performance.now();
-const mod = await import(process.argv[1]);
+const mod = file.endsWith('.cjs') ? require(fileURLToPath(file)) : await import(file);
 const ms = performance.now() - t0;
 if (typeof mod.handler !== 'function') throw new Error('the bundle exports no handler');
 console.log('INIT_MS ' + ms);
@@ -52,7 +57,7 @@ export interface Stats {
 
 export interface BundleFigures {
   zipBytes: number;
-  mjsBytes: number;
+  bundleBytes: number;
   initMs: Stats;
 }
 
@@ -70,7 +75,7 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.e
  * Packages the service exactly as a deploy would (`serverless package`, offline, no credentials) into
  * `outDir`, and extracts the zip next to it. Returns the zip, the extraction directory and the bundle's path in it.
  */
-export function packageOurs(outDir: string): { zip: string; dir: string; mjs: string; entries: string[] } {
+export function packageOurs(outDir: string): { zip: string; dir: string; bundle: string; entries: string[] } {
   const env = { ...process.env };
   delete env.AWS_ACCESS_KEY_ID;
   delete env.AWS_SECRET_ACCESS_KEY;
@@ -81,10 +86,10 @@ export function packageOurs(outDir: string): { zip: string; dir: string; mjs: st
   const dir = join(outDir, 'unzipped');
   run('unzip', ['-q', zip, '-d', dir]);
   const entries = run('unzip', ['-Z1', zip]).split('\n').filter(Boolean);
-  // The extension is configurable in serverless.yml (outExtension); take whichever bundle is there.
-  const mjs = entries.find((name) => name.startsWith(`${HANDLER_PATH}.`) && !name.endsWith('.map'));
-  if (!mjs) throw new Error(`no ${HANDLER_PATH}.* bundle in ${zip}: ${entries.join(', ')}`);
-  return { zip, dir, mjs, entries };
+  // The extension is configurable in serverless.yml (outputFileExtension); take whichever bundle is there.
+  const bundle = entries.find((name) => name.startsWith(`${HANDLER_PATH}.`) && !name.endsWith('.map'));
+  if (!bundle) throw new Error(`no ${HANDLER_PATH}.* bundle in ${zip}: ${entries.join(', ')}`);
+  return { zip, dir, bundle, entries };
 }
 
 /**
@@ -112,9 +117,9 @@ export function lambdaEnv(outDir: string): { env: Record<string, string>; fallba
   return { env: { ...FALLBACK_ENV, ...packaged, ...INIT_ENV }, fallbacks };
 }
 
-/** Builds the SDK-only baseline with serverless.yml's custom.esbuild options; returns the .mjs path. */
+/** Builds the SDK-only baseline with serverless.yml's custom.esbuild options; returns the bundle's path. */
 export async function buildSdkOnly(outDir: string): Promise<string> {
-  const outfile = join(outDir, 'sdk-only.mjs');
+  const outfile = join(outDir, 'sdk-only.cjs');
   await build({
     entryPoints: [join(ROOT, 'tests/bench/sdk-only-entry.ts')],
     outfile,
@@ -124,8 +129,8 @@ export async function buildSdkOnly(outDir: string): Promise<string> {
     sourcesContent: false,
     target: 'node22',
     platform: 'node',
-    format: 'esm',
-    banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
+    mainFields: ['module', 'main'],
+    format: 'cjs',
     logLevel: 'warning',
   });
   return outfile;
@@ -145,8 +150,8 @@ export function zipSize(dir: string, names: string[]): number {
 }
 
 /** One init sample: a fresh Node imports the bundle; returns the milliseconds the import took. */
-export function sampleInit(mjs: string, env: Record<string, string>): number {
-  const out = run(process.execPath, ['--input-type=module', '-e', CHILD, pathToFileURL(mjs).href], env);
+export function sampleInit(bundle: string, env: Record<string, string>): number {
+  const out = run(process.execPath, ['--input-type=module', '-e', CHILD, pathToFileURL(bundle).href], env);
   const match = /^INIT_MS (\S+)$/m.exec(out);
   if (!match?.[1]) throw new Error(`no INIT_MS line from the child:\n${out}`);
   return Number(match[1]);
@@ -195,26 +200,26 @@ export async function coldStartFigures({
   try {
     const t0 = performance.now();
     const ours = packageOurs(join(tmp, 'package'));
-    const oursMjs = join(ours.dir, ours.mjs);
-    const sdkOnlyMjs = await buildSdkOnly(join(tmp, 'sdk-only'));
+    const oursBundle = join(ours.dir, ours.bundle);
+    const sdkOnlyBundle = await buildSdkOnly(join(tmp, 'sdk-only'));
     const { env, fallbacks } = lambdaEnv(join(tmp, 'package'));
 
     // One discarded pair first (disk cache, first-run effects); then A B A B … so drift hits both alike.
-    sampleInit(oursMjs, env);
-    sampleInit(sdkOnlyMjs, env);
+    sampleInit(oursBundle, env);
+    sampleInit(sdkOnlyBundle, env);
     const times = { ours: [] as number[], sdkOnly: [] as number[] };
     for (let i = 0; i < samples; i++) {
-      times.ours.push(sampleInit(oursMjs, env));
-      times.sdkOnly.push(sampleInit(sdkOnlyMjs, env));
+      times.ours.push(sampleInit(oursBundle, env));
+      times.sdkOnly.push(sampleInit(sdkOnlyBundle, env));
     }
 
     const oursInit = stats(times.ours);
     const sdkOnlyInit = stats(times.sdkOnly);
     const figures: ColdStartFigures = {
-      ours: { zipBytes: statSync(ours.zip).size, mjsBytes: statSync(oursMjs).size, initMs: rounded(oursInit) },
+      ours: { zipBytes: statSync(ours.zip).size, bundleBytes: statSync(oursBundle).size, initMs: rounded(oursInit) },
       sdkOnly: {
-        zipBytes: zipSize(dirname(sdkOnlyMjs), ['sdk-only.mjs', 'sdk-only.mjs.map']),
-        mjsBytes: statSync(sdkOnlyMjs).size,
+        zipBytes: zipSize(dirname(sdkOnlyBundle), ['sdk-only.cjs', 'sdk-only.cjs.map']),
+        bundleBytes: statSync(sdkOnlyBundle).size,
         initMs: rounded(sdkOnlyInit),
       },
       overheadPct: round((oursInit.median / sdkOnlyInit.median - 1) * 100, 1),
@@ -228,21 +233,22 @@ export async function coldStartFigures({
       ['SDK-only (esbuild, same options)', figures.sdkOnly],
     ] as const) {
       log(label);
-      log(`  zip   ${size(f.zipBytes)}`);
-      log(`  .mjs  ${size(f.mjsBytes)}`);
-      log(`  init  min / median / p90 = ${ms(f.initMs)} ms`);
+      log(`  zip    ${size(f.zipBytes)}`);
+      log(`  bundle ${size(f.bundleBytes)}`);
+      log(`  init   min / median / p90 = ${ms(f.initMs)} ms`);
     }
     const extraMs = oursInit.median - sdkOnlyInit.median;
     const sign = figures.overheadPct >= 0 ? '+' : '';
     log(`overhead of ours over SDK-only (median init): ${extraMs.toFixed(1)} ms, ${sign}${figures.overheadPct}%`);
     // The baseline is never packaged: its zip size is computed the way archiver writes one (see zipSize).
-    const check = zipSize(ours.dir, [ours.mjs, `${ours.mjs}.map`]).toLocaleString('en-US');
+    const check = zipSize(ours.dir, [ours.bundle, `${ours.bundle}.map`]).toLocaleString('en-US');
     log(`SDK-only zip size is computed; for ours the computation gives ${check} B (real zip above)`);
     // serverless-esbuild builds in the repo's .esbuild/, shared with any `serverless package` running at the
-    // same time: its files can end up in our zip, so show what the zip holds and say when it is not just ours.
+    // same time: its files can end up in our zip, so show what the zip holds and say when it is not just the
+    // functions' bundles and maps (the zip holds the registration function's too).
     log(`zip entries: ${ours.entries.join(', ')}`);
-    if (ours.entries.some((name) => name !== ours.mjs && name !== `${ours.mjs}.map`)) {
-      log('  warning: the zip holds more than the bundle and its map (a concurrent serverless package?)');
+    if (ours.entries.some((name) => !/^functions\/[\w-]+\.[cm]?js(\.map)?$/.test(name))) {
+      log("  warning: the zip holds more than the functions' bundles and maps (a concurrent serverless package?)");
     }
     log(`cold-start bench took ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     return figures;

@@ -424,7 +424,7 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
   });
 
   describe('the package', () => {
-    test('is built without AWS credentials: the zip holds the minified ESM bundle and its source map', () => {
+    test('is built without AWS credentials: the zip holds the minified CommonJS bundle and its source map', () => {
       expect(readdirSync(packageDir).sort()).toEqual(
         expect.arrayContaining([
           'api-key-provisioner.zip',
@@ -435,18 +435,21 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
       const zip = readZip(readFileSync(join(packageDir, 'api-key-provisioner.zip')));
       // One zip for both functions: each loads only its own bundle.
       expect([...zip.keys()].sort()).toEqual([
-        'functions/provision.mjs',
-        'functions/provision.mjs.map',
-        'functions/register.mjs',
-        'functions/register.mjs.map',
+        'functions/provision.cjs',
+        'functions/provision.cjs.map',
+        'functions/register.cjs',
+        'functions/register.cjs.map',
       ]);
-      const bundle = zip.get('functions/provision.mjs')?.toString('utf8') ?? '';
+      const bundle = zip.get('functions/provision.cjs')?.toString('utf8') ?? '';
       // Minified: a few long lines, not one line per statement.
       expect(bundle.length).toBeGreaterThan(100_000);
       expect(bundle.split('\n').length).toBeLessThan(200);
-      expect(bundle.trimEnd()).toMatch(/\/\/# sourceMappingURL=provision\.mjs\.map$/);
-      const map = JSON.parse(zip.get('functions/provision.mjs.map')?.toString('utf8') ?? '{}') as { sources?: string[] };
+      expect(bundle.trimEnd()).toMatch(/\/\/# sourceMappingURL=provision\.cjs\.map$/);
+      const map = JSON.parse(zip.get('functions/provision.cjs.map')?.toString('utf8') ?? '{}') as { sources?: string[] };
       expect(map.sources?.some((source) => source.endsWith('functions/provision.ts'))).toBe(true);
+      // The SDK's ES modules, which esbuild can tree-shake, not its CommonJS build (serverless.yml mainFields).
+      expect(map.sources?.some((source) => source.includes('@aws-sdk/client-api-gateway/dist-es/'))).toBe(true);
+      expect(map.sources?.filter((source) => source.includes('/dist-cjs/'))).toEqual([]);
     });
 
     test('leaves no esbuild work folder behind', () => {
@@ -1028,7 +1031,7 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
         RetentionInDays: 30,
       });
       const zip = readZip(readFileSync(join(packageDir, 'api-key-provisioner.zip')));
-      expect([...zip.keys()]).toEqual(expect.arrayContaining(['functions/register.mjs', 'functions/register.mjs.map']));
+      expect([...zip.keys()]).toEqual(expect.arrayContaining(['functions/register.cjs', 'functions/register.cjs.map']));
     });
 
     test('a public function URL: AuthType NONE, invocable by anyone only through the URL; no other trigger', () => {
