@@ -21,6 +21,11 @@ export interface StrategyResult {
   throttledCalls: number;
   /** 409s of usage-plan writes that overlapped another one. */
   usagePlanConflicts: number;
+  /** How long the usage-plan writes that got the one-at-a-time slot held it (ms; 0 without writes). */
+  usagePlanSlotP50Ms: number;
+  usagePlanSlotP90Ms: number;
+  /** The share of the run during which the slot was held: how much of its capacity the writes used. */
+  usagePlanSlotBusyShare: number;
   dlqMessages: number;
   /** Signups neither provisioned nor dead-lettered when the instances stopped. */
   notFinished: number;
@@ -115,6 +120,8 @@ export async function runStrategy(world: World, scenario: Scenario, strategy: St
   const goodput = durationSeconds > 0 ? keys / durationSeconds : 0;
   const api = apiGatewayCalls(stats);
   const perKey = (n: number) => (keys ? round(n / keys) : 0);
+  const holds = [...stats.usagePlanSlotMs].sort((a, b) => a - b);
+  const held = holds.reduce((sum, ms) => sum + ms, 0);
   return {
     label: strategy.label,
     keys,
@@ -124,6 +131,9 @@ export async function runStrategy(world: World, scenario: Scenario, strategy: St
     throttledShare: api.calls ? round(api.throttled / api.calls) : 0,
     throttledCalls: api.throttled,
     usagePlanConflicts: api.conflicts,
+    usagePlanSlotP50Ms: holds.length ? round(percentile(holds, 50), 1) : 0,
+    usagePlanSlotP90Ms: holds.length ? round(percentile(holds, 90), 1) : 0,
+    usagePlanSlotBusyShare: durationSeconds > 0 ? round(held / (durationSeconds * 1000)) : 0,
     dlqMessages: found.dlqMessages,
     notFinished: Math.max(0, signups - keys - found.dlqMessages),
     duplicateKeys: found.duplicateKeys,

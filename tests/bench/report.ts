@@ -20,6 +20,8 @@ export function table(results: Record<string, StrategyResult>, capacity: number)
     ['throttled share of API Gateway calls', (r) => percent(r.throttledShare)],
     ['throttled calls', (r) => String(r.throttledCalls)],
     ['usage-plan write 409s', (r) => String(r.usagePlanConflicts)],
+    ['usage-plan slot held p50 / p90 (ms)', (r) => `${r.usagePlanSlotP50Ms} / ${r.usagePlanSlotP90Ms}`],
+    ['usage-plan slot busy share', (r) => percent(r.usagePlanSlotBusyShare)],
     ['messages in the DLQ', (r) => String(r.dlqMessages)],
     ['not finished', (r) => String(r.notFinished)],
     ['duplicate keys', (r) => String(r.duplicateKeys)],

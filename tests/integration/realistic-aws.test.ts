@@ -114,6 +114,9 @@ describe('usagePlanWrites', () => {
       expect(e.message).toBe('Unable to complete operation due to concurrent modification. Please try again later.');
     }
     expect(aws.stats().conflicts).toEqual({ CreateUsagePlanKey: 2 });
+    // The one write that got the slot held it at least holdMs; the refused ones never held it.
+    expect(aws.stats().usagePlanSlotMs).toEqual([expect.any(Number)]);
+    expect(aws.stats().usagePlanSlotMs[0]).toBeGreaterThanOrEqual(299);
     // Once the first is done, a retry goes through.
     await expect(layer.addKey(plan, keys[3 + results.findIndex((r) => !r.ok)] ?? '')).resolves.toBeTruthy();
   });

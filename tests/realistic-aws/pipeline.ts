@@ -95,10 +95,12 @@ export class Pipeline {
     try {
       const response = await this.#checkedForward(req, op);
       const remaining = holdMs - (performance.now() - started);
-      if (response.status < 300 && remaining > 0) await sleep(remaining);
+      // Node truncates a timer's delay to whole milliseconds: round up, so that the slot is held at least holdMs.
+      if (response.status < 300 && remaining > 0) await sleep(Math.ceil(remaining));
       return response;
     } finally {
       this.#lock.release(op.region);
+      this.stats.slotHeld(performance.now() - started);
     }
   }
 

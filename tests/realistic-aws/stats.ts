@@ -8,6 +8,8 @@ export interface RealisticStats {
   createdPerSecond: number[];
   /** 409 ConflictException from usage-plan write serialisation, by operation. */
   conflicts: Record<string, number>;
+  /** How long each usage-plan write that got the Region's slot held it (ms, in the order they ended). */
+  usagePlanSlotMs: number[];
   /** 404 NotFoundException for unknown usage plans, by operation. */
   unknownPlans: Record<string, number>;
   /** CreateUsagePlanKey calls refused because the key is already in a plan with a common API stage. */
@@ -33,6 +35,7 @@ const empty = (): RealisticStats => ({
   throttled: {},
   createdPerSecond: [],
   conflicts: {},
+  usagePlanSlotMs: [],
   unknownPlans: {},
   planStageConflicts: 0,
   deniedCalls: {},
@@ -59,6 +62,11 @@ export class StatsRecorder {
 
   add(field: 'planStageConflicts' | 'batchEntriesFailed' | 'injectedRules', n = 1): void {
     this.#stats[field] += n;
+  }
+
+  /** Records how long a usage-plan write held the Region's slot. */
+  slotHeld(ms: number): void {
+    this.#stats.usagePlanSlotMs.push(ms);
   }
 
   /** Records a successful CreateApiKey in the current second. */
