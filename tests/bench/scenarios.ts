@@ -102,9 +102,9 @@ export const LIMITER_DESIGNS: Record<string, { label: string; options: (producti
       label: 'ours, with the first cut (end of the fast probe) to 0.4 × the rate instead of 0.5',
       options: (p) => ({ ...p, firstDecreaseFactor: 0.4 }),
     },
-    'burst-1': {
-      label: 'ours, without saved slots (burst 1)',
-      options: (p) => ({ ...p, burst: 1 }),
+    'burst-2': {
+      label: 'ours, with the earlier fixed burst of 2 CreateApiKey calls (not one second of its rate, at least 1)',
+      options: (p) => ({ ...p, burst: 2 }),
     },
     'writes-unserialised': {
       label: 'ours, but usage-plan writes neither serialised per instance nor spaced after a 409',

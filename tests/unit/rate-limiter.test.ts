@@ -61,12 +61,24 @@ describe('createRateLimiter: pacing', () => {
     expect(limiter.take()).toBe(50);
   });
 
-  test('idle time is not saved up beyond the burst: by default (2) two calls go at once after an idle spell', () => {
+  test('idle time is not saved up beyond the burst: by default one second of its rate goes at once after an idle spell', () => {
     const clock = fakeClock();
     const limiter = createRateLimiter({ sharePerSecond: 4, now: clock.now });
-    expect([limiter.take(), limiter.take(), limiter.take()]).toEqual([0, 0, 250]);
+    const fiveAtOnce = () => Array.from({ length: 5 }, () => limiter.take());
+    expect(fiveAtOnce()).toEqual([0, 0, 0, 0, 250]);
     clock.advance(60_000);
-    expect([limiter.take(), limiter.take(), limiter.take()]).toEqual([0, 0, 250]);
+    expect(fiveAtOnce()).toEqual([0, 0, 0, 0, 250]);
+  });
+
+  test("at a share under 2/s the default burst is one call: four instances starting together take 4 of the quota's 5", () => {
+    // 5/s for 4 instances: 1.25/s each. A burst of 2 each would send 8 CreateApiKey calls at once against the
+    // account's burst of 5, and the 3 throttled instances would then cut their rate.
+    const clock = fakeClock();
+    const limiter = createRateLimiter({ sharePerSecond: 1.25, ceilingPerSecond: 5, now: clock.now });
+    expect([limiter.take(), limiter.take()]).toEqual([0, 800]);
+    // A burst given stays the burst.
+    const two = createRateLimiter({ sharePerSecond: 1.25, ceilingPerSecond: 5, burst: 2, now: clock.now });
+    expect([two.take(), two.take(), two.take()]).toEqual([0, 0, 800]);
   });
 
   test('CreateApiKey draws on its own quota and on "Total operations"; other calls on Total only, at twice the rate', () => {
