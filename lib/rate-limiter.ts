@@ -77,10 +77,10 @@ export interface SharingRateLimiterOptions {
   /** Calls/s added per success during the fast probe (until the first throttle). Default: the share × 0.25. */
   fastIncreasePerSuccess?: number;
   /**
-   * Calls/s added per success after the first throttle. Default: the share × 0.006, which keeps throttles near
-   * 0.006 × share ÷ ((1 − decreaseFactor) × rate), 1.5 % of calls when every instance runs at its share
-   * (docs/throughput.md); without
-   * probing, the share ÷ 20 (a halved rate recovers in ~10 calls).
+   * Calls/s added per success after the first throttle. Default: the share × 0.006 (told how many instances are
+   * busy, their fair share × 0.006), which keeps throttles near 0.006 × share ÷ ((1 − decreaseFactor) × rate),
+   * 1.5 % of calls when every instance runs at its share (docs/throughput.md); without probing, the share ÷ 20 (a
+   * halved rate recovers in ~10 calls).
    */
   increasePerSuccess?: number;
   /**
@@ -154,7 +154,13 @@ export function createRateLimiter(options: SharingRateLimiterOptions): RateLimit
   const decrease = options.decreaseFactor ?? 0.6;
   const firstDecrease = options.firstDecreaseFactor ?? 0.5;
   const fastStep = options.fastIncreasePerSuccess ?? share * 0.25;
-  const slowStep = options.increasePerSuccess ?? (probing ? share * 0.006 : share / 20);
+  const slowStep = () => {
+    if (options.increasePerSuccess !== undefined) return options.increasePerSuccess;
+    if (!probing) return share / 20;
+    // Relative to the share it runs at: alone at 5/s, a step of the static share's 1.25/s would take four times
+    // as many successes to come back after a throttle as four instances at 1.25/s each.
+    return 0.006 * (fleetSize === undefined ? share : fairShare(fleetSize));
+  };
   const pause = options.pauseOnThrottle ?? 'first';
   const maxPauseMs = options.maxPauseMs ?? 10_000;
   const idleResetMs = options.idleResetMs ?? 30_000;
@@ -253,7 +259,7 @@ export function createRateLimiter(options: SharingRateLimiterOptions): RateLimit
       if (t - heldBackAt > 1000 / rate + 1000) return;
       // Told how many instances are busy, it probes up to its fair part only: above it, it would take another's.
       const top = fleetSize === undefined ? ceiling : fairShare(fleetSize);
-      rate = Math.max(rate, Math.min(top, rate + (fastProbe ? fastStep : slowStep)));
+      rate = Math.max(rate, Math.min(top, rate + (fastProbe ? fastStep : slowStep())));
     },
     onFailure(operation) {
       if (!isWrite(operation)) return;

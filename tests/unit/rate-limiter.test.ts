@@ -432,10 +432,27 @@ describe('createRateLimiter: told how many instances are busy (fleetAware)', () 
     // No fast probe to end: the ordinary cut (0.6), and no instance pause (only the first call's slot, 800 ms, is owed).
     expect(limiter.rate).toBeCloseTo(1.5, 10);
     expect(limiter.delayMs()).toBe(800);
+    // The slow step is 0.006 × the fair share it runs at (2.5/s for 2), not × the static share.
     heldBackSuccesses(limiter, clock, 10);
-    expect(limiter.rate).toBeCloseTo(1.5 + 10 * 1.25 * 0.006, 10);
+    expect(limiter.rate).toBeCloseTo(1.5 + 10 * 2.5 * 0.006, 10);
     heldBackSuccesses(limiter, clock, 300);
     expect(limiter.rate).toBe(2.5);
+  });
+
+  test('alone, after a throttle it climbs back in as many successes as four instances at their share would', () => {
+    const climb = (size: number) => {
+      const { clock, limiter } = awareAt();
+      limiter.setFleetSize?.(size);
+      limiter.setFleetSize?.(size);
+      limiter.onThrottle();
+      const cut = limiter.rate;
+      heldBackSuccesses(limiter, clock, 50);
+      return (limiter.rate - cut) / (5 / size - cut);
+    };
+    // Alone at 5/s, cut to 3/s: 50 successes of 0.03/s win back 1.5 of the 2/s lost, as four at 1.25/s (cut to
+    // 0.75/s) win back 0.375 of their 0.5/s (with a step of the static share, alone would have won back 0.375/s).
+    expect(climb(1)).toBeCloseTo(0.75, 10);
+    expect(climb(4)).toBeCloseTo(0.75, 10);
   });
 
   test('setFleetSize(undefined) (the store failed) on a never-throttled limiter turns the fast probe on', () => {
