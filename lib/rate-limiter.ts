@@ -110,8 +110,9 @@ export interface SharingRateLimiterOptions {
   fleetAware?: boolean;
   /**
    * CreateApiKey calls that may go at once after an idle spell (slots left unused are kept, up to this). Default: one
-   * second of its current rate, at least 1: its part of the account's burst, which is one second of the quota (5 for
-   * 5/s), so that instances starting together do not overdraw it (4 × 2 at a share of 1.25/s would: docs/throughput.md).
+   * second of the static share, at least 1: its part of the account's burst (one second of the quota, 5 for 5/s) when
+   * every instance is busy, so that instances starting together do not overdraw it (4 × 2 at a share of 1.25/s
+   * would: docs/throughput.md). Told its fair share, one second of that.
    */
   burst?: number;
   /**
@@ -164,6 +165,7 @@ export function createRateLimiter(options: SharingRateLimiterOptions): RateLimit
   const pause = options.pauseOnThrottle ?? 'first';
   const maxPauseMs = options.maxPauseMs ?? 10_000;
   const idleResetMs = options.idleResetMs ?? 30_000;
+  const burst = options.burst ?? Math.max(1, Math.floor(share));
   const totalBurstSeconds = options.totalBurstSeconds ?? TOTAL_BURST_SECONDS;
   const serialiseWrites = options.serialiseUsagePlanWrites ?? true;
   const writeBackoffMs = options.usagePlanWriteBackoffMs ?? 100;
@@ -188,17 +190,16 @@ export function createRateLimiter(options: SharingRateLimiterOptions): RateLimit
   let writeLeaseUntil = Number.NEGATIVE_INFINITY;
   let writeFailures = 0;
   let nextWriteAt = Number.NEGATIVE_INFINITY;
-  const burst = () => options.burst ?? Math.max(1, Math.floor(rate));
   // Told its fair share, an instance may also use its part of the account's bursts, which add up to them: one second
   // of its CreateApiKey rate (that quota's burst is one second of it), and `totalBurstSeconds` of its Total rate.
-  const burstNow = () => (fleetSize === undefined ? burst() : Math.max(burst(), Math.floor(rate)));
+  const burstNow = () => (fleetSize === undefined ? burst : Math.max(burst, Math.floor(rate)));
   const create = new Schedule(() => rate, burstNow);
   const total = new Schedule(
     () => rate * totalRatio,
     () =>
       fleetSize === undefined
-        ? Math.max(burst(), Math.round(burst() * totalRatio))
-        : Math.max(burst(), Math.floor(rate * totalRatio * totalBurstSeconds)),
+        ? Math.max(burst, Math.round(burst * totalRatio))
+        : Math.max(burst, Math.floor(rate * totalRatio * totalBurstSeconds)),
   );
   const schedules = (operation: string | undefined) => (operation === undefined || OWN_QUOTA.has(operation) ? [create, total] : [total]);
 

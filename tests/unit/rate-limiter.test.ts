@@ -61,7 +61,7 @@ describe('createRateLimiter: pacing', () => {
     expect(limiter.take()).toBe(50);
   });
 
-  test('idle time is not saved up beyond the burst: by default one second of its rate goes at once after an idle spell', () => {
+  test('idle time is not saved up beyond the burst: by default one second of its share goes at once after an idle spell', () => {
     const clock = fakeClock();
     const limiter = createRateLimiter({ sharePerSecond: 4, now: clock.now });
     const fiveAtOnce = () => Array.from({ length: 5 }, () => limiter.take());
