@@ -1,6 +1,6 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
-import { logger } from '../lib/observability.js';
+import { logger } from '../lib/pipeline/observability.js';
 import { loadRegistrationConfig } from '../lib/registration/config.js';
 import { createRegistrationDeps } from '../lib/registration/deps.js';
 import { createRegistrationHandler } from '../lib/registration/register.js';

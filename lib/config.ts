@@ -1,8 +1,8 @@
 import * as z from 'zod/mini';
 import { ConfigError } from './errors.js';
 import './zod-setup.js';
-import { NAME_PREFIX_PATTERN, OWNER_TAG, tagProblem } from './naming.js';
-import type { RetryPolicy } from './retry.js';
+import { NAME_PREFIX_PATTERN, OWNER_TAG, tagProblem } from './customer-key/naming.js';
+import type { RetryPolicy } from './quota/retry.js';
 
 export interface Config {
   /** Where completion and failure events go. */
@@ -24,20 +24,20 @@ export interface Config {
   retry: RetryPolicy;
   /**
    * This instance's static share of API Gateway's CreateApiKey quota (0: no limiter): account quota ÷ maximumConcurrency.
-   * The limiter starts there and probes up to {@link Config.apiGatewayAccountRatePerSecond} (lib/rate-limiter.ts).
+   * The limiter starts there and probes up to {@link Config.apiGatewayAccountRatePerSecond} (lib/quota/rate-limiter.ts).
    */
   apiGatewayRatePerSecond: number;
   /** The account's whole CreateApiKey quota: the most one instance ever uses, when it runs alone. */
   apiGatewayAccountRatePerSecond: number;
   /**
-   * DynamoDB table through which the instances coordinate: the turns of usage-plan writes (lib/usage-plan-turns.ts)
-   * and the heartbeats that tell each rate limiter how many instances are busy (lib/fleet.ts). Absent: each instance
+   * DynamoDB table through which the instances coordinate: the turns of usage-plan writes (lib/quota/usage-plan-turns.ts)
+   * and the heartbeats that tell each rate limiter how many instances are busy (lib/quota/fleet.ts). Absent: each instance
    * writes one at a time on its own and probes without knowing the others.
    */
   coordinationTable?: string;
   /** Records of one batch in progress at once. */
   recordConcurrency: number;
-  /** `off`: the SDK makes one attempt and lib/retry.ts retries; `standard`/`adaptive`: the SDK's own retry modes (benchmark baselines). */
+  /** `off`: the SDK makes one attempt and lib/quota/retry.ts retries; `standard`/`adaptive`: the SDK's own retry modes (benchmark baselines). */
   sdkRetryMode: 'off' | 'standard' | 'adaptive';
 }
 

@@ -15,8 +15,8 @@ import {
   UnauthorizedException,
   UpdateApiKeyCommand,
 } from '@aws-sdk/client-api-gateway';
+import { printable } from '../customer-key/naming.js';
 import { RejectedError, TransientError } from '../errors.js';
-import { printable } from '../naming.js';
 import { domainErrorFromSdk, type SdkRetryMode, type ServiceErrors, sdkClientSettings } from './errors.js';
 
 export interface NewApiKey {
@@ -93,7 +93,7 @@ function listedKey(item: ApiKey): ListedApiKey | undefined {
   };
 }
 
-/** Only our retry layer retries (see lib/retry.ts), so the SDK makes one attempt per call. */
+/** Only our retry layer retries (see lib/quota/retry.ts), so the SDK makes one attempt per call. */
 export function createApiGatewayClient(requestTimeoutMs: number, retryMode: SdkRetryMode = 'off'): APIGatewayClient {
   return new APIGatewayClient(sdkClientSettings(requestTimeoutMs, retryMode));
 }

@@ -1,6 +1,6 @@
 import { ConditionalCheckFailedException, DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import type { FleetStore } from '../fleet.js';
-import type { TurnStore } from '../usage-plan-turns.js';
+import type { FleetStore } from '../quota/fleet.js';
+import type { TurnStore } from '../quota/usage-plan-turns.js';
 import { type SdkRetryMode, sdkClientSettings } from './errors.js';
 
 export function createDynamoDbClient(requestTimeoutMs: number, retryMode: SdkRetryMode = 'off'): DynamoDBClient {
@@ -9,13 +9,13 @@ export function createDynamoDbClient(requestTimeoutMs: number, retryMode: SdkRet
 
 /** The item of the turns table that holds the turns: its partition key (`pk`), which the function's IAM policy also names. */
 export const TURNS_ITEM_KEY = 'usage-plan-writes';
-/** The item of the same table that holds the instances' heartbeats (lib/fleet.ts); IAM names it too. */
+/** The item of the same table that holds the instances' heartbeats (lib/quota/fleet.ts); IAM names it too. */
 export const FLEET_ITEM_KEY = 'instances';
 /** Each instance's beat is an attribute of its own (a top-level attribute needs no map to exist first). */
 const MEMBER_PREFIX = 'i_';
 
 /**
- * The usage-plan write turns (lib/usage-plan-turns.ts) in one DynamoDB item: `busyUntil` (a number, epoch ms), set by
+ * The usage-plan write turns (lib/quota/usage-plan-turns.ts) in one DynamoDB item: `busyUntil` (a number, epoch ms), set by
  * a conditional UpdateItem. A failed condition returns the item as it is (ReturnValuesOnConditionCheckFailure), so
  * a lost race costs no extra read. An item whose `busyUntil` is not a number counts as idle.
  * Any other error is thrown as the SDK gave it: the turns then write without the store for a while.
@@ -52,7 +52,7 @@ export function dynamoDbTurnStore(client: DynamoDBClient, tableName: string): Tu
 }
 
 /**
- * The instances' heartbeats (lib/fleet.ts) in one item of the turns table: one UpdateItem sets this instance's
+ * The instances' heartbeats (lib/quota/fleet.ts) in one item of the turns table: one UpdateItem sets this instance's
  * attribute, removes the forgotten ones and returns the item (ReturnValues ALL_NEW); leaving removes the attribute.
  */
 export function dynamoDbFleetStore(client: DynamoDBClient, tableName: string): FleetStore {

@@ -1,6 +1,6 @@
 import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
+import { printable } from '../customer-key/naming.js';
 import { EnvironmentError, RejectedError, type RejectionReason, ThrottledError, TransientError } from '../errors.js';
-import { printable } from '../naming.js';
 
 interface SdkErrorLike extends Error {
   $metadata?: { httpStatusCode?: number };
@@ -50,7 +50,7 @@ export function retryableFromSdk(operation: string, error: unknown): ThrottledEr
 export type SdkRetryMode = 'off' | 'standard' | 'adaptive';
 
 /**
- * `off` (production): one attempt per SDK call, so lib/retry.ts is the only layer that retries and attempts never
+ * `off` (production): one attempt per SDK call, so lib/quota/retry.ts is the only layer that retries and attempts never
  * multiply. `standard` and `adaptive` are the SDK's own modes with its default 3 attempts: the benchmark's baselines.
  */
 export function sdkRetrySettings(mode: SdkRetryMode): { maxAttempts: number; retryMode?: 'standard' | 'adaptive' } {

@@ -5,7 +5,7 @@ import {
   MarketplaceMeteringClient,
   ResolveCustomerCommand,
 } from '@aws-sdk/client-marketplace-metering';
-import { printable } from '../naming.js';
+import { printable } from '../customer-key/naming.js';
 import { TokenRejectedError } from '../registration/errors.js';
 import { domainErrorFromSdk, type SdkRetryMode, type ServiceErrors, sdkClientSettings } from './errors.js';
 
@@ -29,7 +29,7 @@ export interface CustomerResolver {
   resolveCustomer(registrationToken: string): Promise<ResolvedCustomer>;
 }
 
-/** The Marketplace Metering client of the hook: one attempt per call (lib/retry.ts retries), calls time out. */
+/** The Marketplace Metering client of the hook: one attempt per call (lib/quota/retry.ts retries), calls time out. */
 export function createMeteringClient(requestTimeoutMs: number, retryMode: SdkRetryMode = 'off'): MarketplaceMeteringClient {
   return new MarketplaceMeteringClient(sdkClientSettings(requestTimeoutMs, retryMode));
 }

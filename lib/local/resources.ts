@@ -69,7 +69,7 @@ export async function ensureQueues(
 }
 
 /**
- * Creates the usage-plan write turns table (COORDINATION_TABLE, lib/usage-plan-turns.ts) as serverless.yml
+ * Creates the usage-plan write turns table (COORDINATION_TABLE, lib/quota/usage-plan-turns.ts) as serverless.yml
  * declares it — partition key `pk` (string), on demand — unless it exists. Returns whether it created it.
  */
 export async function ensureCoordinationTable(dynamodb: DynamoDBClient, tableName: string): Promise<boolean> {

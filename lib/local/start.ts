@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { EXIT, parseCommandLine, positiveNumber, runCommand, UsageError } from '../command-line.js';
-import type { CompletionEvent } from '../completion.js';
+import type { CompletionEvent } from '../pipeline/completion.js';
 import { runEventSourceMapping, type SqsHandler } from './event-source-mapping.js';
 import { type MotoServer, startMoto } from './moto.js';
 import { peekQueue, sendBodies } from './queues.js';

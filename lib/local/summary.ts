@@ -1,4 +1,4 @@
-import type { CompletionEvent } from '../completion.js';
+import type { CompletionEvent } from '../pipeline/completion.js';
 
 export type Outcome =
   | 'provisioned'

@@ -1,6 +1,6 @@
 import type * as z from 'zod/mini';
+import { CUSTOMER_ID_PATTERN, PRODUCT_CODE_PATTERN, printable } from '../customer-key/naming.js';
 import { RejectedError, type RejectionReason } from '../errors.js';
-import { CUSTOMER_ID_PATTERN, PRODUCT_CODE_PATTERN, printable } from '../naming.js';
 import type { Json } from './types.js';
 
 /**

@@ -1,5 +1,5 @@
+import { CUSTOMER_ID_PATTERN } from '../customer-key/naming.js';
 import { RejectedError } from '../errors.js';
-import { CUSTOMER_ID_PATTERN } from '../naming.js';
 import type { EventBridgeEvent } from './envelope-eventbridge.js';
 import { ACCOUNT_ID, AGREEMENT_STATUS_PATTERN, isObject, own, ownPath, PRODUCT_CODE, readIdentifier, readLicenseArn } from './fields.js';
 import type { Json, ParsedMessage, When } from './types.js';
@@ -18,7 +18,7 @@ import type { Json, ParsedMessage, When } from './types.js';
  *   `detail.acceptor.accountId`, else `detail.agreement.acceptorId` (cancellation events); an event that names no
  *   buyer (Billing Adjustment) gets the agreement id, `agmt-…`, as its customerId — what the event has that
  *   identifies the purchase, and what DescribeAgreement resolves to the buyer — else `_`, the "none" marker of
- *   lib/naming.ts. A notice never touches a key, so neither can reach one.
+ *   lib/customer-key/naming.ts. A notice never touches a key, so neither can reach one.
  *
  * Present but broken is not the same as absent: a buyer id that is not 12 digits, a product code or license ARN
  * that breaks its rule is rejected, naming the field.
@@ -28,7 +28,7 @@ export const MARKETPLACE_EVENT_SOURCE = 'aws.agreement-marketplace';
 /** AWS's detail-types are words, a dash and a role: anything else is not echoed into an action. */
 export const DETAIL_TYPE_PATTERN = /^[A-Za-z0-9 ()._-]{1,128}$/;
 const ROLE_SUFFIX = / - (Proposer|Manufacturer|Acceptor)$/;
-/** What a notice without any buyer id or agreement id carries as customerId (lib/naming.ts NO_PRODUCT's spelling). */
+/** What a notice without any buyer id or agreement id carries as customerId (lib/customer-key/naming.ts NO_PRODUCT's spelling). */
 export const NO_BUYER = '_';
 
 /** The buyer's account id of an agreement or license event, if it names one; `required` rejects when it does not. */

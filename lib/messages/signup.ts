@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
 import '../zod-setup.js';
+import { CUSTOMER_ID_PATTERN, PRODUCT_CODE_PATTERN } from '../customer-key/naming.js';
 import { RejectedError } from '../errors.js';
-import { CUSTOMER_ID_PATTERN, PRODUCT_CODE_PATTERN } from '../naming.js';
 import {
   ACCOUNT_ID_PATTERN,
   ACCOUNT_ID_RULE,

@@ -3,7 +3,7 @@ export type Source = 'signup' | 'marketplace' | 'eventbridge';
 
 /**
  * The lifecycle is ordered by event times; a queue's time (SentTimestamp) only orders against other queue times,
- * never against a producer's (lib/lifecycle-order.ts).
+ * never against a producer's (lib/customer-key/lifecycle-order.ts).
  */
 export type Clock = 'producer' | 'queue';
 

@@ -1,8 +1,8 @@
 import type { ResolvedCustomer } from '../aws/metering.js';
 import type { OutgoingMessage } from '../aws/sqs.js';
+import { CUSTOMER_ID_PATTERN, PRODUCT_CODE_PATTERN } from '../customer-key/naming.js';
 import { deterministicId } from '../ids.js';
 import { ACCOUNT_ID_PATTERN, LICENSE_ARN_PATTERN } from '../messages/fields.js';
-import { CUSTOMER_ID_PATTERN, PRODUCT_CODE_PATTERN } from '../naming.js';
 import { UnusableCustomerError } from './errors.js';
 
 /** The buyer a registration token resolved to, ready to provision. */

@@ -1,14 +1,14 @@
 import { createMeteringClient, meteringAdapter } from '../aws/metering.js';
 import { createSecretsManagerClient, secretsManagerAdapter } from '../aws/secrets-manager.js';
 import { createSqsClient, sqsAdapter } from '../aws/sqs.js';
-import { logger } from '../observability.js';
+import { logger } from '../pipeline/observability.js';
 import type { RegistrationConfig } from './config.js';
 import type { RegistrationDeps } from './register.js';
 import { signingKeyProvider } from './signing-key.js';
 
 /**
  * The production dependencies of the registration hook: one SDK client per service, built once per instance. The
- * SDK makes one attempt per call (lib/retry.ts retries). A signing key in Secrets Manager is read here, at cold
+ * SDK makes one attempt per call (lib/quota/retry.ts retries). A signing key in Secrets Manager is read here, at cold
  * start, without waiting: a failure is logged and read again by the first request.
  */
 export function createRegistrationDeps(config: RegistrationConfig): RegistrationDeps {

@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { printable } from '../naming.js';
+import { printable } from '../customer-key/naming.js';
 import { FormError } from './errors.js';
 
 /** The form field names AWS Marketplace posts to the fulfillment URL (seller guide, "Onboarding customers"). */

@@ -2,9 +2,9 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import type { CustomerResolver } from '../aws/metering.js';
 import type { MessageSink, OutgoingMessage } from '../aws/sqs.js';
+import { printable } from '../customer-key/naming.js';
 import { EnvironmentError, RetryableError, TransientError } from '../errors.js';
-import { printable } from '../naming.js';
-import { type RetryOptions, type RetryPolicy, withRetry } from '../retry.js';
+import { type RetryOptions, type RetryPolicy, withRetry } from '../quota/retry.js';
 import { buyerOf, signupMessage } from './buyer.js';
 import type { RegistrationConfig } from './config.js';
 import { FormError, TokenRejectedError } from './errors.js';
@@ -31,7 +31,7 @@ export type RegistrationHandler = (event: APIGatewayProxyEventV2, context: Conte
 
 /**
  * The hook's retries: a few quick ones, since a person is waiting. ThrottlingException backs off from 500 ms
- * (lib/retry.ts: 5 × base); the whole registration stops retrying at `retryBudgetMs` and shows a 503 page.
+ * (lib/quota/retry.ts: 5 × base); the whole registration stops retrying at `retryBudgetMs` and shows a 503 page.
  */
 const POLICY: Omit<RetryPolicy, 'safetyMarginMs'> = { maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 1_500 };
 const SAFETY_MARGIN_MS = 250;

@@ -9,9 +9,9 @@
 import { once } from 'node:events';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { loadConfig } from '../../lib/config.js';
-import { apiGatewayLimiterOptions, createDeps, instanceLimiter } from '../../lib/deps.js';
 import { runEventSourceMapping, type SqsHandler } from '../../lib/local/event-source-mapping.js';
-import { createBatchHandler } from '../../lib/process-batch.js';
+import { apiGatewayLimiterOptions, createDeps, instanceLimiter } from '../../lib/pipeline/deps.js';
+import { createBatchHandler } from '../../lib/pipeline/process-batch.js';
 import { LIMITER_DESIGNS } from './scenarios.js';
 
 const { MOTO_ENDPOINT, BENCH_QUEUE_URL, BENCH_QUEUE_ARN, BENCH_FUNCTION_TIMEOUT_MS, BENCH_MAX_DURATION_MS, BENCH_DESIGN } = process.env;

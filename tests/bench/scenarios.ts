@@ -3,7 +3,7 @@
  * the quota, usage plans) and strategies (ours, the SDK's retry modes, and the limiter designs that were measured
  * before ours was chosen), and the environment each function instance gets.
  */
-import type { SharingRateLimiterOptions } from '../../lib/rate-limiter.js';
+import type { SharingRateLimiterOptions } from '../../lib/quota/rate-limiter.js';
 import { API_GATEWAY_QUOTAS } from '../realistic-aws/index.js';
 
 export interface Scenario {
@@ -64,7 +64,7 @@ type Options = SharingRateLimiterOptions;
 
 /**
  * The limiter designs measured before ours was chosen (docs/throughput.md), each from the options production
- * derives from the configuration (lib/deps.ts apiGatewayLimiterOptions).
+ * derives from the configuration (lib/pipeline/deps.ts apiGatewayLimiterOptions).
  */
 export const LIMITER_DESIGNS: Record<string, { label: string; options: (production: Options) => Options; turns?: false; table?: string }> =
   {

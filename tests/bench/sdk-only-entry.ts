@@ -1,6 +1,6 @@
 /**
  * Baseline entry of tests/bench/cold-start.ts: the four SDK clients the function uses, built at module
- * scope as lib/deps.ts builds them at cold start, and nothing else (no Middy, Powertools, zod or lib/).
+ * scope as lib/pipeline/deps.ts builds them at cold start, and nothing else (no Middy, Powertools, zod or lib/).
  * Kept in the repo, not generated, so `tsc --noEmit` checks it against the installed SDK versions.
  */
 import { APIGatewayClient } from '@aws-sdk/client-api-gateway';

@@ -2,8 +2,8 @@
  * The benchmark's queue traffic: the signups going in (kept shallow for moto) and the completion events coming out.
  */
 import { DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { CompletionEvent } from '../../lib/completion.js';
 import { sendBodies } from '../../lib/local/queues.js';
+import type { CompletionEvent } from '../../lib/pipeline/completion.js';
 
 /** Signups kept in the SQS queue at a time. */
 const FEED_DEPTH = 100;

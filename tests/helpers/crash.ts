@@ -1,4 +1,4 @@
-import type { BatchDeps } from '../../lib/process-batch.js';
+import type { BatchDeps } from '../../lib/pipeline/process-batch.js';
 
 /** The function's dependencies with one port method that does its work and then throws: a crash right after that step. */
 export function crashAfter(port: 'secrets' | 'apiKeys' | 'completions', method: string) {

@@ -2,14 +2,14 @@ import { APIGatewayClient, GetApiKeysCommand } from '@aws-sdk/client-api-gateway
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PurgeQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type { CompletionEvent } from '../../lib/completion.js';
 import { loadConfig } from '../../lib/config.js';
-import { createDeps } from '../../lib/deps.js';
 import { runEventSourceMapping, type SqsHandler } from '../../lib/local/event-source-mapping.js';
 import { resetMoto } from '../../lib/local/moto.js';
 import { peekQueue, sendBodies } from '../../lib/local/queues.js';
 import { ensureCoordinationTable, ensureQueues, type QueueSettings } from '../../lib/local/resources.js';
-import { type BatchDeps, createBatchHandler } from '../../lib/process-batch.js';
+import type { CompletionEvent } from '../../lib/pipeline/completion.js';
+import { createDeps } from '../../lib/pipeline/deps.js';
+import { type BatchDeps, createBatchHandler } from '../../lib/pipeline/process-batch.js';
 import { REALISTIC, type RealisticAws, type RealisticSettings, startRealisticAws } from '../realistic-aws/index.js';
 
 const purge = (sqs: SQSClient, url: string) => sqs.send(new PurgeQueueCommand({ QueueUrl: url }));
@@ -36,7 +36,7 @@ export const FUNCTION_RETRY = {
   RETRY_MAX_DELAY_MS: '1500',
 } as const;
 
-/** The usage-plan write turns table, as serverless.yml gives the function one (lib/usage-plan-turns.ts). */
+/** The usage-plan write turns table, as serverless.yml gives the function one (lib/quota/usage-plan-turns.ts). */
 export const COORDINATION_TABLE_NAME = 'keyprov-test-coordination';
 
 /** SDK clients, all pointed at one endpoint. */

@@ -2,7 +2,7 @@ import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import type { AwsStub } from 'aws-sdk-client-mock';
-import { logger } from '../../lib/observability.js';
+import { logger } from '../../lib/pipeline/observability.js';
 import { FormError } from '../../lib/registration/errors.js';
 import { parseRegistrationForm } from '../../lib/registration/form.js';
 import type { HttpResponse } from '../../lib/registration/pages.js';

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { ApiKey } from '@aws-sdk/client-api-gateway';
 import { ListSecretsCommand, type SecretListEntry } from '@aws-sdk/client-secrets-manager';
-import type { CompletionEvent } from '../../lib/completion.js';
-import { apiKeyName, secretName } from '../../lib/naming.js';
+import { apiKeyName, secretName } from '../../lib/customer-key/naming.js';
+import type { CompletionEvent } from '../../lib/pipeline/completion.js';
 import { marketplaceNotification, signup, snsEnvelope } from '../helpers/events.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
 import { createApiStage, createUsagePlan, usagePlanKeyIds } from '../helpers/usage-plans.js';

@@ -5,8 +5,8 @@ import { COORDINATION_TABLE_NAME, type Pipeline, startPipeline } from '../helper
 import { createApiStage, createUsagePlan, usagePlanKeyIds } from '../helpers/usage-plans.js';
 
 // Several function instances coordinating through the coordination table (COORDINATION_TABLE): usage-plan writes on
-// the shared turns (lib/usage-plan-turns.ts), through the realistic layer, whose usage-plan writes run one at a time
-// and answer an overlapping one 409; heartbeats that tell each rate limiter how many instances are busy (lib/fleet.ts).
+// the shared turns (lib/quota/usage-plan-turns.ts), through the realistic layer, whose usage-plan writes run one at a time
+// and answer an overlapping one 409; heartbeats that tell each rate limiter how many instances are busy (lib/quota/fleet.ts).
 jest.setTimeout(90_000);
 
 const PRODUCT = 'prodturns7q2';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import { FLEET_ITEM_KEY, TURNS_ITEM_KEY } from '../../lib/aws/dynamodb.js';
-import { OWNER_TAG, ownedTags } from '../../lib/naming.js';
+import { OWNER_TAG, ownedTags } from '../../lib/customer-key/naming.js';
 import { type Run, run } from '../helpers/run-command.js';
 
 /*
@@ -651,7 +651,7 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
     const namePrefix = `keyprov/${STAGE}/`;
     const secrets = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${namePrefix}*`;
     const apiKeys = `arn:aws:apigateway:${REGION}::/apikeys`;
-    // The ownership tag (lib/naming.ts OWNER_TAG) valued with this stage's NAME_PREFIX.
+    // The ownership tag (lib/customer-key/naming.ts OWNER_TAG) valued with this stage's NAME_PREFIX.
     const owned = (operator: string, key: 'aws:RequestTag' | 'aws:ResourceTag') => ({
       [operator]: { [`${key}/${OWNER_TAG}`]: [namePrefix] },
     });

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
-import type { CompletionEvent, ProvisionedEvent } from '../../lib/completion.js';
+import type { CompletionEvent, ProvisionedEvent } from '../../lib/pipeline/completion.js';
 import { crashAfter } from '../helpers/crash.js';
 import { eventBridgeEnvelope, marketplaceNotification, signup, snsEnvelope } from '../helpers/events.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';

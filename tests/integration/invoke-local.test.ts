@@ -1,10 +1,10 @@
 import { APIGatewayClient, GetApiKeysCommand } from '@aws-sdk/client-api-gateway';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import type { CompletionEvent, ProvisionedEvent } from '../../lib/completion.js';
 import { resetMoto } from '../../lib/local/moto.js';
 import { peekQueue } from '../../lib/local/queues.js';
 import { ensureQueues } from '../../lib/local/resources.js';
+import type { CompletionEvent, ProvisionedEvent } from '../../lib/pipeline/completion.js';
 import { type Run, run } from '../helpers/run-command.js';
 
 const QUEUES = { signups: 'invoke-local-signups', deadLetter: 'invoke-local-signups-dlq', completions: 'invoke-local-completions' };

@@ -1,5 +1,5 @@
 import { GetApiKeyCommand } from '@aws-sdk/client-api-gateway';
-import type { CompletionEvent } from '../../lib/completion.js';
+import type { CompletionEvent } from '../../lib/pipeline/completion.js';
 import { marketplaceNotification, snsEnvelope } from '../helpers/events.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
 import { createApiStage, createUsagePlan, usagePlanKeyIds } from '../helpers/usage-plans.js';

@@ -1,5 +1,5 @@
 import { GetApiKeyCommand, GetUsagePlanKeysCommand } from '@aws-sdk/client-api-gateway';
-import type { CompletionEvent } from '../../lib/completion.js';
+import type { CompletionEvent } from '../../lib/pipeline/completion.js';
 import { eventBridgeEnvelope, marketplaceNotification, sampleEvent, signup, snsEnvelope } from '../helpers/events.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
 import { createApiStage, createUsagePlan } from '../helpers/usage-plans.js';

@@ -1,5 +1,5 @@
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import type { ProvisionedEvent } from '../../lib/completion.js';
+import type { ProvisionedEvent } from '../../lib/pipeline/completion.js';
 import { sampleEvent } from '../helpers/events.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
 

@@ -1,12 +1,12 @@
 import { BadRequestException, CreateApiKeyCommand, CreateUsagePlanKeyCommand, GetApiKeyCommand } from '@aws-sdk/client-api-gateway';
 import { CreateSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import type { CompletionEvent, ProvisionedEvent } from '../../lib/completion.js';
-import { apiKeyName, secretName } from '../../lib/naming.js';
+import { apiKeyName, secretName } from '../../lib/customer-key/naming.js';
 import { compareState } from '../../lib/ops/reconcile/findings.js';
 import { reconcile } from '../../lib/ops/reconcile/reconcile.js';
 import { gatherState } from '../../lib/ops/reconcile/state.js';
 import { storesFor } from '../../lib/ops/reconcile/stores.js';
-import type { BatchDeps } from '../../lib/process-batch.js';
+import type { CompletionEvent, ProvisionedEvent } from '../../lib/pipeline/completion.js';
+import type { BatchDeps } from '../../lib/pipeline/process-batch.js';
 import { crashAfter } from '../helpers/crash.js';
 import { marketplaceNotification, signup, snsEnvelope } from '../helpers/events.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
@@ -338,7 +338,7 @@ describe('a revoke of a pending record whose grant stopped before making its key
     expect(await keysOf('stopped-grant')).toEqual([{ id: expect.any(String), enabled: false, inPlan: false }]);
     expect(await recordOf('stopped-grant')).toMatchObject({ status: 'revoked' });
     // Not waited for: a key made by a grant that stopped after CreateApiKey is found and disabled by that grant's
-    // redelivery (lib/provision.ts, disableLeftoverKey).
+    // redelivery (lib/customer-key/provision.ts, disableLeftoverKey).
     expect({ handedBack: run.handedBack.get(leave) ?? 0, deadLettered: (await pipeline.deadLetterIds()).includes(leave) }).toEqual({
       handedBack: expect.any(Number),
       deadLettered: false,

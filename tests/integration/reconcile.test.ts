@@ -19,7 +19,7 @@ import {
   ListSecretsCommand,
   PutSecretValueCommand,
 } from '@aws-sdk/client-secrets-manager';
-import { apiKeyName, secretName } from '../../lib/naming.js';
+import { apiKeyName, secretName } from '../../lib/customer-key/naming.js';
 import { confirmFindings } from '../../lib/ops/reconcile/confirm.js';
 import { compareState } from '../../lib/ops/reconcile/findings.js';
 import { applyFixes } from '../../lib/ops/reconcile/fixes.js';
@@ -119,7 +119,7 @@ const line = (f: Pick<Finding, 'kind' | 'customerId' | 'apiKeyId' | 'usagePlanId
   [f.kind, f.customerId, f.apiKeyId ?? '-', f.repair ?? f.outcome, f.usagePlanId ?? '-'].join(' ');
 const lines = (items: Array<Finding | FixResult>) => items.map(line).sort();
 
-/** A pending record, written the way lib/provision.ts writes it before the key exists. */
+/** A pending record, written the way lib/customer-key/provision.ts writes it before the key exists. */
 async function createPendingSecret(customerId: string, createdAt: string, value = newValue()) {
   const record = {
     value,
@@ -489,7 +489,7 @@ describe('with --fix', () => {
   });
 });
 
-/** A key and, with `status`, its secret holding the record lib/provision.ts writes once the key exists. */
+/** A key and, with `status`, its secret holding the record lib/customer-key/provision.ts writes once the key exists. */
 async function handMade(prefix: string, customerId: string, key: { enabled: boolean; status?: 'active' | 'revoked' }): Promise<string> {
   const value = newValue();
   const name = apiKeyName(prefix, customerId, PRODUCT);

@@ -13,7 +13,6 @@ import {
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
-import type { CompletionEvent, ProvisionedEvent } from '../../lib/completion.js';
 import { peekQueue, sendBodies } from '../../lib/local/queues.js';
 import { FIRST_SENT_AT_ATTRIBUTE, filterMismatch, formatDuration, parseDuration } from '../../lib/ops/redrive/messages.js';
 import { isUnsupportedOperation } from '../../lib/ops/redrive/move-task.js';
@@ -21,6 +20,7 @@ import { createPacer } from '../../lib/ops/redrive/pacer.js';
 import { type RedriveQueues, resolveQueues, setVisibility } from '../../lib/ops/redrive/queues.js';
 import { type MessageReport, type RedriveOptions, redrive } from '../../lib/ops/redrive/redrive.js';
 import { formatReport } from '../../lib/ops/redrive/report.js';
+import type { CompletionEvent, ProvisionedEvent } from '../../lib/pipeline/completion.js';
 import { eventBridgeEnvelope, marketplaceNotification, signup, snsEnvelope } from '../helpers/events.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { apiKeyName } from '../../lib/customer-key/naming.js';
 import { peekQueue } from '../../lib/local/queues.js';
-import { apiKeyName } from '../../lib/naming.js';
 import { verifyReference } from '../../lib/registration/reference.js';
 import { marketplaceNotification, sampleEvent, snsEnvelope } from '../helpers/events.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';

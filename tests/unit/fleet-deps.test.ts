@@ -1,5 +1,5 @@
 /**
- * The instance's heartbeats as the function wires them (lib/deps.ts): with the coordination table and the rate
+ * The instance's heartbeats as the function wires them (lib/pipeline/deps.ts): with the coordination table and the rate
  * limiter on, an invocation beats while it calls API Gateway and leaves the fleet when it ends.
  */
 import { APIGatewayClient, CreateApiKeyCommand } from '@aws-sdk/client-api-gateway';
@@ -10,8 +10,8 @@ import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { FLEET_ITEM_KEY } from '../../lib/aws/dynamodb.js';
 import { loadConfig } from '../../lib/config.js';
-import { createDeps } from '../../lib/deps.js';
-import { createBatchHandler } from '../../lib/process-batch.js';
+import { createDeps } from '../../lib/pipeline/deps.js';
+import { createBatchHandler } from '../../lib/pipeline/process-batch.js';
 import { lambdaContext, signup, sqsEvent } from '../helpers/events.js';
 import { storeBackedSecrets } from '../helpers/secrets-mock.js';
 

@@ -1,4 +1,4 @@
-import { createFleet, type FleetOptions, type FleetStore } from '../../lib/fleet.js';
+import { createFleet, type FleetOptions, type FleetStore } from '../../lib/quota/fleet.js';
 import { fakeClock } from '../helpers/fake-clock.js';
 
 /** Lets the beats in flight settle (the store answers on a later microtask). */

@@ -23,8 +23,8 @@ import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { handler } from '../../functions/provision.js';
-import type { CompletionEvent } from '../../lib/completion.js';
 import { peekEventId } from '../../lib/messages/index.js';
+import type { CompletionEvent } from '../../lib/pipeline/completion.js';
 import {
   eventBridgeEnvelope,
   lambdaContext,
@@ -114,7 +114,7 @@ describe('event sources', () => {
       value: expect.stringMatching(/^[A-Za-z0-9]{40}$/),
       customerId: 'acme-corp',
       productCode: 'prod4k2j9x8l7',
-      // The body carries no occurredAt: its time is the queue's (lib/lifecycle-order.ts).
+      // The body carries no occurredAt: its time is the queue's (lib/customer-key/lifecycle-order.ts).
       lastEventClock: 'queue',
       plan: 'gold',
       apiKeyName: 'keyprov/test/prod4k2j9x8l7/acme-corp',

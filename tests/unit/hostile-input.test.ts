@@ -19,9 +19,9 @@ import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { handler } from '../../functions/provision.js';
-import type { CompletionEvent } from '../../lib/completion.js';
+import { CUSTOMER_ID_PATTERN, PRODUCT_CODE_PATTERN } from '../../lib/customer-key/naming.js';
 import { ACCOUNT_ID_PATTERN, DETAIL_TYPE_PATTERN, LICENSE_ARN_PATTERN } from '../../lib/messages/index.js';
-import { CUSTOMER_ID_PATTERN, PRODUCT_CODE_PATTERN } from '../../lib/naming.js';
+import type { CompletionEvent } from '../../lib/pipeline/completion.js';
 import { eventBridgeEnvelope, lambdaContext, marketplaceNotification, signup, snsEnvelope, sqsRecord } from '../helpers/events.js';
 
 const apigw = mockClient(APIGatewayClient);

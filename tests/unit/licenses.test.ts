@@ -1,4 +1,4 @@
-import { anyActive, applyLicenseEvent, type Licenses } from '../../lib/licenses.js';
+import { anyActive, applyLicenseEvent, type Licenses } from '../../lib/customer-key/licenses.js';
 
 type LicenseEvent = [arn: string, status: 'active' | 'deprovisioned', time: string];
 const L1 = 'arn:aws:license-manager::123456789012:license:l-1';

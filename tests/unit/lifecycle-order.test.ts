@@ -1,4 +1,4 @@
-import { grantIsProvenNewer, lastChange, revokeIsProvenOlder, type Stamped } from '../../lib/lifecycle-order.js';
+import { grantIsProvenNewer, lastChange, revokeIsProvenOlder, type Stamped } from '../../lib/customer-key/lifecycle-order.js';
 
 const at = (time: string, clock: 'producer' | 'queue' = 'producer'): Stamped => ({ time, clock });
 const EARLY = '2026-01-01T00:00:00Z';

@@ -8,8 +8,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SQSEvent } from 'aws-lambda';
 import fc from 'fast-check';
+import { grantIsProvenNewer, revokeIsProvenOlder, type Stamped } from '../../lib/customer-key/lifecycle-order.js';
 import { RejectedError } from '../../lib/errors.js';
-import { grantIsProvenNewer, revokeIsProvenOlder, type Stamped } from '../../lib/lifecycle-order.js';
 import { type ParsedMessage, parseMessageBody } from '../../lib/messages/index.js';
 
 const EVENTS = join(__dirname, '..', '..', 'events');
@@ -267,7 +267,7 @@ describe('the SNS samples are the documented templates, character for character'
 });
 
 /**
- * A model of the ordering rule only (lib/lifecycle-order.ts), not of the use cases: a grant creates a missing key or
+ * A model of the ordering rule only (lib/customer-key/lifecycle-order.ts), not of the use cases: a grant creates a missing key or
  * re-enables a revoked one when proven newer; a revoke applies (or leaves a tombstone) unless proven older. `npm start`
  * checks the real pipeline on the same samples.
  */

@@ -1,5 +1,5 @@
+import { apiKeyName, MAX_TAGS, mergeTags, NO_PRODUCT, secretName, tagProblem } from '../../lib/customer-key/naming.js';
 import { RejectedError } from '../../lib/errors.js';
-import { apiKeyName, MAX_TAGS, mergeTags, NO_PRODUCT, secretName, tagProblem } from '../../lib/naming.js';
 
 /** `count` valid tags `k0`…`k{count-1}`. */
 const manyTags = (count: number): Record<string, string> => Object.fromEntries(Array.from({ length: count }, (_, i) => [`k${i}`, `v${i}`]));

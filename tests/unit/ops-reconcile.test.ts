@@ -3,7 +3,7 @@
  * fails, repairs whose effect does not show.
  */
 import type { ListedApiKey } from '../../lib/aws/api-gateway.js';
-import { apiKeyName, secretName } from '../../lib/naming.js';
+import { apiKeyName, secretName } from '../../lib/customer-key/naming.js';
 import { confirmFindings } from '../../lib/ops/reconcile/confirm.js';
 import { compareState } from '../../lib/ops/reconcile/findings.js';
 import { applyFixes } from '../../lib/ops/reconcile/fixes.js';

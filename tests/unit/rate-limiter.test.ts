@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { DeadlineError, RejectedError, RetryableError, ThrottledError, TransientError } from '../../lib/errors.js';
-import { createRateLimiter, type RateLimiter, type SharingRateLimiterOptions } from '../../lib/rate-limiter.js';
-import { type RetryOptions, type RetryPolicy, withRetry } from '../../lib/retry.js';
+import { createRateLimiter, type RateLimiter, type SharingRateLimiterOptions } from '../../lib/quota/rate-limiter.js';
+import { type RetryOptions, type RetryPolicy, withRetry } from '../../lib/quota/retry.js';
 import { fakeClock } from '../helpers/fake-clock.js';
 
 /**
@@ -196,7 +196,7 @@ describe('createRateLimiter: probing up to the account quota', () => {
 });
 
 describe('createRateLimiter: Retry-After', () => {
-  test('by default only the throttled call waits it (lib/retry.ts): the other calls go on at the cut rate', () => {
+  test('by default only the throttled call waits it (lib/quota/retry.ts): the other calls go on at the cut rate', () => {
     const { limiter } = limiterAt({ sharePerSecond: 4 });
     limiter.onThrottle(5_000); // 4/s × 0.6
     expect(limiter.delayMs()).toBe(0);
@@ -302,7 +302,7 @@ describe('createRateLimiter: told how many instances are busy (fleetAware)', () 
   const fleetAware = { sharePerSecond: 1.25, ceilingPerSecond: 5, fleetAware: true };
 
   /**
-   * A fleetAware limiter that has made its first call: as in lib/deps.ts, where the first beat goes out with the first
+   * A fleetAware limiter that has made its first call: as in lib/pipeline/deps.ts, where the first beat goes out with the first
    * call and sizes arrive after it (a limiter that never took a slot counts as idle: its first take resets the rate).
    */
   function awareAt(options: Partial<SharingRateLimiterOptions> = {}) {

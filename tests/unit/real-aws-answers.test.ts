@@ -20,10 +20,10 @@ import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
-import type { CompletionEvent } from '../../lib/completion.js';
 import { loadConfig } from '../../lib/config.js';
-import { createDeps } from '../../lib/deps.js';
-import { createBatchHandler, messageGroupId } from '../../lib/process-batch.js';
+import type { CompletionEvent } from '../../lib/pipeline/completion.js';
+import { createDeps } from '../../lib/pipeline/deps.js';
+import { createBatchHandler, messageGroupId } from '../../lib/pipeline/process-batch.js';
 import { lambdaContext, marketplaceNotification, signup, snsEnvelope, sqsEvent } from '../helpers/events.js';
 import { storeBackedSecrets } from '../helpers/secrets-mock.js';
 

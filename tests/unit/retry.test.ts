@@ -1,7 +1,7 @@
 import { DeadlineError, RejectedError, RetryableError, ThrottledError, TransientError } from '../../lib/errors.js';
-import type { RateLimiter } from '../../lib/rate-limiter.js';
-import { backoffDelay, type RetryOptions, type RetryPolicy, withRetry } from '../../lib/retry.js';
-import type { Turn, WriteTurns } from '../../lib/usage-plan-turns.js';
+import type { RateLimiter } from '../../lib/quota/rate-limiter.js';
+import { backoffDelay, type RetryOptions, type RetryPolicy, withRetry } from '../../lib/quota/retry.js';
+import type { Turn, WriteTurns } from '../../lib/quota/usage-plan-turns.js';
 
 const policy: RetryPolicy = { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 10_000, safetyMarginMs: 1_000 };
 

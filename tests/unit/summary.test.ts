@@ -1,5 +1,5 @@
-import type { CompletionEvent, FailedEvent, NotificationEvent, ProvisionedEvent } from '../../lib/completion.js';
 import { formatSummary, type Outcome, type SentMessage, type Summary, summarize } from '../../lib/local/summary.js';
+import type { CompletionEvent, FailedEvent, NotificationEvent, ProvisionedEvent } from '../../lib/pipeline/completion.js';
 
 const KEY_VALUE = 'k3yV4lu3ThatMustNeverLeak0123456789abcd';
 

@@ -21,9 +21,9 @@ import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { loadConfig } from '../../lib/config.js';
-import { createDeps } from '../../lib/deps.js';
 import { DeadlineError, RetryableError, ThrottledError, TransientError } from '../../lib/errors.js';
-import { createBatchHandler, redeliveryDelaySeconds } from '../../lib/process-batch.js';
+import { createDeps } from '../../lib/pipeline/deps.js';
+import { createBatchHandler, redeliveryDelaySeconds } from '../../lib/pipeline/process-batch.js';
 import { lambdaContext, signup, sqsEvent } from '../helpers/events.js';
 
 const apigw = mockClient(APIGatewayClient);
@@ -98,7 +98,7 @@ describe('pacing of API Gateway calls', () => {
     for (const gap of gaps.slice(3)) expect(gap).toBeGreaterThanOrEqual(200);
   });
 
-  test('alone, an instance probes from its share up to the account quota (lib/rate-limiter.ts)', async () => {
+  test('alone, an instance probes from its share up to the account quota (lib/quota/rate-limiter.ts)', async () => {
     // Share 5/s of a 50/s quota: 30 records would take 6 s at the share.
     const run = buildHandler({ API_GATEWAY_RATE_PER_SECOND: '5', API_GATEWAY_ACCOUNT_RATE_PER_SECOND: '50', RECORD_CONCURRENCY: '30' });
 

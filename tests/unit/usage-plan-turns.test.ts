@@ -1,11 +1,11 @@
 /**
- * The usage-plan write turns (lib/usage-plan-turns.ts) on an in-memory store and virtual time: every instance reads
+ * The usage-plan write turns (lib/quota/usage-plan-turns.ts) on an in-memory store and virtual time: every instance reads
  * the same fake clock, and `sleep` sets a timer on it that `run()` fires, earliest first, moving the clock. Nothing
  * here waits for real time except the local fallback's deadline timer, which the tests keep at 0 ms or clear.
  */
 import fc from 'fast-check';
 import { DeadlineError } from '../../lib/errors.js';
-import { createWriteTurns, type Turn, type TurnStore, type WriteTurnsOptions } from '../../lib/usage-plan-turns.js';
+import { createWriteTurns, type Turn, type TurnStore, type WriteTurnsOptions } from '../../lib/quota/usage-plan-turns.js';
 
 const T0 = 1_000_000;
 
@@ -420,7 +420,7 @@ describe('createWriteTurns: when the store fails', () => {
     (await third).end(true);
   });
 
-  // The committed lib/usage-plan-turns.ts (3ef5081) checked storeDownUntil only before queueing a claim, so a claim
+  // The committed lib/quota/usage-plan-turns.ts (3ef5081) checked storeDownUntil only before queueing a claim, so a claim
   // queued behind the failing one asked the store again and told onStoreError again.
   test('takes queued behind the claim that found the store down do not ask the store again', async () => {
     const time = virtualTime();

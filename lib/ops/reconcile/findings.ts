@@ -136,7 +136,7 @@ export function compareState(state: ReconcileState, settings: ReconcileSettings)
         secretName: secret.secretName,
         problem: secret.unreadable,
         action:
-          "the pipeline refuses this customer's messages (secret-unreadable) until the secret holds the JSON record of lib/provision.ts again: " +
+          "the pipeline refuses this customer's messages (secret-unreadable) until the secret holds the JSON record of lib/customer-key/provision.ts again: " +
           'restore an earlier version (aws secretsmanager list-secret-version-ids, then update-secret-version-stage) or write the record by hand',
       });
       continue;

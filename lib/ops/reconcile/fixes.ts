@@ -2,8 +2,8 @@
  * Repairing: the findings that are safe to repair, each after re-reading what it is about, and each read back after
  * the repair, so a result says `fixed` only when the change can be seen.
  */
-import type { SecretRecord } from '../../key-record.js';
-import { keyDescription } from '../../naming.js';
+import type { SecretRecord } from '../../customer-key/key-record.js';
+import { keyDescription } from '../../customer-key/naming.js';
 import type { Finding, FindingKind, FixOutcome, FixResult, ReconcileSettings, ReconcileState } from './model.js';
 import { parseRecord, recordStatus } from './records.js';
 import { restoredRecord } from './rules.js';

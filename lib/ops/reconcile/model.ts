@@ -4,12 +4,12 @@
  * Key values never leave the state: it keeps them in maps (which `JSON.stringify` shows as `{}`); findings and fix
  * results carry ids and names only.
  */
-import { type KeyStatus, PENDING_GRACE_MS, type SecretRecord } from '../../key-record.js';
+import { type KeyStatus, PENDING_GRACE_MS, type SecretRecord } from '../../customer-key/key-record.js';
 
 /**
  * A pending record, or a key whose secret is not readable yet, younger than this is a provisioning in progress (or
  * a listing that lags), not an orphan: it is reported as information at most. The function's own grace
- * (lib/key-record.ts), so both agree on when a pending record stops being "not yet".
+ * (lib/customer-key/key-record.ts), so both agree on when a pending record stops being "not yet".
  */
 export const DEFAULT_PENDING_GRACE_MS = PENDING_GRACE_MS;
 

@@ -1,10 +1,10 @@
 /** The settings reconcile takes from its flags or the environment, checked by the function's own rules. */
 import { UsageError } from '../../command-line.js';
 import { parseUsagePlans as parseConfiguredUsagePlans } from '../../config.js';
+import { NAME_PREFIX_PATTERN } from '../../customer-key/naming.js';
 import { ConfigError } from '../../errors.js';
-import { NAME_PREFIX_PATTERN } from '../../naming.js';
 
-/** Validates `--prefix` / NAME_PREFIX with lib/naming.ts's NAME_PREFIX_PATTERN. Throws {@link UsageError} naming the option. */
+/** Validates `--prefix` / NAME_PREFIX with lib/customer-key/naming.ts's NAME_PREFIX_PATTERN. Throws {@link UsageError} naming the option. */
 export function parsePrefix(raw: string | undefined): string {
   if (raw === undefined || raw === '')
     throw new UsageError('the name prefix is required: --prefix PREFIX, or NAME_PREFIX in the environment');

@@ -1,16 +1,16 @@
 /**
- * Reading what the pipeline wrote: the names of a deployment's keys and secrets (by lib/naming.ts's rules) and the
- * record a secret holds (lib/key-record.ts's SecretRecord). Pure.
+ * Reading what the pipeline wrote: the names of a deployment's keys and secrets (by lib/customer-key/naming.ts's rules) and the
+ * record a secret holds (lib/customer-key/key-record.ts's SecretRecord). Pure.
  */
 
-import type { KeyStatus, SecretRecord } from '../../key-record.js';
-import { apiKeyName, CUSTOMER_ID_PATTERN, NO_PRODUCT, PRODUCT_CODE_PATTERN, secretName } from '../../naming.js';
+import type { KeyStatus, SecretRecord } from '../../customer-key/key-record.js';
+import { apiKeyName, CUSTOMER_ID_PATTERN, NO_PRODUCT, PRODUCT_CODE_PATTERN, secretName } from '../../customer-key/naming.js';
 import type { OwnedName, RecordWithoutValue } from './model.js';
 
 /**
  * Reads a name of this deployment: {@link apiKeyName} for a key, {@link secretName} for a secret. Undefined for
  * anything else under the prefix (e.g. another deployment whose prefix starts like this one). A name is accepted
- * only when lib/naming.ts builds exactly it back from the customer and product read out of it.
+ * only when lib/customer-key/naming.ts builds exactly it back from the customer and product read out of it.
  */
 export function parseOwnedName(prefix: string, name: string, kind: 'apiKey' | 'secret'): OwnedName | undefined {
   if (!name.startsWith(prefix)) return undefined;

@@ -2,8 +2,9 @@
  * The rules for one record: what a record of each status must have (its key, enabled or not, in its plan or not).
  * Shared by the records read from secrets and by the records a key without a secret would be restored with. Pure.
  */
+
+import { type SecretRecord, usagePlanFor } from '../../customer-key/key-record.js';
 import { RejectedError } from '../../errors.js';
-import { type SecretRecord, usagePlanFor } from '../../key-record.js';
 import {
   DEFAULT_PENDING_GRACE_MS,
   type Finding,

@@ -54,7 +54,7 @@ async function listPlanMembers(stores: ReconcileStores, usagePlans: Record<strin
 
 /**
  * Reads what the deployment owns. Keys are listed first, then secrets: a provisioning writes the secret before the
- * key (lib/provision.ts), so a key created during the gathering has its secret by the time secrets are listed —
+ * key (lib/customer-key/provision.ts), so a key created during the gathering has its secret by the time secrets are listed —
  * but ListSecrets lags by up to five minutes, so a key without a listed secret is confirmed by name before it is
  * reported (confirm.ts). API Gateway calls: one GetApiKeys per 500 keys, one GetUsagePlanKeys per plan and 500
  * members; Secrets Manager: one ListSecrets per 100 secrets and one GetSecretValue per secret. Read-only; throws the

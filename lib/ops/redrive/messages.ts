@@ -6,9 +6,9 @@ import type { Message, MessageAttributeValue } from '@aws-sdk/client-sqs';
 import { RejectedError, type RejectionReason } from '../../errors.js';
 import { parseMessageBody } from '../../messages/index.js';
 
-export { FIRST_SENT_AT_ATTRIBUTE } from '../../naming.js';
+export { FIRST_SENT_AT_ATTRIBUTE } from '../../customer-key/naming.js';
 
-import { FIRST_SENT_AT_ATTRIBUTE } from '../../naming.js';
+import { FIRST_SENT_AT_ATTRIBUTE } from '../../customer-key/naming.js';
 
 /** SQS takes at most 10 message attributes per message. */
 const MAX_MESSAGE_ATTRIBUTES = 10;

@@ -1,20 +1,20 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSRecord } from 'aws-lambda';
+import type { KeyResult, ProvisionDeps } from '../customer-key/key-record.js';
+import { moveToConfiguredPlan } from '../customer-key/move-plan.js';
+import { FIRST_SENT_AT_ATTRIBUTE } from '../customer-key/naming.js';
+import { provisionKey } from '../customer-key/provision.js';
+import { revokeKey } from '../customer-key/revoke.js';
+import { EnvironmentError, RejectedError, RetryableError, ThrottledError } from '../errors.js';
+import { deterministicId } from '../ids.js';
+import { type ParsedMessage, parseMessageBody, peekEventId } from '../messages/index.js';
+import type { RateLimiter } from '../quota/rate-limiter.js';
+import { withRetry } from '../quota/retry.js';
+import type { WriteTurns } from '../quota/usage-plan-turns.js';
 import { type CompletionEvent, completionEvent, subjectOf } from './completion.js';
 import type { BatchDeps } from './deps.js';
-import { EnvironmentError, RejectedError, RetryableError, ThrottledError } from './errors.js';
-import { deterministicId } from './ids.js';
-import type { KeyResult, ProvisionDeps } from './key-record.js';
-import { type ParsedMessage, parseMessageBody, peekEventId } from './messages/index.js';
-import { moveToConfiguredPlan } from './move-plan.js';
-import { FIRST_SENT_AT_ATTRIBUTE } from './naming.js';
 import { METRIC, recordOutcome } from './observability.js';
-import { provisionKey } from './provision.js';
-import type { RateLimiter } from './rate-limiter.js';
-import { withRetry } from './retry.js';
-import { revokeKey } from './revoke.js';
-import type { WriteTurns } from './usage-plan-turns.js';
 
 /** What one record came to, when it is not handed back to SQS. */
 export interface RecordResult {

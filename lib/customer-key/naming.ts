@@ -1,4 +1,4 @@
-import { RejectedError } from './errors.js';
+import { RejectedError } from '../errors.js';
 
 /**
  * Customer ids become part of secret names, whose charset is `[A-Za-z0-9/_+=.@-]`.

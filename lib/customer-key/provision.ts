@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { StoredSecret } from './aws/secrets-manager.js';
-import { RejectedError, TransientError } from './errors.js';
-import { deterministicId } from './ids.js';
+import type { StoredSecret } from '../aws/secrets-manager.js';
+import { RejectedError, TransientError } from '../errors.js';
+import { deterministicId } from '../ids.js';
+import type { ProvisionRequest } from '../messages/index.js';
 import {
   generateKeyValue,
   type KeyResult,
@@ -17,7 +18,6 @@ import {
 } from './key-record.js';
 import { anyActive, applyLicenseEvent, licenseState } from './licenses.js';
 import { grantIsProvenNewer, lastChange } from './lifecycle-order.js';
-import type { ProvisionRequest } from './messages/index.js';
 import { apiKeyName, keyDescription, ownedTags, secretName } from './naming.js';
 import { planStages } from './usage-plans.js';
 
@@ -47,7 +47,7 @@ const buyerOf = (request: ProvisionRequest, record: SecretRecord | undefined) =>
  * its value. Idempotent and crash-safe; concurrent calls for the same customer converge:
  * 0. The usage plan, if any, is checked to exist (once per instance) before anything is created.
  * 1. GetSecretValue. An active record means an earlier delivery finished: nothing is created (`already-provisioned`).
- *    A revoked one is re-enabled by a notification proven newer (lib/lifecycle-order.ts), else left alone (`stale`).
+ *    A revoked one is re-enabled by a notification proven newer (lib/customer-key/lifecycle-order.ts), else left alone (`stale`).
  * 2. No secret: generate the key value and CreateSecret with it (pending). Lost a race? Read the winner's value.
  * 3. CreateApiKey with the recorded value. 409 means a key with that value exists — created by a delivery that
  *    stopped before step 5, or by a concurrent one: look its id up by name and value.
@@ -84,7 +84,7 @@ export async function provisionKey(request: ProvisionRequest, deps: ProvisionDep
     secret = created ?? (await read());
   }
   const start = readRecord(secret);
-  // A license event is ordered by its own license (lib/licenses.ts); other grants by the record's last change.
+  // A license event is ordered by its own license (lib/customer-key/licenses.ts); other grants by the record's last change.
   const licenses = request.licenseArn ? applyLicenseEvent(start.licenses, request.licenseArn, 'active', stampOf(request)) : undefined;
   if (licenses === 'stale') return result(secret, 'stale', start);
   let record: SecretRecord = typeof licenses === 'object' ? { ...start, licenses, ...buyerOf(request, start) } : start;

@@ -7,17 +7,17 @@ import { USAGE_PLAN_WRITES } from './usage-plan-turns.js';
  * API Gateway's control-plane quotas belong to the account and Region (CreateApiKey 5 calls/s; every call, CreateApiKey
  * included, 10/s "Total operations"), so every instance and every other tool of the account draws on them, and no
  * instance can see how much the others use. Told how many instances are busy (`fleetAware`, `setFleetSize`: the
- * heartbeats of lib/fleet.ts), it runs at its fair share of the quota and uses its part of the burst; otherwise, or
+ * heartbeats of lib/quota/fleet.ts), it runs at its fair share of the quota and uses its part of the burst; otherwise, or
  * below that share, it learns from throttles:
  * - it starts at the instance's static share (quota ÷ `maximumConcurrency`), right when every instance is busy;
  * - it probes upward while its own pace is what holds its records back: quickly until the first throttle, then
  *   slowly, never above `ceilingPerSecond` (the account's whole quota: one instance alone may use all of it);
  * - a throttle cuts the rate by `decreaseFactor` (once per reaction time, not once per call already on its way),
  *   never below `floorPerSecond`, so that instances share the quota and leave a neighbour its part;
- * - a throttled call is retried only after its Retry-After (lib/retry.ts); `pauseOnThrottle` decides whether the
+ * - a throttled call is retried only after its Retry-After (lib/quota/retry.ts); `pauseOnThrottle` decides whether the
  *   whole instance pauses too;
  * - usage-plan writes, which API Gateway runs one at a time per Region (an overlapping one gets 409), go one at a
- *   time per instance (unless the instances take turns, lib/usage-plan-turns.ts), and after one that failed the
+ *   time per instance (unless the instances take turns, lib/quota/usage-plan-turns.ts), and after one that failed the
  *   instance's next waits a jittered, growing gap.
  * Never floods (at most the ceiling, however many successes) and never stops (at least the floor; a pause is capped).
  * Synchronous bookkeeping only: callers wait with their own clock, so a Lambda deadline can be checked first.
@@ -40,13 +40,13 @@ export interface RateLimiter {
    */
   redeliveryDelayMs?(operation?: string): number | undefined;
   /**
-   * How many instances are busy now (lib/fleet.ts), or undefined when that is not known. Only for a `fleetAware`
+   * How many instances are busy now (lib/quota/fleet.ts), or undefined when that is not known. Only for a `fleetAware`
    * limiter: see {@link SharingRateLimiterOptions.fleetAware}.
    */
   setFleetSize?(size: number | undefined): void;
   /**
    * The invocation ended: this instance makes no call until the next one. Told to the instances' heartbeats
-   * (lib/deps.ts `instanceLimiter`), so that the others take its share at once. Waits `maxWaitMs` at most; never throws.
+   * (lib/pipeline/deps.ts `instanceLimiter`), so that the others take its share at once. Waits `maxWaitMs` at most; never throws.
    */
   idle?(maxWaitMs: number): Promise<void>;
   /** The current rate: CreateApiKey calls per second (other calls: `totalRatio` × this). */

@@ -3,14 +3,14 @@ import { BatchProcessor, EventType } from '@aws-lambda-powertools/batch';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import pLimit from 'p-limit';
-import { SQS_BATCH_LIMIT, type VisibilityChange } from './aws/sqs.js';
+import { SQS_BATCH_LIMIT, type VisibilityChange } from '../aws/sqs.js';
+import { NO_PRODUCT } from '../customer-key/naming.js';
+import { RetryableError } from '../errors.js';
+import { withRetry } from '../quota/retry.js';
 import type { CompletionEvent } from './completion.js';
 import type { BatchDeps } from './deps.js';
-import { RetryableError } from './errors.js';
-import { NO_PRODUCT } from './naming.js';
 import { METRIC } from './observability.js';
 import { createRecordProcessor, type RecordResult } from './process-record.js';
-import { withRetry } from './retry.js';
 
 export type { BatchDeps } from './deps.js';
 

@@ -1,4 +1,4 @@
-import { EnvironmentError } from './errors.js';
+import { EnvironmentError } from '../errors.js';
 import type { ProvisionDeps } from './key-record.js';
 
 /**

@@ -1,4 +1,4 @@
-import { deterministicId } from './ids.js';
+import { deterministicId } from '../ids.js';
 import { type KeyResult, keyResult, type ProvisionDeps, readRecord, type SecretRecord, usagePlanFor } from './key-record.js';
 import { apiKeyName, secretName } from './naming.js';
 import { planStages } from './usage-plans.js';

@@ -1,19 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
-import type { ApiKeyStore } from './aws/api-gateway.js';
-import { apiGatewayAdapter, createApiGatewayClient } from './aws/api-gateway.js';
-import { createDynamoDbClient, dynamoDbFleetStore, dynamoDbTurnStore } from './aws/dynamodb.js';
-import type { SecretStore } from './aws/secrets-manager.js';
-import { createSecretsManagerClient, secretsManagerAdapter } from './aws/secrets-manager.js';
-import type { MessageSink, MessageSource } from './aws/sqs.js';
-import { createSqsClient, sqsAdapter, sqsSourceAdapter } from './aws/sqs.js';
-import type { Config } from './config.js';
-import { createFleet } from './fleet.js';
+import type { ApiKeyStore } from '../aws/api-gateway.js';
+import { apiGatewayAdapter, createApiGatewayClient } from '../aws/api-gateway.js';
+import { createDynamoDbClient, dynamoDbFleetStore, dynamoDbTurnStore } from '../aws/dynamodb.js';
+import type { SecretStore } from '../aws/secrets-manager.js';
+import { createSecretsManagerClient, secretsManagerAdapter } from '../aws/secrets-manager.js';
+import type { MessageSink, MessageSource } from '../aws/sqs.js';
+import { createSqsClient, sqsAdapter, sqsSourceAdapter } from '../aws/sqs.js';
+import type { Config } from '../config.js';
+import { createFleet } from '../quota/fleet.js';
+import type { RateLimiter, SharingRateLimiterOptions } from '../quota/rate-limiter.js';
+import { createRateLimiter } from '../quota/rate-limiter.js';
+import { createWriteTurns, type WriteTurns } from '../quota/usage-plan-turns.js';
 import { logger, metrics } from './observability.js';
-import type { RateLimiter, SharingRateLimiterOptions } from './rate-limiter.js';
-import { createRateLimiter } from './rate-limiter.js';
-import { createWriteTurns, type WriteTurns } from './usage-plan-turns.js';
 
 /** What the batch handler works with: configuration, adapters, limiter, logger and metrics. */
 export interface BatchDeps {
@@ -28,7 +28,7 @@ export interface BatchDeps {
   /** Turns of usage-plan writes shared by all instances (COORDINATION_TABLE). Optional. */
   usagePlanTurns?: WriteTurns;
   logger: Logger;
-  /** Outcome counts, throttles, retries and latency (lib/observability.ts). Optional. */
+  /** Outcome counts, throttles, retries and latency (lib/pipeline/observability.ts). Optional. */
   metrics?: Metrics;
   now?: () => Date;
 }
@@ -68,7 +68,7 @@ export function apiGatewayLimiterOptions(config: Config): SharingRateLimiterOpti
     usagePlanWriteBackoffMs: 3 * config.retry.baseDelayMs,
     // With shared turns the writes of all instances are on one timeline: none of this instance's has to wait for another.
     serialiseUsagePlanWrites: config.coordinationTable === undefined,
-    // The same table counts the busy instances (lib/fleet.ts).
+    // The same table counts the busy instances (lib/quota/fleet.ts).
     fleetAware: config.coordinationTable !== undefined,
   };
 }

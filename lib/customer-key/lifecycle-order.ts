@@ -1,4 +1,4 @@
-import type { Clock } from './messages/index.js';
+import type { Clock } from '../messages/index.js';
 
 /**
  * How notifications are ordered when they arrive out of order or are replayed.

@@ -1,7 +1,7 @@
-import type { RejectionReason } from './errors.js';
-import { deterministicId } from './ids.js';
-import type { KeyResult } from './key-record.js';
-import type { ParsedMessage, Source } from './messages/index.js';
+import type { KeyResult } from '../customer-key/key-record.js';
+import type { RejectionReason } from '../errors.js';
+import { deterministicId } from '../ids.js';
+import type { ParsedMessage, Source } from '../messages/index.js';
 
 interface EventBase {
   /** Deterministic: the same provisioning, or the same rejected message, always yields the same id. */

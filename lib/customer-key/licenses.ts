@@ -5,7 +5,7 @@ import { grantIsProvenNewer, revokeIsProvenOlder, type Stamped } from './lifecyc
  * hold several active agreements for the same product, each with its own license (`LicenseArn`). The buyer keeps
  * ONE key per product — API Gateway meters a key by its customerId and usage plan, so a second key would only split
  * the buyer's usage — and the record lists the licenses: the key is enabled while any of them is active, and the
- * last one deprovisioned disables it. Each license is ordered on its own (lib/lifecycle-order.ts), so repeats and
+ * last one deprovisioned disables it. Each license is ordered on its own (lib/customer-key/lifecycle-order.ts), so repeats and
  * any order of the license events converge to the same state.
  */
 export interface LicenseState {

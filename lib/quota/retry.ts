@@ -1,4 +1,4 @@
-import { DeadlineError, EnvironmentError, RetryableError, ThrottledError } from './errors.js';
+import { DeadlineError, EnvironmentError, RetryableError, ThrottledError } from '../errors.js';
 import type { RateLimiter } from './rate-limiter.js';
 import type { WriteTurns } from './usage-plan-turns.js';
 
@@ -18,9 +18,9 @@ export interface RetryOptions {
   /** Milliseconds left before the Lambda deadline (`context.getRemainingTimeInMillis`). */
   remainingTimeMs: () => number;
   onRetry?: (info: { operation: string; attempt: number; delayMs: number; error: RetryableError }) => void;
-  /** Paces every attempt and learns from throttles (lib/rate-limiter.ts). */
+  /** Paces every attempt and learns from throttles (lib/quota/rate-limiter.ts). */
   limiter?: RateLimiter;
-  /** Turns shared with the other instances for usage-plan writes (lib/usage-plan-turns.ts), taken after the limiter's slot. */
+  /** Turns shared with the other instances for usage-plan writes (lib/quota/usage-plan-turns.ts), taken after the limiter's slot. */
   turns?: WriteTurns;
   random?: () => number;
   sleep?: (ms: number) => Promise<void>;

@@ -1,6 +1,7 @@
-import type { StoredSecret } from './aws/secrets-manager.js';
-import { TransientError } from './errors.js';
-import { deterministicId } from './ids.js';
+import type { StoredSecret } from '../aws/secrets-manager.js';
+import { TransientError } from '../errors.js';
+import { deterministicId } from '../ids.js';
+import type { RevokeRequest } from '../messages/index.js';
 import {
   type KeyResult,
   type KeyStatus,
@@ -16,19 +17,18 @@ import {
 } from './key-record.js';
 import { anyActive, applyLicenseEvent, licenseState } from './licenses.js';
 import { lastChange, revokeIsProvenOlder } from './lifecycle-order.js';
-import type { RevokeRequest } from './messages/index.js';
 import { apiKeyName, keyDescription, ownedTags, secretName } from './naming.js';
 
 /**
  * Takes the customer's key away after `unsubscribe-success` (status `revoked`) or `subscribe-fail` (`failed`):
  * disables the key and removes it from its usage plan, then marks the secret. Idempotent and crash-safe: the status
  * is written last, then read back. A notification proven older than the record's last change is `stale`
- * (lib/lifecycle-order.ts); one that arrives before any key exists leaves a tombstone record, so the subscription it
+ * (lib/customer-key/lifecycle-order.ts); one that arrives before any key exists leaves a tombstone record, so the subscription it
  * follows cannot create a key later. Racing a provisioning of the same customer, it never leaves an enabled key:
  * for a pending record it finds the key by its value (`keyOfValue`: one that exists but is not listed yet hands the
  * revoke back to look again; one never made is made disabled), so the revoke always records the key it disabled,
  * and the provisioning disables a key it made after that (its last look before the final write, or its redelivery:
- * lib/provision.ts); a provisioning that wrote `active` over the revoke is caught by the read-back (retried).
+ * lib/customer-key/provision.ts); a provisioning that wrote `active` over the revoke is caught by the read-back (retried).
  */
 export async function revokeKey(request: RevokeRequest, deps: ProvisionDeps): Promise<KeyResult> {
   const { config } = deps;
@@ -67,7 +67,7 @@ export async function revokeKey(request: RevokeRequest, deps: ProvisionDeps): Pr
     secret = await read();
   }
   const stored = readRecord(secret);
-  // A license event is ordered by its own license (lib/licenses.ts): the key goes only with the last active license.
+  // A license event is ordered by its own license (lib/customer-key/licenses.ts): the key goes only with the last active license.
   const licenses = request.licenseArn
     ? applyLicenseEvent(stored.licenses, request.licenseArn, 'deprovisioned', stampOf(request))
     : undefined;

@@ -1,11 +1,11 @@
 import { randomInt } from 'node:crypto';
-import type { ApiKeyStore, NewApiKey } from './aws/api-gateway.js';
-import type { SecretStore, StoredSecret } from './aws/secrets-manager.js';
-import type { Config } from './config.js';
-import { RejectedError, TransientError } from './errors.js';
+import type { ApiKeyStore, NewApiKey } from '../aws/api-gateway.js';
+import type { SecretStore, StoredSecret } from '../aws/secrets-manager.js';
+import type { Config } from '../config.js';
+import { RejectedError, TransientError } from '../errors.js';
+import type { Clock } from '../messages/index.js';
 import { activeLicenses, type Licenses } from './licenses.js';
 import type { Stamped } from './lifecycle-order.js';
-import type { Clock } from './messages/index.js';
 
 export type RetryFn = <T>(operation: string, call: () => Promise<T>) => Promise<T>;
 
@@ -14,9 +14,9 @@ export interface ProvisionDeps {
   config: Pick<Config, 'namePrefix' | 'defaultTags' | 'secretKmsKeyId' | 'usagePlans' | 'revokedSecretPolicy'>;
   apiKeys: ApiKeyStore;
   secrets: SecretStore;
-  /** Wrap each AWS call in the retry policy (lib/retry.ts); API Gateway's also in the instance's rate limiter. */
+  /** Wrap each AWS call in the retry policy (lib/quota/retry.ts); API Gateway's also in the instance's rate limiter. */
   retry: { apiGateway: RetryFn; secrets: RetryFn };
-  /** The configured usage plans' API stages, looked up once per instance (lib/usage-plans.ts). */
+  /** The configured usage plans' API stages, looked up once per instance (lib/customer-key/usage-plans.ts). */
   knownPlans?: Map<string, Promise<string[]>>;
   now: () => Date;
 }
@@ -26,7 +26,7 @@ export type KeyStatus = 'active' | 'revoked' | 'failed';
 /**
  * What the customer's secret holds: the record of its key. Written first without `apiKeyId` and `status`
  * (pending), then `active`; `revoked` / `failed` after an unsubscribe / a failed subscription. `lastEventAt` (and
- * its clock) order the lifecycle (lib/lifecycle-order.ts). A tombstone (revoked before any key) has no value.
+ * its clock) order the lifecycle (lib/customer-key/lifecycle-order.ts). A tombstone (revoked before any key) has no value.
  */
 export interface SecretRecord {
   value?: string;
@@ -43,7 +43,7 @@ export interface SecretRecord {
   lastEventClock?: Clock;
   /** The buyer's AWS account id, when a message named it (2026 Marketplace model). */
   customerAccountId?: string;
-  /** The buyer's licenses for this product (concurrent agreements, lib/licenses.ts): the key is enabled while one is active. */
+  /** The buyer's licenses for this product (concurrent agreements, lib/customer-key/licenses.ts): the key is enabled while one is active. */
   licenses?: Licenses;
 }
 

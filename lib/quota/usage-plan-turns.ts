@@ -1,4 +1,4 @@
-import { DeadlineError } from './errors.js';
+import { DeadlineError } from '../errors.js';
 
 /**
  * Turns for usage-plan writes, shared by every instance of the deployment.
