@@ -7,7 +7,9 @@ import { FormError } from '../../lib/registration/errors.js';
 import { parseRegistrationForm } from '../../lib/registration/form.js';
 import type { HttpResponse } from '../../lib/registration/pages.js';
 import type { RegistrationHandler } from '../../lib/registration/register.js';
+import { actingAs, asPrincipal } from '../realistic-aws/index.js';
 import { lambdaContext } from './events.js';
+import { PRINCIPALS, STACK_NAMES } from './iam.js';
 import type { Pipeline } from './pipeline.js';
 
 /** Marketplace's registration form, url-encoded as a browser sends it. */
@@ -89,7 +91,8 @@ export async function withLogs<T>(run: () => Promise<T>): Promise<[T, string]> {
   }
 }
 
-export const SIGNING_KEY_SECRET = 'it/registration-signing-key';
+/** The stack's signing-key secret (serverless.yml RegistrationSigningKey): RegisterRole may read it, and only it. */
+export const SIGNING_KEY_SECRET = STACK_NAMES.signingKeySecret;
 export const REGISTRATION_PAGE = 'https://seller.example.com/register';
 
 /**
@@ -111,7 +114,12 @@ export async function startRegistration(pipeline: Pipeline) {
     REGISTRATION_PAGE_URL: REGISTRATION_PAGE,
     REGISTRATION_SIGNING_KEY_SECRET_ID: SIGNING_KEY_SECRET,
   });
-  const { handler } = (await import('../../functions/register.js')) as { handler: RegistrationHandler };
+  // Loaded as the registration function's role: its cold start already reads the signing key (functions/register.ts).
+  const { handler: registerHandler } = (await asPrincipal(PRINCIPALS.register, () => import('../../functions/register.js'))) as {
+    handler: RegistrationHandler;
+  };
+  // Every request runs as the registration function's role (RegisterRole).
+  const handler = actingAs(PRINCIPALS.register, registerHandler);
   return {
     /** The layer: `registerToken(token, customer, { expiresInMs })`, `configure({ resolveCustomer: … })`, `seen`. */
     aws,

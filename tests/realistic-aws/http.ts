@@ -30,6 +30,8 @@ const HOP_BY_HOP = new Set([
   'te',
   'trailer',
   'content-length',
+  // The layer's own header naming the caller (iam/caller.ts): not AWS's, so not moto's either.
+  'x-realistic-aws-principal',
 ]);
 
 const withoutHopByHop = (headers: IncomingHttpHeaders | OutgoingHttpHeaders): OutgoingHttpHeaders =>

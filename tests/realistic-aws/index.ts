@@ -2,6 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { FaultRule, Outcome } from './faults.js';
 import { type AwsRequest, jsonResponse, readBody } from './http.js';
+import { IamSwitch } from './iam/switch.js';
+import type { IamWorld } from './iam/world.js';
 import type { RegisteredCustomer } from './metering.js';
 import { operationOf } from './operations.js';
 import { Pipeline } from './pipeline.js';
@@ -9,6 +11,9 @@ import { NONE, type RealisticSettings, validate } from './settings.js';
 import { type RealisticStats, StatsRecorder } from './stats.js';
 
 export type { FaultRule } from './faults.js';
+export { actingAs, asPrincipal } from './iam/caller.js';
+export { HARNESS, type IamDenial, IamSwitch } from './iam/switch.js';
+export { IamWorld } from './iam/world.js';
 export type { RegisteredCustomer } from './metering.js';
 export { type Operation, operationOf } from './operations.js';
 export * from './settings.js';
@@ -37,6 +42,11 @@ export interface RealisticAws {
   stats(): RealisticStats;
   /** Zeroes the statistics and refills the throttling buckets. */
   resetStats(): void;
+  /**
+   * The `iam` switch: with a world, every request is evaluated as AWS evaluates it before moto sees it (its caller
+   * named by iam/caller.ts); without one, no IAM. Returns the switch (its `denials` and `problems`).
+   */
+  useIam(world: IamWorld | undefined): IamSwitch | undefined;
   /** Makes ResolveCustomer resolve `token` to this customer (for `expiresInMs`, then ExpiredTokenException). */
   registerToken(token: string, customer: RegisteredCustomer, options?: { expiresInMs?: number }): void;
   close(): Promise<void>;
@@ -105,6 +115,10 @@ export async function startRealisticAws(target: string, settings: Partial<Realis
     resetStats() {
       stats.reset();
       pipeline.throttle.reset();
+    },
+    useIam(world) {
+      pipeline.iam = world ? new IamSwitch(world, new URL(target)) : undefined;
+      return pipeline.iam;
     },
     registerToken: (token, customer, options) => pipeline.metering.register(token, customer, options),
     close: () =>

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ListingLag } from './consistency.js';
 import { accessDenied, Chaos, CONCURRENT_MODIFICATION, FaultRules, type Outcome } from './faults.js';
 import { type AwsRequest, type AwsResponse, awsError, forward } from './http.js';
+import type { IamSwitch } from './iam/switch.js';
 import { Metering } from './metering.js';
 import { isUsagePlanWrite, type Operation } from './operations.js';
 import { DeletingSecrets } from './secrets.js';
@@ -27,6 +28,8 @@ export class Pipeline {
   readonly #lock = new UsagePlanWriteLock();
   readonly #lag = new ListingLag();
   readonly #deleting = new DeletingSecrets();
+  /** The `iam` switch (tests/realistic-aws/iam): off until a test gives the layer an IAM world. */
+  iam: IamSwitch | undefined;
 
   constructor(
     readonly moto: URL,
@@ -56,6 +59,11 @@ export class Pipeline {
   /** What the service answers, faults aside. */
   async #answer(req: AwsRequest, op: Operation): Promise<AwsResponse> {
     const settings = this.settings();
+    const refused = await this.iam?.check(req, op);
+    if (refused) {
+      if (refused.status < 500) this.stats.count('deniedCalls', op.key);
+      return refused;
+    }
     if (op.service === 'metering') {
       const { response, outcome } = this.metering.answer(op, req, settings.resolveCustomer);
       this.stats.count('resolveCustomer', outcome);
