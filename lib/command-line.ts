@@ -80,11 +80,57 @@ export function describeError(error: unknown): string {
   return parts.join(' <- ');
 }
 
+/** True when `url` is an http(s) URL on this machine (localhost, 127.0.0.1, [::1]): a local AWS such as moto. */
+export function isLoopbackUrl(url: string): boolean {
+  return /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:|\/|$)/.test(url);
+}
+
+/**
+ * A `--endpoint` value: an http(s) URL with a host (a trailing `/` dropped), or undefined when not given. Throws
+ * {@link UsageError} naming the flag and the value otherwise: without a scheme the SDK would take `127.0.0.1:5000` for
+ * something else and fail later with an error that does not say why (issue 24).
+ */
+export function endpointUrl(value: string | undefined, flag = 'endpoint'): string | undefined {
+  if (value === undefined) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '')
+    throw new UsageError(`--${flag} must be an http(s) URL such as http://127.0.0.1:5000, got ${JSON.stringify(value)}`);
+  return value.replace(/\/+$/, '');
+}
+
+/**
+ * Checks, before any AWS call, that the SDK has a Region and credentials; throws {@link UsageError} saying what to
+ * set instead of the SDK's "Region is missing" or "Could not load credentials from any providers" halfway through.
+ * `config` is an SDK client's `config`.
+ */
+export async function requireAwsSettings(
+  config: { region: () => Promise<string>; credentials: () => Promise<unknown> },
+  endpoint: string | undefined,
+  options: { regionFlag?: boolean } = {},
+): Promise<void> {
+  const local = endpoint ? '' : '; for a local AWS (moto), give --endpoint URL';
+  try {
+    await config.region();
+  } catch {
+    throw new UsageError(`no AWS Region: set AWS_REGION${options.regionFlag ? ', or give --region REGION' : ''}${local}`);
+  }
+  try {
+    await config.credentials();
+  } catch (error) {
+    throw new UsageError(`no AWS credentials (${describeError(error)}): set AWS_PROFILE or AWS_ACCESS_KEY_ID${local}`);
+  }
+}
+
 /** Loopback endpoints (moto) check no credentials, but the SDK needs some to sign with, and a Region. */
 export function useEndpoint(endpoint: string | undefined): void {
   if (!endpoint) return;
   process.env.AWS_REGION ??= 'us-east-1';
-  if (/^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:|\/|$)/.test(endpoint) && !process.env.AWS_PROFILE) {
+  if (isLoopbackUrl(endpoint) && !process.env.AWS_PROFILE) {
     process.env.AWS_ACCESS_KEY_ID ??= 'local';
     process.env.AWS_SECRET_ACCESS_KEY ??= 'local';
   }

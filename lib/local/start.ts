@@ -2,17 +2,19 @@
  * `npm start`: runs the pipeline end to end on a local AWS-compatible endpoint (usage below). Exit codes as every
  * command's (lib/command-line.ts): 0 every message final, 1 some message still retried, 2 could not run.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { EXIT, parseCommandLine, positiveNumber, runCommand, UsageError } from '../command-line.js';
+import { EXIT, endpointUrl, parseCommandLine, positiveNumber, runCommand, UsageError } from '../command-line.js';
 import type { CompletionEvent } from '../pipeline/completion.js';
 import { runEventSourceMapping, type SqsHandler } from './event-source-mapping.js';
 import { type MotoServer, startMoto } from './moto.js';
 import { peekQueue, sendBodies } from './queues.js';
-import { ensureCoordinationTable, ensureQueues, type PipelineQueues } from './resources.js';
+import { ensureCoordinationTable, ensureKeyRecordsTable, ensureQueues, type PipelineQueues } from './resources.js';
 import { formatSummary, type SentMessage, summarize } from './summary.js';
+import { ensureLocalUsagePlan, type LocalUsagePlan, productCodesOf, usagePlanKeyNames } from './usage-plan.js';
 
 const QUEUES = {
   signups: 'api-key-provisioner-local-signups',
@@ -21,6 +23,11 @@ const QUEUES = {
 };
 /** serverless.yml custom.coordinationTable for `--stage local`. */
 const COORDINATION_TABLE_NAME = 'api-key-provisioner-local-coordination';
+/** serverless.yml custom.keyRecordsTable for `--stage local`. */
+const KEY_RECORDS_TABLE_NAME = 'api-key-provisioner-local-key-records';
+
+/** The REST API, and the usage plan serving its stage, of `--usage-plans`. */
+const USAGE_PLAN_NAME = 'api-key-provisioner-local-plan';
 
 /** The prefix of every local key and secret name: reconcile needs it (`--prefix`). */
 const LOCAL_PREFIX = 'keyprov/local/';
@@ -34,6 +41,8 @@ what became of each message.
 
   --endpoint URL            an AWS-compatible endpoint already running (moto, LocalStack); default: start moto
   --keep                    leave the embedded moto running afterwards and print what the next commands need
+  --usage-plans             create a local usage plan (with the REST API stage it serves) and set USAGE_PLANS to
+                            map every product code of the messages to it: the keys go into it, listed at the end
   --batch-size N            records per invocation, 1-10 (default 10)
   --visibility-timeout S    seconds before a handed-back record comes back (default 5)
   --max-receive-count N     deliveries before a message goes to the dead-letter queue (default 3)
@@ -64,6 +73,7 @@ function options() {
     {
       endpoint: { type: 'string' },
       keep: { type: 'boolean', default: false },
+      'usage-plans': { type: 'boolean', default: false },
       'batch-size': { type: 'string', default: '10' },
       'visibility-timeout': { type: 'string', default: '5' },
       'max-receive-count': { type: 'string', default: '3' },
@@ -74,9 +84,22 @@ function options() {
   );
   const batchSize = positiveNumber('batch-size', values['batch-size']);
   if (batchSize > 10) throw new UsageError('--batch-size is at most 10 here (one ReceiveMessage call per invocation)');
+  if (values['usage-plans'] && process.env.USAGE_PLANS)
+    throw new UsageError('--usage-plans sets USAGE_PLANS itself: give either --usage-plans or USAGE_PLANS, not both');
+  // Before anything is started or created: a FILE that is not there is the user's typo, said first.
+  for (const file of positionals) {
+    let isFile = false;
+    try {
+      isFile = statSync(file).isFile();
+    } catch {
+      isFile = false;
+    }
+    if (!isFile) throw new UsageError(`FILE ${JSON.stringify(file)} is not a file (no such file, or a directory)`);
+  }
   return {
-    endpoint: values.endpoint,
+    endpoint: endpointUrl(values.endpoint),
     keep: values.keep,
+    usagePlans: values['usage-plans'],
     batchSize,
     queueSettings: {
       visibilityTimeoutSeconds: positiveNumber('visibility-timeout', values['visibility-timeout']),
@@ -89,7 +112,7 @@ function options() {
 }
 
 /** What the next commands need: the endpoint, the queues, the prefix, and the commands themselves. */
-function nextSteps(endpoint: string, queues: PipelineQueues, stop: string | undefined): string {
+function nextSteps(endpoint: string, queues: PipelineQueues, stop: string | undefined, usagePlans: string | undefined): string {
   return [
     '',
     `Local AWS:         ${endpoint}${stop ? ` (stop it with: ${stop})` : ''}`,
@@ -99,7 +122,7 @@ function nextSteps(endpoint: string, queues: PipelineQueues, stop: string | unde
     `Name prefix:       ${process.env.NAME_PREFIX}`,
     'Next:',
     `  npm run redrive -- --endpoint ${endpoint} --dlq-url ${queues.deadLetterUrl} --dry-run`,
-    `  npm run reconcile -- --endpoint ${endpoint} --prefix ${process.env.NAME_PREFIX}`,
+    `  npm run reconcile -- --endpoint ${endpoint} --prefix ${process.env.NAME_PREFIX}${usagePlans ? ` --usage-plans '${usagePlans}'` : ''}`,
     `  npm start -- --endpoint ${endpoint} FILE ...`,
   ].join('\n');
 }
@@ -115,6 +138,7 @@ async function main(): Promise<number> {
           .filter((f) => f.endsWith('.json'))
           .sort()
           .map((f) => join('events', f));
+  const messages = inputs.flatMap(messagesFromFile);
 
   let moto: MotoServer | undefined;
   let endpoint = flags.endpoint;
@@ -140,12 +164,28 @@ async function main(): Promise<number> {
     const queues = await ensureQueues(sqs, QUEUES, settings);
     // The deployment's coordination table, under the name `--stage local` gives it (invoke:local uses it too).
     const tableCreated = await ensureCoordinationTable(new DynamoDBClient({}), COORDINATION_TABLE_NAME);
-    const created = [...queues.created, ...(tableCreated ? [`table ${COORDINATION_TABLE_NAME}`] : [])];
+    const recordsCreated = await ensureKeyRecordsTable(new DynamoDBClient({}), KEY_RECORDS_TABLE_NAME);
+    const created = [
+      ...queues.created,
+      ...(tableCreated ? [`table ${COORDINATION_TABLE_NAME}`] : []),
+      ...(recordsCreated ? [`table ${KEY_RECORDS_TABLE_NAME}`] : []),
+    ];
     console.log(created.length ? `Created: ${created.join(', ')}` : 'All queues and the table exist already: left as they are');
     process.env.COMPLETION_QUEUE_URL = queues.completionUrl;
     process.env.COORDINATION_TABLE ??= COORDINATION_TABLE_NAME;
+    process.env.KEY_RECORDS_TABLE ??= KEY_RECORDS_TABLE_NAME;
 
-    const messages = inputs.flatMap(messagesFromFile);
+    const productCodes = productCodesOf(messages.map((m) => m.body));
+    let plan: LocalUsagePlan | undefined;
+    const apigw = new APIGatewayClient({});
+    if (flags.usagePlans) {
+      plan = await ensureLocalUsagePlan(apigw, USAGE_PLAN_NAME);
+      const planId = plan.id;
+      process.env.USAGE_PLANS = JSON.stringify(Object.fromEntries(productCodes.map((code) => [code, planId])));
+      console.log(
+        `Usage plan ${plan.id} (${plan.created ? 'created' : 'exists'}; serves the API stage ${plan.apiStage}): USAGE_PLANS=${process.env.USAGE_PLANS}`,
+      );
+    }
     const ids = await sendBodies(
       sqs,
       queues.signupUrl,
@@ -184,11 +224,15 @@ async function main(): Promise<number> {
 
     const events = (await peekQueue(sqs, queues.completionUrl)).map((m) => JSON.parse(m.Body ?? '{}') as CompletionEvent);
     const deadLetters = await peekQueue(sqs, queues.deadLetterUrl);
-    const summary = summarize(sent, events, new Set(deadLetters.map((m) => m.MessageId ?? '')), handedBack);
+    const summary = summarize(sent, events, new Set(deadLetters.map((m) => m.MessageId ?? '')), handedBack, new Set(productCodes));
     console.log(`\n${formatSummary(summary, { deadLetter: deadLetters.length, completions: events.length })}`);
+    if (plan) {
+      const names = await usagePlanKeyNames(apigw, plan.id);
+      console.log(`Usage plan ${plan.id}: ${names.length} key(s)${names.length ? `: ${names.join(', ')}` : ''}`);
+    }
     console.log(summary.ok ? 'Every message reached a final outcome.' : 'Some messages did not reach a final outcome (see above).');
     if (flags.keep) {
-      console.log(nextSteps(endpoint, queues, moto && `kill ${moto.process.pid}`));
+      console.log(nextSteps(endpoint, queues, moto && `kill ${moto.process.pid}`, plan && process.env.USAGE_PLANS));
       moto?.process.unref();
       moto = undefined;
     }

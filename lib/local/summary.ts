@@ -55,19 +55,23 @@ export interface Summary {
 
 /**
  * A failure sentence with every run of 20 or more letters and digits masked: our sentences never quote a key value
- * (API Gateway takes 20 to 128 alphanumerics), and the summary does not take that on trust.
+ * (API Gateway takes 20 to 128 alphanumerics), and the summary does not take that on trust. Runs in `shown` stay:
+ * identifiers read from the input the user sent (a 24-character Marketplace product code), which a key value never is.
  */
-const redacted = (sentence: string) => sentence.replace(/[A-Za-z0-9]{20,}/g, '[redacted]');
+const redacted = (sentence: string, shown: ReadonlySet<string>) =>
+  sentence.replace(/[A-Za-z0-9]{20,}/g, (run) => (shown.has(run) ? run : '[redacted]'));
 
 /**
  * Joins what was sent with what came out: completion events (by the SQS message id they carry), the
- * dead-letter queue's message ids, and how often each message was handed back. Pure.
+ * dead-letter queue's message ids, and how often each message was handed back. `shown`: identifiers of the sent
+ * input (product codes, customer ids) that failure sentences may quote unmasked. Pure.
  */
 export function summarize(
   sent: SentMessage[],
   events: CompletionEvent[],
   deadLetterIds: ReadonlySet<string>,
   handedBack: ReadonlyMap<string, number>,
+  shown: ReadonlySet<string> = new Set(),
 ): Summary {
   const byMessage = new Map(events.map((e) => [e.messageId, e]));
   const rows = sent.map(({ messageId, origin }): MessageRow => {
@@ -91,7 +95,7 @@ export function summarize(
         customerId: event.customerId,
         ...(event.apiKeyId && { apiKeyId: event.apiKeyId }),
         reason: event.reason,
-        detail: redacted(event.message),
+        detail: redacted(event.message, shown),
       };
     }
     if (event?.type === 'api-key.enabled' || event?.type === 'api-key.revoked' || event?.type === 'api-key.plan-changed') {

@@ -151,6 +151,17 @@ describe('the CLI: usage and failures', () => {
     ['a bad value', ['--rate', 'abc'], '--rate'],
     ['a bad duration', ['--older-than', '2 hours'], '--older-than'],
     ['no dead-letter queue', [], '--dlq-url'],
+    [
+      'an unknown --reason (it would select nothing and skip every message)',
+      ['--dlq-url', 'https://sqs/1/dlq', '--reason', 'foo'],
+      '"foo"',
+    ],
+    ['an --endpoint without a scheme', ['--endpoint', '127.0.0.1:45469', '--dlq-url', 'http://127.0.0.1:45469/1/dlq'], '--endpoint'],
+    [
+      'a local queue without --endpoint',
+      ['--dlq-url', 'http://127.0.0.1:45469/123456789012/q-dlq', '--dry-run'],
+      '--endpoint http://127.0.0.1:45469',
+    ],
   ])('%s: one line on stderr naming it, no stack trace, exit 2', async (_, args, named) => {
     const run = await cli(args);
     expect(run.code).toBe(2);
@@ -366,7 +377,7 @@ describe('redrive against moto, then replay', () => {
     expect(await resolveQueues(pipeline.sqs, { dlqUrl: pipeline.queues.deadLetterUrl })).toMatchObject({
       sourceUrl: pipeline.queues.signupUrl,
       sourceArn: pipeline.queues.signupArn,
-      dlqArn: expect.stringMatching(/:it-signups-dlq$/),
+      dlqArn: expect.stringMatching(/:api-key-provisioner-test-signups-dlq$/),
     });
   });
 
@@ -609,5 +620,64 @@ describe(`${FIRST_SENT_AT_ATTRIBUTE}: the first send time, carried through redri
     expect(Messages[0]?.Body).toBe(body);
     expect(Messages[0]?.MessageAttributes).toEqual({ [FIRST_SENT_AT_ATTRIBUTE]: { DataType: 'String', StringValue: String(once.sentAt) } });
     expect(Number(Messages[0]?.Attributes?.SentTimestamp)).toBeGreaterThan(twice.sentAt);
+  });
+});
+
+describe('queues named wrongly: refused before anything is received (issue 24)', () => {
+  const endpoint = () => process.env.MOTO_ENDPOINT ?? '';
+  const arnOf = async (url: string) =>
+    (await pipeline.sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }))).Attributes?.QueueArn ?? '';
+
+  const refused = (run: { code: number | null; stdout: string; stderr: string }) => {
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+    expect(run.stderr).toMatch(/^redrive: /);
+    expect(stackLines(run.stderr)).toEqual([]);
+  };
+
+  test('the source queue given as --dlq-url: "not a dead-letter queue", naming the queue its failures go to', async () => {
+    const run = await cli(['--endpoint', endpoint(), '--dlq-url', pipeline.queues.signupUrl, '--dry-run']);
+    refused(run);
+    expect(run.stderr).toContain(`${pipeline.queues.signupUrl} is not a dead-letter queue`);
+    expect(run.stderr).toContain(`--dlq-arn ${await arnOf(pipeline.queues.deadLetterUrl)}`);
+  });
+
+  test('--dlq-url and --dlq-arn naming two queues: refused, both named', async () => {
+    const other = await arnOf(pipeline.queues.completionUrl);
+    const run = await cli(['--endpoint', endpoint(), '--dlq-url', pipeline.queues.deadLetterUrl, '--dlq-arn', other, '--dry-run']);
+    refused(run);
+    expect(run.stderr).toContain('--dlq-url and --dlq-arn name two different queues');
+    expect(run.stderr).toContain(other);
+  });
+
+  test('--source-url and --source-arn naming two queues: refused likewise', async () => {
+    const other = await arnOf(pipeline.queues.completionUrl);
+    const run = await cli([
+      '--endpoint',
+      endpoint(),
+      '--dlq-url',
+      pipeline.queues.deadLetterUrl,
+      '--source-url',
+      pipeline.queues.signupUrl,
+      '--source-arn',
+      other,
+      '--dry-run',
+    ]);
+    refused(run);
+    expect(run.stderr).toContain('--source-url and --source-arn name two different queues');
+  });
+
+  test('a URL and an ARN of the same queue are accepted', async () => {
+    const dlqArn = await arnOf(pipeline.queues.deadLetterUrl);
+    const sourceArn = await arnOf(pipeline.queues.signupUrl);
+    expect(
+      await resolveQueues(pipeline.sqs, {
+        dlqUrl: pipeline.queues.deadLetterUrl,
+        dlqArn,
+        sourceUrl: pipeline.queues.signupUrl,
+        sourceArn,
+      }),
+    ).toEqual({ dlqUrl: pipeline.queues.deadLetterUrl, dlqArn, sourceUrl: pipeline.queues.signupUrl, sourceArn });
   });
 });

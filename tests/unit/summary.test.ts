@@ -303,3 +303,22 @@ describe('formatSummary', () => {
     expect(text).toContain('subscribe-fail');
   });
 });
+
+describe('identifiers the user sent stay readable in failure sentences', () => {
+  test('a 24-character product code of the input is shown; any other long run is still masked', () => {
+    const code = 'n0123EXAMPLEXXXXXXXXXXXX';
+    const events = [
+      failed('m1', 'unknown-product', { message: `product ${code} has no usage plan`, productCode: code }),
+      failed('m2', 'bad-request', { message: `CreateApiKey said: ${KEY_VALUE}` }),
+    ] as CompletionEvent[];
+    const masked = formatSummary(summarize(sent('m1', 'm2'), events, new Set(), new Map()), { deadLetter: 0, completions: 2 });
+    expect(masked).toContain('product [redacted] has no usage plan');
+    const text = formatSummary(summarize(sent('m1', 'm2'), events, new Set(), new Map(), new Set([code])), {
+      deadLetter: 0,
+      completions: 2,
+    });
+    expect(text).toContain(`product ${code} has no usage plan`);
+    expect(text).toContain('CreateApiKey said: [redacted]');
+    expect(text).not.toContain(KEY_VALUE);
+  });
+});

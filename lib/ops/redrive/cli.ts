@@ -3,8 +3,17 @@
  * its source queue (redrive.ts does the work). Exit code: 0 done, 1 a send (or the move task) failed, 2 could not run.
  */
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { parseCommandLine, positiveNumber, runCommand, UsageError, useEndpoint } from '../../command-line.js';
-import { FIRST_SENT_AT_ATTRIBUTE, parseDuration, type RedriveFilter } from './messages.js';
+import {
+  endpointUrl,
+  isLoopbackUrl,
+  parseCommandLine,
+  positiveNumber,
+  requireAwsSettings,
+  runCommand,
+  UsageError,
+  useEndpoint,
+} from '../../command-line.js';
+import { DLQ_REASONS, FIRST_SENT_AT_ATTRIBUTE, isDlqReason, parseDuration, type RedriveFilter } from './messages.js';
 import type { MoveTaskReport } from './move-task.js';
 import { resolveQueues } from './queues.js';
 import { redrive } from './redrive.js';
@@ -13,14 +22,16 @@ import { formatReport, formatSummary } from './report.js';
 const USAGE = `Usage: npm run redrive -- (--dlq-url URL | --dlq-arn ARN) [--source-url URL | --source-arn ARN] [options]
 
 Moves messages from a dead-letter queue back to its source queue. Without --source-*, the source is the one queue
-whose RedrivePolicy names the DLQ (or the one queue of the DLQ's RedriveAllowPolicy).
+whose RedrivePolicy names the DLQ (or the one queue of the DLQ's RedriveAllowPolicy). A queue's URL and ARN may
+both be given only when they name the same queue.
 
   --endpoint URL          an AWS-compatible endpoint (moto, LocalStack); default: AWS, as the SDK configures it
   --region REGION         default: the SDK's (us-east-1 with --endpoint)
   --dry-run               list what would move; move nothing
   --customer ID           only this customer's messages ('unreadable': bodies the function cannot read)
   --reason R              only messages failing for this reason: retries-exhausted (the body is fine: the function
-                          kept failing on it), or a rejection reason of the README's table (invalid-json, ...)
+                          kept failing on it), or a rejection reason of docs/events.md's "Failure reasons"
+                          (invalid-json, unknown-product, ...)
   --older-than DURATION   only messages sent at least this long ago (90s, 30m, 2h, 7d, 1h30m)
   --newer-than DURATION   only messages sent less than this long ago
   --max N                 move at most N messages
@@ -67,6 +78,9 @@ async function main(): Promise<number> {
     'visibility-timeout': { type: 'string', default: '60' },
     'no-move-task': { type: 'boolean', default: false },
   });
+  if (flags.reason !== undefined && !isDlqReason(flags.reason))
+    throw new UsageError(`--reason must be one of ${DLQ_REASONS.join(', ')}; got ${JSON.stringify(flags.reason)}`);
+  const endpoint = endpointUrl(flags.endpoint);
   const filter: RedriveFilter = {
     customer: flags.customer,
     reason: flags.reason,
@@ -78,8 +92,15 @@ async function main(): Promise<number> {
   const visibilityTimeoutSeconds = positiveNumber('visibility-timeout', flags['visibility-timeout']);
   if (!flags['dlq-url'] && !flags['dlq-arn']) throw new UsageError('the dead-letter queue is required: --dlq-url URL or --dlq-arn ARN');
 
-  useEndpoint(flags.endpoint);
-  const sqs = new SQSClient({ ...(flags.endpoint && { endpoint: flags.endpoint }), ...(flags.region && { region: flags.region }) });
+  const local = [flags['dlq-url'], flags['source-url']].find((url) => url !== undefined && isLoopbackUrl(url));
+  if (local && !endpoint) {
+    const origin = new URL(local).origin;
+    throw new UsageError(`${local} is a queue on this machine: add --endpoint ${origin} (without it, the SDK goes to AWS)`);
+  }
+
+  useEndpoint(endpoint);
+  const sqs = new SQSClient({ ...(endpoint && { endpoint }), ...(flags.region && { region: flags.region }) });
+  await requireAwsSettings(sqs.config as unknown as Parameters<typeof requireAwsSettings>[0], endpoint, { regionFlag: true });
   const queues = await resolveQueues(sqs, {
     dlqUrl: flags['dlq-url'],
     dlqArn: flags['dlq-arn'],

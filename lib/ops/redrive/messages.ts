@@ -16,6 +16,33 @@ const MAX_MESSAGE_ATTRIBUTES = 10;
 /** Why a message is in the DLQ: the rejection reason of a body the function cannot read, else `retries-exhausted`. */
 export type DlqReason = RejectionReason | 'retries-exhausted';
 
+/**
+ * Every {@link DlqReason}, for `--reason`: a value outside this list would select nothing and every message would
+ * silently count as skipped. The type check below fails when lib/errors.ts gains a reason this list lacks.
+ */
+export const DLQ_REASONS = [
+  'retries-exhausted',
+  'invalid-json',
+  'unrecognized-event',
+  'invalid-signup-event',
+  'invalid-eventbridge-event',
+  'invalid-sns-envelope',
+  'invalid-marketplace-notification',
+  'invalid-customer-id',
+  'invalid-product-code',
+  'invalid-tags',
+  'ambiguous-field',
+  'bad-request',
+  'secret-unreadable',
+  'unknown-product',
+] as const satisfies readonly DlqReason[];
+type MissingReason = Exclude<DlqReason, (typeof DLQ_REASONS)[number]>;
+const everyReasonListed: [MissingReason] extends [never] ? true : MissingReason = true;
+void everyReasonListed;
+
+/** True when `text` is one of {@link DLQ_REASONS}. */
+export const isDlqReason = (text: string): text is DlqReason => (DLQ_REASONS as readonly string[]).includes(text);
+
 /** The customer shown for a body the function cannot read. */
 export const UNREADABLE = 'unreadable';
 

@@ -14,6 +14,7 @@ import {
   SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { UsageError } from '../../command-line.js';
 import { attributesToSend, type DlqMessage } from './messages.js';
 
 /** The queues of a redrive, by URL and ARN. */
@@ -24,53 +25,77 @@ export interface RedriveQueues {
   sourceArn: string;
 }
 
-async function arnOf(sqs: SQSClient, url: string): Promise<string> {
-  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
+async function attributesOf(sqs: SQSClient, url: string): Promise<Record<string, string>> {
+  // 'All' rather than names: moto refuses a name it does not know (RedriveAllowPolicy: "Unknown Attribute").
+  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['All'] }));
   if (!Attributes?.QueueArn) throw new Error(`no QueueArn for ${url}`);
-  return Attributes.QueueArn;
+  return Attributes;
+}
+
+async function arnOf(sqs: SQSClient, url: string): Promise<string> {
+  return (await attributesOf(sqs, url)).QueueArn ?? '';
 }
 
 async function urlOf(sqs: SQSClient, arn: string): Promise<string> {
   // arn:aws:sqs:<region>:<account>:<name>
   const [, , , , account, name] = arn.split(':');
-  if (!name) throw new Error(`not an SQS queue ARN: ${arn}`);
+  if (!name) throw new UsageError(`not an SQS queue ARN: ${arn}`);
   const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: name, QueueOwnerAWSAccountId: account }));
   if (!QueueUrl) throw new Error(`no URL for ${arn}`);
   return QueueUrl;
 }
 
 /**
- * Completes the queue pair from what is given: the DLQ by URL or ARN; the source by URL or ARN, else the one queue
- * whose RedrivePolicy names the DLQ (ListDeadLetterSourceQueues), else the one ARN of the DLQ's RedriveAllowPolicy.
- * Read-only. Throws when the source is ambiguous or unknown, and the SDK's errors.
+ * The queue a `--<role>-url` / `--<role>-arn` pair names: either one, or both when they name the same queue. Throws
+ * {@link UsageError} when they name two queues (a dry run would use one and the move task the other).
+ */
+async function oneQueue(sqs: SQSClient, role: 'dlq' | 'source', url: string | undefined, arn: string | undefined) {
+  if (url === undefined || arn === undefined) return { url: url ?? (arn === undefined ? undefined : await urlOf(sqs, arn)), arn };
+  const actual = await arnOf(sqs, url);
+  if (actual !== arn)
+    throw new UsageError(`--${role}-url and --${role}-arn name two different queues (${url} is ${actual}, not ${arn}): give one of them`);
+  return { url, arn };
+}
+
+/**
+ * Completes the queue pair from what is given: the DLQ by URL or ARN (both: they must agree); the source by URL or
+ * ARN, else the one queue whose RedrivePolicy names the DLQ (ListDeadLetterSourceQueues), else the one ARN of the
+ * DLQ's RedriveAllowPolicy. Read-only. Throws {@link UsageError} when the flags disagree, when the "DLQ" is a queue
+ * with a dead-letter queue of its own and no source (the source queue given by mistake), and when the source is
+ * ambiguous or unknown; the SDK's errors otherwise.
  */
 export async function resolveQueues(
   sqs: SQSClient,
   given: { dlqUrl?: string; dlqArn?: string; sourceUrl?: string; sourceArn?: string },
 ): Promise<RedriveQueues> {
-  const dlqUrl = given.dlqUrl ?? (given.dlqArn ? await urlOf(sqs, given.dlqArn) : undefined);
-  if (!dlqUrl) throw new Error('the dead-letter queue is required (--dlq-url or --dlq-arn)');
-  const dlqArn = given.dlqArn ?? (await arnOf(sqs, dlqUrl));
-  let sourceUrl = given.sourceUrl ?? (given.sourceArn ? await urlOf(sqs, given.sourceArn) : undefined);
+  const dlq = await oneQueue(sqs, 'dlq', given.dlqUrl, given.dlqArn);
+  if (!dlq.url) throw new UsageError('the dead-letter queue is required: --dlq-url URL or --dlq-arn ARN');
+  const dlqUrl = dlq.url;
+  const attributes = await attributesOf(sqs, dlqUrl);
+  const dlqArn = attributes.QueueArn ?? '';
+  const source = await oneQueue(sqs, 'source', given.sourceUrl, given.sourceArn);
+  let sourceUrl = source.url;
   if (!sourceUrl) {
     const { queueUrls = [] } = await sqs.send(new ListDeadLetterSourceQueuesCommand({ QueueUrl: dlqUrl }));
     if (queueUrls.length === 1) sourceUrl = queueUrls[0];
     else {
-      const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['RedriveAllowPolicy'] }));
-      const allow = JSON.parse(Attributes?.RedriveAllowPolicy ?? '{}') as { redrivePermission?: string; sourceQueueArns?: string[] };
+      const allow = JSON.parse(attributes.RedriveAllowPolicy ?? '{}') as { redrivePermission?: string; sourceQueueArns?: string[] };
       const [only, ...others] = allow.redrivePermission === 'byQueue' ? (allow.sourceQueueArns ?? []) : [];
       if (only && others.length === 0) sourceUrl = await urlOf(sqs, only);
+      else if (queueUrls.length > 1)
+        throw new UsageError(`${queueUrls.length} queues use this dead-letter queue (${queueUrls.join(', ')}): name one with --source-url`);
       else {
-        throw new Error(
-          queueUrls.length > 1
-            ? `${queueUrls.length} queues use this dead-letter queue (${queueUrls.join(', ')}): name one with --source-url`
-            : 'no source queue found for this dead-letter queue: name it with --source-url',
+        const ownDlq = (JSON.parse(attributes.RedrivePolicy ?? '{}') as { deadLetterTargetArn?: string }).deadLetterTargetArn;
+        throw new UsageError(
+          ownDlq
+            ? `${dlqUrl} is not a dead-letter queue: no queue sends its failures there, and its own go to ${ownDlq}: give that one (--dlq-arn ${ownDlq})`
+            : `no source queue found for the dead-letter queue ${dlqUrl} (no queue's RedrivePolicy names it): name it with --source-url`,
         );
       }
     }
   }
   if (!sourceUrl) throw new Error('no source queue');
-  return { dlqUrl, dlqArn, sourceUrl, sourceArn: given.sourceArn ?? (await arnOf(sqs, sourceUrl)) };
+  return { dlqUrl, dlqArn, sourceUrl, sourceArn: source.arn ?? (await arnOf(sqs, sourceUrl)) };
 }
 
 /** Receives up to `max` messages (≤ 10) with every system and message attribute, hidden for `visibilitySeconds`. */
