@@ -35,6 +35,8 @@ export interface Config {
    * writes one at a time on its own and probes without knowing the others.
    */
   coordinationTable?: string;
+  /** DynamoDB table of the customers' records, one item per (product, customer), changed only by conditional writes. */
+  keyRecordsTable: string;
   /** Records of one batch in progress at once. */
   recordConcurrency: number;
   /** `off`: the SDK makes one attempt and lib/quota/retry.ts retries; `standard`/`adaptive`: the SDK's own retry modes (benchmark baselines). */
@@ -74,6 +76,7 @@ const schema = z.object({
     5,
   ),
   COORDINATION_TABLE: z.optional(z.string().check(z.regex(/^([A-Za-z0-9_.-]{3,255})?$/, 'must be a DynamoDB table name'))),
+  KEY_RECORDS_TABLE: z.string().check(z.regex(/^[A-Za-z0-9_.-]{3,255}$/, 'must be a DynamoDB table name')),
   RECORD_CONCURRENCY: integer(1, 100, 10),
   SDK_RETRY_MODE: z._default(z.enum(['off', 'standard', 'adaptive']), 'off'),
 });
@@ -145,6 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     apiGatewayRatePerSecond: e.API_GATEWAY_RATE_PER_SECOND,
     apiGatewayAccountRatePerSecond: e.API_GATEWAY_ACCOUNT_RATE_PER_SECOND,
     coordinationTable: e.COORDINATION_TABLE || undefined,
+    keyRecordsTable: e.KEY_RECORDS_TABLE,
     recordConcurrency: e.RECORD_CONCURRENCY,
     sdkRetryMode: e.SDK_RETRY_MODE,
     retry: {

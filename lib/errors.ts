@@ -78,3 +78,13 @@ export class DeadlineError extends RetryableError {
 export class ConfigError extends ProvisionerError {
   override name = 'ConfigError';
 }
+
+/**
+ * API Gateway refused to put a key in a usage plan (HTTP 400) because the key is in another plan that has one of its
+ * API stages: "a given API key can only be associated with one usage plan for each stage of your API". Nothing was
+ * written. The plans' configuration is at fault, or this instance's view of their stages is stale (a plan move in the
+ * wrong order: lib/customer-key/move-plan.ts looks the stages up again and retries), never the message.
+ */
+export class UsagePlanStageConflictError extends EnvironmentError {
+  override name = 'UsagePlanStageConflictError';
+}

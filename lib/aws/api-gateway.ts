@@ -16,7 +16,7 @@ import {
   UpdateApiKeyCommand,
 } from '@aws-sdk/client-api-gateway';
 import { printable } from '../customer-key/naming.js';
-import { RejectedError, TransientError } from '../errors.js';
+import { RejectedError, TransientError, UsagePlanStageConflictError } from '../errors.js';
 import { domainErrorFromSdk, type SdkRetryMode, type ServiceErrors, sdkClientSettings } from './errors.js';
 
 export interface NewApiKey {
@@ -30,19 +30,36 @@ export interface NewApiKey {
   enabled?: boolean;
 }
 
+/**
+ * Runs one AWS call of `operation` (the use cases' retry policy and rate limiter: lib/quota/retry.ts), for methods
+ * that make several calls, each of which must take its own slot and be retried on its own.
+ */
+export type CallRunner = <T>(operation: string, call: () => Promise<T>) => Promise<T>;
+
+/** Without a runner, each call is simply made. */
+const direct: CallRunner = (_operation, call) => call();
+
 export interface ApiKeyStore {
   /** Creates the key and returns its id, or undefined when a key with this value exists already (409 ConflictException). */
   createApiKey(key: NewApiKey): Promise<string | undefined>;
-  /** The id of the key with exactly this name and value, or undefined. Pages through GetApiKeys (nameQuery is a prefix match). */
-  findApiKey(name: string, value: string): Promise<string | undefined>;
-  /** The value of the key with this name and id, or undefined (GetApiKeys by name with values: the same call and permission as findApiKey). */
-  valueOf(name: string, apiKeyId: string): Promise<string | undefined>;
+  /**
+   * The id of the key with exactly this name and value, or undefined. Pages through GetApiKeys (nameQuery is a prefix
+   * match), each page one call through `run` (its own rate-limiter slot and retries: call this method unwrapped);
+   * stops at a page position seen before. Throws domain errors.
+   */
+  findApiKey(name: string, value: string, run?: CallRunner): Promise<string | undefined>;
+  /**
+   * The value of the key with this name and id, or undefined (GetApiKeys by name with values: the same calls, paging
+   * and permission as findApiKey).
+   */
+  valueOf(name: string, apiKeyId: string, run?: CallRunner): Promise<string | undefined>;
   /** Enables or disables the key (UpdateApiKey, replace /enabled). */
   setEnabled(apiKeyId: string, enabled: boolean): Promise<void>;
   /**
    * Associates the key with the usage plan. A 409 is success only when GetUsagePlanKey then finds the key in the
    * plan: API Gateway also answers 409 to a usage-plan write that overlapped another one (they run one at a time per
-   * Region), which is a {@link TransientError}, retried.
+   * Region), which is a {@link TransientError}, retried. A key in another plan with one of this plan's stages is a
+   * {@link UsagePlanStageConflictError} (400, nothing written).
    */
   addToUsagePlan(usagePlanId: string, apiKeyId: string): Promise<void>;
   /** Removes the key from the usage plan; an association that does not exist is success (404; a 409 is checked likewise). */
@@ -110,11 +127,28 @@ const toDomainError = (operation: string, error: unknown) => domainErrorFromSdk(
 const PAGE_LIMIT = 500;
 
 /**
+ * The position of the next page, or undefined to stop: at the end, and at a position already asked for (a service
+ * that hands one back again, or pages in a cycle, would otherwise be paged forever, a call and a slot each time).
+ */
+function nextPosition(position: string | undefined, seen: Set<string>): string | undefined {
+  if (!position || seen.has(position)) return undefined;
+  seen.add(position);
+  return position;
+}
+
+/**
  * The 409 of a usage-plan write that overlapped another: "Unable to complete operation due to concurrent
  * modification. Please try again later." (AWS Support, quoted in serverless/serverless#12065). It wrote nothing, so
  * it needs no look at the plan; a 409 worded otherwise (a key already in the plan) does.
  */
 const CONCURRENT_MODIFICATION = /concurrent modification/i;
+
+/**
+ * The 400 of CreateUsagePlanKey for a key already in another plan with one of the plan's stages: "… cannot reference
+ * multiple Usage Plans with the same API Stage: <api>:<stage>" (the text AWS users report; tests/realistic-aws). A
+ * BadRequestException like any malformed request, so only its text tells it apart.
+ */
+const SAME_API_STAGE = /multiple usage plans with the same api stage/i;
 
 /**
  * API Gateway adapter. `createApiKey` makes one CreateApiKey call with the key enabled (unless told), its value, customerId
@@ -123,25 +157,36 @@ const CONCURRENT_MODIFICATION = /concurrent modification/i;
  * Error messages are the service's, which never echo the key value (checked in tests/unit/secret-hygiene.test.ts).
  */
 export function apiGatewayAdapter(client: APIGatewayClient): ApiKeyStore {
-  /** Pages through the keys whose name starts with `name` (GetApiKeys' nameQuery) for one with exactly this name. */
-  async function findKey(name: string, matches: (item: ApiKey) => boolean): Promise<ApiKey | undefined> {
+  /**
+   * Pages through the keys whose name starts with `name` (GetApiKeys' nameQuery) for one with exactly this name. Each
+   * page is a call of its own through `run`: a long listing takes one rate-limiter slot per page, as API Gateway
+   * counts them, and a page that fails is retried without starting over.
+   */
+  async function findKey(name: string, matches: (item: ApiKey) => boolean, run: CallRunner): Promise<ApiKey | undefined> {
+    const seen = new Set<string>();
     let position: string | undefined;
-    try {
-      do {
-        const page = await client.send(new GetApiKeysCommand({ nameQuery: name, includeValues: true, limit: PAGE_LIMIT, position }));
-        const match = page.items?.find((item) => item.name === name && matches(item));
-        if (match) return match;
-        position = page.position;
-      } while (position);
-      return undefined;
-    } catch (error) {
-      throw toDomainError('GetApiKeys', error);
-    }
+    do {
+      const page = await run('GetApiKeys', async () => {
+        try {
+          return await client.send(new GetApiKeysCommand({ nameQuery: name, includeValues: true, limit: PAGE_LIMIT, position }));
+        } catch (error) {
+          throw toDomainError('GetApiKeys', error);
+        }
+      });
+      const match = page.items?.find((item) => item.name === name && matches(item));
+      if (match) return match;
+      position = nextPosition(page.position, seen);
+    } while (position);
+    return undefined;
   }
 
   /** A write refused because another one was running: nothing was written, the plan is as it was; retried. */
   const notWritten = (operation: string, error: Error) =>
     new TransientError(`${operation} answered 409 (${printable(error.message)}): nothing written, retried`, { cause: error });
+
+  /** An answer of the service's side (HTTP 5xx). */
+  const serverError = (error: unknown): boolean =>
+    ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0) >= 500;
 
   async function isInUsagePlan(usagePlanId: string, apiKeyId: string): Promise<boolean> {
     try {
@@ -188,6 +233,12 @@ export function apiGatewayAdapter(client: APIGatewayClient): ApiKeyStore {
       try {
         await client.send(new CreateUsagePlanKeyCommand({ usagePlanId, keyId: apiKeyId, keyType: 'API_KEY' }));
       } catch (error) {
+        if (error instanceof BadRequestException && SAME_API_STAGE.test(error.message)) {
+          throw new UsagePlanStageConflictError(
+            `CreateUsagePlanKey refused: key ${apiKeyId} is in another plan with a stage of ${usagePlanId} (${printable(error.message, 200)})`,
+            { cause: error },
+          );
+        }
         if (!(error instanceof ConflictException)) throw toDomainError('CreateUsagePlanKey', error);
         if (CONCURRENT_MODIFICATION.test(error.message)) throw notWritten('CreateUsagePlanKey', error);
         // Any other 409 may be "already associated": only a look tells.
@@ -206,6 +257,9 @@ export function apiGatewayAdapter(client: APIGatewayClient): ApiKeyStore {
         await client.send(new DeleteUsagePlanKeyCommand({ usagePlanId, keyId: apiKeyId }));
       } catch (error) {
         if (error instanceof NotFoundException) return;
+        // A 5xx says nothing of the state: the delete may have been done, or there was nothing to delete (moto answers
+        // a key that is not in the plan with an HTML 500 where AWS answers 404). Not in the plan is the goal: done.
+        if (serverError(error) && !(await isInUsagePlan(usagePlanId, apiKeyId))) return;
         if (!(error instanceof ConflictException)) throw toDomainError('DeleteUsagePlanKey', error);
         if (CONCURRENT_MODIFICATION.test(error.message)) throw notWritten('DeleteUsagePlanKey', error);
         if (!(await isInUsagePlan(usagePlanId, apiKeyId))) return;
@@ -230,16 +284,17 @@ export function apiGatewayAdapter(client: APIGatewayClient): ApiKeyStore {
       }
     },
 
-    async findApiKey(name, value) {
-      return (await findKey(name, (item) => item.value === value))?.id;
+    async findApiKey(name, value, run = direct) {
+      return (await findKey(name, (item) => item.value === value, run))?.id;
     },
 
-    async valueOf(name, apiKeyId) {
-      return (await findKey(name, (item) => item.id === apiKeyId))?.value;
+    async valueOf(name, apiKeyId, run = direct) {
+      return (await findKey(name, (item) => item.id === apiKeyId, run))?.value;
     },
 
     async listApiKeys(namePrefix) {
       const keys: ListedApiKey[] = [];
+      const seen = new Set<string>();
       let position: string | undefined;
       try {
         do {
@@ -250,8 +305,7 @@ export function apiGatewayAdapter(client: APIGatewayClient): ApiKeyStore {
             const key = listedKey(item);
             if (key?.name.startsWith(namePrefix)) keys.push(key);
           }
-          // A repeated position would page forever: stop there.
-          position = page.position && page.position !== position ? page.position : undefined;
+          position = nextPosition(page.position, seen);
         } while (position);
       } catch (error) {
         throw toDomainError('GetApiKeys', error);
@@ -270,12 +324,13 @@ export function apiGatewayAdapter(client: APIGatewayClient): ApiKeyStore {
 
     async usagePlanKeyIds(usagePlanId, nameQuery) {
       const ids = new Set<string>();
+      const seen = new Set<string>();
       let position: string | undefined;
       try {
         do {
           const page = await client.send(new GetUsagePlanKeysCommand({ usagePlanId, nameQuery, limit: PAGE_LIMIT, position }));
           for (const item of page.items ?? []) if (item.id) ids.add(item.id);
-          position = page.position && page.position !== position ? page.position : undefined;
+          position = nextPosition(page.position, seen);
         } while (position);
       } catch (error) {
         if (error instanceof NotFoundException) return undefined;

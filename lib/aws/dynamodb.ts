@@ -1,7 +1,17 @@
-import { ConditionalCheckFailedException, DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  ConditionalCheckFailedException,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  ResourceNotFoundException,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import type { KeyRecord } from '../customer-key/key-record.js';
+import type { RecordStore } from '../customer-key/record-store.js';
+import { EnvironmentError } from '../errors.js';
 import type { FleetStore } from '../quota/fleet.js';
-import type { TurnStore } from '../quota/usage-plan-turns.js';
-import { type SdkRetryMode, sdkClientSettings } from './errors.js';
+import { domainErrorFromSdk, type SdkRetryMode, type ServiceErrors, sdkClientSettings } from './errors.js';
 
 export function createDynamoDbClient(requestTimeoutMs: number, retryMode: SdkRetryMode = 'off'): DynamoDBClient {
   return new DynamoDBClient(sdkClientSettings(requestTimeoutMs, retryMode));
@@ -13,43 +23,6 @@ export const TURNS_ITEM_KEY = 'usage-plan-writes';
 export const FLEET_ITEM_KEY = 'instances';
 /** Each instance's beat is an attribute of its own (a top-level attribute needs no map to exist first). */
 const MEMBER_PREFIX = 'i_';
-
-/**
- * The usage-plan write turns (lib/quota/usage-plan-turns.ts) in one DynamoDB item: `busyUntil` (a number, epoch ms), set by
- * a conditional UpdateItem. A failed condition returns the item as it is (ReturnValuesOnConditionCheckFailure), so
- * a lost race costs no extra read. An item whose `busyUntil` is not a number counts as idle.
- * Any other error is thrown as the SDK gave it: the turns then write without the store for a while.
- */
-export function dynamoDbTurnStore(client: DynamoDBClient, tableName: string): TurnStore {
-  return {
-    async claim(expected, now, end) {
-      const idle = expected === 'idle';
-      try {
-        await client.send(
-          new UpdateItemCommand({
-            TableName: tableName,
-            Key: { pk: { S: TURNS_ITEM_KEY } },
-            UpdateExpression: 'SET busyUntil = :end',
-            ConditionExpression: idle
-              ? 'attribute_not_exists(busyUntil) OR NOT attribute_type(busyUntil, :number) OR busyUntil <= :now'
-              : 'busyUntil = :expected',
-            ExpressionAttributeValues: {
-              ':end': { N: String(Math.ceil(end)) },
-              ...(idle ? { ':now': { N: String(Math.floor(now)) }, ':number': { S: 'N' } } : { ':expected': { N: String(expected) } }),
-            },
-            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          }),
-        );
-        return { ok: true };
-      } catch (error) {
-        if (!(error instanceof ConditionalCheckFailedException)) throw error;
-        const current = Number(error.Item?.busyUntil?.N);
-        // Not a number (or gone again): idle, so the next claim asks for an idle timeline.
-        return { ok: false, current: Number.isFinite(current) ? current : now };
-      }
-    },
-  };
-}
 
 /**
  * The instances' heartbeats (lib/quota/fleet.ts) in one item of the turns table: one UpdateItem sets this instance's
@@ -89,6 +62,71 @@ export function dynamoDbFleetStore(client: DynamoDBClient, tableName: string): F
           ExpressionAttributeNames: { '#me': MEMBER_PREFIX + id },
         }),
       );
+    },
+  };
+}
+
+/** The record table's index of what the maintenance sweep must look at: revoked keys, by when they were revoked. */
+export const DUE_INDEX = 'due';
+
+/** A missing table is the deployment's to fix, not the message's. */
+const RECORD_ERRORS: ServiceErrors = { permanent: [], environment: [ResourceNotFoundException] };
+
+/**
+ * The customers' records in the record table (KEY_RECORDS_TABLE), one item per (product, customer): `pk`, `version`
+ * (a number, one more at each write) and `record` (the record as JSON; never a key value). A revoked record with a key
+ * also carries `due` = `revoked` and `dueAt` (when it was revoked), the keys of the sparse index {@link DUE_INDEX}
+ * through which the sweep finds what is due without reading every record. Reads are strongly consistent; writes are
+ * PutItem conditioned on the version read, so a writer that lost a race gets `false` and decides again.
+ * An item that does not parse, or a version that is not a positive integer: EnvironmentError naming its key.
+ */
+export function dynamoDbRecordStore(client: DynamoDBClient, tableName: string): RecordStore {
+  return {
+    async get(key) {
+      let item: Record<string, AttributeValue> | undefined;
+      try {
+        ({ Item: item } = await client.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: key } }, ConsistentRead: true })));
+      } catch (error) {
+        throw domainErrorFromSdk('GetItem', error, RECORD_ERRORS);
+      }
+      if (!item) return undefined;
+      const version = Number(item.version?.N);
+      let record: KeyRecord | undefined;
+      try {
+        record = JSON.parse(item.record?.S ?? '') as KeyRecord;
+      } catch {
+        record = undefined;
+      }
+      if (!Number.isSafeInteger(version) || version < 1 || typeof record?.customerId !== 'string' || typeof record.apiKeyName !== 'string')
+        throw new EnvironmentError(
+          `record ${key} in table ${tableName} is not a record of this product (version ${item.version?.N ?? 'missing'})`,
+        );
+      return { record, version };
+    },
+
+    async put(key, record, expected) {
+      const due: Record<string, AttributeValue> =
+        record.status !== 'active' && record.apiKeyId && record.revokedAt ? { due: { S: 'revoked' }, dueAt: { S: record.revokedAt } } : {};
+      try {
+        await client.send(
+          new PutItemCommand({
+            TableName: tableName,
+            Item: {
+              pk: { S: key },
+              version: { N: String((expected ?? 0) + 1) },
+              status: { S: record.status ?? 'pending' },
+              record: { S: JSON.stringify(record) },
+              ...due,
+            },
+            ConditionExpression: expected === undefined ? 'attribute_not_exists(pk)' : 'version = :expected',
+            ...(expected !== undefined && { ExpressionAttributeValues: { ':expected': { N: String(expected) } } }),
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (error instanceof ConditionalCheckFailedException) return false;
+        throw domainErrorFromSdk('PutItem', error, RECORD_ERRORS);
+      }
     },
   };
 }

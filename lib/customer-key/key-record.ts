@@ -1,11 +1,13 @@
-import { randomInt } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import type { ApiKeyStore, NewApiKey } from '../aws/api-gateway.js';
 import type { SecretStore, StoredSecret } from '../aws/secrets-manager.js';
 import type { Config } from '../config.js';
 import { RejectedError, TransientError } from '../errors.js';
+import { deterministicId } from '../ids.js';
 import type { Clock } from '../messages/index.js';
 import { activeLicenses, type Licenses } from './licenses.js';
 import type { Stamped } from './lifecycle-order.js';
+import type { RecordStore } from './record-store.js';
 
 export type RetryFn = <T>(operation: string, call: () => Promise<T>) => Promise<T>;
 
@@ -14,8 +16,10 @@ export interface ProvisionDeps {
   config: Pick<Config, 'namePrefix' | 'defaultTags' | 'secretKmsKeyId' | 'usagePlans' | 'revokedSecretPolicy'>;
   apiKeys: ApiKeyStore;
   secrets: SecretStore;
+  /** The customers' records (KEY_RECORDS_TABLE), changed only by conditional writes. */
+  records: RecordStore;
   /** Wrap each AWS call in the retry policy (lib/quota/retry.ts); API Gateway's also in the instance's rate limiter. */
-  retry: { apiGateway: RetryFn; secrets: RetryFn };
+  retry: { apiGateway: RetryFn; secrets: RetryFn; records: RetryFn };
   /** The configured usage plans' API stages, looked up once per instance (lib/customer-key/usage-plans.ts). */
   knownPlans?: Map<string, Promise<string[]>>;
   now: () => Date;
@@ -24,27 +28,58 @@ export interface ProvisionDeps {
 export type KeyStatus = 'active' | 'revoked' | 'failed';
 
 /**
- * What the customer's secret holds: the record of its key. Written first without `apiKeyId` and `status`
- * (pending), then `active`; `revoked` / `failed` after an unsubscribe / a failed subscription. `lastEventAt` (and
- * its clock) order the lifecycle (lib/customer-key/lifecycle-order.ts). A tombstone (revoked before any key) has no value.
+ * The customer's record (one per product and customer, in the record table): written first without `apiKeyId` and
+ * `status` (pending), then `active`; `revoked` / `failed` after an unsubscribe / a failed subscription. `lastEventAt`
+ * (and its clock) order the lifecycle (lib/customer-key/lifecycle-order.ts). A tombstone (revoked before any key) has
+ * no secret. The key's value is never in the record: it is in the secret, and only there.
  */
-export interface SecretRecord {
-  value?: string;
+export interface KeyRecord {
   customerId: string;
   productCode: string | null;
   plan: string | null;
   apiKeyName: string;
   createdAt: string;
+  /** The secret that holds the key's value, once it exists. */
+  secretArn?: string;
   apiKeyId?: string;
   usagePlanId?: string;
   status?: KeyStatus;
   lastEventAt?: string;
   /** Absent: a producer's time (records written before clocks existed). */
   lastEventClock?: Clock;
+  /** When this deployment revoked the key (its own clock, not the notification's): retirement counts from it. */
+  revokedAt?: string;
   /** The buyer's AWS account id, when a message named it (2026 Marketplace model). */
   customerAccountId?: string;
   /** The buyer's licenses for this product (concurrent agreements, lib/customer-key/licenses.ts): the key is enabled while one is active. */
   licenses?: Licenses;
+}
+
+/**
+ * What a secret holds: `{"value": …}` with the customer's names. Before the record table, the secret held the
+ * whole record (with `createdAt`, and `value` unless revoked with REVOKED_SECRET_POLICY=delete-value): such a
+ * legacy record is moved into the table the first time its customer is touched.
+ */
+export interface SecretRecord extends KeyRecord {
+  value?: string;
+}
+
+/** The content of a customer's secret: the value and whose it is (never the record: that is in the table). */
+export const secretContent = (value: string | undefined, record: Pick<KeyRecord, 'customerId' | 'productCode' | 'apiKeyName'>): string =>
+  JSON.stringify({
+    ...(value !== undefined && { value }),
+    customerId: record.customerId,
+    productCode: record.productCode,
+    apiKeyName: record.apiKeyName,
+  });
+
+/** Whether a secret's content is a whole record of the time before the record table (only those have `createdAt`). */
+export const isLegacyRecord = (content: SecretRecord): boolean => typeof content.createdAt === 'string';
+
+/** A record without the value (what the table holds). */
+export function withoutValue(content: SecretRecord): KeyRecord {
+  const { value: _, ...record } = content;
+  return record;
 }
 
 export interface KeyResult {
@@ -61,7 +96,8 @@ export interface KeyResult {
   previousUsagePlanId?: string;
   apiKeyId?: string;
   apiKeyName: string;
-  secretArn: string;
+  /** Absent when no secret exists (a revoke before any key). */
+  secretArn?: string;
   secretName: string;
   usagePlanId?: string;
   /** The licenses active after this change, for metering by (account, license). */
@@ -83,19 +119,20 @@ export function generateKeyValue(): string {
  */
 export const PENDING_GRACE_MS = 15 * 60_000;
 
+/**
+ * How long a "not yet" waits before SQS brings its record back: a key made but not listed yet, a secret written but
+ * not readable yet. The control plane and Secrets Manager catch up within seconds; the whole visibility timeout
+ * (181 s) would only delay the buyer.
+ */
+export const NOT_YET_RETRY_MS = 2_000;
+
 /** The result of `outcome` for the customer's key and secret; ids from the record when there is one. */
-export function keyResult(
-  outcome: KeyResult['outcome'],
-  keyName: string,
-  name: string,
-  secret: StoredSecret,
-  record?: SecretRecord,
-): KeyResult {
+export function keyResult(outcome: KeyResult['outcome'], keyName: string, name: string, record?: KeyRecord): KeyResult {
   return {
     outcome,
     apiKeyId: record?.apiKeyId,
     apiKeyName: keyName,
-    secretArn: secret.arn,
+    secretArn: record?.secretArn,
     secretName: name,
     usagePlanId: record?.usagePlanId,
     ...(record?.licenses && { activeLicenses: activeLicenses(record.licenses) }),
@@ -104,11 +141,11 @@ export function keyResult(
 
 /**
  * The customer's secret, which is known to exist (just created by someone, or just written): one that cannot be
- * read yet is a {@link TransientError} — Secrets Manager is eventually consistent — so SQS tries again later.
+ * read yet is a {@link TransientError} — Secrets Manager is eventually consistent — so SQS tries again shortly.
  */
 export async function readExistingSecret(deps: ProvisionDeps, name: string): Promise<StoredSecret> {
   const found = await deps.retry.secrets('GetSecretValue', () => deps.secrets.getSecret(name));
-  if (!found) throw new TransientError(`secret ${name} exists but could not be read yet`);
+  if (!found) throw new TransientError(`secret ${name} exists but could not be read yet`, { retryAfterMs: NOT_YET_RETRY_MS });
   return found;
 }
 
@@ -121,23 +158,81 @@ export async function readExistingSecret(deps: ProvisionDeps, name: string): Pro
  */
 export async function keyOfValue(deps: ProvisionDeps, key: Omit<NewApiKey, 'enabled'>): Promise<{ apiKeyId: string; made: boolean }> {
   const { apiGateway } = deps.retry;
-  const listed = await apiGateway('GetApiKeys', () => deps.apiKeys.findApiKey(key.name, key.value));
+  // Each page of GetApiKeys is a call of its own: its own limiter slot, its own retries.
+  const listed = await deps.apiKeys.findApiKey(key.name, key.value, apiGateway);
   if (listed) return { apiKeyId: listed, made: false };
   const made = await apiGateway('CreateApiKey', () => deps.apiKeys.createApiKey({ ...key, enabled: false }));
-  if (!made) throw new TransientError(`a key with the value of ${key.name} exists but is not listed yet`);
+  if (!made)
+    throw new TransientError(`a key with the value of ${key.name} exists but is not listed yet`, { retryAfterMs: NOT_YET_RETRY_MS });
   return { apiKeyId: made, made: true };
 }
 
-/** The record in a secret. Throws {@link RejectedError} `secret-unreadable` for a secret that holds something else. */
-export function readRecord(secret: StoredSecret): SecretRecord {
+/** What a secret holds. Throws {@link RejectedError} `secret-unreadable` for a secret that holds something else. */
+export function readSecretContent(secret: StoredSecret): SecretRecord {
   try {
     const record = JSON.parse(secret.secretString) as Partial<SecretRecord>;
     if (typeof record.customerId === 'string' && (record.value === undefined || typeof record.value === 'string'))
-      return record as SecretRecord;
+      return { ...record, secretArn: secret.arn } as SecretRecord;
   } catch {
     // fall through
   }
   throw new RejectedError('secret-unreadable', `secret ${secret.name} exists but does not hold a key record of this product`);
+}
+
+/**
+ * The key's value for `record`: from its secret. A secret that holds none (a legacy tombstone, or a value deleted
+ * under REVOKED_SECRET_POLICY=delete-value) gets `fallback` if given — the value of a key that exists, or a new one —
+ * written back, then read again, so that every writer ends up using the value the secret holds.
+ */
+export async function valueOfSecret(
+  deps: ProvisionDeps,
+  name: string,
+  record: KeyRecord,
+  fallback?: () => Promise<string | undefined>,
+): Promise<{ value: string | undefined; secretArn: string }> {
+  const secret = await readExistingSecret(deps, name);
+  const content = readSecretContent(secret);
+  // A whole record still in the secret, though the table has the customer's: a move into the table that stopped
+  // before reducing the secret. The table is the record; the secret is reduced to the value now (the move's token).
+  if (isLegacyRecord(content))
+    await deps.retry.secrets('PutSecretValue', () =>
+      deps.secrets.putSecretValue(name, secretContent(content.value, record), deterministicId('secret-version', name, 'moved-to-table')),
+    );
+  if (content.value !== undefined || !fallback) return { value: content.value, secretArn: secret.arn };
+  const value = await fallback();
+  if (value === undefined) return { value: undefined, secretArn: secret.arn };
+  await deps.retry.secrets('PutSecretValue', () => deps.secrets.putSecretValue(name, secretContent(value, record), randomUUID()));
+  const again = readSecretContent(await readExistingSecret(deps, name));
+  if (again.value === undefined)
+    throw new TransientError(`secret ${name} was written but does not show its value yet`, { retryAfterMs: NOT_YET_RETRY_MS });
+  return { value: again.value, secretArn: secret.arn };
+}
+
+/**
+ * The value for a new key of `record`: a new secret holding a new value (CreateSecret), or, when the secret exists
+ * (an earlier delivery made it, or a legacy tombstone), the value it holds, or a new one written into it.
+ */
+export async function ensureSecret(
+  deps: ProvisionDeps,
+  name: string,
+  record: KeyRecord,
+  tags: Record<string, string>,
+  description: string,
+): Promise<{ value: string; secretArn: string }> {
+  const value = generateKeyValue();
+  const created = await deps.retry.secrets('CreateSecret', () =>
+    deps.secrets.createSecret({
+      name,
+      description,
+      secretString: secretContent(value, record),
+      tags,
+      kmsKeyId: deps.config.secretKmsKeyId,
+    }),
+  );
+  if (created) return { value, secretArn: created.arn };
+  const found = await valueOfSecret(deps, name, record, async () => generateKeyValue());
+  if (found.value === undefined) throw new RejectedError('secret-unreadable', `secret ${name} holds no key value`);
+  return { value: found.value, secretArn: found.secretArn };
 }
 
 /** The record's last change as an event time with its clock. */

@@ -1,190 +1,273 @@
-import { randomUUID } from 'node:crypto';
-import type { StoredSecret } from '../aws/secrets-manager.js';
 import { RejectedError, TransientError } from '../errors.js';
-import { deterministicId } from '../ids.js';
 import type { ProvisionRequest } from '../messages/index.js';
 import {
+  ensureSecret,
   generateKeyValue,
+  isLegacyRecord,
+  type KeyRecord,
   type KeyResult,
   keyOfValue,
   keyResult,
   lastEventFields,
+  NOT_YET_RETRY_MS,
   type ProvisionDeps,
   readExistingSecret,
-  readRecord,
-  type SecretRecord,
+  readSecretContent,
+  secretContent,
   stampOf,
   usagePlanFor,
+  valueOfSecret,
 } from './key-record.js';
-import { anyActive, applyLicenseEvent, licenseState } from './licenses.js';
+import { anyActive, applyLicenseEvent, type Licenses, licenseState } from './licenses.js';
 import { grantIsProvenNewer, lastChange } from './lifecycle-order.js';
 import { apiKeyName, keyDescription, ownedTags, secretName } from './naming.js';
+import { loadRecord, MAX_RECORD_CONFLICTS, migrateLegacy, recordKey, type Versioned } from './record-store.js';
 import { planStages } from './usage-plans.js';
 
-/** A pending record: the value is written before any key exists, so no key ever exists without its value. */
-function pendingRecord(request: ProvisionRequest, keyName: string, now: Date): SecretRecord {
+/** A pending record: written once the value is in its secret and before any key exists, so no key exists without it. */
+function pendingRecord(
+  request: ProvisionRequest,
+  keyName: string,
+  now: Date,
+  secretArn: string | undefined,
+  licenses?: Licenses,
+): KeyRecord {
   return {
-    value: generateKeyValue(),
     customerId: request.customerId,
     productCode: request.productCode ?? null,
     plan: request.plan ?? null,
     apiKeyName: keyName,
     createdAt: now.toISOString(),
+    ...(secretArn && { secretArn }),
     ...lastEventFields(request),
     ...buyerOf(request, undefined),
-    ...(request.licenseArn && { licenses: { [request.licenseArn]: licenseState('active', stampOf(request)) } }),
+    ...((licenses ?? request.licenseArn) && {
+      licenses: { ...licenses, ...(request.licenseArn && { [request.licenseArn]: licenseState('active', stampOf(request)) }) },
+    }),
   };
 }
 
 /** The buyer's account id as the record keeps it: the message's, else the one recorded. */
-const buyerOf = (request: ProvisionRequest, record: SecretRecord | undefined) => {
+const buyerOf = (request: ProvisionRequest, record: KeyRecord | undefined) => {
   const customerAccountId = request.customerAccountId ?? record?.customerAccountId;
   return customerAccountId ? { customerAccountId } : {};
 };
 
+/** Another writer changed the record first: read it again and decide again. */
+const CONFLICT = Symbol('conflict');
+
 /**
  * Makes sure the customer (and product) has exactly one enabled API key, in its usage plan, and one secret holding
- * its value. Idempotent and crash-safe; concurrent calls for the same customer converge:
+ * its value. Idempotent and crash-safe; concurrent calls for the same customer converge, because every change of
+ * the record is a conditional write on the version read (lib/customer-key/record-store.ts):
  * 0. The usage plan, if any, is checked to exist (once per instance) before anything is created.
- * 1. GetSecretValue. An active record means an earlier delivery finished: nothing is created (`already-provisioned`).
- *    A revoked one is re-enabled by a notification proven newer (lib/customer-key/lifecycle-order.ts), else left alone (`stale`).
- * 2. No secret: generate the key value and CreateSecret with it (pending). Lost a race? Read the winner's value.
- * 3. CreateApiKey with the recorded value. 409 means a key with that value exists — created by a delivery that
+ * 1. The record. An active one means an earlier delivery finished: nothing is created (`already-provisioned`).
+ *    A revoked one is re-enabled by a notification proven newer (lib/customer-key/lifecycle-order.ts), else left
+ *    alone (`stale`), its key made sure to be disabled and out of the plan.
+ * 2. No record: the value first (CreateSecret with a new value, or the value an earlier delivery stored), then the
+ *    pending record.
+ * 3. CreateApiKey with the secret's value. 409 means a key with that value exists — created by a delivery that
  *    stopped before step 5, or by a concurrent one: look its id up by name and value.
  * 4. CreateUsagePlanKey, when a usage plan is configured (a 409 counts only once the association is seen).
- * 5. GetSecretValue again: a revoke that came in meanwhile wins (the key is disabled again, `stale`); else
- *    PutSecretValue with the id and `active`, under a ClientRequestToken derived from the content.
+ * 5. The record `active` with the key's id, if nobody changed it since step 1; else back to step 1 — where a revoke
+ *    that came in meanwhile wins: the key this delivery enabled or made is disabled again (`stale`).
  * Throws RejectedError for permanent failures, RetryableError when SQS should deliver again.
  */
 export async function provisionKey(request: ProvisionRequest, deps: ProvisionDeps): Promise<KeyResult> {
+  const usagePlanId = usagePlanFor(deps.config.usagePlans, request.productCode, request.plan);
+  if (usagePlanId) await planStages(deps, usagePlanId);
+  // The key this delivery made, if a revoke then won the race for the record: the stale path disables that one.
+  const made: { apiKeyId?: string; version?: number } = {};
+  for (let attempt = 1; attempt <= MAX_RECORD_CONFLICTS; attempt++) {
+    const result = await provisionOnce(request, deps, usagePlanId, made);
+    if (result !== CONFLICT) return result;
+  }
+  const key = recordKey(request.customerId, request.productCode);
+  throw new TransientError(`record ${key} kept changing while being provisioned`, { retryAfterMs: NOT_YET_RETRY_MS });
+}
+
+async function provisionOnce(
+  request: ProvisionRequest,
+  deps: ProvisionDeps,
+  usagePlanId: string | undefined,
+  made: { apiKeyId?: string; version?: number },
+): Promise<KeyResult | typeof CONFLICT> {
   const { config } = deps;
-  const { apiGateway, secrets } = deps.retry;
-  const usagePlanId = usagePlanFor(config.usagePlans, request.productCode, request.plan);
+  const { apiGateway } = deps.retry;
   const tags = ownedTags(config.namePrefix, config.defaultTags, request.tags, request);
   const keyName = apiKeyName(config.namePrefix, request.customerId, request.productCode);
   const name = secretName(config.namePrefix, request.customerId, request.productCode);
-  const result = (secret: StoredSecret, outcome: KeyResult['outcome'], record?: SecretRecord) =>
-    keyResult(outcome, keyName, name, secret, record);
-  const write = (record: SecretRecord, token: string) =>
-    secrets('PutSecretValue', () => deps.secrets.putSecretValue(name, JSON.stringify(record), token));
-  const read = () => readExistingSecret(deps, name);
-  if (usagePlanId) await planStages(deps, usagePlanId);
+  const key = recordKey(request.customerId, request.productCode);
+  const result = (outcome: KeyResult['outcome'], record?: KeyRecord) => keyResult(outcome, keyName, name, record);
+  const write = (record: KeyRecord, expected: number | undefined) =>
+    deps.retry.records('PutItem', () => deps.records.put(key, record, expected));
 
-  let secret = await secrets('GetSecretValue', () => deps.secrets.getSecret(name));
-  if (!secret) {
-    const created = await secrets('CreateSecret', () =>
-      deps.secrets.createSecret({
-        name,
-        description: keyDescription(request.customerId, request.productCode),
-        secretString: JSON.stringify(pendingRecord(request, keyName, deps.now())),
-        tags,
-        kmsKeyId: config.secretKmsKeyId,
-      }),
-    );
-    secret = created ?? (await read());
+  let current = await loadRecord(deps, key, name, false, made);
+  let value: string | undefined;
+  if (!current) {
+    // The value first, then the record: no key is ever made without its value stored. A secret that exists already
+    // holds the value an earlier delivery stored, or a record of the time before the table, which is moved.
+    const draft = pendingRecord(request, keyName, deps.now(), undefined);
+    const secret = await ensureSecretOrLegacy(deps, key, name, draft, tags, keyDescription(request.customerId, request.productCode));
+    if (secret === CONFLICT) return CONFLICT;
+    if ('version' in secret) current = secret;
+    else {
+      const pending = { ...draft, secretArn: secret.secretArn };
+      if (!(await write(pending, undefined))) return CONFLICT;
+      current = { record: pending, version: 1 };
+      value = secret.value;
+    }
   }
-  const start = readRecord(secret);
+  const { version } = current;
+  const start = current.record;
   // A license event is ordered by its own license (lib/customer-key/licenses.ts); other grants by the record's last change.
   const licenses = request.licenseArn ? applyLicenseEvent(start.licenses, request.licenseArn, 'active', stampOf(request)) : undefined;
-  if (licenses === 'stale') return result(secret, 'stale', start);
-  let record: SecretRecord = typeof licenses === 'object' ? { ...start, licenses, ...buyerOf(request, start) } : start;
+  if (licenses === 'stale') return result('stale', start);
+  let record: KeyRecord = typeof licenses === 'object' ? { ...start, licenses, ...buyerOf(request, start) } : start;
+  let expected = version;
 
   if (record.status === 'active' || (record.status === undefined && record.apiKeyId)) {
     // One more license for a key that exists: recorded, nothing created.
-    if (typeof licenses === 'object')
-      await write(record, deterministicId('secret-version', name, 'license', request.licenseArn ?? '', request.eventTime));
-    return result(secret, 'already-provisioned', record);
+    if (typeof licenses === 'object' && !(await write(record, expected))) return CONFLICT;
+    return result('already-provisioned', record);
   }
-  /**
-   * A revoke that found no key for a pending record (its key not made yet, or not listed yet) leaves the value: an
-   * earlier delivery of this grant may have made that key and stopped before its final look. Find it, disable it,
-   * and take it out of the plan that delivery may have put it in (after the revoke's own DeleteUsagePlanKey).
-   */
-  const disableLeftoverKey = async (revoked: SecretRecord): Promise<SecretRecord> => {
-    let found = revoked;
-    if (!revoked.apiKeyId) {
-      const { value: leftover } = revoked;
-      if (!leftover) return revoked;
-      const { apiKeyId, made } = await keyOfValue(deps, {
-        name: keyName,
-        value: leftover,
-        description: keyDescription(request.customerId, request.productCode, 'revoked'),
-        customerId: request.customerId,
-        tags,
-      });
-      if (!made) await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(apiKeyId, false));
-      found = { ...revoked, apiKeyId };
-      await write(found, deterministicId('secret-version', name, apiKeyId, revoked.status ?? '', revoked.lastEventAt ?? ''));
-    }
-    // An earlier delivery of this grant may have put the key in its plan after the revoke took it out.
-    const { apiKeyId } = found;
-    if (usagePlanId && apiKeyId) await apiGateway('DeleteUsagePlanKey', () => deps.apiKeys.removeFromUsagePlan(usagePlanId, apiKeyId));
-    return found;
-  };
   let reenabled = false;
   if (record.status === 'revoked' || record.status === 'failed') {
     const newer =
       typeof licenses === 'object' ? anyActive(licenses) : !licenses && grantIsProvenNewer(stampOf(request), lastChange(record));
-    if (!newer) return result(secret, 'stale', await disableLeftoverKey(record));
+    if (!newer) {
+      const secured = await secureRevokedKey(deps, request, record, usagePlanId, tags, keyName, made.apiKeyId);
+      if (secured !== record && !(await write(secured, expected))) return CONFLICT;
+      return result('stale', secured);
+    }
     if (record.apiKeyId) {
       // A re-subscription: the same key comes back. Its value, deleted from the secret by REVOKED_SECRET_POLICY
-      // delete-value, is read back from API Gateway and recorded again by the final write; a stop before that write
-      // leaves the record revoked, so the next delivery repeats these steps.
+      // delete-value, is read back from API Gateway and stored again first.
       const { apiKeyId } = record;
-      const value = record.value ?? (await apiGateway('GetApiKeys', () => deps.apiKeys.valueOf(keyName, apiKeyId)));
-      if (!value) throw new TransientError(`key ${apiKeyId} is not listed under ${keyName} yet`);
-      record = { ...record, value };
+      const stored = await valueOfSecret(deps, name, record, () => deps.apiKeys.valueOf(keyName, apiKeyId, apiGateway));
+      if (stored.value === undefined)
+        throw new TransientError(`key ${apiKeyId} is not listed under ${keyName} yet`, { retryAfterMs: NOT_YET_RETRY_MS });
       await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(apiKeyId, true));
       reenabled = true;
     } else {
       // Revoked before any key existed (a tombstone): start the key now, value first.
-      const pending: SecretRecord = {
-        ...pendingRecord(request, keyName, deps.now()),
-        value: record.value ?? generateKeyValue(),
-        ...(record.licenses && { licenses: record.licenses }),
-      };
-      await write(pending, randomUUID());
+      const secret = await ensureSecret(deps, name, record, tags, keyDescription(request.customerId, request.productCode));
+      const pending = pendingRecord(request, keyName, deps.now(), secret.secretArn, record.licenses);
+      if (!(await write(pending, expected))) return CONFLICT;
       record = pending;
+      expected += 1;
+      value = secret.value;
     }
   }
-  const { value } = record;
-  if (!value) throw new RejectedError('secret-unreadable', `secret ${name} holds no key value`);
 
-  const apiKeyId =
-    record.apiKeyId ??
-    (await apiGateway('CreateApiKey', () =>
-      deps.apiKeys.createApiKey({
-        name: keyName,
-        value,
-        description: keyDescription(request.customerId, request.productCode),
-        customerId: request.customerId,
-        tags,
-      }),
-    )) ??
-    (await apiGateway('GetApiKeys', () => deps.apiKeys.findApiKey(keyName, value)));
-  // A 409 whose key cannot be listed yet: the control plane is eventually consistent, so SQS tries again later.
-  if (!apiKeyId) throw new TransientError(`a key with the recorded value exists but ${keyName} is not listed yet`);
+  const apiKeyId = record.apiKeyId ?? (await makeKey(deps, request, record, keyName, name, tags, value));
+  made.apiKeyId = apiKeyId;
   if (usagePlanId) await apiGateway('CreateUsagePlanKey', () => deps.apiKeys.addToUsagePlan(usagePlanId, apiKeyId));
 
-  // A revoke of the same customer may have run while this key was being made: its record wins. (A secret not
-  // readable yet holds no revoke that this write could hide: revokes write over a readable secret.)
-  const latest = await secrets('GetSecretValue', () => deps.secrets.getSecret(name));
-  const now = latest ? readRecord(latest) : start;
-  if ((now.status === 'revoked' || now.status === 'failed') && (now.status !== start.status || now.lastEventAt !== start.lastEventAt)) {
-    await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(apiKeyId, false));
-    if (usagePlanId) await apiGateway('DeleteUsagePlanKey', () => deps.apiKeys.removeFromUsagePlan(usagePlanId, apiKeyId));
-    const revoked: SecretRecord = { ...now, apiKeyId, usagePlanId: undefined };
-    await write(revoked, deterministicId('secret-version', name, apiKeyId, now.status, now.lastEventAt ?? ''));
-    return result(secret, 'stale', revoked);
-  }
-
-  const active: SecretRecord = {
+  const active: KeyRecord = {
     ...record,
     apiKeyId,
     usagePlanId,
     status: 'active',
+    revokedAt: undefined,
     ...(reenabled ? lastEventFields(request) : { lastEventAt: record.lastEventAt, lastEventClock: record.lastEventClock }),
   };
-  await write(active, deterministicId('secret-version', name, apiKeyId, 'active', active.lastEventAt ?? ''));
-  return result(secret, reenabled ? 'enabled' : 'provisioned', active);
+  // Lost: someone changed the record since it was read — a revoke, most likely. Decide again on what they wrote:
+  // a revoke that wins finds this key enabled or in its plan, and the stale path takes it out again.
+  if (!(await write(active, expected))) return CONFLICT;
+  return result(reenabled ? 'enabled' : 'provisioned', active);
+}
+
+/**
+ * For a customer with no record: CreateSecret with a new value, or, when the secret exists, what it holds — the
+ * value an earlier delivery stored (`{value, secretArn}`), or a legacy record, moved into the table (`Versioned`).
+ */
+async function ensureSecretOrLegacy(
+  deps: ProvisionDeps,
+  key: string,
+  name: string,
+  draft: KeyRecord,
+  tags: Record<string, string>,
+  description: string,
+): Promise<{ value: string; secretArn: string } | Versioned | typeof CONFLICT> {
+  const value = generateKeyValue();
+  const created = await deps.retry.secrets('CreateSecret', () =>
+    deps.secrets.createSecret({ name, description, secretString: secretContent(value, draft), tags, kmsKeyId: deps.config.secretKmsKeyId }),
+  );
+  if (created) return { value, secretArn: created.arn };
+  const content = readSecretContent(await readExistingSecret(deps, name));
+  if (isLegacyRecord(content)) return (await migrateLegacy(deps, key, name, content)) ?? CONFLICT;
+  if (content.value === undefined) return ensureSecret(deps, name, draft, tags, description);
+  return { value: content.value, secretArn: content.secretArn ?? '' };
+}
+
+/** The key of a pending record: CreateApiKey with the secret's value; a 409 means it exists, looked up by value. */
+async function makeKey(
+  deps: ProvisionDeps,
+  request: ProvisionRequest,
+  record: KeyRecord,
+  keyName: string,
+  name: string,
+  tags: Record<string, string>,
+  known: string | undefined,
+): Promise<string> {
+  const { apiGateway } = deps.retry;
+  const value = known ?? (await valueOfSecret(deps, name, record)).value;
+  if (!value) throw new RejectedError('secret-unreadable', `secret ${name} holds no key value`);
+  const made = await apiGateway('CreateApiKey', () =>
+    deps.apiKeys.createApiKey({
+      name: keyName,
+      value,
+      description: keyDescription(request.customerId, request.productCode),
+      customerId: request.customerId,
+      tags,
+    }),
+  );
+  const apiKeyId = made ?? (await deps.apiKeys.findApiKey(keyName, value, apiGateway));
+  // A 409 whose key cannot be listed yet: the control plane is eventually consistent, so SQS tries again shortly.
+  if (!apiKeyId)
+    throw new TransientError(`a key with the recorded value exists but ${keyName} is not listed yet`, { retryAfterMs: NOT_YET_RETRY_MS });
+  return apiKeyId;
+}
+
+/**
+ * A stale grant for a revoked record makes sure the record's key is what the record says: disabled and out of the
+ * plan. An earlier delivery of this grant may have enabled it or put it in its plan and stopped before its write,
+ * or made it after a revoke that found none (then the key is found by the secret's value, and recorded).
+ */
+async function secureRevokedKey(
+  deps: ProvisionDeps,
+  request: ProvisionRequest,
+  revoked: KeyRecord,
+  usagePlanId: string | undefined,
+  tags: Record<string, string>,
+  keyName: string,
+  madeHere: string | undefined,
+): Promise<KeyRecord> {
+  const { apiGateway } = deps.retry;
+  let found = revoked;
+  let apiKeyId = revoked.apiKeyId;
+  if (!apiKeyId && madeHere) {
+    apiKeyId = madeHere;
+    found = { ...revoked, apiKeyId };
+  } else if (!apiKeyId) {
+    if (!revoked.secretArn) return revoked;
+    const name = secretName(deps.config.namePrefix, request.customerId, request.productCode);
+    const { value } = await valueOfSecret(deps, name, revoked);
+    if (!value) return revoked;
+    const leftover = await keyOfValue(deps, {
+      name: keyName,
+      value,
+      description: keyDescription(request.customerId, request.productCode, 'revoked'),
+      customerId: request.customerId,
+      tags,
+    });
+    apiKeyId = leftover.apiKeyId;
+    found = { ...revoked, apiKeyId };
+    if (leftover.made) return found;
+  }
+  const id = apiKeyId;
+  await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(id, false));
+  if (usagePlanId) await apiGateway('DeleteUsagePlanKey', () => deps.apiKeys.removeFromUsagePlan(usagePlanId, id));
+  return found;
 }

@@ -1,49 +1,84 @@
-import type { StoredSecret } from '../aws/secrets-manager.js';
 import { TransientError } from '../errors.js';
 import { deterministicId } from '../ids.js';
 import type { RevokeRequest } from '../messages/index.js';
 import {
+  type KeyRecord,
   type KeyResult,
   type KeyStatus,
   keyOfValue,
   keyResult,
   lastEventFields,
+  NOT_YET_RETRY_MS,
   type ProvisionDeps,
-  readExistingSecret,
-  readRecord,
-  type SecretRecord,
+  secretContent,
   stampOf,
   usagePlanFor,
+  valueOfSecret,
 } from './key-record.js';
 import { anyActive, applyLicenseEvent, licenseState } from './licenses.js';
 import { lastChange, revokeIsProvenOlder } from './lifecycle-order.js';
 import { apiKeyName, keyDescription, ownedTags, secretName } from './naming.js';
+import { loadRecord, MAX_RECORD_CONFLICTS, recordKey } from './record-store.js';
+
+/** Another writer changed the record first: read it again and decide again. */
+
+const CONFLICT = Symbol('conflict');
 
 /**
  * Takes the customer's key away after `unsubscribe-success` (status `revoked`) or `subscribe-fail` (`failed`):
- * disables the key and removes it from its usage plan, then marks the secret. Idempotent and crash-safe: the status
- * is written last, then read back. A notification proven older than the record's last change is `stale`
- * (lib/customer-key/lifecycle-order.ts); one that arrives before any key exists leaves a tombstone record, so the subscription it
- * follows cannot create a key later. Racing a provisioning of the same customer, it never leaves an enabled key:
- * for a pending record it finds the key by its value (`keyOfValue`: one that exists but is not listed yet hands the
- * revoke back to look again; one never made is made disabled), so the revoke always records the key it disabled,
- * and the provisioning disables a key it made after that (its last look before the final write, or its redelivery:
- * lib/customer-key/provision.ts); a provisioning that wrote `active` over the revoke is caught by the read-back (retried).
+ * disables the key and removes it from its usage plan, then marks the record — a conditional write on the version
+ * read, so a provisioning that changed the record meanwhile makes the revoke read it again and decide again (no
+ * lost update: lib/customer-key/record-store.ts). Idempotent and crash-safe. A notification proven older than the
+ * record's last change is `stale` (lib/customer-key/lifecycle-order.ts); one that arrives before any record exists
+ * leaves a tombstone record, so the subscription it follows cannot create a key later. For a pending record it finds
+ * the key by the secret's value (`keyOfValue`: one that exists but is not listed yet hands the revoke back to look
+ * again shortly; one never made is made disabled), so the revoke always records the key it disabled.
  */
 export async function revokeKey(request: RevokeRequest, deps: ProvisionDeps): Promise<KeyResult> {
+  // The key an attempt disabled before losing its write: given back if the record, read again, keeps it.
+  const disabled: { apiKeyId?: string; version?: number } = {};
+  for (let attempt = 1; attempt <= MAX_RECORD_CONFLICTS; attempt++) {
+    const result = await revokeOnce(request, deps, disabled);
+    if (result !== CONFLICT) return result;
+  }
+  const key = recordKey(request.customerId, request.productCode);
+  throw new TransientError(`record ${key} kept changing while being revoked`, { retryAfterMs: NOT_YET_RETRY_MS });
+}
+
+async function revokeOnce(
+  request: RevokeRequest,
+  deps: ProvisionDeps,
+  disabled: { apiKeyId?: string; version?: number },
+): Promise<KeyResult | typeof CONFLICT> {
   const { config } = deps;
-  const { apiGateway, secrets } = deps.retry;
+  const { apiGateway } = deps.retry;
   const configuredPlan = usagePlanFor(config.usagePlans, request.productCode, undefined);
   const status: KeyStatus = request.action === 'subscribe-fail' ? 'failed' : 'revoked';
   const keyName = apiKeyName(config.namePrefix, request.customerId, request.productCode);
   const name = secretName(config.namePrefix, request.customerId, request.productCode);
-  const result = (secret: StoredSecret, outcome: KeyResult['outcome'], record?: SecretRecord) =>
-    keyResult(outcome, keyName, name, secret, record);
-  const read = () => readExistingSecret(deps, name);
+  const key = recordKey(request.customerId, request.productCode);
+  const result = (outcome: KeyResult['outcome'], record?: KeyRecord) => keyResult(outcome, keyName, name, record);
+  const write = (record: KeyRecord, expected: number | undefined) =>
+    deps.retry.records('PutItem', () => deps.records.put(key, record, expected));
 
-  let secret = await secrets('GetSecretValue', () => deps.secrets.getSecret(name));
-  if (!secret) {
-    const tombstone: SecretRecord = {
+  /**
+   * A revoke that does not revoke — another license keeps the key, or a newer grant came first — makes sure the
+   * record's active key is as the record says: enabled and in its plan. An earlier attempt (of this delivery, which
+   * then lost its write to that change, or of an earlier delivery that stopped) may have disabled it and taken it out.
+   * Two calls, for a revoke that changes nothing: rare, and never a key left disabled for a buyer who holds a license.
+   */
+  const keepActive = async (kept: KeyRecord) => {
+    const id = kept.apiKeyId;
+    if (!id || (kept.status ?? 'active') !== 'active') return;
+    await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(id, true));
+    const plan = kept.usagePlanId;
+    if (plan) await apiGateway('CreateUsagePlanKey', () => deps.apiKeys.addToUsagePlan(plan, id));
+    disabled.apiKeyId = undefined;
+  };
+
+  const current = await loadRecord(deps, key, name, true, disabled);
+  if (!current) {
+    const tombstone: KeyRecord = {
       customerId: request.customerId,
       productCode: request.productCode,
       plan: null,
@@ -54,67 +89,73 @@ export async function revokeKey(request: RevokeRequest, deps: ProvisionDeps): Pr
       ...(request.customerAccountId && { customerAccountId: request.customerAccountId }),
       ...(request.licenseArn && { licenses: { [request.licenseArn]: licenseState('deprovisioned', stampOf(request)) } }),
     };
-    const created = await secrets('CreateSecret', () =>
-      deps.secrets.createSecret({
-        name,
-        description: `API key record of customer ${request.customerId} for product ${request.productCode} (${status} before any key existed)`,
-        secretString: JSON.stringify(tombstone),
-        tags: ownedTags(config.namePrefix, config.defaultTags, undefined),
-        kmsKeyId: config.secretKmsKeyId,
-      }),
-    );
-    if (created) return result(created, status);
-    secret = await read();
+    if (!(await write(tombstone, undefined))) return CONFLICT;
+    return result(status, tombstone);
   }
-  const stored = readRecord(secret);
+  const { record: stored, version } = current;
   // A license event is ordered by its own license (lib/customer-key/licenses.ts): the key goes only with the last active license.
   const licenses = request.licenseArn
     ? applyLicenseEvent(stored.licenses, request.licenseArn, 'deprovisioned', stampOf(request))
     : undefined;
-  if (licenses === 'stale') return result(secret, 'stale', stored);
-  const record: SecretRecord = typeof licenses === 'object' ? { ...stored, licenses } : stored;
+  if (licenses === 'stale') {
+    await keepActive(stored);
+    return result('stale', stored);
+  }
+  const record: KeyRecord = typeof licenses === 'object' ? { ...stored, licenses } : stored;
   if (licenses !== undefined && anyActive(record.licenses)) {
     // The buyer still holds another license for the product: the key stays; the record notes this one is gone.
-    if (typeof licenses === 'object') {
-      const token = deterministicId('secret-version', name, 'license-gone', request.licenseArn ?? '', request.eventTime);
-      await secrets('PutSecretValue', () => deps.secrets.putSecretValue(name, JSON.stringify(record), token));
-    }
-    return result(secret, 'unchanged', record);
+    if (typeof licenses === 'object' && !(await write(record, version))) return CONFLICT;
+    await keepActive(record);
+    return result('unchanged', record);
   }
-  if (!licenses && revokeIsProvenOlder(stampOf(request), lastChange(record))) return result(secret, 'stale', record);
+  if (!licenses && revokeIsProvenOlder(stampOf(request), lastChange(record))) {
+    await keepActive(record);
+    return result('stale', record);
+  }
   if (record.status === status && (licenses === 'unchanged' || record.lastEventAt === request.eventTime)) {
-    return result(secret, 'already-revoked', record);
+    // Revoked already, but this license's change is still written (conditionally): unwritten, it would be lost to a
+    // grant of another license that read the record before it (found by the chaos run: two licenses deprovisioned
+    // at the same time, the second announced already-revoked, its license left active and the key with it).
+    if (typeof licenses === 'object' && !(await write(record, version))) return CONFLICT;
+    return result('already-revoked', record);
   }
 
-  const { value } = record;
   // A pending record's key may exist without being listed yet: keyOfValue tells (and makes it, disabled, if not).
-  const found = record.apiKeyId
-    ? { apiKeyId: record.apiKeyId, made: false }
-    : value
-      ? await keyOfValue(deps, {
-          name: keyName,
-          value,
-          description: keyDescription(request.customerId, request.productCode, status),
-          customerId: request.customerId,
-          tags: ownedTags(config.namePrefix, config.defaultTags, undefined, request),
-        })
-      : undefined;
+  let found: { apiKeyId: string; made: boolean } | undefined = record.apiKeyId ? { apiKeyId: record.apiKeyId, made: false } : undefined;
+  if (!found && record.secretArn) {
+    const { value } = await valueOfSecret(deps, name, record);
+    if (value)
+      found = await keyOfValue(deps, {
+        name: keyName,
+        value,
+        description: keyDescription(request.customerId, request.productCode, status),
+        customerId: request.customerId,
+        tags: ownedTags(config.namePrefix, config.defaultTags, undefined, request),
+      });
+  }
   const apiKeyId = found?.apiKeyId;
   if (found && apiKeyId) {
     if (!found.made) await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(apiKeyId, false));
-    const plan = record.usagePlanId ?? configuredPlan;
+    disabled.apiKeyId = apiKeyId;
+    // A key a revoke already took out of its plan is out of it (a grant that put it back afterwards makes sure it
+    // leaves again: lib/customer-key/provision.ts, secureRevokedKey); a pending record's key may be in the configured plan.
+    const revokedBefore = record.status === 'revoked' || record.status === 'failed';
+    const plan = record.usagePlanId ?? (revokedBefore ? undefined : configuredPlan);
     if (plan) await apiGateway('DeleteUsagePlanKey', () => deps.apiKeys.removeFromUsagePlan(plan, apiKeyId));
   }
-  const { value: _, ...withoutValue } = record;
-  const kept = config.revokedSecretPolicy === 'delete-value' && apiKeyId ? withoutValue : record;
-  const revoked: SecretRecord = { ...kept, apiKeyId, usagePlanId: undefined, status, ...lastEventFields(request) };
-  const token = deterministicId('secret-version', name, status, request.eventTime, apiKeyId ?? '');
-  await secrets('PutSecretValue', () => deps.secrets.putSecretValue(name, JSON.stringify(revoked), token));
-
-  // A provisioning that read the pending record before this revoke may have written `active` over it. (An active
-  // record read back as active is only the read lagging: provisioning never rewrites an active record.)
-  const after = readRecord(await read());
-  if (after.status === 'active' && record.status !== 'active')
-    throw new TransientError(`secret ${name} was marked active again while being revoked: revoking again`);
-  return result(secret, status, revoked);
+  const revoked: KeyRecord = {
+    ...record,
+    apiKeyId,
+    usagePlanId: undefined,
+    status,
+    ...lastEventFields(request),
+    ...(apiKeyId && { revokedAt: record.revokedAt ?? deps.now().toISOString() }),
+  };
+  if (!(await write(revoked, version))) return CONFLICT;
+  if (config.revokedSecretPolicy === 'delete-value' && apiKeyId && record.secretArn) {
+    // The record stays (it orders the lifecycle); the value goes. A re-subscription reads it back from API Gateway.
+    const token = deterministicId('secret-version', name, status, request.eventTime, apiKeyId);
+    await deps.retry.secrets('PutSecretValue', () => deps.secrets.putSecretValue(name, secretContent(undefined, record), token));
+  }
+  return result(status, revoked);
 }

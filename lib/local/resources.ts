@@ -89,3 +89,39 @@ export async function ensureCoordinationTable(dynamodb: DynamoDBClient, tableNam
   );
   return true;
 }
+
+/**
+ * Creates the record table (KEY_RECORDS_TABLE, lib/aws/dynamodb.ts) as serverless.yml declares it — partition key
+ * `pk` (string), the sparse index `due` (`due`, `dueAt`), on demand — unless it exists. Returns whether it created it.
+ */
+export async function ensureKeyRecordsTable(dynamodb: DynamoDBClient, tableName: string): Promise<boolean> {
+  try {
+    await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
+    return false;
+  } catch (error) {
+    if (!(error instanceof ResourceNotFoundException)) throw error;
+  }
+  await dynamodb.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'due', AttributeType: 'S' },
+        { AttributeName: 'dueAt', AttributeType: 'S' },
+      ],
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: 'due',
+          KeySchema: [
+            { AttributeName: 'due', KeyType: 'HASH' },
+            { AttributeName: 'dueAt', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'KEYS_ONLY' },
+        },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+  return true;
+}

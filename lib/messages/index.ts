@@ -1,6 +1,7 @@
 import { RejectedError } from '../errors.js';
 import { isEventBridgeEvent, readEventBridgeEvent } from './envelope-eventbridge.js';
 import { isSnsEnvelope, unwrapSnsEnvelope } from './envelope-sns.js';
+import { eventTimeOf } from './event-time.js';
 import { EVENT_ID_PATTERN, isObject } from './fields.js';
 import { MARKETPLACE_EVENT_SOURCE, parseMarketplaceEvent } from './marketplace-eventbridge.js';
 import { isMarketplaceNotification, parseMarketplaceNotification } from './marketplace-sns.js';
@@ -13,8 +14,10 @@ import type { Json, ParsedMessage, Source, When } from './types.js';
  * - signup.ts: the product's own signup event;
  * - marketplace-sns.ts: Marketplace's SaaS notifications (SNS topics, raw or enveloped);
  * - marketplace-eventbridge.ts: Marketplace's `aws.agreement-marketplace` events;
- * - fields.ts: the field rules they share (identifiers, account ids, license ARNs) and their one normalisation.
+ * - fields.ts: the field rules they share (identifiers, account ids, license ARNs) and their one normalisation;
+ * - event-time.ts: which time orders the message (a producer's, unless it is from the future, or the queue's).
  */
+export { MAX_PRODUCER_CLOCK_AHEAD_MS } from './event-time.js';
 export { ACCOUNT_ID_PATTERN, LICENSE_ARN_PATTERN } from './fields.js';
 export { DETAIL_TYPE_PATTERN, NO_BUYER } from './marketplace-eventbridge.js';
 export { MARKETPLACE_ACTIONS } from './marketplace-sns.js';
@@ -26,8 +29,8 @@ export type { Clock, Notice, ParsedMessage, ProvisionRequest, RevokeRequest, Sou
  * notification. Neither an EventBridge event nor an SNS envelope is looked for here: nothing documents one inside an
  * SNS envelope.
  */
-function parseInner(body: Json, source: Source, when: When): ParsedMessage {
-  if (Object.hasOwn(body, 'customerId')) return parseSignup(body, source, when);
+function parseInner(body: Json, source: Source, when: When, queued: When): ParsedMessage {
+  if (Object.hasOwn(body, 'customerId')) return parseSignup(body, source, when, queued);
   if (isMarketplaceNotification(body)) return parseMarketplaceNotification(body, when);
   throw new RejectedError(
     'unrecognized-event',
@@ -39,11 +42,12 @@ function parseInner(body: Json, source: Source, when: When): ParsedMessage {
  * Recognises an SQS message body: a signup event; a signup inside an EventBridge envelope; a Marketplace
  * notification raw or inside an SNS envelope (whose Message is a JSON string or an object); a Marketplace
  * EventBridge event. `receivedAt` (SQS's SentTimestamp, or the first send time a redrive carried) is the event time
- * when the body carries none. Pure. Throws {@link RejectedError} with a reason naming the field and the rule.
+ * when the body carries none, or a producer's time more than a minute ahead of it (lib/messages/event-time.ts). Pure.
+ * Throws {@link RejectedError} with a reason naming the field and the rule.
  */
 export function parseMessageBody(body: string, receivedAt: string = new Date().toISOString()): ParsedMessage {
   const queued: When = { eventTime: receivedAt, clock: 'queue' };
-  const stamped = (time: string | undefined): When => (time ? { eventTime: time, clock: 'producer' } : queued);
+  const stamped = (time: string | undefined): When => eventTimeOf(time, queued);
   let json: unknown;
   try {
     json = JSON.parse(body);
@@ -54,16 +58,16 @@ export function parseMessageBody(body: string, receivedAt: string = new Date().t
 
   if (isSnsEnvelope(json)) {
     const { message, timestamp } = unwrapSnsEnvelope(json);
-    return parseInner(message, 'signup', stamped(timestamp));
+    return parseInner(message, 'signup', stamped(timestamp), queued);
   }
 
   if (isEventBridgeEvent(json)) {
     const event = readEventBridgeEvent(json);
     if (event.source === MARKETPLACE_EVENT_SOURCE) return parseMarketplaceEvent(event, stamped(event.time));
-    return parseSignup(event.detail, 'eventbridge', stamped(event.time), event.eventId);
+    return parseSignup(event.detail, 'eventbridge', stamped(event.time), queued, event.eventId);
   }
 
-  return parseInner(json, 'signup', queued);
+  return parseInner(json, 'signup', queued, queued);
 }
 
 /**

@@ -2,6 +2,7 @@ import * as z from 'zod/mini';
 import '../zod-setup.js';
 import { CUSTOMER_ID_PATTERN, PRODUCT_CODE_PATTERN } from '../customer-key/naming.js';
 import { RejectedError } from '../errors.js';
+import { eventTimeOf } from './event-time.js';
 import {
   ACCOUNT_ID_PATTERN,
   ACCOUNT_ID_RULE,
@@ -37,9 +38,11 @@ export type SignupEvent = z.infer<typeof signupEventSchema>;
 
 /**
  * A signup event, raw or from an envelope (`envelopeId`: the EventBridge event id, the event id when the signup has
- * none). Throws {@link RejectedError} naming the field and its rule.
+ * none). Its time is `occurredAt` unless that is more than a minute ahead of the queue's time `queued`
+ * (lib/messages/event-time.ts), else `fallback` (the envelope's time, or the queue's). Throws {@link RejectedError}
+ * naming the field and its rule.
  */
-export function parseSignup(body: Json, source: Source, fallback: When, envelopeId?: string): ProvisionRequest {
+export function parseSignup(body: Json, source: Source, fallback: When, queued: When, envelopeId?: string): ProvisionRequest {
   // zod drops a `__proto__` key of a record without looking at it: refuse it here rather than lose a tag silently.
   if (isObject(body.tags) && Object.hasOwn(body.tags, '__proto__'))
     throw new RejectedError('invalid-tags', 'signup event: tags.__proto__ is not an allowed tag key');
@@ -62,6 +65,6 @@ export function parseSignup(body: Json, source: Source, fallback: When, envelope
     eventId: eventId ?? envelopeId,
     ...(customerAccountId && { customerAccountId }),
     ...(licenseArn && { licenseArn }),
-    ...(occurredAt ? { eventTime: occurredAt, clock: 'producer' as const } : fallback),
+    ...eventTimeOf(occurredAt, queued, fallback),
   };
 }

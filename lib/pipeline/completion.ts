@@ -25,7 +25,8 @@ interface SubjectFields {
 interface KeyFields {
   apiKeyId?: string;
   apiKeyName: string;
-  secretArn: string;
+  /** Absent when no secret exists: a revoke before any key leaves only a record. */
+  secretArn?: string;
   secretName: string;
   usagePlanId?: string;
   /** The buyer's licenses active after this change: meter with BatchMeterUsage by (customerAccountId, license). */

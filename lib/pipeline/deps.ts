@@ -3,12 +3,14 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { ApiKeyStore } from '../aws/api-gateway.js';
 import { apiGatewayAdapter, createApiGatewayClient } from '../aws/api-gateway.js';
-import { createDynamoDbClient, dynamoDbFleetStore, dynamoDbTurnStore } from '../aws/dynamodb.js';
+import { createDynamoDbClient, dynamoDbFleetStore, dynamoDbRecordStore } from '../aws/dynamodb.js';
+import { dynamoDbTimelineStore } from '../aws/dynamodb-turns.js';
 import type { SecretStore } from '../aws/secrets-manager.js';
 import { createSecretsManagerClient, secretsManagerAdapter } from '../aws/secrets-manager.js';
 import type { MessageSink, MessageSource } from '../aws/sqs.js';
 import { createSqsClient, sqsAdapter, sqsSourceAdapter } from '../aws/sqs.js';
 import type { Config } from '../config.js';
+import type { RecordStore } from '../customer-key/record-store.js';
 import { createFleet } from '../quota/fleet.js';
 import type { RateLimiter, SharingRateLimiterOptions } from '../quota/rate-limiter.js';
 import { createRateLimiter } from '../quota/rate-limiter.js';
@@ -20,6 +22,8 @@ export interface BatchDeps {
   config: Config;
   apiKeys: ApiKeyStore;
   secrets: SecretStore;
+  /** The customers' records, changed only by conditional writes (KEY_RECORDS_TABLE). */
+  records: RecordStore;
   completions: MessageSink;
   /** The queues the records come from, to delay a handed-back record by its known wait. Optional. */
   signupQueue?: MessageSource;
@@ -39,16 +43,17 @@ type DynamoDBClient = ReturnType<typeof createDynamoDbClient>;
 export function createDeps(config: Config): BatchDeps {
   const { requestTimeoutMs, sdkRetryMode } = config;
   const sqs = createSqsClient(requestTimeoutMs, sdkRetryMode);
-  const dynamodb = config.coordinationTable ? createDynamoDbClient(requestTimeoutMs) : undefined;
+  const dynamodb = createDynamoDbClient(requestTimeoutMs);
   return {
     config,
     apiKeys: apiGatewayAdapter(createApiGatewayClient(requestTimeoutMs, sdkRetryMode)),
     secrets: secretsManagerAdapter(createSecretsManagerClient(requestTimeoutMs, sdkRetryMode)),
+    records: dynamoDbRecordStore(dynamodb, config.keyRecordsTable),
     completions: sqsAdapter(sqs, config.completionQueueUrl),
     signupQueue: sqsSourceAdapter(sqs),
     // One limiter per instance, shared by every record of every invocation: API Gateway's quota is per account.
     apiGatewayLimiter: config.apiGatewayRatePerSecond > 0 ? instanceLimiter(config, apiGatewayLimiterOptions(config), dynamodb) : undefined,
-    usagePlanTurns: config.coordinationTable && dynamodb ? usagePlanTurns(dynamodb, config.coordinationTable) : undefined,
+    usagePlanTurns: config.coordinationTable ? usagePlanTurns(dynamodb, config.coordinationTable) : undefined,
     logger,
     metrics,
   };
@@ -112,7 +117,7 @@ export function instanceLimiter(
 /** The shared turns of usage-plan writes; while their table fails, the instance writes one at a time on its own. */
 function usagePlanTurns(dynamodb: DynamoDBClient, tableName: string): WriteTurns {
   return createWriteTurns({
-    store: dynamoDbTurnStore(dynamodb, tableName),
+    store: dynamoDbTimelineStore(dynamodb, tableName),
     fallbackMs: 30_000,
     onStoreError: logTableError('Usage-plan write turns unavailable: writing one at a time without them', tableName),
   });

@@ -126,11 +126,13 @@ export function createRecordProcessor(deps: BatchDeps, now: () => Date) {
         config: deps.config,
         apiKeys: deps.apiKeys,
         secrets: deps.secrets,
+        records: deps.records,
         knownPlans,
         now,
         retry: {
           apiGateway: retrying(log, context, deps.apiGatewayLimiter, deps.usagePlanTurns),
           secrets: retrying(log, context, undefined),
+          records: retrying(log, context, undefined),
         },
       };
       const result = await dispatch(request, provisionDeps, deps.config);

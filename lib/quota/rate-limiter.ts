@@ -92,7 +92,10 @@ export interface SharingRateLimiterOptions {
   pauseOnThrottle?: 'first' | 'instance' | 'call';
   /** Longest instance pause a Retry-After can cause (a bogus one must not stop provisioning). Default 10 s. */
   maxPauseMs?: number;
-  /** After this long without a call, what was learnt is stale: the rate goes back to the share and probes again. Default 30 s. */
+  /**
+   * After this long without a call, what was learnt is stale: the rate goes back to the share (from above or below:
+   * a cut is forgotten too), the fleet's size must be told again, and it probes again. Default 30 s.
+   */
   idleResetMs?: number;
   /** One usage-plan write in flight per instance (default true). */
   serialiseUsagePlanWrites?: boolean;
@@ -201,9 +204,14 @@ export function createRateLimiter(options: SharingRateLimiterOptions): RateLimit
     },
     take(operation) {
       const t = now();
-      if (t - lastCallAt > idleResetMs && rate > share) {
+      // Whatever was learnt — a rate probed up, or cut down by throttles (a neighbour's, long gone perhaps) — is
+      // stale after an idle spell: a warm instance starts again at its share, as a new one would, and probes fast.
+      // A cut is forgotten too: kept, it would hold a warm instance at the floor (issue 23), and `throttledOnce`
+      // would keep it below its fair share once it is told the fleet's size.
+      if (t - lastCallAt > idleResetMs) {
         rate = share;
         fastProbe = probing && !fleetAware;
+        throttledOnce = false;
         fleetSize = undefined;
         reportedSize = undefined;
       }
@@ -223,6 +231,8 @@ export function createRateLimiter(options: SharingRateLimiterOptions): RateLimit
     onThrottle(retryAfterMs, operation) {
       const t = now();
       settled(operation);
+      // The idle spell that makes a cut stale counts from when the throttle was learnt, not from its call's start.
+      lastCallAt = Math.max(lastCallAt, t);
       const pauses = pause === 'instance' || (pause === 'first' && fastProbe);
       if (pauses && retryAfterMs !== undefined && Number.isFinite(retryAfterMs) && retryAfterMs > 0) {
         pausedUntil = Math.max(pausedUntil, t + Math.min(retryAfterMs, maxPauseMs));

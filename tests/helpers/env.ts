@@ -13,3 +13,4 @@ process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
 process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
 // EMF metric lines would flood the test output; tests of metrics import helpers/metrics-enabled first.
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
+process.env.KEY_RECORDS_TABLE ??= 'keyprov-test-key-records';

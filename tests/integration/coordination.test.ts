@@ -76,7 +76,8 @@ test('three instances take turns: every write had a turn, every key is in its pl
 });
 
 test('the table refused by IAM: each instance asks it once for a turn and once for a heartbeat, then does without; nothing is lost', async () => {
-  pipeline.proxy.configure({ accessDenied: { dynamodb: 'all' } });
+  // The coordination table's one call; the record table (GetItem, PutItem) stays allowed: without it nothing is provisioned.
+  pipeline.proxy.configure({ accessDenied: { dynamodb: ['UpdateItem'] } });
   await pipeline.send(...signups('denied', 12));
 
   await drainWith(2, LIMITER_ON);

@@ -360,6 +360,9 @@ const ACTIONS_OF_COMMAND: Record<string, { actions: string[]; withUsagePlans?: t
   ChangeMessageVisibilityBatchCommand: { actions: ['sqs:ChangeMessageVisibility'] },
   // lib/aws/dynamodb.ts: the usage-plan write turns (a failed condition's old item comes with the answer, no read action).
   UpdateItemCommand: { actions: ['dynamodb:UpdateItem'] },
+  // lib/aws/dynamodb.ts: the customers' records, read strongly consistent and written conditionally.
+  GetItemCommand: { actions: ['dynamodb:GetItem'] },
+  PutItemCommand: { actions: ['dynamodb:PutItem'] },
 };
 
 const CONFIGURED = {
@@ -721,6 +724,11 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
         Resource: ['<CoordinationTable.Arn>'],
         Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [TURNS_ITEM_KEY, FLEET_ITEM_KEY] } },
       },
+      ReadAndWriteCustomerRecords: {
+        Effect: 'Allow',
+        Action: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+        Resource: ['<KeyRecordsTable.Arn>'],
+      },
     });
     const withoutSid = (statements: Statement[]) => Object.fromEntries(statements.map(({ Sid, ...rest }) => [Sid ?? '(no Sid)', rest]));
 
@@ -904,7 +912,7 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
       expect(allows({ action: 'secretsmanager:UntagResource', resource: secret, resourceTags: record })).toBe(false);
     });
 
-    test('the turns table: UpdateItem on its one item only; no other statement of the role touches DynamoDB', () => {
+    test('the turns table: UpdateItem on its one item only; the record table: GetItem and PutItem; no other DynamoDB right', () => {
       for (const deployment of [byDefault, configured]) {
         const statements = roleStatements(deployment);
         const dynamoDb = statements.filter((s) => JSON.stringify(s).toLowerCase().includes('dynamodb'));
@@ -916,7 +924,18 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
             Resource: ['<CoordinationTable.Arn>'],
             Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [TURNS_ITEM_KEY, FLEET_ITEM_KEY] } },
           },
+          {
+            Sid: 'ReadAndWriteCustomerRecords',
+            Effect: 'Allow',
+            Action: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+            Resource: ['<KeyRecordsTable.Arn>'],
+          },
         ]);
+        const records = '<KeyRecordsTable.Arn>';
+        // The function never deletes, scans or queries records, nor reads the index.
+        for (const action of ['dynamodb:DeleteItem', 'dynamodb:Scan', 'dynamodb:Query', 'dynamodb:UpdateItem'])
+          expect({ action, allowed: roleAllows(deployment, { action, resource: records }) }).toEqual({ action, allowed: false });
+        expect(roleAllows(deployment, { action: 'dynamodb:Query', resource: `${records}/index/due` })).toBe(false);
         // Nothing else names the table either.
         expect(statements.filter((s) => JSON.stringify(s).includes('CoordinationTable')).map((s) => s.Sid)).toEqual([
           'CoordinateInstances',

@@ -41,24 +41,25 @@ async function expectExactlyOnce(customerIds: string[]): Promise<void> {
 
 describe('a function that stops right after a step: the next delivery finishes the work', () => {
   test.each([
-    ['GetSecretValue', 'secrets', 'getSecret'],
-    ['CreateSecret', 'secrets', 'createSecret'],
-    ['CreateApiKey', 'apiKeys', 'createApiKey'],
-    ['PutSecretValue', 'secrets', 'putSecretValue'],
-    ['SendMessageBatch', 'completions', 'sendBatch'],
-  ] as const)('stopped after %s', async (step, port, method) => {
+    ['GetItem', 'records', 'get', 1],
+    ['CreateSecret', 'secrets', 'createSecret', 1],
+    ['PutItem-pending', 'records', 'put', 1],
+    ['CreateApiKey', 'apiKeys', 'createApiKey', 1],
+    ['PutItem-active', 'records', 'put', 2],
+    ['SendMessageBatch', 'completions', 'sendBatch', 1],
+  ] as const)('stopped after %s', async (step, port, method, nth) => {
     const customerId = `crash-after-${step.toLowerCase()}`;
     await pipeline.send(signup(customerId));
 
-    const first = await pipeline.drain({ handler: pipeline.handlerWith(crashAfter(port, method)), maxInvocations: 1 });
+    const first = await pipeline.drain({ handler: pipeline.handlerWith(crashAfter(port, method, nth)), maxInvocations: 1 });
     expect(first.invocations).toBe(1);
     const second = await pipeline.drain();
 
     expect(second.drained).toBe(true);
     await expectExactlyOnce([customerId]);
     const outcomes = provisioned(await pipeline.completionEvents(), customerId).map((e) => e.outcome);
-    // A crash after the last write (PutSecretValue) leaves nothing to do; before it, the next delivery finishes the work.
-    const expected = { PutSecretValue: ['already-provisioned'], SendMessageBatch: ['provisioned', 'already-provisioned'] } as Record<
+    // A crash after the last write (the active record) leaves nothing to do; before it, the next delivery finishes the work.
+    const expected = { 'PutItem-active': ['already-provisioned'], SendMessageBatch: ['provisioned', 'already-provisioned'] } as Record<
       string,
       string[]
     >;
@@ -66,7 +67,7 @@ describe('a function that stops right after a step: the next delivery finishes t
   });
 
   test.each([
-    ['CreateApiKey', 'secretsmanager.PutSecretValue'],
+    ['CreateApiKey', 'DynamoDB_20120810.PutItem'],
     ['CreateSecret', undefined],
   ])('a function process killed (SIGKILL) after %s', async (step, heldTarget) => {
     const customerId = `killed-after-${step.toLowerCase()}`;
@@ -76,8 +77,17 @@ describe('a function that stops right after a step: the next delivery finishes t
       arrived = resolve;
     });
     // Hold the request that follows the step: when it arrives, the step is done and the process is killed.
+    // After CreateApiKey comes the record's active write (its body names the status; the pending write came before).
     if (heldTarget)
-      pipeline.proxy.inject({ target: heldTarget, status: 500, errorType: 'Held', hold: true, times: 1, onMatch: () => arrived() });
+      pipeline.proxy.inject({
+        target: heldTarget,
+        bodyIncludes: '{"S":"active"}',
+        status: 500,
+        errorType: 'Held',
+        hold: true,
+        times: 1,
+        onMatch: () => arrived(),
+      });
     else
       pipeline.proxy.inject({
         method: 'POST',
@@ -182,15 +192,17 @@ describe('what provisioning costs, counted at the HTTP level', () => {
     const repeatRun = await pipeline.drain({ batchSize: 2 });
     const repeat = count(pipeline.proxy.seen);
 
-    // One SendMessageBatch per invocation, whatever the number of records in it. Two GetSecretValue per new key:
-    // the first look, and the look just before the final write that lets a concurrent revoke win.
+    // One SendMessageBatch per invocation, whatever the number of records in it. Per new key: the record read, the
+    // value stored (CreateSecret, the only Secrets Manager call), the record written pending, the key, the record
+    // written active — a conditional write, so a concurrent revoke wins without a second look. Before the record
+    // table (commit 07ebde9): GetSecretValue 2, CreateSecret 1, PutSecretValue 1 per key, the record in the secret.
     expect(first).toEqual({
       'AmazonSQS.SendMessageBatch': firstRun.invocations,
+      'DynamoDB_20120810.GetItem': 2,
+      'DynamoDB_20120810.PutItem': 4,
       'POST /apikeys': 2,
       'secretsmanager.CreateSecret': 2,
-      'secretsmanager.GetSecretValue': 4,
-      'secretsmanager.PutSecretValue': 2,
     });
-    expect(repeat).toEqual({ 'AmazonSQS.SendMessageBatch': repeatRun.invocations, 'secretsmanager.GetSecretValue': 2 });
+    expect(repeat).toEqual({ 'AmazonSQS.SendMessageBatch': repeatRun.invocations, 'DynamoDB_20120810.GetItem': 2 });
   });
 });

@@ -127,7 +127,7 @@ describe('a 409 from a usage-plan write is never success by itself', () => {
 describe('an IAM or KMS denial loses no message: handed back, dead-lettered, replayed after the fix', () => {
   const T = (minute: number) => `2026-11-26T10:${String(minute).padStart(2, '0')}:00.000Z`;
 
-  test('Secrets Manager AccessDeniedException for 2 signups and an unsubscribe-success: none rejected, all in the DLQ; the replay provisions and revokes', async () => {
+  test('Secrets Manager AccessDeniedException for 2 signups: none rejected, both in the DLQ, the replay provisions; a revoke needs no Secrets Manager', async () => {
     await pipeline.send(notification('subscribe-success', 'denied-leaver', T(0)));
     await pipeline.drain();
     const [leaverKey] = await keysOf('denied-leaver');
@@ -135,23 +135,22 @@ describe('an IAM or KMS denial loses no message: handed back, dead-lettered, rep
     await pipeline.clearCompletions();
 
     pipeline.proxy.configure({ accessDenied: { secretsManager: 'all' } });
-    const ids = await pipeline.send(
-      signup('denied-1', { productCode: PRODUCT }),
-      signup('denied-2', { productCode: PRODUCT }),
-      notification('unsubscribe-success', 'denied-leaver', T(1)),
-    );
+    const ids = await pipeline.send(signup('denied-1', { productCode: PRODUCT }), signup('denied-2', { productCode: PRODUCT }));
+    const [leave = ''] = await pipeline.send(notification('unsubscribe-success', 'denied-leaver', T(1)));
     const run = await pipeline.drain();
     pipeline.proxy.configure({ accessDenied: undefined });
 
-    expect(pipeline.proxy.stats().deniedCalls['secretsmanager.GetSecretValue']).toBeGreaterThan(0);
+    expect(pipeline.proxy.stats().deniedCalls['secretsmanager.CreateSecret']).toBeGreaterThan(0);
     expect(run.drained).toBe(true);
-    expect(ids.map((id) => run.handedBack.get(id))).toEqual([2, 2, 2]);
+    expect(ids.map((id) => run.handedBack.get(id))).toEqual([2, 2]);
     expect(eventsFor(await pipeline.completionEvents(), ids)).toEqual([]);
     expect((await pipeline.deadLetterIds()).sort()).toEqual([...ids].sort());
     expect(await keysOf('denied-1')).toEqual([]);
-    expect(await keysOf('denied-leaver')).toEqual([{ id: leaverKey?.id, enabled: true, inPlan: true }]);
+    // The record is in the table and the key in API Gateway: the revoke touches no secret, so the denial does not stop it.
+    expect(eventsFor(await pipeline.completionEvents(), [leave]).map((e) => e.type)).toEqual(['api-key.revoked']);
+    expect(await keysOf('denied-leaver')).toEqual([{ id: leaverKey?.id, enabled: false, inPlan: false }]);
 
-    expect(await pipeline.replayDeadLetters()).toBe(3);
+    expect(await pipeline.replayDeadLetters()).toBe(2);
     expect((await pipeline.drain()).drained).toBe(true);
 
     expect(await pipeline.deadLetterIds()).toEqual([]);
@@ -163,7 +162,6 @@ describe('an IAM or KMS denial loses no message: handed back, dead-lettered, rep
     ]);
     for (const customer of ['denied-1', 'denied-2'])
       expect(await keysOf(customer)).toEqual([{ id: expect.any(String), enabled: true, inPlan: true }]);
-    expect(await keysOf('denied-leaver')).toEqual([{ id: leaverKey?.id, enabled: false, inPlan: false }]);
     expect(await recordOf('denied-leaver')).toMatchObject({ status: 'revoked', lastEventAt: T(1) });
   });
 
@@ -321,14 +319,14 @@ describe('reconcile while ListSecrets lags ("might not reflect changes from the 
 // Found by the chaos run (tests/integration/chaos.test.ts, "nothing lost"): a revoke that waited for a key no grant
 // would ever create was dead-lettered, before and after the replay.
 describe('a revoke of a pending record whose grant stopped before making its key', () => {
-  test('subscribe-success stopped after CreateSecret, then unsubscribe-success: the unsubscribe ends revoked, not in the DLQ', async () => {
-    // The grant writes its pending record (value, no key id) and stops before CreateApiKey; SQS will bring it back.
+  test('subscribe-success stopped after its pending record, then unsubscribe-success: the unsubscribe ends revoked, not in the DLQ', async () => {
+    // The grant stores its value, writes its pending record (no key id) and stops before CreateApiKey; SQS will bring it back.
     await pipeline.send(notification('subscribe-success', 'stopped-grant', '2026-11-26T13:00:00.000Z'));
-    await pipeline.drain({ handler: pipeline.handlerWith(crashAfter('secrets', 'createSecret')), maxInvocations: 1 });
+    await pipeline.drain({ handler: pipeline.handlerWith(crashAfter('records', 'put')), maxInvocations: 1 });
     expect(await recordOf('stopped-grant')).toMatchObject({ value: expect.any(String) });
     expect(await recordOf('stopped-grant')).not.toHaveProperty('apiKeyId');
 
-    // The newer unsubscribe comes first: it finds no key, records the revoke with the value kept, and is done.
+    // The newer unsubscribe comes first: it finds no key for the secret's value, makes it disabled, records it, and is done.
     const [leave = ''] = await pipeline.send(notification('unsubscribe-success', 'stopped-grant', '2026-11-26T13:05:00.000Z'));
     const run = await pipeline.drain();
 
@@ -338,7 +336,7 @@ describe('a revoke of a pending record whose grant stopped before making its key
     expect(await keysOf('stopped-grant')).toEqual([{ id: expect.any(String), enabled: false, inPlan: false }]);
     expect(await recordOf('stopped-grant')).toMatchObject({ status: 'revoked' });
     // Not waited for: a key made by a grant that stopped after CreateApiKey is found and disabled by that grant's
-    // redelivery (lib/customer-key/provision.ts, disableLeftoverKey).
+    // redelivery (lib/customer-key/provision.ts, secureRevokedKey).
     expect({ handedBack: run.handedBack.get(leave) ?? 0, deadLettered: (await pipeline.deadLetterIds()).includes(leave) }).toEqual({
       handedBack: expect.any(Number),
       deadLettered: false,

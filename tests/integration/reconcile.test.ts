@@ -11,6 +11,7 @@ import {
   GetUsagePlanKeysCommand,
   UpdateApiKeyCommand,
 } from '@aws-sdk/client-api-gateway';
+import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import {
   CreateSecretCommand,
   DeleteSecretCommand,
@@ -31,7 +32,7 @@ import { exitCode, formatReport } from '../../lib/ops/reconcile/report.js';
 import { gatherState } from '../../lib/ops/reconcile/state.js';
 import { type ReconcileStores, storesFor } from '../../lib/ops/reconcile/stores.js';
 import { marketplaceNotification, signup, snsEnvelope } from '../helpers/events.js';
-import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
+import { KEY_RECORDS_TABLE_NAME, type Pipeline, startPipeline } from '../helpers/pipeline.js';
 import { createApiStage, createUsagePlan } from '../helpers/usage-plans.js';
 
 const ROOT = resolve(__dirname, '../..');
@@ -50,7 +51,20 @@ let pipeline: Pipeline;
 let planId: string;
 let settings: ReconcileSettings;
 /** Reconcile under test talks to the realistic layer; the assertions read moto directly (pipeline.apigw, .secrets). */
-const clients = (): ReconcileStores => storesFor(pipeline.viaLayer);
+/** Reconcile's calls as an operator's, under docs/operator-policy.json (the layer's IAM switch). */
+/**
+ * Reconcile's stores. As the operator (default): under docs/operator-policy.json, through the layer's IAM switch,
+ * which names stage `test`'s resources. As the harness: not evaluated, for the describes that act as other
+ * deployments (other prefixes), which the test stage's operator policy rightly refuses.
+ */
+const clients = (as: 'operator' | 'harness' = 'operator'): ReconcileStores =>
+  storesFor({
+    ...(as === 'operator' ? pipeline.operator : pipeline.viaLayer),
+    dynamodb: {
+      client: new DynamoDBClient({ endpoint: pipeline.proxy.endpoint, credentials: { accessKeyId: as, secretAccessKey: 'testing' } }),
+      recordsTable: KEY_RECORDS_TABLE_NAME,
+    },
+  });
 
 const secretOf = (customerId: string, product: string | undefined = PRODUCT) => secretName(PREFIX, customerId, product);
 const keyNameOf = (customerId: string, product: string | undefined = PRODUCT) => apiKeyName(PREFIX, customerId, product);
@@ -119,18 +133,22 @@ const line = (f: Pick<Finding, 'kind' | 'customerId' | 'apiKeyId' | 'usagePlanId
   [f.kind, f.customerId, f.apiKeyId ?? '-', f.repair ?? f.outcome, f.usagePlanId ?? '-'].join(' ');
 const lines = (items: Array<Finding | FixResult>) => items.map(line).sort();
 
-/** A pending record, written the way lib/customer-key/provision.ts writes it before the key exists. */
+/**
+ * A pending record, written the way lib/customer-key/provision.ts writes it before the key exists: the value in the
+ * secret, then the record (no key id) in the record table.
+ */
 async function createPendingSecret(customerId: string, createdAt: string, value = newValue()) {
-  const record = {
-    value,
-    customerId,
-    productCode: PRODUCT,
-    plan: null,
-    apiKeyName: keyNameOf(customerId),
-    createdAt,
-    lastEventAt: createdAt,
-  };
-  await pipeline.secrets.send(new CreateSecretCommand({ Name: secretOf(customerId), SecretString: JSON.stringify(record) }));
+  const names = { customerId, productCode: PRODUCT, apiKeyName: keyNameOf(customerId) };
+  const created = await pipeline.secrets.send(
+    new CreateSecretCommand({ Name: secretOf(customerId), SecretString: JSON.stringify({ value, ...names }) }),
+  );
+  const record = { ...names, plan: null, createdAt, lastEventAt: createdAt, secretArn: created.ARN };
+  await new DynamoDBClient({ endpoint: process.env.MOTO_ENDPOINT }).send(
+    new PutItemCommand({
+      TableName: KEY_RECORDS_TABLE_NAME,
+      Item: { pk: { S: `${PRODUCT}/${customerId}` }, version: { N: '1' }, status: { S: 'pending' }, record: { S: JSON.stringify(record) } },
+    }),
+  );
   return value;
 }
 
@@ -335,7 +353,9 @@ describe('a provisioning running during the gathering', () => {
 
 /** Runs the CLI as a child process (tsx, as `npm run reconcile` does), with only the endpoint it is given. */
 function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const { AWS_ENDPOINT_URL: _proxy, ...env } = process.env;
+  const { AWS_ENDPOINT_URL: _proxy, ...rest } = process.env;
+  // Signed as the operator (the layer's IAM switch takes the principal from the access key id).
+  const env = { ...rest, AWS_ACCESS_KEY_ID: 'operator' };
   return new Promise((done) => {
     execFile(
       join(ROOT, 'node_modules', '.bin', 'tsx'),
@@ -396,6 +416,25 @@ describe('the CLI', () => {
     expect(stackLines(run.stderr)).toEqual([]);
   });
 
+  test('--fix with a usage plan that does not exist (moto lists its keys as empty): refused, naming the plan; nothing changed', async () => {
+    const before = await snapshot();
+    // Straight to moto, not through the layer (whose GetUsagePlanKeys answers 404 as AWS does).
+    const run = await cli([
+      '--endpoint',
+      process.env.MOTO_ENDPOINT ?? '',
+      '--prefix',
+      PREFIX,
+      '--usage-plans',
+      '{"prod4k2j9x8l7":"nosuchplan"}',
+      '--fix',
+    ]);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+    expect(run.stderr).toMatch(/^reconcile: usage plan nosuchplan of the usage plans map .*does not exist/);
+    expect(await snapshot()).toEqual(before);
+  });
+
   test('an endpoint that refuses connections: "reconcile failed: <cause>", exit 2, no stack trace', async () => {
     const run = await cli(['--endpoint', `http://127.0.0.1:${await closedPort()}`, '--prefix', PREFIX]);
     expect(run.code).toBe(2);
@@ -427,13 +466,12 @@ describe('with --fix', () => {
 
     // The repairs, read back from moto.
     const key = keysBefore.find((k) => k.id === ids['lost-secret']);
-    expect(await pipeline.secretJson(secretOf('lost-secret'))).toEqual({
-      value: key?.value,
+    // The secret is restored with the key's value; the customer's record, in the record table, was never lost.
+    expect(
+      JSON.parse((await pipeline.secrets.send(new GetSecretValueCommand({ SecretId: secretOf('lost-secret') }))).SecretString ?? '{}'),
+    ).toEqual({ value: key?.value, customerId: 'lost-secret', productCode: PRODUCT, apiKeyName: keyNameOf('lost-secret') });
+    expect(await pipeline.record(secretOf('lost-secret'))).toMatchObject({
       customerId: 'lost-secret',
-      productCode: PRODUCT,
-      plan: null,
-      apiKeyName: keyNameOf('lost-secret'),
-      createdAt: key?.createdDate?.toISOString(),
       apiKeyId: ids['lost-secret'],
       usagePlanId: planId,
       status: 'active',
@@ -445,7 +483,6 @@ describe('with --fix', () => {
       value: revokedKey?.value,
       apiKeyId: ids['lost-secret-revoked'],
       status: 'revoked',
-      lastEventAt: revokedKey?.lastUpdatedDate?.toISOString(),
     });
     expect((await pipeline.apigw.send(new GetApiKeyCommand({ apiKey: ids['re-enabled'] }))).enabled).toBe(false);
     const plan = await planKeyIds();
@@ -495,19 +532,21 @@ async function handMade(prefix: string, customerId: string, key: { enabled: bool
   const name = apiKeyName(prefix, customerId, PRODUCT);
   const id = (await pipeline.apigw.send(new CreateApiKeyCommand({ name, value, enabled: key.enabled, customerId }))).id ?? '';
   if (key.status) {
-    const record = {
-      value,
-      customerId,
-      productCode: PRODUCT,
-      plan: null,
-      apiKeyName: name,
-      createdAt: new Date().toISOString(),
-      apiKeyId: id,
-    };
+    // As the pipeline keeps it: the value in the secret, the record in the record table.
+    const names = { customerId, productCode: PRODUCT, apiKeyName: name };
     await pipeline.secrets.send(
-      new CreateSecretCommand({
-        Name: secretName(prefix, customerId, PRODUCT),
-        SecretString: JSON.stringify({ ...record, status: key.status }),
+      new CreateSecretCommand({ Name: secretName(prefix, customerId, PRODUCT), SecretString: JSON.stringify({ value, ...names }) }),
+    );
+    const record = { ...names, plan: null, createdAt: new Date().toISOString(), apiKeyId: id, status: key.status };
+    await new DynamoDBClient({ endpoint: process.env.MOTO_ENDPOINT }).send(
+      new PutItemCommand({
+        TableName: KEY_RECORDS_TABLE_NAME,
+        Item: {
+          pk: { S: `${PRODUCT}/${customerId}` },
+          version: { N: '1' },
+          status: { S: key.status },
+          record: { S: JSON.stringify(record) },
+        },
       }),
     );
   }
@@ -521,7 +560,7 @@ describe('a listing that lags (ListSecrets: "might not reflect changes from the 
   const hidden = secretName(LAG, 'listed-late', PRODUCT);
   /** The real stores, except that ListSecrets does not show these secrets yet. */
   const lagging = (...notListed: string[]): ReconcileStores => {
-    const real = clients();
+    const real = clients('harness');
     return {
       ...real,
       secrets: {
@@ -577,7 +616,7 @@ describe('a repair that does not take is never reported as fixed', () => {
   const enabled = async (id: string) => (await pipeline.apigw.send(new GetApiKeyCommand({ apiKey: id }))).enabled;
   /** The real stores, except that UpdateApiKey is accepted and ignored; with `lying`, GetApiKey also says it took. */
   const ignoringUpdates = (lying = false): ReconcileStores => {
-    const real = clients();
+    const real = clients('harness');
     const claimDisabled = async (id: string) => {
       const key = await real.apiKeys.getApiKey(id);
       return key && { ...key, enabled: false };
@@ -590,7 +629,7 @@ describe('a repair that does not take is never reported as fixed', () => {
   });
 
   test('each repair is read back: a change that does not show is not-confirmed', async () => {
-    const { state, findings } = await findOrphans(clients(), stuckSettings);
+    const { state, findings } = await findOrphans(clients('harness'), stuckSettings);
     expect(lines(findings)).toEqual([`enabled-key-for-revoked stuck-enabled ${stuckId} fix -`]);
 
     expect(await applyFixes(findings, state, ignoringUpdates(), stuckSettings)).toEqual([
@@ -610,7 +649,7 @@ describe('a repair that does not take is never reported as fixed', () => {
   });
 
   test('with the real stores the same repair is fixed, read back and gone on the second pass', async () => {
-    const report = await reconcile(clients(), { ...stuckSettings, fix: true });
+    const report = await reconcile(clients('harness'), { ...stuckSettings, fix: true });
 
     expect(lines(report.fixes ?? [])).toEqual([`enabled-key-for-revoked stuck-enabled ${stuckId} fixed -`]);
     expect(report.remaining).toEqual([]);

@@ -4,6 +4,7 @@
  * the same against moto.
  */
 import { APIGatewayClient, CreateApiKeyCommand, UpdateApiKeyCommand } from '@aws-sdk/client-api-gateway';
+import { type AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
@@ -14,11 +15,12 @@ import type { CompletionEvent } from '../../lib/pipeline/completion.js';
 import { createDeps } from '../../lib/pipeline/deps.js';
 import { createBatchHandler } from '../../lib/pipeline/process-batch.js';
 import { lambdaContext, sqsEvent } from '../helpers/events.js';
-import { storeBackedSecrets } from '../helpers/secrets-mock.js';
+import { storeBackedRecords, storeBackedSecrets, storedState } from '../helpers/secrets-mock.js';
 
 const apigw = mockClient(APIGatewayClient);
 const secretsClient = mockClient(SecretsManagerClient);
 const sqs = mockClient(SQSClient);
+const recordsClient = mockClient(DynamoDBClient);
 
 const ACCOUNT = '731245098716';
 const PRODUCT = 'prod4k2j9x8l7';
@@ -39,11 +41,14 @@ const licenseEvent = (kind: 'Updated' | 'Deprovisioned', n: number, time: string
 });
 
 let stored: Map<string, string>;
+let items: Map<string, Record<string, AttributeValue>>;
 let enabled: Map<string, boolean>;
 beforeEach(() => {
   apigw.reset();
   secretsClient.reset();
   sqs.reset();
+  recordsClient.reset();
+  items = storeBackedRecords(recordsClient);
   stored = storeBackedSecrets(secretsClient);
   enabled = new Map();
   apigw.on(CreateApiKeyCommand).callsFake(async () => {
@@ -92,7 +97,7 @@ describe.each(permutations([UPDATED_1, UPDATED_2, DEPROVISIONED_1]).map((order) 
         tags: expect.objectContaining({ 'keyprov:account': ACCOUNT }),
       });
       expect(enabled.get('key1')).toBe(true);
-      const record = JSON.parse(stored.get(SECRET) ?? '{}');
+      const record = storedState(items, stored, SECRET);
       expect(record).toMatchObject({ status: 'active', customerAccountId: ACCOUNT });
       expect(record.licenses).toEqual({
         [license(1)]: { status: 'deprovisioned', at: '2026-07-03T00:00:00Z' },
@@ -105,7 +110,7 @@ describe.each(permutations([UPDATED_1, UPDATED_2, DEPROVISIONED_1]).map((order) 
 test('the last license deprovisioned disables the key; repeats change nothing', async () => {
   for (const event of [UPDATED_1, UPDATED_2, DEPROVISIONED_1, DEPROVISIONED_2, DEPROVISIONED_1, UPDATED_1]) await run(sqsEvent(event));
   expect(enabled.get('key1')).toBe(false);
-  expect(JSON.parse(stored.get(SECRET) ?? '{}')).toMatchObject({ status: 'revoked' });
+  expect(storedState(items, stored, SECRET)).toMatchObject({ status: 'revoked' });
 });
 
 test('completion events carry the account, the license and the licenses still active', async () => {
@@ -125,4 +130,55 @@ test('completion events carry the account, the license and the licenses still ac
       activeLicenses: [license(1), license(2)],
     }),
   ]);
+});
+
+// Two license events of one buyer processed at the same moment (one batch: its records run in parallel) both count:
+// each change of the record is a conditional write, and the loser reads again (issue 23, hazard 1).
+describe.each([
+  ['Updated 1 ∥ Updated 2, from none', [], [UPDATED_1, UPDATED_2], { 1: 'active', 2: 'active' }, true],
+  [
+    'Deprovisioned 1 ∥ Deprovisioned 2, from both active',
+    [UPDATED_1, UPDATED_2],
+    [DEPROVISIONED_1, DEPROVISIONED_2],
+    { 1: 'deprovisioned', 2: 'deprovisioned' },
+    false,
+  ],
+  ['Deprovisioned 1 ∥ Updated 2, from 1 active', [UPDATED_1], [DEPROVISIONED_1, UPDATED_2], { 1: 'deprovisioned', 2: 'active' }, true],
+  [
+    'Updated 1 ∥ Deprovisioned 2, from 2 active',
+    [UPDATED_2],
+    [licenseEvent('Updated', 1, '2026-07-05T00:00:00Z'), DEPROVISIONED_2],
+    { 1: 'active', 2: 'deprovisioned' },
+    true,
+  ],
+] as const)('%s, in one batch', (_name, before, together, licenses, keyEnabled) => {
+  test.each([
+    ['in this order', [0, 1]],
+    ['the other way round', [1, 0]],
+  ])('%s: both licenses recorded, the key enabled iff one is active', async (_order, [a, b]) => {
+    for (const event of before) expect((await run(sqsEvent(event))).batchItemFailures).toEqual([]);
+    expect((await run(sqsEvent(together[a ?? 0], together[b ?? 1]))).batchItemFailures).toEqual([]);
+
+    const record = storedState(items, stored, SECRET);
+    const statuses = Object.fromEntries(
+      Object.entries(record.licenses as Record<string, { status: string }>).map(([arn, s]) => [arn, s.status]),
+    );
+    expect(statuses).toEqual(Object.fromEntries(Object.entries(licenses).map(([n, status]) => [license(Number(n)), status])));
+    expect(enabled.get('key1')).toBe(keyEnabled);
+    expect(apigw).toHaveReceivedCommandTimes(CreateApiKeyCommand, 1);
+  });
+});
+
+test('a second license deprovisioned at the same time as the first is recorded, so its late Updated gives no key back', async () => {
+  const at = '2026-07-03T00:00:00Z';
+  // Both deprovisions carry the same time: the second finds the record revoked already, at that very time.
+  for (const event of [licenseEvent('Deprovisioned', 1, at), licenseEvent('Deprovisioned', 2, at), UPDATED_2])
+    expect((await run(sqsEvent(event))).batchItemFailures).toEqual([]);
+
+  expect(apigw).toHaveReceivedCommandTimes(CreateApiKeyCommand, 0);
+  const record = storedState(items, stored, SECRET);
+  expect(record.licenses).toEqual({
+    [license(1)]: { status: 'deprovisioned', at },
+    [license(2)]: { status: 'deprovisioned', at },
+  });
 });

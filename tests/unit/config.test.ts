@@ -8,6 +8,7 @@ const env = (extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv 
   COMPLETION_QUEUE_URL: QUEUE_URL,
   NAME_PREFIX: 'keyprov/prod/',
   API_GATEWAY_RATE_PER_SECOND: '1.25',
+  KEY_RECORDS_TABLE: 'api-key-provisioner-prod-key-records',
   ...extra,
 });
 
@@ -23,9 +24,12 @@ function configErrorOf(environment: NodeJS.ProcessEnv): string {
 }
 
 describe('loadConfig: required variables', () => {
-  test.each(['COMPLETION_QUEUE_URL', 'NAME_PREFIX', 'API_GATEWAY_RATE_PER_SECOND'])('a missing %s is required', (name) => {
-    expect(configErrorOf(env({ [name]: undefined }))).toContain(`${name} is required`);
-  });
+  test.each(['COMPLETION_QUEUE_URL', 'NAME_PREFIX', 'API_GATEWAY_RATE_PER_SECOND', 'KEY_RECORDS_TABLE'])(
+    'a missing %s is required',
+    (name) => {
+      expect(configErrorOf(env({ [name]: undefined }))).toContain(`${name} is required`);
+    },
+  );
 
   test('names every missing variable at once', () => {
     const message = configErrorOf({});
@@ -163,7 +167,12 @@ describe('loadConfig: numeric settings', () => {
 });
 
 describe('findings of review', () => {
-  const base = { COMPLETION_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/1/q', NAME_PREFIX: 'p/', API_GATEWAY_RATE_PER_SECOND: '1' };
+  const base = {
+    COMPLETION_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/1/q',
+    NAME_PREFIX: 'p/',
+    API_GATEWAY_RATE_PER_SECOND: '1',
+    KEY_RECORDS_TABLE: 'records',
+  };
 
   test('an empty number setting means its default, not 0', () => {
     expect(loadConfig({ ...base, DEADLINE_SAFETY_MARGIN_MS: '' }).retry.safetyMarginMs).toBe(3000);

@@ -13,7 +13,7 @@ import { loadConfig } from '../../lib/config.js';
 import { createDeps } from '../../lib/pipeline/deps.js';
 import { createBatchHandler } from '../../lib/pipeline/process-batch.js';
 import { lambdaContext, signup, sqsEvent } from '../helpers/events.js';
-import { storeBackedSecrets } from '../helpers/secrets-mock.js';
+import { storeBackedRecords, storeBackedSecrets } from '../helpers/secrets-mock.js';
 
 const apigw = mockClient(APIGatewayClient);
 const secrets = mockClient(SecretsManagerClient);
@@ -23,6 +23,7 @@ const ddb = mockClient(DynamoDBClient);
 beforeEach(() => {
   for (const mock of [apigw, secrets, sqs, ddb]) mock.reset();
   storeBackedSecrets(secrets);
+  storeBackedRecords(ddb);
   apigw.on(CreateApiKeyCommand).resolves({ id: 'key1' });
   sqs.on(SendMessageBatchCommand).callsFake(async (input: { Entries: { Id: string }[] }) => ({
     Successful: input.Entries.map((e) => ({ Id: e.Id, MessageId: `m-${e.Id}`, MD5OfMessageBody: '' })),

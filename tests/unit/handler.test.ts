@@ -10,6 +10,7 @@ import {
   TooManyRequestsException,
   UnauthorizedException,
 } from '@aws-sdk/client-api-gateway';
+import { type AttributeValue, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import {
   CreateSecretCommand,
   GetSecretValueCommand,
@@ -18,7 +19,7 @@ import {
   ResourceNotFoundException,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityBatchCommand, GetQueueUrlCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
@@ -35,10 +36,12 @@ import {
   sqsEvent,
   sqsRecord,
 } from '../helpers/events.js';
+import { storeBackedRecords, storeBackedSecrets } from '../helpers/secrets-mock.js';
 
 const apigw = mockClient(APIGatewayClient);
 const secrets = mockClient(SecretsManagerClient);
 const sqs = mockClient(SQSClient);
+const recordsClient = mockClient(DynamoDBClient);
 
 const meta = (httpStatusCode: number) => ({ $metadata: { httpStatusCode } });
 const arnOf = (name: string) => `arn:aws:secretsmanager:us-east-1:123456789012:secret:${name}-AbCdEf`;
@@ -51,11 +54,24 @@ const storedSecret = (name: string, record: Record<string, unknown>) => ({
   SecretString: JSON.stringify(record),
 });
 
+/** The record table (its items by key), as the record store wrote them. */
+let records = new Map<string, Record<string, AttributeValue>>();
+/** The record stored under `key` (`<product or _>/<customer>`). */
+const recordOf = (key: string) => {
+  const item = records.get(key);
+  return item?.record?.S ? (JSON.parse(item.record.S) as Record<string, unknown>) : undefined;
+};
+/** A record as an earlier delivery left it in the table. */
+const seedRecord = (key: string, record: Record<string, unknown>, version = 1) =>
+  records.set(key, { pk: { S: key }, version: { N: String(version) }, record: { S: JSON.stringify(record) } });
+
 let keyCounter = 0;
 beforeEach(() => {
   apigw.reset();
   secrets.reset();
   sqs.reset();
+  recordsClient.reset();
+  records = storeBackedRecords(recordsClient);
   keyCounter = 0;
   apigw
     .on(CreateApiKeyCommand)
@@ -101,7 +117,7 @@ describe('event sources', () => {
     expect(input).not.toHaveProperty('stageKeys');
   });
 
-  test('the key value is generated, recorded in the secret first, given to CreateApiKey, then the id is recorded', async () => {
+  test('the key value is generated, stored in the secret first, given to CreateApiKey; the record goes pending, then active', async () => {
     await run(sqsEvent(signup('acme-corp', { productCode: 'prod4k2j9x8l7', plan: 'gold' })));
 
     const name = 'keyprov/test/prod4k2j9x8l7/acme-corp/api-key';
@@ -109,22 +125,35 @@ describe('event sources', () => {
       Name: name,
       Tags: expect.arrayContaining([{ Key: 'managed-by', Value: 'api-key-provisioner' }]),
     });
-    const pending = JSON.parse(secrets.commandCalls(CreateSecretCommand)[0]?.args[0].input.SecretString ?? '{}');
-    expect(pending).toEqual({
+    const stored = JSON.parse(secrets.commandCalls(CreateSecretCommand)[0]?.args[0].input.SecretString ?? '{}');
+    expect(stored).toEqual({
       value: expect.stringMatching(/^[A-Za-z0-9]{40}$/),
+      customerId: 'acme-corp',
+      productCode: 'prod4k2j9x8l7',
+      apiKeyName: 'keyprov/test/prod4k2j9x8l7/acme-corp',
+    });
+    expect(keyValues()).toEqual([stored.value]);
+    // The secret is written once: the record's changes go to the table, never the value.
+    expect(secrets).toHaveReceivedCommandTimes(PutSecretValueCommand, 0);
+    const puts = recordsClient.commandCalls(PutItemCommand).map((call) => call.args[0].input);
+    expect(puts.map((put) => [put.ConditionExpression, put.Item?.version?.N, put.Item?.status?.S])).toEqual([
+      ['attribute_not_exists(pk)', '1', 'pending'],
+      ['version = :expected', '2', 'active'],
+    ]);
+    expect(JSON.stringify(puts)).not.toContain(stored.value);
+    expect(recordOf('prod4k2j9x8l7/acme-corp')).toEqual({
       customerId: 'acme-corp',
       productCode: 'prod4k2j9x8l7',
       // The body carries no occurredAt: its time is the queue's (lib/customer-key/lifecycle-order.ts).
       lastEventClock: 'queue',
       plan: 'gold',
       apiKeyName: 'keyprov/test/prod4k2j9x8l7/acme-corp',
+      secretArn: arnOf(name),
       createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
       lastEventAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      apiKeyId: 'key1',
+      status: 'active',
     });
-    expect(keyValues()).toEqual([pending.value]);
-    const put = secrets.commandCalls(PutSecretValueCommand)[0]?.args[0].input;
-    expect(put).toMatchObject({ SecretId: name, ClientRequestToken: expect.stringMatching(/^[0-9a-f-]{36}$/) });
-    expect(JSON.parse(put?.SecretString ?? '{}')).toEqual({ ...pending, apiKeyId: 'key1', status: 'active' });
   });
 
   test('every new key gets its own value', async () => {
@@ -176,9 +205,9 @@ describe('event sources', () => {
 
     expect(response.batchItemFailures).toEqual([]);
     expect(apigw.calls()).toHaveLength(0);
-    const tombstone = JSON.parse(secrets.commandCalls(CreateSecretCommand)[0]?.args[0].input.SecretString ?? '{}');
-    expect(tombstone).toMatchObject({ customerId: 'QnV5ZXIx', status, lastEventAt: expect.any(String) });
-    expect(tombstone).not.toHaveProperty('value');
+    // A tombstone is a record, and no secret: there is no value to keep.
+    expect(secrets).toHaveReceivedCommandTimes(CreateSecretCommand, 0);
+    expect(recordOf('prod4k2j9x8l7/QnV5ZXIx')).toMatchObject({ customerId: 'QnV5ZXIx', status, lastEventAt: expect.any(String) });
     expect(sentEvents()).toEqual([expect.objectContaining({ ...expected, customerId: 'QnV5ZXIx' })]);
   });
 
@@ -196,14 +225,17 @@ describe('event sources', () => {
 
 describe('idempotency', () => {
   const name = 'keyprov/test/_/hooli/api-key';
+  const value = 'V'.repeat(40);
   const record = {
-    value: 'V'.repeat(40),
     customerId: 'hooli',
     productCode: null,
     plan: null,
     apiKeyName: 'keyprov/test/_/hooli',
     createdAt: '2026-11-01T00:00:00.000Z',
+    secretArn: arnOf(name),
   };
+  const secretHolding = (content: Record<string, unknown>) => storedSecret(name, content);
+  const exists = () => secrets.on(CreateSecretCommand).rejects(new ResourceExistsException({ message: 'exists', ...meta(400) }));
 
   test('a repeat of a provisioned signup creates nothing and re-emits the same eventId as already-provisioned', async () => {
     await run(sqsEvent(signup('hooli')));
@@ -211,14 +243,12 @@ describe('idempotency', () => {
     sqs.resetHistory();
     apigw.resetHistory();
     secrets.resetHistory();
-    secrets.on(GetSecretValueCommand).resolves(storedSecret(name, { ...record, apiKeyId: 'key1' }));
 
     const response = await run(sqsEvent(signup('hooli')));
 
     expect(response.batchItemFailures).toEqual([]);
     expect(apigw.calls()).toHaveLength(0);
-    expect(secrets).toHaveReceivedCommandTimes(CreateSecretCommand, 0);
-    expect(secrets).toHaveReceivedCommandTimes(PutSecretValueCommand, 0);
+    expect(secrets.calls()).toHaveLength(0);
     expect(sentEvents()).toEqual([
       {
         ...first,
@@ -230,45 +260,45 @@ describe('idempotency', () => {
     ]);
   });
 
-  test('a secret without apiKeyId (stopped before the key existed) gets its key with the recorded value', async () => {
-    secrets.on(GetSecretValueCommand).resolves(storedSecret(name, record));
+  test("a pending record (stopped before the key existed) gets its key with the secret's value", async () => {
+    seedRecord('_/hooli', record);
+    secrets.on(GetSecretValueCommand).resolves(secretHolding({ value, customerId: 'hooli' }));
 
     await run(sqsEvent(signup('hooli')));
 
     expect(secrets).toHaveReceivedCommandTimes(CreateSecretCommand, 0);
-    expect(keyValues()).toEqual([record.value]);
-    expect(JSON.parse(secrets.commandCalls(PutSecretValueCommand)[0]?.args[0].input.SecretString ?? '{}')).toEqual({
-      ...record,
-      apiKeyId: 'key1',
-      status: 'active',
-    });
-    expect(sentEvents()).toEqual([expect.objectContaining({ outcome: 'provisioned', apiKeyId: 'key1' })]);
+    expect(keyValues()).toEqual([value]);
+    expect(recordOf('_/hooli')).toEqual({ ...record, apiKeyId: 'key1', status: 'active' });
+    expect(records.get('_/hooli')?.version?.N).toBe('2');
+    expect(sentEvents()).toEqual([expect.objectContaining({ outcome: 'provisioned', apiKeyId: 'key1', secretArn: arnOf(name) })]);
   });
 
   test('a 409 on CreateApiKey (the key exists, its id was not recorded) is resolved by looking the key up', async () => {
-    secrets.on(GetSecretValueCommand).resolves(storedSecret(name, record));
+    seedRecord('_/hooli', record);
+    secrets.on(GetSecretValueCommand).resolves(secretHolding({ value, customerId: 'hooli' }));
     apigw.on(CreateApiKeyCommand).rejects(new ConflictException({ message: 'API Key already exists', ...meta(409) }));
     apigw.on(GetApiKeysCommand).resolves({
       items: [
         { id: 'other', name: 'keyprov/test/_/hooli-2', value: 'W'.repeat(40) },
-        { id: 'found', name: 'keyprov/test/_/hooli', value: record.value },
+        { id: 'found', name: 'keyprov/test/_/hooli', value },
       ],
     });
 
     await run(sqsEvent(signup('hooli')));
 
     expect(apigw).toHaveReceivedCommandWith(GetApiKeysCommand, { nameQuery: 'keyprov/test/_/hooli', includeValues: true });
-    expect(JSON.parse(secrets.commandCalls(PutSecretValueCommand)[0]?.args[0].input.SecretString ?? '{}').apiKeyId).toBe('found');
+    expect(recordOf('_/hooli')?.apiKeyId).toBe('found');
     expect(sentEvents()).toEqual([expect.objectContaining({ type: 'api-key.provisioned', apiKeyId: 'found' })]);
   });
 
   test('the lookup follows GetApiKeys pages', async () => {
-    secrets.on(GetSecretValueCommand).resolves(storedSecret(name, record));
+    seedRecord('_/hooli', record);
+    secrets.on(GetSecretValueCommand).resolves(secretHolding({ value, customerId: 'hooli' }));
     apigw.on(CreateApiKeyCommand).rejects(new ConflictException({ message: 'API Key already exists', ...meta(409) }));
     apigw
       .on(GetApiKeysCommand)
       .resolvesOnce({ items: [{ id: 'x', name: 'keyprov/test/_/hooli', value: 'X'.repeat(40) }], position: 'p2' })
-      .resolves({ items: [{ id: 'found', name: 'keyprov/test/_/hooli', value: record.value }] });
+      .resolves({ items: [{ id: 'found', name: 'keyprov/test/_/hooli', value }] });
 
     await run(sqsEvent(signup('hooli')));
 
@@ -277,30 +307,99 @@ describe('idempotency', () => {
     expect(sentEvents()[0]).toMatchObject({ apiKeyId: 'found' });
   });
 
-  test('a 409 whose key is not listed yet hands the record back to SQS', async () => {
-    secrets.on(GetSecretValueCommand).resolves(storedSecret(name, record));
+  test('a 409 whose key is not listed yet hands the record back to SQS, to look again within seconds', async () => {
+    seedRecord('_/hooli', record);
+    secrets.on(GetSecretValueCommand).resolves(secretHolding({ value, customerId: 'hooli' }));
     apigw.on(CreateApiKeyCommand).rejects(new ConflictException({ message: 'API Key already exists', ...meta(409) }));
     apigw.on(GetApiKeysCommand).resolves({ items: [] });
+    sqs.on(GetQueueUrlCommand).resolves({ QueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/signups' });
+    sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Successful: [], Failed: [] });
     const event = sqsEvent(signup('hooli'));
 
     expect(failedIds(await run(event))).toEqual([event.Records[0]?.messageId]);
-    expect(secrets).toHaveReceivedCommandTimes(PutSecretValueCommand, 0);
+    expect(recordOf('_/hooli')).toEqual(record);
+    // "Not listed yet" carries a short delay (NOT_YET_RETRY_MS), not the whole visibility timeout.
+    const change = sqs.commandCalls(ChangeMessageVisibilityBatchCommand)[0]?.args[0].input;
+    expect(change?.Entries?.map((entry) => entry.VisibilityTimeout)).toEqual([2]);
   });
 
   test("losing the CreateSecret race uses the winner's value", async () => {
+    exists();
     secrets
       .on(GetSecretValueCommand)
-      .rejectsOnce(new ResourceNotFoundException({ message: 'not found', ...meta(400) }))
-      .resolves(storedSecret(name, record));
-    secrets.on(CreateSecretCommand).rejects(new ResourceExistsException({ message: 'exists', ...meta(400) }));
+      .resolves(secretHolding({ value, customerId: 'hooli', productCode: null, apiKeyName: 'keyprov/test/_/hooli' }));
 
     await run(sqsEvent(signup('hooli')));
 
-    expect(keyValues()).toEqual([record.value]);
+    expect(keyValues()).toEqual([value]);
     expect(sentEvents()).toEqual([expect.objectContaining({ type: 'api-key.provisioned', outcome: 'provisioned' })]);
   });
 
+  test('a record of the time before the table, found in the secret, is moved into the table on first touch', async () => {
+    exists();
+    const legacy = { ...record, secretArn: undefined, value, apiKeyId: 'old1', status: 'active', lastEventAt: '2026-11-01T00:00:00.000Z' };
+    secrets.on(GetSecretValueCommand).resolves(secretHolding(legacy));
+
+    await run(sqsEvent(signup('hooli')));
+
+    expect(apigw.calls()).toHaveLength(0);
+    expect(sentEvents()).toEqual([expect.objectContaining({ outcome: 'already-provisioned', apiKeyId: 'old1' })]);
+    const { value: _, secretArn: __, ...withoutValue } = legacy;
+    expect(recordOf('_/hooli')).toEqual({ ...withoutValue, secretArn: arnOf(name) });
+    expect(records.get('_/hooli')?.version?.N).toBe('1');
+    // The secret keeps what it is for: the value.
+    const put = secrets.commandCalls(PutSecretValueCommand)[0]?.args[0].input;
+    expect(JSON.parse(put?.SecretString ?? '{}')).toEqual({
+      value,
+      customerId: 'hooli',
+      productCode: null,
+      apiKeyName: 'keyprov/test/_/hooli',
+    });
+  });
+
+  test('a record item that does not parse is an environment error naming its key, never its content', async () => {
+    records.set('_/hooli', { pk: { S: '_/hooli' }, version: { N: '3' }, record: { S: `{"value":"${value}", broken` } });
+    const event = sqsEvent(signup('hooli'));
+
+    expect(failedIds(await run(event))).toEqual([event.Records[0]?.messageId]);
+    expect(apigw.calls()).toHaveLength(0);
+    expect(sentEvents()).toEqual([]);
+  });
+
+  test('a record whose version goes back (restored from a backup while in use) is an environment error, never overwritten', async () => {
+    seedRecord('_/hooli', record, 3);
+    secrets.on(GetSecretValueCommand).resolves(secretHolding({ value, customerId: 'hooli' }));
+    apigw.on(CreateApiKeyCommand).callsFake(async () => {
+      seedRecord('_/hooli', record, 1);
+      return { id: 'key1' };
+    });
+    const event = sqsEvent(signup('hooli'));
+
+    expect(failedIds(await run(event))).toEqual([event.Records[0]?.messageId]);
+    expect(records.get('_/hooli')?.version?.N).toBe('1');
+    expect(sentEvents()).toEqual([]);
+  });
+
+  test('a whole record left in the secret after its move into the table is reduced to the value when next read', async () => {
+    seedRecord('_/hooli', record);
+    const legacy = { ...record, secretArn: undefined, value, createdAt: '2026-11-01T00:00:00.000Z' };
+    secrets.on(GetSecretValueCommand).resolves(secretHolding(legacy));
+
+    await run(sqsEvent(signup('hooli')));
+
+    expect(keyValues()).toEqual([value]);
+    const put = secrets.commandCalls(PutSecretValueCommand)[0]?.args[0].input;
+    expect(JSON.parse(put?.SecretString ?? '{}')).toEqual({
+      value,
+      customerId: 'hooli',
+      productCode: null,
+      apiKeyName: 'keyprov/test/_/hooli',
+    });
+    expect(recordOf('_/hooli')).toMatchObject({ status: 'active', apiKeyId: 'key1' });
+  });
+
   test('a secret of that name that is not a key record is rejected, and nothing is created', async () => {
+    exists();
     secrets.on(GetSecretValueCommand).resolves({ ARN: arnOf(name), Name: name, SecretString: 'hunter2' });
 
     await run(sqsEvent(signup('hooli')));
@@ -534,6 +633,8 @@ describe('completion events', () => {
   });
 
   test('the provisioned eventId is the same for the same customer and product, different otherwise', async () => {
+    // Two deliveries of a/p1 in one batch race for its secret: the store answers the loser as Secrets Manager does.
+    storeBackedSecrets(secrets);
     await run(
       sqsEvent(signup('a', { productCode: 'p1' }), signup('a', { productCode: 'p1' }), signup('a'), signup('b', { productCode: 'p1' })),
     );

@@ -7,6 +7,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { APIGatewayClient, CreateApiKeyCommand } from '@aws-sdk/client-api-gateway';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   CreateSecretCommand,
   GetSecretValueCommand,
@@ -23,10 +24,12 @@ import { CUSTOMER_ID_PATTERN, PRODUCT_CODE_PATTERN } from '../../lib/customer-ke
 import { ACCOUNT_ID_PATTERN, DETAIL_TYPE_PATTERN, LICENSE_ARN_PATTERN } from '../../lib/messages/index.js';
 import type { CompletionEvent } from '../../lib/pipeline/completion.js';
 import { eventBridgeEnvelope, lambdaContext, marketplaceNotification, signup, snsEnvelope, sqsRecord } from '../helpers/events.js';
+import { storeBackedRecords } from '../helpers/secrets-mock.js';
 
 const apigw = mockClient(APIGatewayClient);
 const secrets = mockClient(SecretsManagerClient);
 const sqs = mockClient(SQSClient);
+const recordsClient = mockClient(DynamoDBClient);
 
 /**
  * The reasons of the documented reason table ("| reason | meaning |", in README.md or the docs/ it links to): the only
@@ -63,6 +66,8 @@ function freshMocks(): void {
   apigw.reset();
   secrets.reset();
   sqs.reset();
+  recordsClient.reset();
+  storeBackedRecords(recordsClient);
   let keys = 0;
   apigw.on(CreateApiKeyCommand).callsFake(async (input: { value: string }) => ({ id: `key${++keys}`, value: input.value, enabled: true }));
   secrets.on(GetSecretValueCommand).rejects(new ResourceNotFoundException({ message: 'not found', $metadata: { httpStatusCode: 400 } }));

@@ -90,8 +90,8 @@ describe('parseMessageBody: recognised sources', () => {
 
   test('a Marketplace subscribe-success notification inside an SNS envelope becomes a provision request', () => {
     const envelope = snsEnvelope(marketplaceNotification('subscribe-success', 'mp-cust-2'));
-    const parsed = parseMessageBody(body(envelope), '2000-01-01T00:00:00.000Z');
-    // The SNS Timestamp wins over SQS's SentTimestamp.
+    // SQS got it a second after SNS stamped it: the SNS Timestamp wins over SQS's SentTimestamp.
+    const parsed = parseMessageBody(body(envelope), new Date(Date.parse(envelope.Timestamp) + 1_000).toISOString());
     expect(parsed).toEqual({
       kind: 'provision',
       source: 'marketplace',

@@ -1,3 +1,4 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import '../helpers/metrics-enabled.js';
 import { APIGatewayClient, CreateApiKeyCommand, TooManyRequestsException } from '@aws-sdk/client-api-gateway';
 import {
@@ -11,10 +12,12 @@ import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler } from '../../functions/provision.js';
 import { lambdaContext, marketplaceNotification, signup, snsEnvelope, sqsEvent } from '../helpers/events.js';
+import { storeBackedRecords } from '../helpers/secrets-mock.js';
 
 const apigw = mockClient(APIGatewayClient);
 const secrets = mockClient(SecretsManagerClient);
 const sqs = mockClient(SQSClient);
+const recordsClient = mockClient(DynamoDBClient);
 const meta = (httpStatusCode: number) => ({ $metadata: { httpStatusCode } });
 
 /** The CloudWatch EMF documents the function printed during `run`: metric name → summed value, per dimension set. */
@@ -47,7 +50,8 @@ async function emfOf(run: () => Promise<unknown>) {
 }
 
 beforeEach(() => {
-  for (const mock of [apigw, secrets, sqs]) mock.reset();
+  for (const mock of [apigw, secrets, sqs, recordsClient]) mock.reset();
+  storeBackedRecords(recordsClient);
   secrets.on(GetSecretValueCommand).rejects(new ResourceNotFoundException({ message: 'not found', ...meta(400) }));
   secrets.on(CreateSecretCommand).callsFake(async (input: { Name: string }) => ({
     ARN: `arn:aws:secretsmanager:us-east-1:1:secret:${input.Name}-AbCdEf`,

@@ -3,6 +3,7 @@
  * fails, repairs whose effect does not show.
  */
 import type { ListedApiKey } from '../../lib/aws/api-gateway.js';
+import { UsageError } from '../../lib/command-line.js';
 import { apiKeyName, secretName } from '../../lib/customer-key/naming.js';
 import { confirmFindings } from '../../lib/ops/reconcile/confirm.js';
 import { compareState } from '../../lib/ops/reconcile/findings.js';
@@ -40,6 +41,7 @@ function world() {
         const key = keys.get(id);
         return key && { ...key, value: undefined };
       },
+      usagePlanStages: async (planId) => (planId === PLAN ? ['api1/prod'] : undefined),
       usagePlanKeyIds: async (planId, nameQuery) =>
         planId === PLAN ? new Set([...plan].filter((id) => !nameQuery || keys.get(id)?.name.startsWith(nameQuery))) : undefined,
       findApiKey: async (name, value) => [...keys.values()].find((k) => k.name === name && k.value === value)?.id,
@@ -68,6 +70,9 @@ function world() {
         if (secrets.has(secret.name)) return undefined;
         if (!faults.lostWrites) secrets.set(secret.name, secret.secretString);
         return { arn: `arn:${secret.name}`, name: secret.name, secretString: secret.secretString };
+      },
+      putSecretValue: async (name, secretString) => {
+        if (!faults.lostWrites) secrets.set(name, secretString);
       },
     },
   };
@@ -150,7 +155,7 @@ describe('a repair whose effect does not show is not fixed', () => {
     [
       'a restored secret',
       (w: ReturnType<typeof world>) => w.customer('orphan', { createdMinutesAgo: 60 }),
-      /does not hold the restored record/,
+      /does not hold the key's value, or the record not the key/,
     ],
     [
       'a disabled key',
@@ -196,5 +201,28 @@ describe('a repair whose effect does not show is not fixed', () => {
       { ...fixed, outcome: 'not-confirmed', detail: expect.stringMatching(/second pass still finds it/) },
       other,
     ]);
+  });
+});
+
+describe('a usage plan the map names that does not exist', () => {
+  test('--fix stops before any repair, naming the plan (GetUsagePlan first: moto lists an unknown plan as empty)', async () => {
+    const w = world();
+    w.customer('acme', { createdMinutesAgo: 60, status: 'active' });
+    const added: string[] = [];
+    const stores: ReconcileStores = {
+      ...w.stores,
+      apiKeys: {
+        ...w.stores.apiKeys,
+        // moto's answer for an unknown plan: an empty list, not a 404.
+        usagePlanKeyIds: async () => new Set<string>(),
+        addToUsagePlan: async (planId, id) => {
+          added.push(`${planId}/${id}`);
+        },
+      },
+    };
+    const run = reconcile(stores, { ...settings, usagePlans: { [PRODUCT]: 'nosuchplan' }, fix: true });
+    await expect(run).rejects.toThrow(UsageError);
+    await expect(run).rejects.toThrow(/usage plan nosuchplan .*does not exist/);
+    expect(added).toEqual([]);
   });
 });

@@ -172,7 +172,8 @@ describe('createRateLimiter: probing up to the account quota', () => {
       const { clock, limiter } = limiterAt(options);
       for (let i = 0; i < 30; i++) {
         limiter.onThrottle();
-        clock.advance(60_000);
+        // Past the calm time (two slots at the floor: 8 s at 0.25/s), within the idle reset, which forgets cuts.
+        clock.advance(10_000);
         limiter.take();
       }
       return limiter.rate;
@@ -192,6 +193,21 @@ describe('createRateLimiter: probing up to the account quota', () => {
     expect(limiter.rate).toBe(4);
     heldBackSuccesses(limiter, clock, 1);
     expect(limiter.rate).toBe(5);
+  });
+
+  test('after an idle spell a cut is forgotten too: a warm instance throttled down to the floor starts again at its share, probing fast', () => {
+    const { clock, limiter } = limiterAt({ ...probing, idleResetMs: 30_000 });
+    for (let i = 0; i < 10; i++) {
+      limiter.onThrottle();
+      clock.advance(10_000); // past the calm time, within the idle reset
+      limiter.take();
+    }
+    expect(limiter.rate).toBe(1); // the floor: share ÷ 4
+    clock.advance(30_001);
+    limiter.take();
+    expect(limiter.rate).toBe(4);
+    heldBackSuccesses(limiter, clock, 1);
+    expect(limiter.rate).toBe(5); // the fast probe again: + share × 0.25
   });
 });
 
@@ -508,6 +524,25 @@ describe('createRateLimiter: told how many instances are busy (fleetAware)', () 
     expect(limiter.rate).toBe(1.25);
     limiter.setFleetSize?.(2);
     expect(limiter.rate).toBe(2.5);
+  });
+
+  test('the idle reset forgets a throttle: told its size again, it takes its fair share, not the cut rate', () => {
+    const { clock, limiter } = awareAt({ idleResetMs: 30_000 });
+    limiter.setFleetSize?.(1);
+    limiter.setFleetSize?.(1);
+    expect(limiter.rate).toBe(5);
+    for (let i = 0; i < 10; i++) {
+      limiter.onThrottle();
+      clock.advance(10_000);
+      limiter.take();
+    }
+    expect(limiter.rate).toBe(1.25 / 4); // the floor
+    clock.advance(30_001);
+    limiter.take();
+    expect(limiter.rate).toBe(1.25);
+    limiter.setFleetSize?.(1);
+    limiter.setFleetSize?.(1);
+    expect(limiter.rate).toBe(5);
   });
 
   test('a limiter that is not fleetAware ignores setFleetSize (and keeps its fast probe)', () => {

@@ -15,7 +15,8 @@ import {
   NotFoundException,
   UpdateApiKeyCommand,
 } from '@aws-sdk/client-api-gateway';
-import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { type AttributeValue, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -25,22 +26,26 @@ import type { CompletionEvent } from '../../lib/pipeline/completion.js';
 import { createDeps } from '../../lib/pipeline/deps.js';
 import { createBatchHandler, messageGroupId } from '../../lib/pipeline/process-batch.js';
 import { lambdaContext, marketplaceNotification, signup, snsEnvelope, sqsEvent } from '../helpers/events.js';
-import { storeBackedSecrets } from '../helpers/secrets-mock.js';
+import { storeBackedRecords, storeBackedSecrets, storedState } from '../helpers/secrets-mock.js';
 
 const apigw = mockClient(APIGatewayClient);
 const secretsClient = mockClient(SecretsManagerClient);
 const sqs = mockClient(SQSClient);
+const recordsClient = mockClient(DynamoDBClient);
 const meta = (httpStatusCode: number) => ({ $metadata: { httpStatusCode } });
 const PLAN = 'plan1';
 const PRODUCT = 'prod4k2j9x8l7';
 
 let stored: Map<string, string>;
+let items: Map<string, Record<string, AttributeValue>>;
 
 let keys: number;
 beforeEach(() => {
   apigw.reset();
   secretsClient.reset();
   sqs.reset();
+  recordsClient.reset();
+  items = storeBackedRecords(recordsClient);
   stored = storeBackedSecrets(secretsClient);
   keys = 0;
   apigw.on(CreateApiKeyCommand).callsFake(async () => ({ id: `key${++keys}` }));
@@ -65,7 +70,7 @@ const events = (): CompletionEvent[] =>
     .commandCalls(SendMessageBatchCommand)
     .flatMap((c) => c.args[0].input.Entries ?? [])
     .map((e) => JSON.parse(e.MessageBody ?? '{}') as CompletionEvent);
-const record = (name: string) => JSON.parse(stored.get(name) ?? '{}') as Record<string, unknown>;
+const record = (name: string) => storedState(items, stored, name);
 const SECRET = `keyprov/test/${PRODUCT}/acme/api-key`;
 const conflict = () =>
   new ConflictException({ message: 'Unable to complete operation due to concurrent modification. Please try again later.', ...meta(409) });
@@ -240,8 +245,11 @@ describe('an unsubscribe racing a subscribe of the same customer never leaves an
   test("a provisioning whose final write would hide a revoke disables its key instead ('stale')", async () => {
     // The revoke lands while CreateApiKey runs.
     apigw.on(CreateApiKeyCommand).callsFake(async () => {
-      const pending = record(SECRET);
-      stored.set(SECRET, JSON.stringify({ ...pending, status: 'revoked', lastEventAt: new Date(Date.now() + 1000).toISOString() }));
+      const key = `${PRODUCT}/acme`;
+      const item = items.get(key);
+      const pending = JSON.parse(item?.record?.S ?? '{}');
+      const revoked = { ...pending, status: 'revoked', lastEventAt: new Date(Date.now() + 1000).toISOString() };
+      items.set(key, { pk: { S: key }, version: { N: String(Number(item?.version?.N) + 1) }, record: { S: JSON.stringify(revoked) } });
       return { id: 'key-raced' };
     });
 
@@ -299,7 +307,7 @@ describe('plan moves (ON_ENTITLEMENT_UPDATED=move-to-configured-plan)', () => {
     expect(order()).toEqual(['CreateUsagePlanKeyCommand', 'DeleteUsagePlanKeyCommand']);
   });
 
-  test('A→B→A→B writes a secret version each time (the token includes the notification time)', async () => {
+  test('A→B→A→B moves the key each time: each move a conditional write of the record, one version more', async () => {
     const plans = ['plana', 'planb', 'plana', 'planb'];
     for (const [i, plan] of plans.entries()) {
       if (i === 0) active('planb');
@@ -307,8 +315,14 @@ describe('plan moves (ON_ENTITLEMENT_UPDATED=move-to-configured-plan)', () => {
       await run(sqsEvent(entitlementUpdated(`2026-02-0${i + 1}T00:00:00Z`)));
       expect(record(SECRET).usagePlanId).toBe(plan);
     }
-    const tokens = secretsClient.commandCalls(PutSecretValueCommand).map((c) => c.args[0].input.ClientRequestToken);
-    expect(new Set(tokens).size).toBe(4);
+    const writes = recordsClient.commandCalls(PutItemCommand).map((c) => c.args[0].input);
+    expect(writes.map((w) => [w.ConditionExpression, w.Item?.version?.N])).toEqual([
+      ['attribute_not_exists(pk)', '1'],
+      ['version = :expected', '2'],
+      ['version = :expected', '3'],
+      ['version = :expected', '4'],
+      ['version = :expected', '5'],
+    ]);
   });
 });
 

@@ -1,3 +1,4 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import '../helpers/debug-logging.js';
 import '../helpers/metrics-enabled.js';
 import { APIGatewayClient, CreateApiKeyCommand, TooManyRequestsException } from '@aws-sdk/client-api-gateway';
@@ -13,19 +14,20 @@ import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler } from '../../functions/provision.js';
 import { lambdaContext, signup, sqsEvent } from '../helpers/events.js';
+import { storeBackedRecords } from '../helpers/secrets-mock.js';
 
 const apigw = mockClient(APIGatewayClient);
 const secrets = mockClient(SecretsManagerClient);
 const sqs = mockClient(SQSClient);
+const recordsClient = mockClient(DynamoDBClient);
+storeBackedRecords(recordsClient);
 
 test('at DEBUG, no log line holds the key value; every line has the Lambda context, every record line a correlation id', async () => {
   const winner = {
     value: 'W1nn3rV4lu3ThatMustNeverLeak0123456789ab',
     customerId: 'acme',
     productCode: null,
-    plan: null,
     apiKeyName: 'n',
-    createdAt: '',
   };
   apigw
     .on(CreateApiKeyCommand)
@@ -36,7 +38,6 @@ test('at DEBUG, no log line holds the key value; every line has the Lambda conte
     .on(GetSecretValueCommand)
     .rejects(new ResourceNotFoundException({ message: 'not found', $metadata: { httpStatusCode: 400 } }))
     .on(GetSecretValueCommand, { SecretId: 'keyprov/test/_/acme/api-key' })
-    .rejectsOnce(new ResourceNotFoundException({ message: 'not found', $metadata: { httpStatusCode: 400 } }))
     .resolves({ ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:a-AbCdEf', Name: 'a', SecretString: JSON.stringify(winner) });
   secrets
     .on(CreateSecretCommand)

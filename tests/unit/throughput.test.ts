@@ -9,6 +9,7 @@ import {
   ServiceUnavailableException,
   TooManyRequestsException,
 } from '@aws-sdk/client-api-gateway';
+import { type AttributeValue, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import {
   CreateSecretCommand,
   GetSecretValueCommand,
@@ -25,10 +26,12 @@ import { DeadlineError, RetryableError, ThrottledError, TransientError } from '.
 import { createDeps } from '../../lib/pipeline/deps.js';
 import { createBatchHandler, redeliveryDelaySeconds } from '../../lib/pipeline/process-batch.js';
 import { lambdaContext, signup, sqsEvent } from '../helpers/events.js';
+import { storeBackedRecords } from '../helpers/secrets-mock.js';
 
 const apigw = mockClient(APIGatewayClient);
 const secrets = mockClient(SecretsManagerClient);
 const sqs = mockClient(SQSClient);
+const recordsClient = mockClient(DynamoDBClient);
 
 const SIGNUP_QUEUE_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/signups';
 const meta = (httpStatusCode: number) => ({ $metadata: { httpStatusCode } });
@@ -60,6 +63,8 @@ beforeEach(() => {
   apigw.reset();
   secrets.reset();
   sqs.reset();
+  recordsClient.reset();
+  storeBackedRecords(recordsClient);
   createApiKeyTimes = [];
   keyCounter = 0;
   secrets.on(GetSecretValueCommand).rejects(new ResourceNotFoundException({ message: 'not found', ...meta(400) }));
@@ -119,16 +124,25 @@ describe('pacing of API Gateway calls', () => {
     let maxActive = 0;
     let creating = 0;
     let maxCreating = 0;
-    // A record is in progress from its first call (GetSecretValue) to its last (PutSecretValue); it reads its
-    // secret again before that last write.
+    // A record is in progress from its first call (reading its record) to its last (writing it active).
     const started = new Set<string>();
-    secrets.on(GetSecretValueCommand).callsFake(async (input: { SecretId: string }) => {
-      if (!started.has(input.SecretId)) {
-        started.add(input.SecretId);
+    const items = new Map<string, Record<string, AttributeValue>>();
+    recordsClient.on(GetItemCommand).callsFake(async (input: { Key: { pk: { S: string } } }) => {
+      if (!started.has(input.Key.pk.S)) {
+        started.add(input.Key.pk.S);
         active++;
       }
       maxActive = Math.max(maxActive, active);
-      throw new ResourceNotFoundException({ message: 'not found', ...meta(400) });
+      const item = items.get(input.Key.pk.S);
+      return item ? { Item: item } : {};
+    });
+    recordsClient.on(PutItemCommand).callsFake(async (input: { Item: Record<string, AttributeValue> & { pk: { S: string } } }) => {
+      items.set(input.Item.pk.S, input.Item);
+      if (input.Item.status?.S === 'active') {
+        await sleep(5);
+        active--;
+      }
+      return {};
     });
     secrets.on(CreateSecretCommand).callsFake(async (input: { Name: string }) => {
       creating++;
@@ -137,17 +151,13 @@ describe('pacing of API Gateway calls', () => {
       creating--;
       return { ARN: arnOf(input.Name), Name: input.Name };
     });
-    secrets.on(PutSecretValueCommand).callsFake(async () => {
-      await sleep(5);
-      active--;
-      return {};
-    });
     const run = buildHandler({ API_GATEWAY_RATE_PER_SECOND: '100' });
 
     const response = await run(sqsEvent(...customers(6)));
 
     expect(response.batchItemFailures).toEqual([]);
-    expect(secrets).toHaveReceivedCommandTimes(PutSecretValueCommand, 6);
+    // Each key: its record written pending, then active (the secret is written once, by CreateSecret).
+    expect(recordsClient).toHaveReceivedCommandTimes(PutItemCommand, 12);
     expect(maxActive).toBe(2);
     expect(maxCreating).toBe(2);
     expect(active).toBe(0);

@@ -5,7 +5,13 @@
  */
 import fc from 'fast-check';
 import { DeadlineError } from '../../lib/errors.js';
-import { createWriteTurns, type Turn, type TurnStore, type WriteTurnsOptions } from '../../lib/quota/usage-plan-turns.js';
+import {
+  createWriteTurns,
+  type Timeline,
+  type TimelineStore,
+  type Turn,
+  type WriteTurnsOptions,
+} from '../../lib/quota/usage-plan-turns.js';
 
 const T0 = 1_000_000;
 
@@ -42,42 +48,47 @@ function virtualTime(start = T0) {
 }
 type VirtualTime = ReturnType<typeof virtualTime>;
 
+/** A claim as the store saw it: the seq it expected, and the claim's time and end (the claimer's clock). */
 interface Claim {
-  expected: number | 'idle';
+  expected: number | undefined;
   now: number;
   end: number;
   ok: boolean;
 }
 
 /**
- * The documented `claim`: sets `busyUntil` to `end` if it is `expected` ('idle': absent or at most `now`), else
- * answers what it holds (absent: `now`, as the DynamoDB adapter does). With `latencyMs`, a claim is decided that long
+ * The documented `claim`: sets the timeline to the claim if its seq is `expectedSeq` (undefined: no timeline), else
+ * answers the timeline it holds; it compares no times. `busyUntil` starts it with a claim of another instance made at
+ * `claimedAt` (default T0, on the same clock as the test's instances). With `latencyMs`, a claim is decided that long
  * after it was sent (on the virtual clock).
  */
-function memoryStore(options: { busyUntil?: number; time?: VirtualTime; latencyMs?: number } = {}) {
-  const state = { busyUntil: options.busyUntil };
+function memoryStore(options: { busyUntil?: number; claimedAt?: number; time?: VirtualTime; latencyMs?: number } = {}) {
+  const state: { timeline: Timeline | undefined } = {
+    timeline:
+      options.busyUntil === undefined ? undefined : { seq: 1, by: 'another', claimedAt: options.claimedAt ?? T0, end: options.busyUntil },
+  };
   const claims: Claim[] = [];
-  const store: TurnStore = {
-    async claim(expected, now, end) {
+  const store: TimelineStore = {
+    async claim(expectedSeq, next) {
       if (options.latencyMs && options.time) await options.time.sleep(options.latencyMs);
-      const held = state.busyUntil;
-      const ok = expected === 'idle' ? held === undefined || held <= now : held === expected;
-      claims.push({ expected, now, end, ok });
-      if (!ok) return { ok: false, current: held ?? now };
-      state.busyUntil = end;
+      const held = state.timeline;
+      const ok = held?.seq === expectedSeq;
+      claims.push({ expected: expectedSeq, now: next.claimedAt, end: next.end, ok });
+      if (!ok) return { ok: false, current: held };
+      state.timeline = { ...next };
       return { ok: true };
     },
   };
-  return { store, state, claims };
+  return { store, state, claims, busyUntil: () => state.timeline?.end };
 }
 
 /** Records the claims one instance makes through `store`. */
-function recording(store: TurnStore) {
+function recording(store: TimelineStore) {
   const claims: Claim[] = [];
-  const recorded: TurnStore = {
-    async claim(expected, now, end) {
-      const answer = await store.claim(expected, now, end);
-      claims.push({ expected, now, end, ok: answer.ok });
+  const recorded: TimelineStore = {
+    async claim(expectedSeq, next) {
+      const answer = await store.claim(expectedSeq, next);
+      claims.push({ expected: expectedSeq, now: next.claimedAt, end: next.end, ok: answer.ok });
       return answer;
     },
   };
@@ -85,7 +96,7 @@ function recording(store: TurnStore) {
 }
 
 /** Turns on virtual time; initialWriteMs 200 unless given (not the default: the numbers below follow from it). */
-function turnsOn(time: VirtualTime, store: TurnStore, options: Partial<WriteTurnsOptions> = {}) {
+function turnsOn(time: VirtualTime, store: TimelineStore, options: Partial<WriteTurnsOptions> = {}) {
   return createWriteTurns({ store, now: time.now, sleep: time.sleep, initialWriteMs: 200, ...options });
 }
 
@@ -117,16 +128,30 @@ describe('createWriteTurns: the shared timeline', () => {
     const memory = memoryStore();
     const { begin } = await takeAt(time, turnsOn(time, memory.store));
     expect(begin).toBe(T0);
-    expect(memory.claims).toEqual([{ expected: 'idle', now: T0, end: T0 + 200, ok: true }]);
-    expect(memory.state.busyUntil).toBe(T0 + 200);
+    expect(memory.claims).toEqual([{ expected: undefined, now: T0, end: T0 + 200, ok: true }]);
+    expect(memory.busyUntil()).toBe(T0 + 200);
   });
 
-  test('a timeline that ended in the past is idle: the turn begins at once', async () => {
+  test('a timeline whose last turn (its own) ended in the past: the next turn begins at once', async () => {
     const time = virtualTime();
-    const memory = memoryStore({ busyUntil: T0 - 5_000 });
+    const memory = memoryStore();
+    const turns = turnsOn(time, memory.store, { initialWriteMs: 80 });
+    await takeAt(time, turns);
+    time.advance(5_000);
+    const { begin } = await takeAt(time, turns);
+    expect(begin).toBe(T0 + 5_000);
+    expect(memory.claims).toEqual([
+      { expected: undefined, now: T0, end: T0 + 80, ok: true },
+      { expected: 1, now: T0 + 5_000, end: T0 + 5_080, ok: true },
+    ]);
+  });
+
+  test('a claim of another instance whose clock it does not know yet is waited for at most its reserved time after it is read', async () => {
+    const time = virtualTime();
+    // Claimed 5.2 s ago for 200 ms (on the same clock, which this instance cannot know): it waits 200 ms too many.
+    const memory = memoryStore({ busyUntil: T0 - 5_000, claimedAt: T0 - 5_200 });
     const { begin } = await takeAt(time, turnsOn(time, memory.store, { initialWriteMs: 80 }));
-    expect(begin).toBe(T0);
-    expect(memory.claims).toEqual([{ expected: 'idle', now: T0, end: T0 + 80, ok: true }]);
+    expect(begin).toBe(T0 + 200);
   });
 
   test('the claims of one instance go one by one: two takes at once cost two claims, the second turn follows the first', async () => {
@@ -139,8 +164,8 @@ describe('createWriteTurns: the shared timeline', () => {
     await both;
     expect(begins).toEqual([T0, T0 + 200]);
     expect(memory.claims).toEqual([
-      { expected: 'idle', now: T0, end: T0 + 200, ok: true },
-      { expected: T0 + 200, now: T0, end: T0 + 400, ok: true },
+      { expected: undefined, now: T0, end: T0 + 200, ok: true },
+      { expected: 1, now: T0, end: T0 + 400, ok: true },
     ]);
   });
 
@@ -154,22 +179,23 @@ describe('createWriteTurns: the shared timeline', () => {
 
     expect((await takeAt(time, turnsA)).begin).toBe(T0);
     time.advance(10);
-    // B has seen nothing yet: it asks for an idle timeline, learns A's end and queues behind it.
+    // B has seen nothing yet: it asks for an empty timeline, learns A's claim and queues behind it. Not knowing A's
+    // clock, it puts A's end the claim's age (10 ms) later than it is: never earlier.
     const takenB = turnsB.take(60_000).then(() => time.now());
     await flush();
     expect(b.claims).toEqual([
-      { expected: 'idle', now: T0 + 10, end: T0 + 210, ok: false },
-      { expected: T0 + 200, now: T0 + 10, end: T0 + 400, ok: true },
+      { expected: undefined, now: T0 + 10, end: T0 + 210, ok: false },
+      { expected: 1, now: T0 + 10, end: T0 + 410, ok: true },
     ]);
-    // A still believes its own end is the timeline's: one lost claim, then it queues behind B.
+    // A still believes its own claim is the timeline's last: one lost claim, then it queues behind B.
     const claimsBefore = a.claims.length;
-    expect((await takeAt(time, turnsA)).begin).toBe(T0 + 400);
-    expect(await takenB).toBe(T0 + 200);
+    expect((await takeAt(time, turnsA)).begin).toBe(T0 + 410);
+    expect(await takenB).toBe(T0 + 210);
     expect(a.claims.slice(claimsBefore)).toEqual([
-      { expected: T0 + 200, now: T0 + 10, end: T0 + 400, ok: false },
-      { expected: T0 + 400, now: T0 + 10, end: T0 + 600, ok: true },
+      { expected: 1, now: T0 + 10, end: T0 + 400, ok: false },
+      { expected: 2, now: T0 + 10, end: T0 + 610, ok: true },
     ]);
-    expect(memory.state.busyUntil).toBe(T0 + 600);
+    expect(memory.busyUntil()).toBe(T0 + 610);
   });
 
   test('two instances on one store never get overlapping turns (property)', async () => {
@@ -218,6 +244,150 @@ describe('createWriteTurns: the shared timeline', () => {
         }
       }),
       { numRuns: 150, seed: 20_240_611 },
+    );
+  });
+});
+
+describe('createWriteTurns: instances whose clocks differ (issue 23, hazard 8)', () => {
+  /** Instance A on the true clock, instance B on a clock `skewMs` ahead of it (behind when negative); one store. */
+  function twoClocks(skewMs: number, options: Partial<WriteTurnsOptions> = {}) {
+    const time = virtualTime();
+    const memory = memoryStore();
+    const a = turnsOn(time, memory.store, { id: 'a', ...options });
+    const b = turnsOn(time, memory.store, { id: 'b', now: () => time.now() + skewMs, ...options });
+    /** Takes a turn of `turns`; resolves with when it began on the true clock. */
+    const take = (turns: ReturnType<typeof createWriteTurns>) => turns.take(600_000).then(() => time.now());
+    return { time, memory, a, b, take };
+  }
+
+  test.each([
+    ['10 s fast', 10_000],
+    ['10 s slow', -10_000],
+    ['2 minutes slow (more than maxAheadMs)', -120_000],
+    ['2 minutes fast', 120_000],
+  ])('B, %s, takes its turn when A’s ends: neither inside it nor the skew later', async (_what, skewMs) => {
+    const { time, a, b, take } = twoClocks(skewMs);
+    const beganA = take(a);
+    await time.run();
+    expect(await beganA).toBe(T0);
+    time.advance(10);
+    const beganB = take(b);
+    await time.run();
+    // A reserved 200 ms; B read A's claim 10 ms after it was made and cannot tell that age from a clock offset.
+    expect(await beganB).toBeGreaterThanOrEqual(T0 + 200);
+    expect(await beganB).toBeLessThanOrEqual(T0 + 210);
+  });
+
+  test('A, after B (10 s fast) claimed, queues behind B’s turn, not 10 s later', async () => {
+    const { time, a, b, take } = twoClocks(10_000);
+    const beganB = take(b);
+    await time.run();
+    time.advance(10);
+    const beganA = take(a);
+    await time.run();
+    expect(await beganB).toBe(T0);
+    expect(await beganA).toBeGreaterThanOrEqual(T0 + 200);
+    expect(await beganA).toBeLessThanOrEqual(T0 + 210);
+  });
+
+  test('what B learnt from a fresh claim of A corrects a stale one later: B hands over when A’s turn ends', async () => {
+    const { time, a, b, take } = twoClocks(-30_000);
+    // B reads A's claim the moment it is made (no age): its bound on A's clock is exact.
+    const first = Promise.all([take(a), take(b)]);
+    await time.run();
+    expect(await first).toEqual([T0, T0 + 200]);
+    time.advance(1_000); // T0 + 1200
+    // A has not read B's clock before: it takes B's claim (made at T0, 400 ms reserved) as made just now.
+    const secondA = take(a);
+    await flush();
+    time.advance(300);
+    // B reads A's new claim 300 ms after it was made: what it learnt before puts A's end where it is, not 300 ms later
+    // (but for the drift the clocks may have had since: 1 ms a second, 1.5 ms here).
+    const secondB = take(b);
+    await time.run();
+    expect(await secondA).toBe(T0 + 1_600);
+    expect(await secondB).toBeGreaterThanOrEqual(T0 + 1_800);
+    expect(await secondB).toBeLessThanOrEqual(T0 + 1_802);
+  });
+
+  test('a learnt offset ages by the drift clocks may have (1 ms a second): A’s clock slowing down never puts B inside A’s turn', async () => {
+    const time = virtualTime();
+    const memory = memoryStore();
+    // A's clock runs 0.5 ms a second slow against the true one (the fastest NTP slew); B's is true.
+    const aNow = () => T0 + (time.now() - T0) * 0.9995;
+    const a = turnsOn(time, memory.store, { id: 'a', now: aNow });
+    const b = turnsOn(time, memory.store, { id: 'b' });
+    const take = (turns: ReturnType<typeof createWriteTurns>) => turns.take(600_000).then(() => time.now());
+    // B learns A's clock exactly (it reads A's claim the moment it is made), then an hour passes.
+    const first = Promise.all([take(a), take(b)]);
+    await time.run();
+    expect(await first).toEqual([T0, T0 + 200]);
+    time.advance(3_600_000);
+    // A claims (it reads B's old claim first, and waits its 400 ms), B reads A's claim 100 ms later.
+    const laterA = take(a);
+    await flush();
+    time.advance(100);
+    const laterB = take(b);
+    await time.run();
+    const beganA = await laterA;
+    // A's turn ends 200 ms of A's clock after it began: a little more on the true clock. B does not begin before.
+    expect(await laterB).toBeGreaterThanOrEqual(beganA + 200 / 0.9995);
+  });
+
+  test('two instances whose clocks differ by up to 5 minutes never get overlapping turns (property)', async () => {
+    const write = fc.record({
+      instance: fc.constantFrom(0, 1),
+      arrivesAfterMs: fc.integer({ min: 0, max: 400 }),
+      writeMs: fc.integer({ min: 20, max: 300 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(write, { minLength: 2, maxLength: 20 }),
+        fc.integer({ min: -300_000, max: 300_000 }),
+        fc.integer({ min: 0, max: 5 }),
+        async (writes, skewMs, latencyMs) => {
+          const time = virtualTime();
+          const memory = memoryStore({ time, latencyMs });
+          const instances = [0, skewMs].map((skew, i) => {
+            const store = recording(memory.store);
+            const now = () => time.now() + skew;
+            return {
+              skew,
+              store,
+              turns: turnsOn(time, store.store, { id: `i${i}`, now, maxClaims: 1_000 }),
+              taken: 0,
+              begins: [] as number[],
+            };
+          });
+          const flows = writes.map(async ({ instance, arrivesAfterMs, writeMs }) => {
+            const me = instances[instance];
+            if (!me) throw new Error('no such instance');
+            await time.sleep(arrivesAfterMs);
+            const k = me.taken++;
+            const turn = await me.turns.take(600_000);
+            me.begins[k] = time.now();
+            await time.sleep(writeMs);
+            turn.end(true);
+          });
+          const done = Promise.all(flows);
+          done.catch(() => undefined);
+          await time.run();
+          await done;
+          // Each turn from its begin (the true clock) to the end its instance reserved (its clock, put on the true one).
+          const turns = instances.flatMap(({ skew, store, begins }) => {
+            const ends = store.claims.filter((c) => c.ok).map((c) => c.end - skew);
+            expect(ends).toHaveLength(begins.length);
+            return begins.map((begin, k) => ({ begin, end: ends[k] ?? Number.NaN }));
+          });
+          expect(turns).toHaveLength(writes.length);
+          turns.sort((x, y) => x.begin - y.begin);
+          for (const [i, turn] of turns.entries()) {
+            const previous = turns[i - 1];
+            if (previous) expect(turn.begin).toBeGreaterThanOrEqual(previous.end);
+          }
+        },
+      ),
+      { numRuns: 100, seed: 20_261_206 },
     );
   });
 });
@@ -296,12 +466,12 @@ describe('createWriteTurns: the deadline and a timeline far ahead', () => {
     const taken = takeAt(time, turns, 4_999);
     await expect(taken).rejects.toThrow(DeadlineError);
     await expect(taken).rejects.toMatchObject({ retryAfterMs: 5_000 });
-    expect(memory.state.busyUntil).toBe(T0 + 5_000);
-    expect(memory.claims).toEqual([{ expected: 'idle', now: T0, end: T0 + 200, ok: false }]);
+    expect(memory.busyUntil()).toBe(T0 + 5_000);
+    expect(memory.claims).toEqual([{ expected: undefined, now: T0, end: T0 + 200, ok: false }]);
     expect(onStoreError).not.toHaveBeenCalled();
     // A wait of exactly maxWaitMs is taken; the failed take left the instance's claims in order.
     expect((await takeAt(time, turns, 5_000)).begin).toBe(T0 + 5_000);
-    expect(memory.state.busyUntil).toBe(T0 + 5_200);
+    expect(memory.busyUntil()).toBe(T0 + 5_200);
   });
 
   test('an instance that knows its own queue is too long throws without asking the store', async () => {
@@ -317,17 +487,28 @@ describe('createWriteTurns: the deadline and a timeline far ahead', () => {
     expect(memory.claims).toHaveLength(1);
   });
 
-  test('a timeline end further ahead than maxAheadMs (60 s) is taken over: the turn begins at once', async () => {
+  test('a claim that reserves more than maxAheadMs (60 s: a broken item) is taken over: the turn begins at once', async () => {
     const time = virtualTime();
     const far = T0 + 86_400_000;
     const memory = memoryStore({ busyUntil: far });
     const { begin } = await takeAt(time, turnsOn(time, memory.store), 1_000);
     expect(begin).toBe(T0);
     expect(memory.claims).toEqual([
-      { expected: 'idle', now: T0, end: T0 + 200, ok: false },
-      { expected: far, now: T0, end: T0 + 200, ok: true },
+      { expected: undefined, now: T0, end: T0 + 200, ok: false },
+      { expected: 1, now: T0, end: T0 + 200, ok: true },
     ]);
-    expect(memory.state.busyUntil).toBe(T0 + 200);
+    expect(memory.busyUntil()).toBe(T0 + 200);
+  });
+
+  test('a claim whose times do not read as numbers is over: the turn begins at once, claimed over its seq', async () => {
+    const time = virtualTime();
+    const memory = memoryStore({ busyUntil: Number.NaN, claimedAt: Number.NaN });
+    const { begin } = await takeAt(time, turnsOn(time, memory.store), 1_000);
+    expect(begin).toBe(T0);
+    expect(memory.claims.map(({ expected, ok }) => ({ expected, ok }))).toEqual([
+      { expected: undefined, ok: false },
+      { expected: 1, ok: true },
+    ]);
   });
 
   test('a timeline end exactly maxAheadMs ahead is waited for', async () => {
@@ -335,7 +516,7 @@ describe('createWriteTurns: the deadline and a timeline far ahead', () => {
     const memory = memoryStore({ busyUntil: T0 + 60_000 });
     const { begin } = await takeAt(time, turnsOn(time, memory.store), 60_000);
     expect(begin).toBe(T0 + 60_000);
-    expect(memory.state.busyUntil).toBe(T0 + 60_200);
+    expect(memory.busyUntil()).toBe(T0 + 60_200);
   });
 
   test('maxAheadMs is an option', async () => {
@@ -343,7 +524,7 @@ describe('createWriteTurns: the deadline and a timeline far ahead', () => {
     const memory = memoryStore({ busyUntil: T0 + 2_001 });
     const { begin } = await takeAt(time, turnsOn(time, memory.store, { maxAheadMs: 2_000 }), 1_000);
     expect(begin).toBe(T0);
-    expect(memory.state.busyUntil).toBe(T0 + 200);
+    expect(memory.busyUntil()).toBe(T0 + 200);
   });
 });
 
@@ -352,9 +533,9 @@ describe('createWriteTurns: when the store fails', () => {
     const memory = memoryStore();
     const error = new Error('AccessDeniedException: not authorized to perform dynamodb:UpdateItem');
     const control = { failing: true };
-    const claim = jest.fn<ReturnType<TurnStore['claim']>, Parameters<TurnStore['claim']>>(async (expected, now, end) => {
+    const claim = jest.fn<ReturnType<TimelineStore['claim']>, Parameters<TimelineStore['claim']>>(async (expectedSeq, next) => {
       if (control.failing) throw error;
-      return memory.store.claim(expected, now, end);
+      return memory.store.claim(expectedSeq, next);
     });
     const onStoreError = jest.fn();
     const turns = turnsOn(time, { claim }, { onStoreError, fallbackMs: 30_000 });
@@ -389,7 +570,7 @@ describe('createWriteTurns: when the store fails', () => {
     time.advance(1);
     expect((await takeAt(time, turns)).begin).toBe(T0 + 30_000);
     expect(claim).toHaveBeenCalledTimes(2);
-    expect(memory.claims).toEqual([{ expected: 'idle', now: T0 + 30_000, end: expect.any(Number), ok: true }]);
+    expect(memory.claims).toEqual([{ expected: undefined, now: T0 + 30_000, end: expect.any(Number), ok: true }]);
     expect(onStoreError).toHaveBeenCalledTimes(1);
   });
 
@@ -436,9 +617,9 @@ describe('createWriteTurns: when the store fails', () => {
 describe('createWriteTurns: a store that keeps losing races', () => {
   test('after maxClaims (5) lost claims the write goes without a shared turn, one at a time of the instance', async () => {
     const time = virtualTime();
-    const claim = jest.fn<ReturnType<TurnStore['claim']>, Parameters<TurnStore['claim']>>(async (_expected, now) => ({
+    const claim = jest.fn<ReturnType<TimelineStore['claim']>, Parameters<TimelineStore['claim']>>(async (_expectedSeq, next) => ({
       ok: false,
-      current: now,
+      current: { seq: 7, by: 'another', claimedAt: next.claimedAt, end: next.claimedAt },
     }));
     const onStoreError = jest.fn();
     const turns = turnsOn(time, { claim }, { onStoreError });
@@ -458,13 +639,13 @@ describe('createWriteTurns: a store that keeps losing races', () => {
 
   test('maxClaims is an option', async () => {
     const time = virtualTime();
-    const claim = jest.fn<ReturnType<TurnStore['claim']>, Parameters<TurnStore['claim']>>(async (_expected, now) => ({
+    const claim = jest.fn<ReturnType<TimelineStore['claim']>, Parameters<TimelineStore['claim']>>(async (_expectedSeq, next) => ({
       ok: false,
-      current: now + 100,
+      current: { seq: 7, by: 'another', claimedAt: next.claimedAt, end: next.claimedAt + 100 },
     }));
     await takeAt(time, turnsOn(time, { claim }, { maxClaims: 2 }));
     expect(claim).toHaveBeenCalledTimes(2);
-    expect(claim.mock.calls.map(([expected]) => expected)).toEqual(['idle', T0 + 100]);
+    expect(claim.mock.calls.map(([expectedSeq]) => expectedSeq)).toEqual([undefined, 7]);
   });
 });
 

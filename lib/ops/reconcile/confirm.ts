@@ -29,7 +29,7 @@ async function readUnlisted(
   const secretValues = new Map(state.secretValues);
   const added: OwnedSecret[] = [];
   for (const { customerId, productCode, apiKeyName, secretName } of unlisted.values()) {
-    const secret = await readSecret(stores.secrets, { customerId, productCode, apiKeyName, secretName }, secretValues);
+    const secret = await readSecret(stores.secrets, { customerId, productCode, apiKeyName, secretName }, secretValues, stores.records);
     if (secret) added.push(secret);
   }
   return { state: { ...state, secrets: [...state.secrets, ...added], secretValues }, found: new Set(added.map((s) => s.secretName)) };

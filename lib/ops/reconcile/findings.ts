@@ -141,6 +141,20 @@ export function compareState(state: ReconcileState, settings: ReconcileSettings)
       });
       continue;
     }
+    if (secret.recordIn === 'secret')
+      findings.push({
+        kind: 'record-in-secret',
+        severity: 'info',
+        repair: 'fix',
+        customerId: secret.customerId,
+        productCode: secret.productCode,
+        apiKeyName: secret.apiKeyName,
+        secretName: secret.secretName,
+        apiKeyId: secret.record?.apiKeyId,
+        status: secret.record && recordStatus(secret.record),
+        problem: 'the record is in the secret, as before the record table: not moved yet',
+        action: "moved into the record table by the customer's next message, or now by --fix",
+      });
     if (secret.record) findings.push(...recordFindings(state, settings, secret, secret.record, false));
   }
   return findings.sort(findingOrder);

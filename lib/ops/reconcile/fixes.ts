@@ -2,25 +2,64 @@
  * Repairing: the findings that are safe to repair, each after re-reading what it is about, and each read back after
  * the repair, so a result says `fixed` only when the change can be seen.
  */
-import type { SecretRecord } from '../../customer-key/key-record.js';
+import { isLegacyRecord, readSecretContent, type SecretRecord, secretContent, withoutValue } from '../../customer-key/key-record.js';
 import { keyDescription } from '../../customer-key/naming.js';
+import { recordKey } from '../../customer-key/record-store.js';
+import { deterministicId } from '../../ids.js';
 import type { Finding, FindingKind, FixOutcome, FixResult, ReconcileSettings, ReconcileState } from './model.js';
 import { parseRecord, recordStatus } from './records.js';
 import { restoredRecord } from './rules.js';
 import type { ReconcileStores } from './stores.js';
 
 /** Order of repair: secrets first (later repairs re-read them). */
-const FIX_ORDER: FindingKind[] = ['key-without-secret', 'enabled-key-for-revoked', 'in-plan-while-revoked', 'missing-from-plan'];
+const FIX_ORDER: FindingKind[] = [
+  'record-in-secret',
+  'key-without-secret',
+  'enabled-key-for-revoked',
+  'in-plan-while-revoked',
+  'missing-from-plan',
+];
 
 // The adapters' and services' messages name resources, never key values.
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
-/** The record as it is now, or why there is none to act on. */
-async function currentRecord(stores: ReconcileStores, secretName: string): Promise<SecretRecord | string> {
-  const stored = await stores.secrets.getSecret(secretName);
+/** The record as it is now — the table's, else (before the table, or not moved yet) the secret's — or why there is none. */
+async function currentRecord(
+  stores: ReconcileStores,
+  finding: Pick<Finding, 'customerId' | 'productCode' | 'secretName'>,
+): Promise<SecretRecord | string> {
+  const inTable = stores.records && (await stores.records.get(recordKey(finding.customerId, finding.productCode)));
+  if (inTable) return inTable.record;
+  const stored = await stores.secrets.getSecret(finding.secretName);
   if (!stored) return 'the secret does not exist';
   const parsed = parseRecord(stored.secretString);
   return 'record' in parsed ? parsed.record : `the secret is unreadable now (${parsed.unreadable})`;
+}
+
+/**
+ * Moves a record of the time before the table into it (as the function does on first touch: a conditional write, then
+ * the secret reduced to the value under the move's token); re-reads the secret first and the table after.
+ */
+async function moveRecord(finding: Finding, stores: ReconcileStores): Promise<[FixOutcome, string]> {
+  const { records } = stores;
+  if (!records) return ['skipped', 'no record table given'];
+  const { secretName, customerId, productCode } = finding;
+  const key = recordKey(customerId, productCode);
+  const stored = await stores.secrets.getSecret(secretName);
+  if (!stored) return ['skipped', 'the secret does not exist'];
+  const content = readSecretContent(stored);
+  if (!isLegacyRecord(content)) return ['skipped', 'the secret holds only a value now'];
+  if (!(await records.put(key, withoutValue(content), undefined))) return ['skipped', 'the table has a record of this customer now'];
+  await stores.secrets.putSecretValue(
+    secretName,
+    secretContent(content.value, content),
+    deterministicId('secret-version', secretName, 'moved-to-table'),
+  );
+  return readBack(
+    `moved the record of ${secretName} into the record table (${key}) and reduced the secret to the value`,
+    async () => (await records.get(key)) !== undefined,
+    `PutItem succeeded, but the record ${key} is not in the table`,
+  );
 }
 
 /**
@@ -48,28 +87,33 @@ async function restoreSecret(
   if (!key || value === undefined) return ['failed', "the key's value was not listed (GetApiKeys includeValues)"];
   if (!(await stores.apiKeys.getApiKey(key.id))) return ['skipped', 'the key has been deleted since'];
   const record: SecretRecord = { value, ...restoredRecord(state, key, settings) };
+  const { records } = stores;
+  const recordKeyOf = recordKey(customerId, productCode);
+  // With the record table: the secret gets the value, the table the record (unless it has one: then it stays).
   const created = await stores.secrets.createSecret({
     name: secretName,
     description: keyDescription(customerId, productCode ?? undefined, 'secret restored by reconcile'),
-    secretString: JSON.stringify(record),
+    secretString: records ? secretContent(value, record) : JSON.stringify(record),
     tags: key.tags,
     kmsKeyId: settings.kmsKeyId,
   });
   if (!created) return ['skipped', `secret ${secretName} exists now: left as it is`];
+  const recorded = records ? await records.put(recordKeyOf, { ...withoutValue(record), secretArn: created.arn }, undefined) : true;
   return readBack(
-    `created secret ${secretName} from key ${key.id} (status ${record.status}${record.usagePlanId ? `, plan ${record.usagePlanId}` : ''})`,
+    `created secret ${secretName} from key ${key.id} (${recorded ? `status ${record.status}${record.usagePlanId ? `, plan ${record.usagePlanId}` : ''}` : 'its record in the table left as it was'})`,
     async () => {
-      const now = await currentRecord(stores, secretName);
-      return typeof now !== 'string' && now.apiKeyId === key.id && now.value === value;
+      const now = await currentRecord(stores, finding);
+      const stored = await stores.secrets.getSecret(secretName);
+      return typeof now !== 'string' && now.apiKeyId === key.id && stored !== undefined && readSecretContent(stored).value === value;
     },
-    `CreateSecret succeeded, but secret ${secretName} does not hold the restored record`,
+    `CreateSecret succeeded, but secret ${secretName} does not hold the key's value, or the record not the key`,
   );
 }
 
 /** Disables a revoked subscription's key, or moves a key into or out of its plan; re-reads the record first. */
 async function repairKey(finding: Finding, stores: ReconcileStores): Promise<[FixOutcome, string]> {
-  const { kind, secretName, apiKeyName, apiKeyId, usagePlanId } = finding;
-  const current = await currentRecord(stores, secretName);
+  const { kind, apiKeyName, apiKeyId, usagePlanId } = finding;
+  const current = await currentRecord(stores, finding);
   if (typeof current === 'string') return ['skipped', current];
   if (!apiKeyId) return ['skipped', 'no key id'];
   const status = recordStatus(current);
@@ -134,7 +178,11 @@ export async function applyFixes(
     let detail: string;
     try {
       [outcome, detail] =
-        kind === 'key-without-secret' ? await restoreSecret(finding, state, stores, settings) : await repairKey(finding, stores);
+        kind === 'record-in-secret'
+          ? await moveRecord(finding, stores)
+          : kind === 'key-without-secret'
+            ? await restoreSecret(finding, state, stores, settings)
+            : await repairKey(finding, stores);
     } catch (error) {
       [outcome, detail] = ['failed', messageOf(error)];
     }

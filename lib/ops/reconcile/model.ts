@@ -53,6 +53,8 @@ export interface OwnedSecret extends OwnedName {
   /** Set when the secret is scheduled for deletion (it is then not read). */
   deletedDate?: Date;
   record?: RecordWithoutValue;
+  /** Where the record was read: the record table, or the secret (a record from before the table, not moved yet). */
+  recordIn?: 'table' | 'secret';
   /** Why the secret could not be read as a record (never quotes its content). */
   unreadable?: string;
 }
@@ -81,6 +83,7 @@ export type FindingKind =
   | 'in-plan-while-revoked'
   | 'duplicate-keys'
   | 'unreadable-secret'
+  | 'record-in-secret'
   | 'stalled-pending'
   | 'in-progress';
 

@@ -22,3 +22,18 @@ export function parseUsagePlans(raw: string | undefined): Record<string, string>
     throw new UsageError(`the usage plans (--usage-plans or USAGE_PLANS): ${error.message}`, { cause: error });
   }
 }
+
+/**
+ * The record table (`--records-table` / KEY_RECORDS_TABLE): given, or the stack's name for a prefix of the stack's
+ * shape (`keyprov/<stage>/` → `api-key-provisioner-<stage>-key-records`, serverless.yml custom.keyRecordsTable).
+ * Throws {@link UsageError} naming the option when it is neither.
+ */
+export function parseRecordsTable(raw: string | undefined, prefix: string): string {
+  if (raw !== undefined && raw !== '') {
+    if (!/^[A-Za-z0-9_.-]{3,255}$/.test(raw)) throw new UsageError('--records-table (or KEY_RECORDS_TABLE) must be a DynamoDB table name');
+    return raw;
+  }
+  const stage = /^keyprov\/([A-Za-z0-9-]+)\/$/.exec(prefix)?.[1];
+  if (!stage) throw new UsageError(`the record table is required for the prefix ${prefix}: --records-table NAME, or KEY_RECORDS_TABLE`);
+  return `api-key-provisioner-${stage}-key-records`;
+}

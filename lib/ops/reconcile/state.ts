@@ -5,6 +5,9 @@
  */
 import pLimit from 'p-limit';
 import type { SecretStore } from '../../aws/secrets-manager.js';
+import { UsageError } from '../../command-line.js';
+import { isLegacyRecord } from '../../customer-key/key-record.js';
+import { type RecordStore, recordKey } from '../../customer-key/record-store.js';
 import type { OwnedKey, OwnedName, OwnedSecret, ReconcileSettings, ReconcileState } from './model.js';
 import { parseOwnedName, parseRecord } from './records.js';
 import type { ReconcileStores } from './stores.js';
@@ -21,6 +24,7 @@ export async function readSecret(
   secrets: Pick<SecretStore, 'getSecret'>,
   entry: OwnedName & { arn?: string },
   secretValues: Map<string, string>,
+  records?: RecordStore,
 ): Promise<OwnedSecret | undefined> {
   let stored: Awaited<ReturnType<SecretStore['getSecret']>>;
   try {
@@ -36,17 +40,34 @@ export async function readSecret(
   const owned = { ...entry, arn: entry.arn ?? stored.arn };
   const parsed = parseRecord(stored.secretString);
   if ('unreadable' in parsed) return { ...owned, unreadable: parsed.unreadable };
-  const { value, ...record } = parsed.record;
+  const { value, ...inSecret } = parsed.record;
   if (value !== undefined) secretValues.set(entry.secretName, value);
-  return { ...owned, record };
+  if (!records) return { ...owned, record: inSecret };
+  // The record is the table's; a secret without one there holds a record of the time before the table (moved on the
+  // customer's next message, or by --fix), or only the value of a grant that stopped before its pending record.
+  let found: Awaited<ReturnType<RecordStore['get']>>;
+  try {
+    found = await records.get(recordKey(entry.customerId, entry.productCode));
+  } catch (error) {
+    return { ...owned, unreadable: `its record could not be read (GetItem): ${error instanceof Error ? error.message : String(error)}` };
+  }
+  if (found) return { ...owned, record: found.record, recordIn: 'table' };
+  return { ...owned, record: inSecret, recordIn: isLegacyRecord(parsed.record) ? 'secret' : undefined };
 }
 
-/** The key ids of each configured plan. Throws when a plan of the map does not exist (the map is wrong). */
+/**
+ * The key ids of each configured plan. Throws {@link UsageError} when a plan of the map does not exist (the map is
+ * wrong): checked with GetUsagePlan first, as the function does, because GetUsagePlanKeys of an unknown plan is not a
+ * 404 everywhere (moto lists it as empty), and `--fix` would then "add" keys to a plan that is not there.
+ */
 async function listPlanMembers(stores: ReconcileStores, usagePlans: Record<string, string>): Promise<Map<string, Set<string>>> {
   const members = new Map<string, Set<string>>();
   for (const planId of new Set(Object.values(usagePlans))) {
+    const missing = () =>
+      new UsageError(`usage plan ${planId} of the usage plans map (--usage-plans or USAGE_PLANS) does not exist (GetUsagePlan: not found)`);
+    if ((await stores.apiKeys.usagePlanStages(planId)) === undefined) throw missing();
     const ids = await stores.apiKeys.usagePlanKeyIds(planId);
-    if (!ids) throw new Error(`usage plan ${planId} of the usage plans map does not exist`);
+    if (!ids) throw missing();
     members.set(planId, ids);
   }
   return members;
@@ -95,7 +116,7 @@ export async function gatherState(stores: ReconcileStores, settings: ReconcileSe
   }
   const slot = pLimit(READ_CONCURRENCY);
   const read = await Promise.all(
-    listed.map((entry) => slot(async () => (entry.deletedDate ? entry : readSecret(stores.secrets, entry, secretValues)))),
+    listed.map((entry) => slot(async () => (entry.deletedDate ? entry : readSecret(stores.secrets, entry, secretValues, stores.records)))),
   );
   const secrets = read.filter((s): s is OwnedSecret => s !== undefined);
   return { prefix, gatheredAt, keys, secrets, planMembers, keyValues, secretValues, ignored };
