@@ -39,6 +39,8 @@ export interface Config {
   keyRecordsTable: string;
   /** Records of one batch in progress at once. */
   recordConcurrency: number;
+  /** API_KEY_QUOTA: API keys per account and Region (10,000 on AWS, not adjustable): "Region full" is a count at it. */
+  apiKeyQuota: number;
   /** `off`: the SDK makes one attempt and lib/quota/retry.ts retries; `standard`/`adaptive`: the SDK's own retry modes (benchmark baselines). */
   sdkRetryMode: 'off' | 'standard' | 'adaptive';
 }
@@ -78,6 +80,7 @@ const schema = z.object({
   COORDINATION_TABLE: z.optional(z.string().check(z.regex(/^([A-Za-z0-9_.-]{3,255})?$/, 'must be a DynamoDB table name'))),
   KEY_RECORDS_TABLE: z.string().check(z.regex(/^[A-Za-z0-9_.-]{3,255}$/, 'must be a DynamoDB table name')),
   RECORD_CONCURRENCY: integer(1, 100, 10),
+  API_KEY_QUOTA: integer(1, 1_000_000, 10_000),
   SDK_RETRY_MODE: z._default(z.enum(['off', 'standard', 'adaptive']), 'off'),
 });
 
@@ -151,6 +154,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     keyRecordsTable: e.KEY_RECORDS_TABLE,
     recordConcurrency: e.RECORD_CONCURRENCY,
     sdkRetryMode: e.SDK_RETRY_MODE,
+    apiKeyQuota: e.API_KEY_QUOTA,
     retry: {
       maxAttempts: e.RETRY_MAX_ATTEMPTS,
       baseDelayMs: e.RETRY_BASE_DELAY_MS,

@@ -56,6 +56,15 @@ export class ThrottledError extends RetryableError {
 }
 
 /**
+ * API Gateway's 429 LimitExceededException: a rate limit, or — most plausibly, AWS does not document it — the Region's
+ * quota of 10,000 API keys. The error alone cannot tell which: retried as a throttle; for CreateApiKey, a count of the
+ * keys decides (lib/customer-key/provision.ts, {@link CapacityExhaustedError}).
+ */
+export class LimitExceededError extends ThrottledError {
+  override name = 'LimitExceededError';
+}
+
+/**
  * AWS refused for a reason on our side, not the message's: IAM or a KMS key policy denies the call, a usage plan or
  * key is missing, a secret is scheduled for deletion, an account quota is used up. Retrying at once does not help,
  * so the record goes back to SQS without retries in this invocation and, while nothing changes, on to the
@@ -63,6 +72,17 @@ export class ThrottledError extends RetryableError {
  */
 export class EnvironmentError extends RetryableError {
   override name = 'EnvironmentError';
+}
+
+/**
+ * The Region holds as many API keys as its quota allows (10,000, not adjustable): CreateApiKey cannot succeed until
+ * keys are deleted (the sweep's retirements, or by hand). The named outcome `capacity-exhausted`: decided from a
+ * count of the keys, not from CreateApiKey's error alone (its 429 LimitExceededException looks like a throttle). An
+ * environment error: the record is handed back with a long wait, then dead-lettered, to be replayed once there is room.
+ */
+export class CapacityExhaustedError extends EnvironmentError {
+  override name = 'CapacityExhaustedError';
+  readonly outcome = 'capacity-exhausted';
 }
 
 /** A 5xx, a timeout, a network error, or a usage-plan write that overlapped another one (409). */
@@ -73,6 +93,15 @@ export class TransientError extends RetryableError {
 /** Not enough Lambda time is left to try again: SQS redelivers the record. */
 export class DeadlineError extends RetryableError {
   override name = 'DeadlineError';
+}
+
+/**
+ * PutSecretValue refused a version token already used for another value (Secrets Manager's ResourceExistsException:
+ * "You can't use ClientRequestToken … because that value is already in use for a version"): another writer wrote
+ * that version first. Nothing was written; the version's value is the one to use.
+ */
+export class SecretVersionTakenError extends ProvisionerError {
+  override name = 'SecretVersionTakenError';
 }
 
 export class ConfigError extends ProvisionerError {

@@ -5,19 +5,21 @@ import {
   ConflictException,
   CreateApiKeyCommand,
   CreateUsagePlanKeyCommand,
+  DeleteApiKeyCommand,
   DeleteUsagePlanKeyCommand,
   GetApiKeyCommand,
   GetApiKeysCommand,
   GetUsagePlanCommand,
   GetUsagePlanKeyCommand,
   GetUsagePlanKeysCommand,
+  LimitExceededException,
   NotFoundException,
   UnauthorizedException,
   UpdateApiKeyCommand,
 } from '@aws-sdk/client-api-gateway';
 import { printable } from '../customer-key/naming.js';
-import { RejectedError, TransientError, UsagePlanStageConflictError } from '../errors.js';
-import { domainErrorFromSdk, type SdkRetryMode, type ServiceErrors, sdkClientSettings } from './errors.js';
+import { LimitExceededError, RejectedError, ThrottledError, TransientError, UsagePlanStageConflictError } from '../errors.js';
+import { domainErrorFromSdk, retryableFromSdk, type SdkRetryMode, type ServiceErrors, sdkClientSettings } from './errors.js';
 
 export interface NewApiKey {
   name: string;
@@ -81,6 +83,16 @@ export interface ApiKeyStore {
    * pages of 500), or undefined when there is no plan with this id (404). Read-only.
    */
   usagePlanKeyIds(usagePlanId: string, nameQuery?: string): Promise<Set<string> | undefined>;
+  /**
+   * Deletes the key (DeleteApiKey), which frees its slot of the Region's 10,000. A key that does not exist is
+   * success (404): a repeat after a crash finds it gone. Its own quota (5/s): call it through the rate limiter.
+   */
+  deleteApiKey(apiKeyId: string): Promise<void>;
+  /**
+   * How many API keys the Region holds, the pipeline's and everyone's (GetApiKeys without a name, no values, pages
+   * of 500, each page one call through `run`: 20 calls for 10,000 keys, on the shared "Total operations" quota).
+   */
+  countApiKeys(run?: CallRunner): Promise<number>;
 }
 
 /** A key as GetApiKeys / GetApiKey describe it. `value` only from {@link ApiKeyStore.listApiKeys}: sensitive, never log it. */
@@ -215,6 +227,10 @@ export function apiGatewayAdapter(client: APIGatewayClient): ApiKeyStore {
         return created.id;
       } catch (error) {
         if (error instanceof ConflictException) return undefined;
+        // A 429 LimitExceededException: a throttle, or the Region's key quota (provision counts the keys to tell).
+        const limited = error instanceof LimitExceededException && error.$metadata.httpStatusCode === 429;
+        const throttled = limited ? retryableFromSdk('CreateApiKey', error) : undefined;
+        if (throttled instanceof ThrottledError) throw new LimitExceededError(throttled.message, throttled.retryAfterMs, { cause: error });
         throw toDomainError('CreateApiKey', error);
       }
     },
@@ -311,6 +327,33 @@ export function apiGatewayAdapter(client: APIGatewayClient): ApiKeyStore {
         throw toDomainError('GetApiKeys', error);
       }
       return keys;
+    },
+
+    async deleteApiKey(apiKeyId) {
+      try {
+        await client.send(new DeleteApiKeyCommand({ apiKey: apiKeyId }));
+      } catch (error) {
+        if (error instanceof NotFoundException) return;
+        throw toDomainError('DeleteApiKey', error);
+      }
+    },
+
+    async countApiKeys(run = direct) {
+      const seen = new Set<string>();
+      let count = 0;
+      let position: string | undefined;
+      do {
+        const page = await run('GetApiKeys', async () => {
+          try {
+            return await client.send(new GetApiKeysCommand({ includeValues: false, limit: PAGE_LIMIT, position }));
+          } catch (error) {
+            throw toDomainError('GetApiKeys', error);
+          }
+        });
+        count += page.items?.length ?? 0;
+        position = nextPosition(page.position, seen);
+      } while (position);
+      return count;
     },
 
     async getApiKey(apiKeyId) {

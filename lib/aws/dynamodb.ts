@@ -4,12 +4,14 @@ import {
   DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
+  QueryCommand,
   ResourceNotFoundException,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { KeyRecord } from '../customer-key/key-record.js';
 import type { RecordStore } from '../customer-key/record-store.js';
 import { EnvironmentError } from '../errors.js';
+import type { DueIndex } from '../maintenance/sweep.js';
 import type { FleetStore } from '../quota/fleet.js';
 import { domainErrorFromSdk, type SdkRetryMode, type ServiceErrors, sdkClientSettings } from './errors.js';
 
@@ -69,13 +71,55 @@ export function dynamoDbFleetStore(client: DynamoDBClient, tableName: string): F
 /** The record table's index of what the maintenance sweep must look at: revoked keys, by when they were revoked. */
 export const DUE_INDEX = 'due';
 
+/** The partition of the index {@link DUE_INDEX}: every item in it has `due` = this. */
+export const DUE_REVOKED = 'revoked';
+
+/** `dueAt` of a retirement under way: before any as-of, so every run lists it first, whatever RETIRE_AFTER_DAYS says. */
+const UNFINISHED_DUE_AT = '1970-01-01T00:00:00.000Z';
+
+/**
+ * Since when the record is in the index {@link DUE_INDEX} (its `dueAt`), or undefined when the sweep has nothing to
+ * do with it: a revoked or failed record that still has its key, since it was revoked; a retirement under way (a key
+ * claimed but not yet recorded deleted: lib/maintenance/retire.ts), whatever the record became meanwhile, so that a
+ * crashed sweep's next run finishes it. A retired record leaves the index.
+ */
+export function dueSince(record: KeyRecord): string | undefined {
+  if (record.retiredKeyId && !record.retiredAt) return UNFINISHED_DUE_AT;
+  if (record.status !== 'active' && record.apiKeyId && record.revokedAt) return record.revokedAt;
+  return undefined;
+}
+
+export function dynamoDbDueIndex(client: DynamoDBClient, tableName: string): DueIndex {
+  return {
+    async page(until, start, limit = 100) {
+      try {
+        const answer = await client.send(
+          new QueryCommand({
+            TableName: tableName,
+            IndexName: DUE_INDEX,
+            KeyConditionExpression: '#due = :due AND #dueAt <= :until',
+            ExpressionAttributeNames: { '#due': 'due', '#dueAt': 'dueAt' },
+            ExpressionAttributeValues: { ':due': { S: DUE_REVOKED }, ':until': { S: until } },
+            ExclusiveStartKey: start as Record<string, AttributeValue> | undefined,
+            Limit: limit,
+          }),
+        );
+        const keys = (answer.Items ?? []).flatMap((item) => (item.pk?.S ? [item.pk.S] : []));
+        return { keys, ...(answer.LastEvaluatedKey && { next: answer.LastEvaluatedKey }) };
+      } catch (error) {
+        throw domainErrorFromSdk('Query', error, RECORD_ERRORS);
+      }
+    },
+  };
+}
+
 /** A missing table is the deployment's to fix, not the message's. */
 const RECORD_ERRORS: ServiceErrors = { permanent: [], environment: [ResourceNotFoundException] };
 
 /**
  * The customers' records in the record table (KEY_RECORDS_TABLE), one item per (product, customer): `pk`, `version`
  * (a number, one more at each write) and `record` (the record as JSON; never a key value). A revoked record with a key
- * also carries `due` = `revoked` and `dueAt` (when it was revoked), the keys of the sparse index {@link DUE_INDEX}
+ * (or a retirement under way: {@link dueSince}) also carries `due` = `revoked` and `dueAt` (when it was revoked), the keys of the sparse index {@link DUE_INDEX}
  * through which the sweep finds what is due without reading every record. Reads are strongly consistent; writes are
  * PutItem conditioned on the version read, so a writer that lost a race gets `false` and decides again.
  * An item that does not parse, or a version that is not a positive integer: EnvironmentError naming its key.
@@ -105,8 +149,8 @@ export function dynamoDbRecordStore(client: DynamoDBClient, tableName: string): 
     },
 
     async put(key, record, expected) {
-      const due: Record<string, AttributeValue> =
-        record.status !== 'active' && record.apiKeyId && record.revokedAt ? { due: { S: 'revoked' }, dueAt: { S: record.revokedAt } } : {};
+      const dueAt = dueSince(record);
+      const due: Record<string, AttributeValue> = dueAt ? { due: { S: DUE_REVOKED }, dueAt: { S: dueAt } } : {};
       try {
         await client.send(
           new PutItemCommand({

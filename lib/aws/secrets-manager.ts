@@ -10,6 +10,7 @@ import {
   ResourceNotFoundException,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
+import { SecretVersionTakenError } from '../errors.js';
 import { domainErrorFromSdk, type SdkRetryMode, type ServiceErrors, sdkClientSettings } from './errors.js';
 
 export interface NewSecret {
@@ -19,6 +20,8 @@ export interface NewSecret {
   secretString: string;
   tags: Record<string, string>;
   kmsKeyId?: string;
+  /** The first version's ClientRequestToken (its VersionId); the SDK makes one up when absent. */
+  token?: string;
 }
 
 export interface StoredSecret {
@@ -29,13 +32,14 @@ export interface StoredSecret {
 }
 
 export interface SecretStore {
-  /** The secret's current value, or undefined when no secret has that name. */
-  getSecret(name: string): Promise<StoredSecret | undefined>;
+  /** The secret's current value (or that of version `versionId`), or undefined when no secret (or version) has that name. */
+  getSecret(name: string, versionId?: string): Promise<StoredSecret | undefined>;
   /** Creates the secret; returns undefined, creating nothing, when a secret of that name exists already. */
   createSecret(secret: NewSecret): Promise<StoredSecret | undefined>;
   /**
    * Writes a new current version. `token` is the version's ClientRequestToken: a repeat with the same token and
-   * value is ignored by Secrets Manager, so retries and concurrent writers of the same content are idempotent.
+   * value is ignored by Secrets Manager, so retries and concurrent writers of the same content are idempotent; with
+   * another value it is refused: {@link SecretVersionTakenError}, nothing written.
    */
   putSecretValue(name: string, secretString: string, token: string): Promise<void>;
   /**
@@ -74,9 +78,9 @@ const toDomainError = (operation: string, error: unknown) => domainErrorFromSdk(
 /** Secrets Manager adapter: one SDK call per method, SDK errors turned into the product's errors. */
 export function secretsManagerAdapter(client: SecretsManagerClient): SecretStore {
   return {
-    async getSecret(name) {
+    async getSecret(name, versionId) {
       try {
-        const found = await client.send(new GetSecretValueCommand({ SecretId: name }));
+        const found = await client.send(new GetSecretValueCommand({ SecretId: name, VersionId: versionId }));
         if (!found.ARN || found.SecretString === undefined) throw new Error('GetSecretValue answered without an ARN or a SecretString');
         return { arn: found.ARN, name: found.Name ?? name, secretString: found.SecretString };
       } catch (error) {
@@ -93,6 +97,7 @@ export function secretsManagerAdapter(client: SecretsManagerClient): SecretStore
             Description: secret.description,
             SecretString: secret.secretString,
             KmsKeyId: secret.kmsKeyId,
+            ClientRequestToken: secret.token,
             Tags: Object.entries(secret.tags).map(([Key, Value]) => ({ Key, Value })),
           }),
         );
@@ -108,6 +113,8 @@ export function secretsManagerAdapter(client: SecretsManagerClient): SecretStore
       try {
         await client.send(new PutSecretValueCommand({ SecretId: name, SecretString: secretString, ClientRequestToken: token }));
       } catch (error) {
+        if (error instanceof ResourceExistsException)
+          throw new SecretVersionTakenError(`PutSecretValue on ${name}: version ${token} holds another value already`, { cause: error });
         throw toDomainError('PutSecretValue', error);
       }
     },

@@ -13,7 +13,8 @@ export type RetryFn = <T>(operation: string, call: () => Promise<T>) => Promise<
 
 /** What the use cases (provision, revoke, move) work with. */
 export interface ProvisionDeps {
-  config: Pick<Config, 'namePrefix' | 'defaultTags' | 'secretKmsKeyId' | 'usagePlans' | 'revokedSecretPolicy'>;
+  config: Pick<Config, 'namePrefix' | 'defaultTags' | 'secretKmsKeyId' | 'usagePlans' | 'revokedSecretPolicy'> &
+    Partial<Pick<Config, 'apiKeyQuota'>>;
   apiKeys: ApiKeyStore;
   secrets: SecretStore;
   /** The customers' records (KEY_RECORDS_TABLE), changed only by conditional writes. */
@@ -53,7 +54,22 @@ export interface KeyRecord {
   customerAccountId?: string;
   /** The buyer's licenses for this product (concurrent agreements, lib/customer-key/licenses.ts): the key is enabled while one is active. */
   licenses?: Licenses;
+  /**
+   * The key the maintenance sweep retired (lib/maintenance/retire.ts): set, and `apiKeyId` removed, when the sweep
+   * claims a revoked record; the key is then taken out of its plan and deleted. Kept as history afterwards.
+   */
+  retiredKeyId?: string;
+  /** When the sweep finished retiring `retiredKeyId` (deleted). Absent with `retiredKeyId`: a retirement under way. */
+  retiredAt?: string;
 }
+
+/**
+ * A record whose key the sweep retired (or is retiring): revoked or failed, no key of its own, a retired key id. Its
+ * secret may still hold the deleted key's value: nothing may look a key up by it, and a re-subscription gets a new
+ * value and a new key.
+ */
+export const isRetired = (record: KeyRecord): boolean =>
+  (record.status === 'revoked' || record.status === 'failed') && !record.apiKeyId && record.retiredKeyId !== undefined;
 
 /**
  * What a secret holds: `{"value": …}` with the customer's names. Before the record table, the secret held the

@@ -1,9 +1,12 @@
-import { RejectedError, TransientError } from '../errors.js';
+import type { NewApiKey } from '../aws/api-gateway.js';
+import { CapacityExhaustedError, LimitExceededError, RejectedError, SecretVersionTakenError, TransientError } from '../errors.js';
+import { deterministicId } from '../ids.js';
 import type { ProvisionRequest } from '../messages/index.js';
 import {
   ensureSecret,
   generateKeyValue,
   isLegacyRecord,
+  isRetired,
   type KeyRecord,
   type KeyResult,
   keyOfValue,
@@ -150,9 +153,18 @@ async function provisionOnce(
       await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(apiKeyId, true));
       reenabled = true;
     } else {
-      // Revoked before any key existed (a tombstone): start the key now, value first.
-      const secret = await ensureSecret(deps, name, record, tags, keyDescription(request.customerId, request.productCode));
-      const pending = pendingRecord(request, keyName, deps.now(), secret.secretArn, record.licenses);
+      // Revoked before any key existed (a tombstone), or its key retired (deleted) by the sweep: start a key now,
+      // value first. A retired key's value may still be in the secret: a new one replaces it, never reused.
+      const description = keyDescription(request.customerId, request.productCode);
+      const secret = isRetired(record)
+        ? await replaceSecretValue(deps, name, record, tags, description)
+        : await ensureSecret(deps, name, record, tags, description);
+      const pending: KeyRecord = {
+        ...pendingRecord(request, keyName, deps.now(), secret.secretArn, record.licenses),
+        // A retirement still under way (the sweep claimed the key, has not recorded it deleted) is finished by the
+        // sweep's next run: the claimed key stays named, so the record stays in its index.
+        ...(record.retiredKeyId && { retiredKeyId: record.retiredKeyId, retiredAt: record.retiredAt }),
+      };
       if (!(await write(pending, expected))) return CONFLICT;
       record = pending;
       expected += 1;
@@ -201,6 +213,71 @@ async function ensureSecretOrLegacy(
   return { value: content.value, secretArn: content.secretArn ?? '' };
 }
 
+/**
+ * A new value for the key of a re-subscription after retirement, written over what the secret holds (the deleted
+ * key's value, or none), or into a new secret when it is gone. One value per retirement, whoever writes it: the
+ * version's token is derived from the retired key's id, so the first writer's value is that version's; a repeat or a
+ * concurrent delivery is refused (SecretVersionTakenError) and reads that version back. Every delivery then makes
+ * the key from the same value, the one the secret holds.
+ */
+async function replaceSecretValue(
+  deps: ProvisionDeps,
+  name: string,
+  record: KeyRecord,
+  tags: Record<string, string>,
+  description: string,
+): Promise<{ value: string; secretArn: string }> {
+  const token = deterministicId('secret-version', name, 'new-key-after', record.retiredKeyId ?? '');
+  const value = generateKeyValue();
+  const secretString = secretContent(value, record);
+  const created = await deps.retry.secrets('CreateSecret', () =>
+    deps.secrets.createSecret({ name, description, secretString, tags, kmsKeyId: deps.config.secretKmsKeyId, token }),
+  );
+  if (created) return { value, secretArn: created.arn };
+  try {
+    await deps.retry.secrets('PutSecretValue', () => deps.secrets.putSecretValue(name, secretString, token));
+    return { value, secretArn: record.secretArn ?? (await readExistingSecret(deps, name)).arn };
+  } catch (error) {
+    if (!(error instanceof SecretVersionTakenError)) throw error;
+  }
+  const taken = await deps.retry.secrets('GetSecretValue', () => deps.secrets.getSecret(name, token));
+  const stored = taken ? readSecretContent(taken).value : undefined;
+  if (!taken || stored === undefined)
+    throw new TransientError(`secret ${name} has version ${token} but it cannot be read yet`, { retryAfterMs: NOT_YET_RETRY_MS });
+  return { value: stored, secretArn: taken.arn };
+}
+
+/** API Gateway's quota of API keys per account and Region when API_KEY_QUOTA does not say (not adjustable). */
+const DEFAULT_API_KEY_QUOTA = 10_000;
+
+/**
+ * How long a record waits before SQS brings it back when the Region is full: capacity comes back only when keys are
+ * deleted (the sweep runs every 5 minutes), so trying sooner only spends calls of the shared quota.
+ */
+export const CAPACITY_RETRY_MS = 5 * 60_000;
+
+/**
+ * CreateApiKey; when its retries end on a 429 LimitExceededException — the shape both of a rate limit and, most
+ * plausibly, of the Region's 10,000-key wall (AWS does not document the latter) — the keys are counted (GetApiKeys,
+ * pages of 500 through the limiter): at the quota, the Region is full, {@link CapacityExhaustedError}
+ * (`capacity-exhausted`); below it, the throttle is thrown as it was, and retried as one.
+ */
+async function createApiKeyOrCapacity(deps: ProvisionDeps, key: NewApiKey): Promise<string | undefined> {
+  const { apiGateway } = deps.retry;
+  try {
+    return await apiGateway('CreateApiKey', () => deps.apiKeys.createApiKey(key));
+  } catch (error) {
+    if (!(error instanceof LimitExceededError)) throw error;
+    const quota = deps.config.apiKeyQuota ?? DEFAULT_API_KEY_QUOTA;
+    const keys = await deps.apiKeys.countApiKeys(apiGateway);
+    if (keys < quota) throw error;
+    throw new CapacityExhaustedError(
+      `capacity-exhausted: the Region holds ${keys} API keys, its quota is ${quota}; CreateApiKey for ${key.name} waits for keys to be deleted`,
+      { cause: error, retryAfterMs: CAPACITY_RETRY_MS },
+    );
+  }
+}
+
 /** The key of a pending record: CreateApiKey with the secret's value; a 409 means it exists, looked up by value. */
 async function makeKey(
   deps: ProvisionDeps,
@@ -214,15 +291,13 @@ async function makeKey(
   const { apiGateway } = deps.retry;
   const value = known ?? (await valueOfSecret(deps, name, record)).value;
   if (!value) throw new RejectedError('secret-unreadable', `secret ${name} holds no key value`);
-  const made = await apiGateway('CreateApiKey', () =>
-    deps.apiKeys.createApiKey({
-      name: keyName,
-      value,
-      description: keyDescription(request.customerId, request.productCode),
-      customerId: request.customerId,
-      tags,
-    }),
-  );
+  const made = await createApiKeyOrCapacity(deps, {
+    name: keyName,
+    value,
+    description: keyDescription(request.customerId, request.productCode),
+    customerId: request.customerId,
+    tags,
+  });
   const apiKeyId = made ?? (await deps.apiKeys.findApiKey(keyName, value, apiGateway));
   // A 409 whose key cannot be listed yet: the control plane is eventually consistent, so SQS tries again shortly.
   if (!apiKeyId)
@@ -251,7 +326,9 @@ async function secureRevokedKey(
     apiKeyId = madeHere;
     found = { ...revoked, apiKeyId };
   } else if (!apiKeyId) {
-    if (!revoked.secretArn) return revoked;
+    // A retired record's secret may still hold its deleted key's value: looking a key up by it (or making one, as
+    // keyOfValue does when none is found) would bring a key back for a buyer who left. There is no key: nothing to do.
+    if (!revoked.secretArn || isRetired(revoked)) return revoked;
     const name = secretName(deps.config.namePrefix, request.customerId, request.productCode);
     const { value } = await valueOfSecret(deps, name, revoked);
     if (!value) return revoked;

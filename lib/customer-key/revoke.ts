@@ -2,6 +2,7 @@ import { TransientError } from '../errors.js';
 import { deterministicId } from '../ids.js';
 import type { RevokeRequest } from '../messages/index.js';
 import {
+  isRetired,
   type KeyRecord,
   type KeyResult,
   type KeyStatus,
@@ -122,7 +123,8 @@ async function revokeOnce(
 
   // A pending record's key may exist without being listed yet: keyOfValue tells (and makes it, disabled, if not).
   let found: { apiKeyId: string; made: boolean } | undefined = record.apiKeyId ? { apiKeyId: record.apiKeyId, made: false } : undefined;
-  if (!found && record.secretArn) {
+  // A retired record's secret may hold its deleted key's value: no key is looked up (nor made) by it.
+  if (!found && record.secretArn && !isRetired(record)) {
     const { value } = await valueOfSecret(deps, name, record);
     if (value)
       found = await keyOfValue(deps, {

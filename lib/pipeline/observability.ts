@@ -33,6 +33,8 @@ export const METRIC = {
   throttles: 'Throttles',
   retries: 'Retries',
   latency: 'EndToEndLatency',
+  /** Records handed back because the Region holds API_KEY_QUOTA keys (outcome `capacity-exhausted`). */
+  capacityExhausted: 'CapacityExhausted',
 } as const;
 
 /** Counts one completion event; failures also by `reason` (a metric of its own, with that dimension). */

@@ -6,7 +6,7 @@ import { moveToConfiguredPlan } from '../customer-key/move-plan.js';
 import { FIRST_SENT_AT_ATTRIBUTE } from '../customer-key/naming.js';
 import { provisionKey } from '../customer-key/provision.js';
 import { revokeKey } from '../customer-key/revoke.js';
-import { EnvironmentError, RejectedError, RetryableError, ThrottledError } from '../errors.js';
+import { CapacityExhaustedError, EnvironmentError, RejectedError, RetryableError, ThrottledError } from '../errors.js';
 import { deterministicId } from '../ids.js';
 import { type ParsedMessage, parseMessageBody, peekEventId } from '../messages/index.js';
 import type { RateLimiter } from '../quota/rate-limiter.js';
@@ -154,7 +154,14 @@ export function createRecordProcessor(deps: BatchDeps, now: () => Date) {
         return { record, event };
       }
       const message = error instanceof Error ? `${error.name}: ${error.message}` : 'non-error thrown';
-      if (error instanceof EnvironmentError) {
+      if (error instanceof CapacityExhaustedError) {
+        deps.metrics?.addMetric(METRIC.capacityExhausted, MetricUnit.Count, 1);
+        log.error('The Region is full of API keys: record handed back, then dead-lettered, for a replay once keys are deleted', {
+          outcome: error.outcome,
+          error: message,
+          receiveCount,
+        });
+      } else if (error instanceof EnvironmentError) {
         log.error('AWS refused for a reason on our side (IAM, KMS, a plan, a secret being deleted): record handed back', {
           error: message,
           receiveCount,

@@ -37,7 +37,13 @@ export const PACKAGE_PARAMS = {
 };
 
 /** Principals: the function roles (the session name is the function's name, as Lambda gives it), then the others. */
-export const PRINCIPALS = { provision: 'provision', register: 'register', operator: 'operator', publisher: 'publisher' } as const;
+export const PRINCIPALS = {
+  provision: 'provision',
+  register: 'register',
+  sweep: 'sweep',
+  operator: 'operator',
+  publisher: 'publisher',
+} as const;
 
 /** docs/operator-policy.json with its placeholders filled in. */
 export function operatorPolicy(secretsKeyArn: string): PolicyDocument {
@@ -96,6 +102,7 @@ export function stackIamWorld(options: StackWorldOptions): IamWorld {
     roles: [
       { name: PRINCIPALS.provision, roleId: 'ProvisionRole', session: `api-key-provisioner-${STAGE}-provision` },
       { name: PRINCIPALS.register, roleId: 'RegisterRole', session: `api-key-provisioner-${STAGE}-register` },
+      { name: PRINCIPALS.sweep, roleId: 'SweepRole', session: `api-key-provisioner-${STAGE}-sweep` },
     ],
     extraPrincipals: [
       {

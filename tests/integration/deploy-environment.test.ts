@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { loadConfig } from '../../lib/config.js';
+import { loadSweepConfig } from '../../lib/maintenance/config.js';
 import { loadRegistrationConfig } from '../../lib/registration/config.js';
 import { documentedShellBlocks } from '../helpers/doc-blocks.js';
 import { type Run, run } from '../helpers/run-command.js';
@@ -78,6 +79,7 @@ function resolvedEnvironment(template: Template, variables: Record<string, Json>
 const LOADERS: Record<string, (env: NodeJS.ProcessEnv) => unknown> = {
   'functions/provision.handler': loadConfig,
   'functions/register.handler': loadRegistrationConfig,
+  'functions/sweep.handler': loadSweepConfig,
 };
 
 describe('the documented deploy command, packaged: every function gets every variable it requires', () => {
@@ -114,7 +116,7 @@ describe('the documented deploy command, packaged: every function gets every var
 
   test('every function of the template loads its configuration from its template environment', () => {
     const functions = Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function');
-    expect(functions.map(([name]) => name).sort()).toEqual(['ProvisionLambdaFunction', 'RegisterLambdaFunction']);
+    expect(functions.map(([name]) => name).sort()).toEqual(['ProvisionLambdaFunction', 'RegisterLambdaFunction', 'SweepLambdaFunction']);
     for (const [name, resource] of functions) {
       const handler = String(resource.Properties?.Handler);
       const load = LOADERS[handler];

@@ -346,8 +346,12 @@ const ACTIONS_OF_COMMAND: Record<string, { actions: string[]; withUsagePlans?: t
   DeleteUsagePlanKeyCommand: { actions: ['apigateway:DELETE'], withUsagePlans: true },
   GetUsagePlanCommand: { actions: ['apigateway:GET'], withUsagePlans: true },
   GetUsagePlanKeyCommand: { actions: ['apigateway:GET'], withUsagePlans: true },
+  // The maintenance sweep's (functions/sweep.ts), with its own role: the key deleted, the one a stopped run claimed
+  // looked at first, the due records found through the index (and read and written like the function's).
+  DeleteApiKeyCommand: { actions: ['apigateway:DELETE'], role: 'SweepRole' },
+  GetApiKeyCommand: { actions: ['apigateway:GET'], role: 'SweepRole' },
+  QueryCommand: { actions: ['dynamodb:Query'], role: 'SweepRole' },
   // Calls of the operations tools (reconcile), which run with the operator's credentials: not the function's role.
-  GetApiKeyCommand: { actions: [], operatorOnly: true },
   GetUsagePlanKeysCommand: { actions: [], operatorOnly: true },
   ListSecretsCommand: { actions: [], operatorOnly: true },
   // The registration hook's (functions/register.ts), with its own role.
@@ -442,6 +446,8 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
         'functions/provision.cjs.map',
         'functions/register.cjs',
         'functions/register.cjs.map',
+        'functions/sweep.cjs',
+        'functions/sweep.cjs.map',
       ]);
       const bundle = zip.get('functions/provision.cjs')?.toString('utf8') ?? '';
       // Minified: a few long lines, not one line per statement.
@@ -476,7 +482,7 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
       expect(String(env.NODE_OPTIONS)).toContain('--enable-source-maps');
       expect(env).toMatchObject({ COMPLETION_QUEUE_URL: 'ref:CompletionQueue', NAME_PREFIX: `keyprov/${STAGE}/`, USAGE_PLANS: '' });
       // One role per function: the framework's default role (and its broader log statements) is not generated.
-      expect(byDefault.ofType('AWS::IAM::Role').map(([id]) => id)).toEqual(['ProvisionRole', 'RegisterRole']);
+      expect(byDefault.ofType('AWS::IAM::Role').map(([id]) => id)).toEqual(['ProvisionRole', 'SweepRole', 'RegisterRole']);
     });
 
     test('the log group keeps 30 days', () => {
@@ -970,10 +976,12 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
   });
 
   describe('alarms', () => {
-    test('DLQ depth of both dead-letter queues and function errors, named by stage', () => {
+    test('DLQ depth of both dead-letter queues, function errors and the API key capacity, named by stage', () => {
       const alarms = Object.fromEntries(byDefault.ofType('AWS::CloudWatch::Alarm').map(([, a]) => [a.Properties.AlarmName, a.Properties]));
       expect(Object.keys(alarms).sort()).toEqual(
         [
+          `api-key-provisioner-${STAGE}-api-key-capacity`,
+          `api-key-provisioner-${STAGE}-capacity-exhausted`,
           `api-key-provisioner-${STAGE}-completions-dlq-not-empty`,
           `api-key-provisioner-${STAGE}-provision-errors`,
           `api-key-provisioner-${STAGE}-signups-dlq-not-empty`,
@@ -1079,6 +1087,86 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
       expect(secret.Name).toBe(`api-key-provisioner/${STAGE}/registration-signing-key`);
       expect(String(secret.Name).startsWith(`keyprov/${STAGE}/`)).toBe(false);
       expect(template.Outputs?.RegistrationSigningKeyArn?.Value).toEqual({ Ref: 'RegistrationSigningKey' });
+    });
+  });
+
+  describe('the maintenance sweep: its function, schedule, role and alarm', () => {
+    const sweepFn = () => byDefault.resource('SweepLambdaFunction').Properties;
+    const apiKeys = `arn:aws:apigateway:${REGION}::/apikeys`;
+    const usagePlanKeys = ['abc123', 'def456'].map((id) => `arn:*:apigateway:${REGION}::/usageplans/${id}/keys/*`);
+    const expected = {
+      WriteOwnLogs: { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: ['<SweepLogGroup.Arn>'] },
+      FindDueRecords: { Effect: 'Allow', Action: ['dynamodb:Query'], Resource: ['<KeyRecordsTable.Arn>/index/due'] },
+      ReadAndWriteCustomerRecords: {
+        Effect: 'Allow',
+        Action: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+        Resource: ['<KeyRecordsTable.Arn>'],
+      },
+      DeleteOwnedApiKeys: {
+        Effect: 'Allow',
+        Action: ['apigateway:DELETE'],
+        Resource: [`${apiKeys}/*`],
+        Condition: { StringEquals: { [`aws:ResourceTag/${OWNER_TAG}`]: [`keyprov/${STAGE}/`] } },
+      },
+      CountAndReadApiKeys: { Effect: 'Allow', Action: ['apigateway:GET'], Resource: [apiKeys, `${apiKeys}/*`] },
+    };
+    const withoutSid = (statements: Statement[]) => Object.fromEntries(statements.map(({ Sid, ...rest }) => [Sid ?? '(no Sid)', rest]));
+
+    test('nodejs22.x on arm64, its own role, one run at a time, every 5 minutes by default, configured from the stack', () => {
+      expect(sweepFn()).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        Timeout: 120,
+        FunctionName: `api-key-provisioner-${STAGE}-sweep`,
+        Handler: 'functions/sweep.handler',
+        Role: '<SweepRole.Arn>',
+        ReservedConcurrentExecutions: 1,
+      });
+      expect((sweepFn().Environment as JsonObject).Variables).toMatchObject({
+        KEY_RECORDS_TABLE: `api-key-provisioner-${STAGE}-key-records`,
+        RETIRE_AFTER_DAYS: '30',
+        API_KEY_QUOTA: '10000',
+        SWEEP_RATE_PER_SECOND: '1',
+      });
+      const rules = byDefault.ofType('AWS::Events::Rule').map(([, rule]) => rule.Properties);
+      expect(rules).toEqual([expect.objectContaining({ ScheduleExpression: 'rate(5 minutes)', State: 'ENABLED' })]);
+    });
+
+    test('its role: exactly these statements; the plans’ keys only when plans are configured, on those plans only', () => {
+      expect(withoutSid(roleStatements(byDefault, 'SweepRole'))).toEqual(expected);
+      expect(withoutSid(roleStatements(configured, 'SweepRole'))).toEqual({
+        ...expected,
+        RemoveRetiredKeysFromUsagePlans: { Effect: 'Allow', Action: ['apigateway:DELETE', 'apigateway:GET'], Resource: usagePlanKeys },
+      });
+      expect(statementsOf(byDefault.resource('SweepRole').Properties.AssumeRolePolicyDocument)).toEqual([
+        { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: ['sts:AssumeRole'], Resource: [] },
+      ]);
+      // The provision role gets neither the delete of keys nor the index.
+      const provision = roleStatements(configured);
+      expect(provision.flatMap((s) => s.Action)).not.toContain('dynamodb:Query');
+      expect(provision.filter((s) => s.Action.includes('apigateway:DELETE')).flatMap((s) => s.Resource)).toEqual(
+        ['abc123', 'def456'].map((id) => `arn:*:apigateway:${REGION}::/usageplans/${id}/keys/*`),
+      );
+    });
+
+    test('the capacity alarms: API keys at 80 % of API_KEY_QUOTA (a silent sweep alarms too); any record capacity-exhausted', () => {
+      expect(byDefault.resource('CapacityExhaustedAlarm').Properties).toMatchObject({
+        Namespace: 'ApiKeyProvisioner',
+        MetricName: 'CapacityExhausted',
+        Statistic: 'Sum',
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+      });
+      const provisionEnv = (byDefault.resource('ProvisionLambdaFunction').Properties.Environment as JsonObject).Variables as JsonObject;
+      expect(provisionEnv.API_KEY_QUOTA).toBe('10000');
+      expect(byDefault.resource('ApiKeyCapacityAlarm').Properties).toMatchObject({
+        Namespace: 'ApiKeyProvisioner',
+        MetricName: 'ApiKeyQuotaUsed',
+        Dimensions: [{ Name: 'service', Value: 'api-key-provisioner' }],
+        Threshold: 80,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'breaching',
+      });
     });
   });
 

@@ -3,6 +3,7 @@ import { ListingLag } from './consistency.js';
 import { accessDenied, Chaos, CONCURRENT_MODIFICATION, FaultRules, type Outcome } from './faults.js';
 import { type AwsRequest, type AwsResponse, awsError, forward } from './http.js';
 import type { IamSwitch } from './iam/switch.js';
+import { keyCapReached } from './key-cap.js';
 import { Metering } from './metering.js';
 import { isUsagePlanWrite, type Operation } from './operations.js';
 import { DeletingSecrets } from './secrets.js';
@@ -121,6 +122,11 @@ export class Pipeline {
         this.stats.count('unknownPlans', op.key);
         return missing;
       }
+    }
+    const full = await keyCapReached(this.moto, op, req, settings.keyCap);
+    if (full) {
+      this.stats.count('keyCapRefused', op.key);
+      return full;
     }
     if (op.service === 'apigateway' && settings.onePlanPerStage) {
       const conflict = await planStageConflict(this.moto, op, req);

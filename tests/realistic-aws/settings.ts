@@ -90,6 +90,11 @@ export interface ResolveCustomerSettings {
   disabled?: boolean;
 }
 
+/** The Region's API key quota (10,000 on AWS): CreateApiKey beyond `max` keys answers 429 LimitExceededException (key-cap.ts). */
+export interface KeyCapSettings {
+  max: number;
+}
+
 export interface RealisticSettings {
   throttle: ThrottleSettings | undefined;
   usagePlanWrites: UsagePlanWriteSettings | undefined;
@@ -104,6 +109,8 @@ export interface RealisticSettings {
   sendMessageBatchFailures: BatchFailureSettings | undefined;
   chaos: ChaosSettings | undefined;
   resolveCustomer: ResolveCustomerSettings | undefined;
+  /** CreateApiKey beyond this many keys in the Region → 429 LimitExceededException (off: moto has no cap). */
+  keyCap?: KeyCapSettings;
 }
 
 /** Everything off: the layer forwards every request unchanged (ResolveCustomer is still answered: moto has none). */
@@ -144,5 +151,7 @@ export function validate(settings: RealisticSettings): RealisticSettings {
   fraction('sendMessageBatchFailures.rate', settings.sendMessageBatchFailures?.rate);
   fraction('chaos.rate', settings.chaos?.rate);
   if (settings.listingLagMs < 0) throw new RangeError('listingLagMs must be >= 0');
+  if (settings.keyCap && !(Number.isInteger(settings.keyCap.max) && settings.keyCap.max >= 0))
+    throw new RangeError('keyCap.max must be an integer >= 0');
   return settings;
 }

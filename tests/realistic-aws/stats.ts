@@ -28,6 +28,8 @@ export interface RealisticStats {
   resolveCustomer: Record<string, number>;
   /** Requests answered by an injected {@link FaultRule}. */
   injectedRules: number;
+  /** CreateApiKey refused with 429 LimitExceededException by the key cap (key-cap.ts), by operation. */
+  keyCapRefused: Record<string, number>;
 }
 
 const empty = (): RealisticStats => ({
@@ -45,6 +47,7 @@ const empty = (): RealisticStats => ({
   batchEntriesFailed: 0,
   resolveCustomer: {},
   injectedRules: 0,
+  keyCapRefused: {},
 });
 
 type Table = { [K in keyof RealisticStats]: RealisticStats[K] extends Record<string, number> ? K : never }[keyof RealisticStats];

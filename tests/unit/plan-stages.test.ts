@@ -48,6 +48,8 @@ function plansOf(initial: Record<string, string[]>) {
       plan(id).keys.delete(keyId);
     },
     createApiKey: unused,
+    deleteApiKey: unused,
+    countApiKeys: unused,
     findApiKey: unused,
     valueOf: unused,
     setEnabled: unused,

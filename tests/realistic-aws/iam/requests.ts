@@ -210,7 +210,9 @@ async function apiGatewayChecks(moto: URL, op: Operation, req: AwsRequest, world
 async function dynamoDbChecks(moto: URL, op: Operation, req: AwsRequest, world: IamWorld, principal: Principal): Promise<Check[]> {
   const body = bodyOf(req);
   const table = String(body.TableName ?? '');
-  const resource = `arn:${world.stack.partition}:dynamodb:${op.region}:${world.settings.account}:table/${table}`;
+  // A Query or Scan of an index is authorized on the index's ARN, `table/<table>/index/<index>` (Service Authorization Reference, DynamoDB).
+  const index = typeof body.IndexName === 'string' ? `/index/${body.IndexName}` : '';
+  const resource = `arn:${world.stack.partition}:dynamodb:${op.region}:${world.settings.account}:table/${table}${index}`;
   const context: Record<string, string | string[]> = {
     'aws:PrincipalArn': principal.principalArn,
     'aws:PrincipalAccount': world.settings.account,

@@ -1,0 +1,52 @@
+import { apiGatewayAdapter, createApiGatewayClient } from '../aws/api-gateway.js';
+import { createDynamoDbClient, dynamoDbDueIndex, dynamoDbRecordStore } from '../aws/dynamodb.js';
+import type { RetryFn } from '../customer-key/key-record.js';
+import { createRateLimiter, type RateLimiter } from '../quota/rate-limiter.js';
+import { withRetry } from '../quota/retry.js';
+import type { SweepConfig } from './config.js';
+import type { SweepDeps } from './sweep.js';
+
+/** The sweep's clients and rate limiter, built once per instance (or per command run). */
+export interface SweepInstance {
+  config: SweepConfig;
+  /** The sweep's dependencies for one run, whose calls stop retrying before `remainingTimeMs` runs out. */
+  forRun(remainingTimeMs: () => number, now?: () => Date): SweepDeps;
+  /** API Gateway calls of every run of this instance wait for its slots. */
+  limiter: RateLimiter;
+}
+
+/**
+ * The production dependencies of the sweep: one SDK client per service (the SDK's own retries off: lib/quota/retry.ts
+ * retries), and one API Gateway rate limiter at SWEEP_RATE_PER_SECOND without probing above it — the sweep is a
+ * background job that leaves the shared "Total operations" quota to provisioning; DeleteApiKey's own quota (5/s) is
+ * paced on the limiter's own-quota schedule (lib/quota/rate-limiter.ts OWN_QUOTA).
+ */
+export function createSweepInstance(config: SweepConfig): SweepInstance {
+  const dynamodb = createDynamoDbClient(config.requestTimeoutMs);
+  const apiKeys = apiGatewayAdapter(createApiGatewayClient(config.requestTimeoutMs));
+  const records = dynamoDbRecordStore(dynamodb, config.keyRecordsTable);
+  const dueIndex = dynamoDbDueIndex(dynamodb, config.keyRecordsTable);
+  const limiter = createRateLimiter({
+    sharePerSecond: config.apiGatewayRatePerSecond,
+    ceilingPerSecond: config.apiGatewayRatePerSecond,
+    maxPauseMs: config.retry.maxDelayMs,
+  });
+  return {
+    config,
+    limiter,
+    forRun(remainingTimeMs, now = () => new Date()) {
+      const retrying =
+        (paced?: RateLimiter): RetryFn =>
+        (operation, call) =>
+          withRetry(operation, call, { policy: config.retry, remainingTimeMs, limiter: paced });
+      return {
+        config,
+        apiKeys,
+        records,
+        dueIndex,
+        retry: { apiGateway: retrying(limiter), records: retrying() },
+        now,
+      };
+    },
+  };
+}
