@@ -3,6 +3,7 @@ import { CapacityExhaustedError, LimitExceededError, RejectedError, SecretVersio
 import { deterministicId } from '../ids.js';
 import type { ProvisionRequest } from '../messages/index.js';
 import {
+  createValueSecret,
   ensureSecret,
   generateKeyValue,
   isLegacyRecord,
@@ -202,11 +203,8 @@ async function ensureSecretOrLegacy(
   tags: Record<string, string>,
   description: string,
 ): Promise<{ value: string; secretArn: string } | Versioned | typeof CONFLICT> {
-  const value = generateKeyValue();
-  const created = await deps.retry.secrets('CreateSecret', () =>
-    deps.secrets.createSecret({ name, description, secretString: secretContent(value, draft), tags, kmsKeyId: deps.config.secretKmsKeyId }),
-  );
-  if (created) return { value, secretArn: created.arn };
+  const created = await createValueSecret(deps, name, draft, tags, description);
+  if (created) return created;
   const content = readSecretContent(await readExistingSecret(deps, name));
   if (isLegacyRecord(content)) return (await migrateLegacy(deps, key, name, content)) ?? CONFLICT;
   if (content.value === undefined) return ensureSecret(deps, name, draft, tags, description);

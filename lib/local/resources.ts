@@ -73,12 +73,7 @@ export async function ensureQueues(
  * declares it — partition key `pk` (string), on demand — unless it exists. Returns whether it created it.
  */
 export async function ensureCoordinationTable(dynamodb: DynamoDBClient, tableName: string): Promise<boolean> {
-  try {
-    await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
-    return false;
-  } catch (error) {
-    if (!(error instanceof ResourceNotFoundException)) throw error;
-  }
+  if (await tableExists(dynamodb, tableName)) return false;
   await dynamodb.send(
     new CreateTableCommand({
       TableName: tableName,
@@ -95,12 +90,7 @@ export async function ensureCoordinationTable(dynamodb: DynamoDBClient, tableNam
  * `pk` (string), the sparse index `due` (`due`, `dueAt`), on demand — unless it exists. Returns whether it created it.
  */
 export async function ensureKeyRecordsTable(dynamodb: DynamoDBClient, tableName: string): Promise<boolean> {
-  try {
-    await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
-    return false;
-  } catch (error) {
-    if (!(error instanceof ResourceNotFoundException)) throw error;
-  }
+  if (await tableExists(dynamodb, tableName)) return false;
   await dynamodb.send(
     new CreateTableCommand({
       TableName: tableName,
@@ -124,4 +114,14 @@ export async function ensureKeyRecordsTable(dynamodb: DynamoDBClient, tableName:
     }),
   );
   return true;
+}
+
+async function tableExists(dynamodb: DynamoDBClient, tableName: string): Promise<boolean> {
+  try {
+    await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
+    return true;
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) return false;
+    throw error;
+  }
 }
