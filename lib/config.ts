@@ -123,14 +123,7 @@ export function parseUsagePlans(raw: string | undefined): Record<string, string>
  * Throws {@link ConfigError} naming every missing or invalid variable.
  */
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
-  const parsed = schema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) =>
-      env[String(issue.path[0])] === undefined ? `${String(issue.path[0])} is required` : `${String(issue.path[0])}: ${issue.message}`,
-    );
-    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
-  }
-  const e = parsed.data;
+  const e = parseEnvironment(schema, env);
   if (e.RETRY_MAX_DELAY_MS < e.RETRY_BASE_DELAY_MS) {
     throw new ConfigError('Invalid configuration: RETRY_MAX_DELAY_MS must not be below RETRY_BASE_DELAY_MS');
   }
@@ -162,4 +155,14 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       safetyMarginMs: e.DEADLINE_SAFETY_MARGIN_MS,
     },
   };
+}
+
+/** The environment read with a function's schema. Throws {@link ConfigError} naming every missing or invalid variable. */
+export function parseEnvironment<T>(variables: z.ZodMiniType<T>, env: NodeJS.ProcessEnv): T {
+  const parsed = variables.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) =>
+    env[String(issue.path[0])] === undefined ? `${String(issue.path[0])} is required` : `${String(issue.path[0])}: ${issue.message}`,
+  );
+  throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
 }

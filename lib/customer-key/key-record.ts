@@ -224,48 +224,6 @@ export async function valueOfSecret(
   return { value: again.value, secretArn: secret.arn };
 }
 
-/**
- * A new secret holding a new value for `record`'s key (CreateSecret, the value before any key); undefined, creating
- * nothing, when a secret of that name exists already.
- */
-export async function createValueSecret(
-  deps: ProvisionDeps,
-  name: string,
-  record: KeyRecord,
-  tags: Record<string, string>,
-  description: string,
-): Promise<{ value: string; secretArn: string } | undefined> {
-  const value = generateKeyValue();
-  const created = await deps.retry.secrets('CreateSecret', () =>
-    deps.secrets.createSecret({
-      name,
-      description,
-      secretString: secretContent(value, record),
-      tags,
-      kmsKeyId: deps.config.secretKmsKeyId,
-    }),
-  );
-  return created && { value, secretArn: created.arn };
-}
-
-/**
- * The value for a new key of `record`: a new secret holding a new value (CreateSecret), or, when the secret exists
- * (an earlier delivery made it, or a legacy tombstone), the value it holds, or a new one written into it.
- */
-export async function ensureSecret(
-  deps: ProvisionDeps,
-  name: string,
-  record: KeyRecord,
-  tags: Record<string, string>,
-  description: string,
-): Promise<{ value: string; secretArn: string }> {
-  const created = await createValueSecret(deps, name, record, tags, description);
-  if (created) return created;
-  const found = await valueOfSecret(deps, name, record, async () => generateKeyValue());
-  if (found.value === undefined) throw new RejectedError('secret-unreadable', `secret ${name} holds no key value`);
-  return { value: found.value, secretArn: found.secretArn };
-}
-
 /** The record's last change as an event time with its clock. */
 export const stampOf = (event: { eventTime: string; clock: Clock }): Stamped => ({ time: event.eventTime, clock: event.clock });
 

@@ -1,7 +1,7 @@
 import { TransientError, UsagePlanStageConflictError } from '../errors.js';
 import { type KeyRecord, type KeyResult, keyResult, NOT_YET_RETRY_MS, type ProvisionDeps, usagePlanFor } from './key-record.js';
 import { apiKeyName, secretName } from './naming.js';
-import { loadRecord, MAX_RECORD_CONFLICTS, recordKey } from './record-store.js';
+import { CONFLICT, loadRecord, recordKey, untilWritten } from './record-store.js';
 import { forgetPlanStages, planStages } from './usage-plans.js';
 
 /**
@@ -24,7 +24,7 @@ export async function moveToConfiguredPlan(
   const key = recordKey(request.customerId, request.productCode);
   let joined: { plan: string; apiKeyId: string } | undefined;
   const seen: { version?: number } = {};
-  for (let attempt = 1; attempt <= MAX_RECORD_CONFLICTS; attempt++) {
+  return untilWritten(key, 'its plan was being moved', async () => {
     const current = await loadRecord(deps, key, name, true, seen);
     if (!current) return { outcome: 'unchanged', apiKeyName: keyName, secretName: name };
     const { record, version } = current;
@@ -37,10 +37,9 @@ export async function moveToConfiguredPlan(
     const moved = await moveOnce(request, deps, record, keyName, name);
     if (moved.kind === 'done') return moved.result;
     joined = moved.joined;
-    if (await deps.retry.records('PutItem', () => deps.records.put(key, moved.record, version)))
-      return { ...keyResult('plan-changed', keyName, name, moved.record), previousUsagePlanId: moved.previous };
-  }
-  throw new TransientError(`record ${key} kept changing while its plan was being moved`, { retryAfterMs: NOT_YET_RETRY_MS });
+    if (!(await deps.retry.records('PutItem', () => deps.records.put(key, moved.record, version)))) return CONFLICT;
+    return { ...keyResult('plan-changed', keyName, name, moved.record), previousUsagePlanId: moved.previous };
+  });
 }
 
 type Move =

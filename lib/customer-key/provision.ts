@@ -1,11 +1,7 @@
-import type { NewApiKey } from '../aws/api-gateway.js';
-import { CapacityExhaustedError, LimitExceededError, RejectedError, SecretVersionTakenError, TransientError } from '../errors.js';
-import { deterministicId } from '../ids.js';
+import { RejectedError, TransientError } from '../errors.js';
 import type { ProvisionRequest } from '../messages/index.js';
+import { createApiKeyOrCapacity } from './capacity.js';
 import {
-  createValueSecret,
-  ensureSecret,
-  generateKeyValue,
   isLegacyRecord,
   isRetired,
   type KeyRecord,
@@ -17,7 +13,6 @@ import {
   type ProvisionDeps,
   readExistingSecret,
   readSecretContent,
-  secretContent,
   stampOf,
   usagePlanFor,
   valueOfSecret,
@@ -25,7 +20,8 @@ import {
 import { anyActive, applyLicenseEvent, type Licenses, licenseState } from './licenses.js';
 import { grantIsProvenNewer, lastChange } from './lifecycle-order.js';
 import { apiKeyName, keyDescription, ownedTags, secretName } from './naming.js';
-import { loadRecord, MAX_RECORD_CONFLICTS, migrateLegacy, recordKey, type Versioned } from './record-store.js';
+import { CONFLICT, loadRecord, migrateLegacy, recordKey, untilWritten, type Versioned } from './record-store.js';
+import { createValueSecret, ensureSecret, replaceSecretValue } from './secret-value.js';
 import { planStages } from './usage-plans.js';
 
 /** A pending record: written once the value is in its secret and before any key exists, so no key exists without it. */
@@ -57,9 +53,6 @@ const buyerOf = (request: ProvisionRequest, record: KeyRecord | undefined) => {
   return customerAccountId ? { customerAccountId } : {};
 };
 
-/** Another writer changed the record first: read it again and decide again. */
-const CONFLICT = Symbol('conflict');
-
 /**
  * Makes sure the customer (and product) has exactly one enabled API key, in its usage plan, and one secret holding
  * its value. Idempotent and crash-safe; concurrent calls for the same customer converge, because every change of
@@ -82,12 +75,8 @@ export async function provisionKey(request: ProvisionRequest, deps: ProvisionDep
   if (usagePlanId) await planStages(deps, usagePlanId);
   // The key this delivery made, if a revoke then won the race for the record: the stale path disables that one.
   const made: { apiKeyId?: string; version?: number } = {};
-  for (let attempt = 1; attempt <= MAX_RECORD_CONFLICTS; attempt++) {
-    const result = await provisionOnce(request, deps, usagePlanId, made);
-    if (result !== CONFLICT) return result;
-  }
   const key = recordKey(request.customerId, request.productCode);
-  throw new TransientError(`record ${key} kept changing while being provisioned`, { retryAfterMs: NOT_YET_RETRY_MS });
+  return untilWritten(key, 'being provisioned', () => provisionOnce(request, deps, usagePlanId, made));
 }
 
 async function provisionOnce(
@@ -209,71 +198,6 @@ async function ensureSecretOrLegacy(
   if (isLegacyRecord(content)) return (await migrateLegacy(deps, key, name, content)) ?? CONFLICT;
   if (content.value === undefined) return ensureSecret(deps, name, draft, tags, description);
   return { value: content.value, secretArn: content.secretArn ?? '' };
-}
-
-/**
- * A new value for the key of a re-subscription after retirement, written over what the secret holds (the deleted
- * key's value, or none), or into a new secret when it is gone. One value per retirement, whoever writes it: the
- * version's token is derived from the retired key's id, so the first writer's value is that version's; a repeat or a
- * concurrent delivery is refused (SecretVersionTakenError) and reads that version back. Every delivery then makes
- * the key from the same value, the one the secret holds.
- */
-async function replaceSecretValue(
-  deps: ProvisionDeps,
-  name: string,
-  record: KeyRecord,
-  tags: Record<string, string>,
-  description: string,
-): Promise<{ value: string; secretArn: string }> {
-  const token = deterministicId('secret-version', name, 'new-key-after', record.retiredKeyId ?? '');
-  const value = generateKeyValue();
-  const secretString = secretContent(value, record);
-  const created = await deps.retry.secrets('CreateSecret', () =>
-    deps.secrets.createSecret({ name, description, secretString, tags, kmsKeyId: deps.config.secretKmsKeyId, token }),
-  );
-  if (created) return { value, secretArn: created.arn };
-  try {
-    await deps.retry.secrets('PutSecretValue', () => deps.secrets.putSecretValue(name, secretString, token));
-    return { value, secretArn: record.secretArn ?? (await readExistingSecret(deps, name)).arn };
-  } catch (error) {
-    if (!(error instanceof SecretVersionTakenError)) throw error;
-  }
-  const taken = await deps.retry.secrets('GetSecretValue', () => deps.secrets.getSecret(name, token));
-  const stored = taken ? readSecretContent(taken).value : undefined;
-  if (!taken || stored === undefined)
-    throw new TransientError(`secret ${name} has version ${token} but it cannot be read yet`, { retryAfterMs: NOT_YET_RETRY_MS });
-  return { value: stored, secretArn: taken.arn };
-}
-
-/** API Gateway's quota of API keys per account and Region when API_KEY_QUOTA does not say (not adjustable). */
-const DEFAULT_API_KEY_QUOTA = 10_000;
-
-/**
- * How long a record waits before SQS brings it back when the Region is full: capacity comes back only when keys are
- * deleted (the sweep runs every 5 minutes), so trying sooner only spends calls of the shared quota.
- */
-export const CAPACITY_RETRY_MS = 5 * 60_000;
-
-/**
- * CreateApiKey; when its retries end on a 429 LimitExceededException — the shape both of a rate limit and, most
- * plausibly, of the Region's 10,000-key wall (AWS does not document the latter) — the keys are counted (GetApiKeys,
- * pages of 500 through the limiter): at the quota, the Region is full, {@link CapacityExhaustedError}
- * (`capacity-exhausted`); below it, the throttle is thrown as it was, and retried as one.
- */
-async function createApiKeyOrCapacity(deps: ProvisionDeps, key: NewApiKey): Promise<string | undefined> {
-  const { apiGateway } = deps.retry;
-  try {
-    return await apiGateway('CreateApiKey', () => deps.apiKeys.createApiKey(key));
-  } catch (error) {
-    if (!(error instanceof LimitExceededError)) throw error;
-    const quota = deps.config.apiKeyQuota ?? DEFAULT_API_KEY_QUOTA;
-    const keys = await deps.apiKeys.countApiKeys(apiGateway);
-    if (keys < quota) throw error;
-    throw new CapacityExhaustedError(
-      `capacity-exhausted: the Region holds ${keys} API keys, its quota is ${quota}; CreateApiKey for ${key.name} waits for keys to be deleted`,
-      { cause: error, retryAfterMs: CAPACITY_RETRY_MS },
-    );
-  }
 }
 
 /** The key of a pending record: CreateApiKey with the secret's value; a 409 means it exists, looked up by value. */

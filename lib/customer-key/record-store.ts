@@ -1,8 +1,9 @@
-import { EnvironmentError } from '../errors.js';
+import { EnvironmentError, TransientError } from '../errors.js';
 import { deterministicId } from '../ids.js';
 import {
   isLegacyRecord,
   type KeyRecord,
+  NOT_YET_RETRY_MS,
   type ProvisionDeps,
   readSecretContent,
   type SecretRecord,
@@ -38,6 +39,21 @@ export const recordKey = (customerId: string, productCode: string | null | undef
 
 /** How many times one delivery re-reads and re-decides after losing a conditional write, before SQS brings it back. */
 export const MAX_RECORD_CONFLICTS = 8;
+
+/** An attempt's answer when another writer changed the record first: read it again and decide again. */
+export const CONFLICT = Symbol('conflict');
+
+/**
+ * Runs `attempt` (read the record, decide, write conditionally) until it does not answer {@link CONFLICT}, at most
+ * {@link MAX_RECORD_CONFLICTS} times; then a TransientError (`doing` names the change) brings the message back soon.
+ */
+export async function untilWritten<T>(key: string, doing: string, attempt: () => Promise<T | typeof CONFLICT>): Promise<T> {
+  for (let tries = 1; tries <= MAX_RECORD_CONFLICTS; tries++) {
+    const result = await attempt();
+    if (result !== CONFLICT) return result;
+  }
+  throw new TransientError(`record ${key} kept changing while ${doing}`, { retryAfterMs: NOT_YET_RETRY_MS });
+}
 
 /**
  * The customer's record. With `legacy`, a customer with no record in the table is looked up in its secret, where

@@ -1,4 +1,3 @@
-import { TransientError } from '../errors.js';
 import { deterministicId } from '../ids.js';
 import type { RevokeRequest } from '../messages/index.js';
 import {
@@ -9,7 +8,6 @@ import {
   keyOfValue,
   keyResult,
   lastEventFields,
-  NOT_YET_RETRY_MS,
   type ProvisionDeps,
   secretContent,
   stampOf,
@@ -19,11 +17,7 @@ import {
 import { anyActive, applyLicenseEvent, licenseState } from './licenses.js';
 import { lastChange, revokeIsProvenOlder } from './lifecycle-order.js';
 import { apiKeyName, keyDescription, ownedTags, secretName } from './naming.js';
-import { loadRecord, MAX_RECORD_CONFLICTS, recordKey } from './record-store.js';
-
-/** Another writer changed the record first: read it again and decide again. */
-
-const CONFLICT = Symbol('conflict');
+import { CONFLICT, loadRecord, recordKey, untilWritten } from './record-store.js';
 
 /**
  * Takes the customer's key away after `unsubscribe-success` (status `revoked`) or `subscribe-fail` (`failed`):
@@ -38,12 +32,8 @@ const CONFLICT = Symbol('conflict');
 export async function revokeKey(request: RevokeRequest, deps: ProvisionDeps): Promise<KeyResult> {
   // The key an attempt disabled before losing its write: given back if the record, read again, keeps it.
   const disabled: { apiKeyId?: string; version?: number } = {};
-  for (let attempt = 1; attempt <= MAX_RECORD_CONFLICTS; attempt++) {
-    const result = await revokeOnce(request, deps, disabled);
-    if (result !== CONFLICT) return result;
-  }
   const key = recordKey(request.customerId, request.productCode);
-  throw new TransientError(`record ${key} kept changing while being revoked`, { retryAfterMs: NOT_YET_RETRY_MS });
+  return untilWritten(key, 'being revoked', () => revokeOnce(request, deps, disabled));
 }
 
 async function revokeOnce(

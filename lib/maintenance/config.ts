@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { integer, parseUsagePlans } from '../config.js';
+import { integer, parseEnvironment, parseUsagePlans } from '../config.js';
 import { ConfigError } from '../errors.js';
 import '../zod-setup.js';
 import type { RetryPolicy } from '../quota/retry.js';
@@ -41,14 +41,7 @@ const schema = z.object({
 
 /** Reads and validates the sweep's configuration. Throws {@link ConfigError} naming every missing or invalid variable. */
 export function loadSweepConfig(env: NodeJS.ProcessEnv): SweepConfig {
-  const parsed = schema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) =>
-      env[String(issue.path[0])] === undefined ? `${String(issue.path[0])} is required` : `${String(issue.path[0])}: ${issue.message}`,
-    );
-    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
-  }
-  const e = parsed.data;
+  const e = parseEnvironment(schema, env);
   if (!(e.SWEEP_RATE_PER_SECOND > 0)) throw new ConfigError('Invalid configuration: SWEEP_RATE_PER_SECOND must be above 0');
   if (e.RETRY_MAX_DELAY_MS < e.RETRY_BASE_DELAY_MS)
     throw new ConfigError('Invalid configuration: RETRY_MAX_DELAY_MS must not be below RETRY_BASE_DELAY_MS');
