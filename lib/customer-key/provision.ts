@@ -115,7 +115,15 @@ async function provisionOnce(
   const start = current.record;
   // A license event is ordered by its own license (lib/customer-key/licenses.ts); other grants by the record's last change.
   const licenses = request.licenseArn ? applyLicenseEvent(start.licenses, request.licenseArn, 'active', stampOf(request)) : undefined;
-  if (licenses === 'stale') return result('stale', start);
+  if (licenses === 'stale') {
+    // A revoke won the record while this delivery made or enabled the key, or put it in its plan: take that back.
+    if ((start.status === 'revoked' || start.status === 'failed') && made.apiKeyId) {
+      const secured = await secureRevokedKey(deps, request, start, usagePlanId, tags, keyName, made.apiKeyId);
+      if (secured !== start && !(await write(secured, version))) return CONFLICT;
+      return result('stale', secured);
+    }
+    return result('stale', start);
+  }
   let record: KeyRecord = typeof licenses === 'object' ? { ...start, licenses, ...buyerOf(request, start) } : start;
   let expected = version;
 
