@@ -4,11 +4,11 @@ import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
 import { PurgeQueueCommand } from '@aws-sdk/client-sqs';
 import type { SqsHandler } from '../../lib/local/event-source-mapping.js';
-import { PRINCIPALS, STACK_NAMES, stackIamWorld } from '../helpers/iam.js';
+import { ACCOUNT, PRINCIPALS, REGION, STACK_NAMES, stackIamWorld } from '../helpers/iam.js';
 import { type Pipeline, SECRETS_KEY_ID, startPipeline } from '../helpers/pipeline.js';
 import { type Run, run } from '../helpers/run-command.js';
 import { createApiStage, createUsagePlan, usagePlanKeyIds } from '../helpers/usage-plans.js';
-import type { Omission } from '../realistic-aws/iam/world.js';
+import type { IamWorld, Omission } from '../realistic-aws/iam/world.js';
 
 /*
  * `npm run smoke` (lib/ops/smoke) against the pipeline on moto, through the realistic layer with the IAM switch on:
@@ -33,12 +33,17 @@ beforeAll(async () => {
 });
 afterAll(() => pipeline?.close());
 
-/** The stack's IAM world without some statements (a role or the operator's policy missing one), for both layers' checks. */
-function withoutStatements(omit: Omission[]): () => void {
+/**
+ * The stack's IAM world without some statements (a role or the operator's policy missing one), and with `edit` applied
+ * (a resource policy changed), for the calls through the layer; returns what puts the deployed world back.
+ */
+function deployedWith(omit: Omission[], edit: (world: IamWorld) => void = () => {}): () => void {
   const iam = pipeline.iam;
   if (!iam) throw new Error('the IAM switch is off (REALISTIC_IAM=off): these tests need it');
   const before = iam.world;
-  iam.world = stackIamWorld({ secretsKeyId: SECRETS_KEY_ID, usagePlanIds: [plan], omit });
+  const world = stackIamWorld({ secretsKeyId: SECRETS_KEY_ID, usagePlanIds: [plan], omit });
+  edit(world);
+  iam.world = world;
   return () => {
     iam.world = before;
   };
@@ -159,7 +164,7 @@ test('--json: the same steps as one document, without the key value', async () =
 });
 
 test("the function's role denied CreateApiKey: a timeout naming where it stopped, the statements, the open IAM questions; exit 1, nothing left", async () => {
-  const restore = withoutStatements([{ holder: 'ProvisionRole', sid: 'CreateOwnedApiKeys' }]);
+  const restore = deployedWith([{ holder: 'ProvisionRole', sid: 'CreateOwnedApiKeys' }]);
   let result: SmokeRun;
   try {
     result = await smoke(['--timeout', '6']);
@@ -193,7 +198,7 @@ test("the function's role denied CreateApiKey: a timeout naming where it stopped
 });
 
 test("an operator's statement missing (SmokeDeleteOwnKeys): the AWS error and the statement to add; exit 1", async () => {
-  const restore = withoutStatements([{ holder: PRINCIPALS.operator, sid: 'SmokeDeleteOwnKeys' }]);
+  const restore = deployedWith([{ holder: PRINCIPALS.operator, sid: 'SmokeDeleteOwnKeys' }]);
   let result: SmokeRun;
   try {
     result = await smoke([]);
@@ -216,6 +221,66 @@ test("an operator's statement missing (SmokeDeleteOwnKeys): the AWS error and th
   expect(keys).toHaveLength(1);
   for (const key of (await pipeline.apiKeys()).filter((k) => k.name?.includes('/smoke-')))
     await pipeline.apigw.send(new DeleteApiKeyCommand({ apiKey: key.id }));
+  expect(await leftovers()).toEqual(NOTHING_LEFT);
+});
+
+test("the function's role denied UpdateApiKey: the revoke stops with the key enabled; the statement to look at; the key removed all the same", async () => {
+  const restore = deployedWith([{ holder: 'ProvisionRole', sid: 'EnableAndDisableApiKeys' }]);
+  let result: SmokeRun;
+  try {
+    result = await smoke(['--timeout', '6']);
+  } finally {
+    restore();
+  }
+  expect(result.code).toBe(1);
+  const out = result.stdout;
+  expect(out).toMatch(
+    /FAIL {2}revoked {7}no revoked record within 6\.0 s: the record is still active and key \w+ enabled: the unsubscribe was not received, or UpdateApiKey \(disable\) was refused\n/,
+  );
+  expect(out).toContain(
+    'statement EnableAndDisableApiKeys: apigateway:PATCH on /apikeys/* with aws:ResourceTag/keyprov:owner=keyprov/test/',
+  );
+  expect(out).toMatch(/PASS {2}clean up {6}removed API key \w+, secret \S+ \(no recovery window\), record \S+\n/);
+  expect(out).toContain('Smoke test FAILED: revoked (8 of 9 steps passed)');
+  expectNoKeyValue(result);
+  expect(await leftovers()).toEqual(NOTHING_LEFT);
+  await pipeline.sqs.send(new PurgeQueueCommand({ QueueUrl: pipeline.queues.deadLetterUrl }));
+});
+
+test("an operator whose role is not in signupPublisherArns: the queue policy's explicit deny, in SQS's words, and where to list the role", async () => {
+  const signups = `arn:aws:sqs:${REGION}:${ACCOUNT}:${STACK_NAMES.signups}`;
+  // The stage deployed with signupPublisherArns naming the producer only (not role/ops/*).
+  const restore = deployedWith([], (world) => {
+    const policy = structuredClone(world.queuePolicies.get(signups));
+    if (!policy) throw new Error('no signup queue policy');
+    for (const statement of policy.Statement) {
+      const condition = statement.Condition as Record<string, Record<string, unknown>> | undefined;
+      for (const operator of ['ArnLike', 'ArnNotLike'])
+        if (Array.isArray(condition?.[operator]?.['aws:PrincipalArn']))
+          condition[operator]['aws:PrincipalArn'] = (condition[operator]['aws:PrincipalArn'] as string[]).filter(
+            (arn) => !arn.includes(':role/ops/'),
+          );
+    }
+    world.queuePolicies.set(signups, policy);
+  });
+  let result: SmokeRun;
+  try {
+    result = await smoke([], { drain: false });
+  } finally {
+    restore();
+  }
+  expect(result.code).toBe(1);
+  const out = result.stdout;
+  expect(out).toContain('FAIL  send signup   SendMessage was refused or failed');
+  expect(out).toContain(
+    `AWS error: SendMessage: AccessDenied (HTTP 403): User: arn:aws:sts::${ACCOUNT}:assumed-role/keyprov-operator/operator is not authorized to perform: sqs:sendmessage on resource: ${signups} with an explicit deny in a resource-based policy`,
+  );
+  expect(out).toContain(
+    "the signup queue's policy (serverless.yml SignupQueuePolicy; your role must match --param signupPublisherArns), statement DenyEveryoneElse",
+  );
+  // Nothing was sent, so nothing is cleaned up.
+  expect(out).not.toContain('clean up');
+  expect(out).toContain('Smoke test FAILED: send signup (0 of 1 steps passed)');
   expect(await leftovers()).toEqual(NOTHING_LEFT);
 });
 
