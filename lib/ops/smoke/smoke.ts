@@ -96,7 +96,7 @@ export async function runSmoke(aws: SmokeAws, settings: SmokeSettings, options: 
   const timedOut = (what: string, stopped: Stopped, messageId: string | undefined): CheckFailedError =>
     new CheckFailedError(`no ${what} within ${seconds(settings.timeoutMs)}: ${stopped.where}`, stopped.lookAt, [
       ...stopped.notes,
-      ...(messageId && run.sentAt ? logNotes(settings, messageId, run.sentAt) : []),
+      ...(messageId && run.sentAt !== undefined ? logNotes(settings, messageId, run.sentAt) : []),
     ]);
 
   const send = async (body: Record<string, unknown>, what: string) => {
@@ -120,11 +120,12 @@ export async function runSmoke(aws: SmokeAws, settings: SmokeSettings, options: 
     const provisioned = await step('provisioned', async () => {
       const waited = await waitForRecord((r) => r?.status === 'active' || r?.status === 'revoked' || r?.status === 'failed');
       const { record } = waited;
+      if (!waited.timedOut && record?.status !== 'active')
+        throw new CheckFailedError(`the record is ${record?.status}, not active: another message for ${customerId} came first`);
       if (waited.timedOut || !record?.apiKeyId) {
         const stopped = await whereProvisioningStopped(aws, settings, { keyName, secretName: secret }, record);
         throw timedOut('provisioned record', stopped, run.messageIds[0]);
       }
-      if (record.status !== 'active') throw new CheckFailedError(`the record is ${record.status}, not active`);
       run.record = record;
       return `record active after ${seconds(waited.elapsedMs)}, API key ${record.apiKeyId}`;
     });
