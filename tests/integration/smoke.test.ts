@@ -4,7 +4,7 @@ import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
 import { PurgeQueueCommand } from '@aws-sdk/client-sqs';
 import type { SqsHandler } from '../../lib/local/event-source-mapping.js';
-import { ACCOUNT, PRINCIPALS, REGION, STACK_NAMES, stackIamWorld } from '../helpers/iam.js';
+import { ACCOUNT, omissionsFromEnvironment, PRINCIPALS, REGION, STACK_NAMES, stackIamWorld } from '../helpers/iam.js';
 import { type Pipeline, SECRETS_KEY_ID, startPipeline } from '../helpers/pipeline.js';
 import { type Run, run } from '../helpers/run-command.js';
 import { createApiStage, createUsagePlan, usagePlanKeyIds } from '../helpers/usage-plans.js';
@@ -41,7 +41,8 @@ function deployedWith(omit: Omission[], edit: (world: IamWorld) => void = () => 
   const iam = pipeline.iam;
   if (!iam) throw new Error('the IAM switch is off (REALISTIC_IAM=off): these tests need it');
   const before = iam.world;
-  const world = stackIamWorld({ secretsKeyId: SECRETS_KEY_ID, usagePlanIds: [plan], omit });
+  // With the run's own omissions too (REALISTIC_IAM_OMIT: npm run iam:statements), which an explicit list replaces.
+  const world = stackIamWorld({ secretsKeyId: SECRETS_KEY_ID, usagePlanIds: [plan], omit: [...omissionsFromEnvironment(), ...omit] });
   edit(world);
   iam.world = world;
   return () => {
