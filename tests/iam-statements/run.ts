@@ -23,6 +23,7 @@ const DEFAULT_SUITES = [
   'tests/integration/secret-hygiene.test.ts',
   'tests/integration/reconcile.test.ts',
   'tests/integration/roll.test.ts',
+  'tests/integration/smoke.test.ts',
 ];
 
 interface JestJson {
