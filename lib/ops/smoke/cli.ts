@@ -50,8 +50,8 @@ window) and the record. Each step is printed PASS or FAIL; a failure with the AW
   --json                print the report as one JSON document at the end
   -h, --help            print this text
 
-Run it with credentials whose role matches the stage's signupPublisherArns (the queue policy refuses anyone else's
-signup) under docs/operator-policy.json. Key values are never printed.
+Run it with credentials under docs/operator-policy.json whose role matches the stage's signupPublisherArns when it
+is set (the queue policy then refuses anyone else's signup). Key values are never printed.
 Exit code: 0 every step passed, 1 a step failed (the clean-up still ran), 2 could not run.`;
 
 /** The product and plan of the signup, and the usage plan it must land in. Throws {@link UsageError}. */
