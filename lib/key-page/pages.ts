@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Branding } from './config.js';
-import { html, type SafeHtml } from './html.js';
+import { constantHtml, html, type SafeHtml } from './html.js';
 
 /** A function URL (payload 2.0) structured answer; `cookies` become Set-Cookie headers. */
 export interface PageResponse {
@@ -94,7 +94,7 @@ function page(ctx: PageContext, parts: PageParts): PageResponse {
 ${parts.refreshSeconds !== undefined && html`<meta http-equiv="refresh" content="${parts.refreshSeconds}">`}
 <meta name="referrer" content="no-referrer">
 <title>${parts.title} – ${seller(branding)}</title>
-<style>${STYLE}</style>
+<style>${constantHtml(STYLE)}</style>
 </head>
 <body>
 <header>${branding.logoUrl && html`<img src="${branding.logoUrl}" alt="">`}<span>${seller(branding)}</span></header>
@@ -103,7 +103,7 @@ ${parts.refreshSeconds !== undefined && html`<meta http-equiv="refresh" content=
 ${parts.content}
 </main>
 ${footer(ctx, parts.status >= 400)}
-${parts.script && html`<script>${SCRIPT}</script>`}
+${parts.script && html`<script>${constantHtml(SCRIPT)}</script>`}
 </body>
 </html>
 `;
