@@ -32,12 +32,22 @@ const STYLE = [
   'pre{background:#f3f2f1;padding:.75rem;overflow-x:auto}',
 ].join('');
 
-/** The copy button: hidden until this script runs, so a browser without JavaScript shows no button that cannot work. */
+/**
+ * The page's one script (allowed by its hash). The copy button: hidden until it runs, so a browser without JavaScript
+ * shows no button that cannot work. On *creating*: asks for the page every 3 s in the background and reloads it only
+ * when its heading changed, so that a screen reader is not thrown to the top of an unchanged page every 3 s (without
+ * JavaScript, a meta refresh in <noscript> does the polling).
+ */
 const SCRIPT =
   "(function(){var b=document.getElementById('copy'),k=document.getElementById('api-key'),s=document.getElementById('copy-status');" +
-  'if(!b||!k||!navigator.clipboard)return;b.hidden=false;b.addEventListener("click",function(){' +
+  'if(b&&k&&s&&navigator.clipboard){b.hidden=false;b.addEventListener("click",function(){' +
   "navigator.clipboard.writeText(k.value).then(function(){s.textContent='Copied to the clipboard.'}," +
-  "function(){k.select();s.textContent='Copying failed: the key is selected, copy it with Ctrl+C or Cmd+C.'})})})();";
+  "function(){k.select();s.textContent='Copying failed: the key is selected, copy it with Ctrl+C or Cmd+C.'})})}" +
+  "var m=document.querySelector('main[data-poll]'),h=document.querySelector('h1');" +
+  'if(m&&h&&window.fetch&&window.DOMParser){setInterval(function(){' +
+  "fetch(location.href,{cache:'no-store',credentials:'same-origin'}).then(function(r){return r.text()}).then(function(t){" +
+  "var n=new DOMParser().parseFromString(t,'text/html').querySelector('h1');if(!n||n.textContent!==h.textContent)location.reload()" +
+  "}).catch(function(){})},Number(m.getAttribute('data-poll'))*1000)}})();";
 
 const hashOf = (text: string): string => `'sha256-${createHash('sha256').update(text).digest('base64')}'`;
 
@@ -50,7 +60,7 @@ export const BASE_HEADERS: Readonly<Record<string, string>> = {
   'x-frame-options': 'DENY',
   'cross-origin-opener-policy': 'same-origin',
   'content-security-policy':
-    `default-src 'none'; style-src ${hashOf(STYLE)}; script-src ${hashOf(SCRIPT)}; img-src https:; ` +
+    `default-src 'none'; style-src ${hashOf(STYLE)}; script-src ${hashOf(SCRIPT)}; img-src https:; connect-src 'self'; ` +
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
 };
 
@@ -65,8 +75,8 @@ interface PageParts {
   status: number;
   title: string;
   content: SafeHtml;
+  /** *creating*: the page asks again every so many seconds (script, or a meta refresh without JavaScript). */
   refreshSeconds?: number;
-  script?: boolean;
   headers?: Record<string, string>;
   cookies?: string[];
 }
@@ -91,19 +101,19 @@ function page(ctx: PageContext, parts: PageParts): PageResponse {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-${parts.refreshSeconds !== undefined && html`<meta http-equiv="refresh" content="${parts.refreshSeconds}">`}
+${parts.refreshSeconds !== undefined && html`<noscript><meta http-equiv="refresh" content="${parts.refreshSeconds}"></noscript>`}
 <meta name="referrer" content="no-referrer">
 <title>${parts.title} – ${seller(branding)}</title>
 <style>${constantHtml(STYLE)}</style>
 </head>
 <body>
 <header>${branding.logoUrl && html`<img src="${branding.logoUrl}" alt="">`}<span>${seller(branding)}</span></header>
-<main id="main">
+<main id="main"${parts.refreshSeconds !== undefined && html` data-poll="${parts.refreshSeconds}"`}>
 <h1>${parts.title}</h1>
 ${parts.content}
 </main>
 ${footer(ctx, parts.status >= 400)}
-${parts.script && html`<script>${constantHtml(SCRIPT)}</script>`}
+<script>${constantHtml(SCRIPT)}</script>
 </body>
 </html>
 `;
@@ -126,7 +136,8 @@ export const creatingPage = (ctx: PageContext, cookies?: string[]): PageResponse
     refreshSeconds: 3,
     cookies,
     content: html`<p>This usually takes a few seconds. This page refreshes by itself; you do not need to do anything.</p>
-<p>Keep this page open: the key will be shown here once, when it is ready.</p>`,
+<p>Keep this page open: the key will be shown here once, when it is ready.</p>
+<p><a href="./">Check again now</a></p>`,
   });
 
 /** *ready*: a key that has never been shown, behind a "Show my key" button (a POST with its CSRF token). */
@@ -144,7 +155,6 @@ export function shownPage(ctx: PageContext, value: string): PageResponse {
   return page(ctx, {
     status: 200,
     title: 'Your API key',
-    script: true,
     content: html`<p class="warning">Copy your key now. It will not be shown again.</p>
 <label for="api-key">API key</label>
 <input id="api-key" class="key" type="text" readonly value="${value}" autocomplete="off" autocapitalize="off" spellcheck="false">
