@@ -63,7 +63,7 @@ async function check(page: Page, state: string): Promise<void> {
   const { violations } = await new AxeBuilder({ page }).analyze();
   const severe = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
   expect({ state, violations: severe.map((v) => `${v.id}: ${v.help}`) }).toEqual({ state, violations: [] });
-  await page.screenshot({ path: join(SHOTS, `${state}.png`), fullPage: true, mask: [page.locator('#api-key')] });
+  await page.screenshot({ path: join(SHOTS, `${state}.png`), fullPage: true, mask: [page.locator('#api-key')], maskColor: '#b1b4b6' });
 }
 
 /** Tabs to `target` as a keyboard user would (it must be reachable, and show its focus). */
@@ -103,8 +103,8 @@ async function storedValue(customerId: string): Promise<string> {
 }
 
 async function newContext(options: Parameters<Browser['newContext']>[0] = {}): Promise<BrowserContext> {
-  const context = await browser.newContext(options);
-  return context;
+  // A narrow window: the screenshots stay small (two of them are in docs/).
+  return browser.newContext({ viewport: { width: 800, height: 600 }, ...options });
 }
 
 test('Marketplace → creating → ready → Show my key (keyboard) → shown, copied → reload and back: never again; the URL elsewhere: nothing', async () => {
