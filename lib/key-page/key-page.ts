@@ -190,7 +190,8 @@ export function createKeyPageHandler(deps: KeyPageDeps): KeyPageHandler {
       let value: string;
       try {
         const name = secretName(config.namePrefix, session.customerId, session.productCode);
-        const secret = await call('GetSecretValue', () => deps.secrets.getSecret(name));
+        // AWSCURRENT named, not implied: the roll moves it (and moto's default read does not follow the move).
+        const secret = await call('GetSecretValue', () => deps.secrets.getSecret(name, undefined, 'AWSCURRENT'));
         if (!secret) throw new EnvironmentError('the customer secret of an active key does not exist');
         value = keyValueIn(secret.secretString, session);
         // The record again: a roll that started meanwhile may have made the secret's current value another key's.

@@ -13,8 +13,8 @@ export type KeyState =
   | { kind: 'ended' }
   | { kind: 'failed' };
 
-/** What the page reads of a record: the provision function's KeyRecord, with the roll's field (issue 21). */
-export type PageRecord = Pick<KeyRecord, 'status' | 'apiKeyId'> & { rolling?: unknown };
+/** What the page reads of a record: the provision function's KeyRecord (`rolling`: lib/customer-key/roll.ts). */
+export type PageRecord = Pick<KeyRecord, 'status' | 'apiKeyId' | 'rolling'>;
 
 /** What the page wrote about one key: when it was shown, when a new key was asked for. */
 export interface KeyMarker {

@@ -98,7 +98,9 @@ async function setUp(page: Page, who: SampleBuyer): Promise<string> {
 }
 
 async function storedValue(customerId: string): Promise<string> {
-  const { SecretString } = await pipeline.secrets.send(new GetSecretValueCommand({ SecretId: secretName(PREFIX, customerId, PRODUCT) }));
+  const { SecretString } = await pipeline.secrets.send(
+    new GetSecretValueCommand({ SecretId: secretName(PREFIX, customerId, PRODUCT), VersionStage: 'AWSCURRENT' }),
+  );
   return (JSON.parse(SecretString ?? '{}') as { value: string }).value;
 }
 
@@ -178,7 +180,7 @@ test('two tabs press "Show my key" at once: exactly one sees the key', async () 
   const shown = headings[0] === 'Your API key' ? first : second;
   expect(await shown.getByLabel('API key').inputValue()).toBe(await storedValue(BO.customerAWSAccountId));
   await context.close();
-}, 60_000);
+}, 90_000);
 
 test('JavaScript disabled: the page refreshes itself, the key is shown, no copy button that cannot work', async () => {
   const context = await newContext({ javaScriptEnabled: false });
@@ -192,7 +194,7 @@ test('JavaScript disabled: the page refreshes itself, the key is shown, no copy 
   expect(await page.getByLabel('API key').inputValue()).toBe(await storedValue(CY.customerAWSAccountId));
   expect(await page.getByRole('button', { name: 'Copy key' }).count()).toBe(0);
   await context.close();
-}, 60_000);
+}, 90_000);
 
 test('references: expired, tampered and replayed get the "link" pages; nothing is read', async () => {
   const page = await (await newContext()).newPage();
@@ -215,7 +217,7 @@ test('references: expired, tampered and replayed get the "link" pages; nothing i
   expect((await elsewhere.goto(link))?.status()).toBe(410);
   await page.context().close();
   await elsewhere.context().close();
-}, 60_000);
+}, 90_000);
 
 test('subscription ended, subscription failed, and an error page with its reference', async () => {
   const page = await (await newContext()).newPage();
@@ -252,9 +254,9 @@ test('subscription ended, subscription failed, and an error page with its refere
     pipeline.proxy.clear();
   }
   await page.context().close();
-}, 60_000);
+}, 90_000);
 
-test('"Get a new key": one roll request on the signup queue, however often pressed; the page says creating', async () => {
+test('"Get a new key": one roll request (two tabs press it), creating, then the new key ready and shown once; the old key keeps working', async () => {
   const context = await newContext();
   const page = await context.newPage();
   await setUp(page, FAY);
@@ -262,6 +264,9 @@ test('"Get a new key": one roll request on the signup queue, however often press
   await waitForHeading(page, 'Your API key is ready');
   await page.getByRole('button', { name: 'Show my key' }).click();
   await waitForHeading(page, 'Your API key');
+  const first = await page.getByLabel('API key').inputValue();
+  const firstKeyId = (await pipeline.apiKeys()).find((k) => k.value === first)?.id;
+  expect(firstKeyId).toBeDefined();
   await page.goto(`${url}/key/`);
   await waitForHeading(page, 'Your API key has already been shown');
   // Two tabs press it at once.
@@ -280,5 +285,23 @@ test('"Get a new key": one roll request on the signup queue, however often press
       occurredAt: expect.any(String),
     },
   ]);
+  await check(second, 'creating-new-key');
+  await second.close();
+
+  // The provision function rolls: a new key, its value AWSCURRENT; the page turns ready by itself.
+  expect((await pipeline.drain()).drained).toBe(true);
+  await waitForHeading(page, 'Your API key is ready');
+  await page.getByRole('button', { name: 'Show my key' }).click();
+  await waitForHeading(page, 'Your API key');
+  const next = await page.getByLabel('API key').inputValue();
+  expect(next === first).toBe(false);
+  expect(next === (await storedValue(FAY.customerAWSAccountId))).toBe(true);
+  const keys = await pipeline.apiKeys();
+  expect(keys.find((k) => k.value === next)).toMatchObject({ enabled: true, customerId: FAY.customerAWSAccountId });
+  // The old key works on for the grace period.
+  expect(keys.find((k) => k.id === firstKeyId)).toMatchObject({ enabled: true });
+  await page.reload();
+  await waitForHeading(page, 'Your API key has already been shown');
+  expect(await page.content()).not.toContain(next);
   await context.close();
-}, 60_000);
+}, 90_000);

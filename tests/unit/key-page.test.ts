@@ -106,10 +106,11 @@ function world(now = new Date('2026-12-06T12:00:00.000Z')) {
     retry: { sleep: async () => undefined, random: () => 0 },
   };
   const handler = createKeyPageHandler(deps);
-  const setRecord = (record: Partial<KeyRecord> & { rolling?: unknown }) => {
+  const setRecord = (record: Partial<Omit<KeyRecord, 'rolling'>> & { rolling?: unknown }) => {
     const version = (records.get(RECORD_KEY)?.version ?? 0) + 1;
     records.set(RECORD_KEY, {
       version,
+      // A partial roll state is enough for the page (it reads only whether `rolling` is there).
       record: {
         customerId: CUSTOMER,
         productCode: PRODUCT,
@@ -117,7 +118,7 @@ function world(now = new Date('2026-12-06T12:00:00.000Z')) {
         apiKeyName: `${PREFIX}${RECORD_KEY}`,
         createdAt: now.toISOString(),
         ...record,
-      },
+      } as KeyRecord,
     });
   };
   const setValue = (value: string) =>
@@ -188,7 +189,13 @@ describe('arriving: the one-time exchange of the reference', () => {
     const good = signReference({ customerId: CUSTOMER, productCode: PRODUCT }, KEY, new Date(w.clock.now.getTime() + 600_000));
     const [v, payload, signature] = good.split('.') as [string, string, string];
     const forged = Buffer.from(JSON.stringify({ c: 'someone-else', p: PRODUCT, exp: 1_900_000_000 })).toString('base64url');
-    for (const ref of [`${v}.${forged}.${signature}`, `${v}.${payload}.${signature.slice(2)}`, 'garbage', 'a'.repeat(5000), '<img src=x onerror=alert(1)>']) {
+    for (const ref of [
+      `${v}.${forged}.${signature}`,
+      `${v}.${payload}.${signature.slice(2)}`,
+      'garbage',
+      'a'.repeat(5000),
+      '<img src=x onerror=alert(1)>',
+    ]) {
       const response = await w.request(pageEvent({ query: new URLSearchParams({ ref }).toString() }));
       expect(response.statusCode).toBe(400);
       expect(response.body).not.toContain('onerror');
