@@ -64,7 +64,7 @@ function formOf(event: APIGatewayProxyEventV2): URLSearchParams {
 
 /**
  * Reads a request to the key page from a function URL event (payload 2.0): `GET /` (with `?ref=` on arrival), `POST
- * /show`, `POST /roll`; HEAD is a GET. A POST sent by another site (`Sec-Fetch-Site: cross-site`) is refused before
+ * /show`, `POST /roll`; HEAD is a GET that never exchanges a reference. A POST sent by another site (`Sec-Fetch-Site: cross-site`) is refused before
  * its token is even looked at. Pure. Throws {@link RequestProblem} naming what is wrong, never quoting a cookie,
  * a reference or a token.
  */
@@ -75,7 +75,8 @@ export function parsePageRequest(event: APIGatewayProxyEventV2): PageRequest {
   if (path === '/') {
     if (method !== 'GET' && method !== 'HEAD') throw new RequestProblem('method-not-allowed', `${printable(method, 16)} /`, 'GET');
     const ref = referenceOf(event);
-    return { route: 'page', sessions, ...(ref !== undefined && { ref }) };
+    // A HEAD (a link checker, a prefetch) never exchanges the one-time reference: only a GET does.
+    return { route: 'page', sessions, ...(ref !== undefined && method === 'GET' && { ref }) };
   }
   if (path === '/show' || path === '/roll') {
     if (method !== 'POST') throw new RequestProblem('method-not-allowed', `${printable(method, 16)} ${path}`, 'POST');

@@ -171,6 +171,14 @@ describe('arriving: the one-time exchange of the reference', () => {
     expect(w.secretReads).toEqual([]);
   });
 
+  test('a HEAD with the reference (a link checker) does not use it up', async () => {
+    const w = world();
+    const ref = signReference({ customerId: CUSTOMER, productCode: PRODUCT }, KEY, new Date(w.clock.now.getTime() + 600_000));
+    expect((await w.request(pageEvent({ method: 'HEAD', query: `ref=${ref}` }))).statusCode).toBe(403);
+    expect(w.markers.claims.size).toBe(0);
+    expect(sessionCookieOf(await w.request(pageEvent({ query: `ref=${ref}` })))).toBeDefined();
+  });
+
   test('the same reference again, from a browser without the cookie: 410, no cookie; the first browser goes on', async () => {
     const w = world();
     const { ref, cookie } = await w.arrive();
