@@ -35,8 +35,8 @@ export interface StoredSecret {
 }
 
 export interface SecretStore {
-  /** The secret's current value (or that of version `versionId`), or undefined when no secret (or version) has that name. */
-  getSecret(name: string, versionId?: string): Promise<StoredSecret | undefined>;
+  /** The secret's current value (or that of version `versionId`, or of the stage `versionStage`), or undefined when no secret (or version) has that name. */
+  getSecret(name: string, versionId?: string, versionStage?: string): Promise<StoredSecret | undefined>;
   /** Creates the secret; returns undefined, creating nothing, when a secret of that name exists already. */
   createSecret(secret: NewSecret): Promise<StoredSecret | undefined>;
   /**
@@ -91,9 +91,9 @@ const toDomainError = (operation: string, error: unknown) => domainErrorFromSdk(
 /** Secrets Manager adapter: one SDK call per method, SDK errors turned into the product's errors. */
 export function secretsManagerAdapter(client: SecretsManagerClient): SecretStore {
   return {
-    async getSecret(name, versionId) {
+    async getSecret(name, versionId, versionStage) {
       try {
-        const found = await client.send(new GetSecretValueCommand({ SecretId: name, VersionId: versionId }));
+        const found = await client.send(new GetSecretValueCommand({ SecretId: name, VersionId: versionId, VersionStage: versionStage }));
         if (!found.ARN || found.SecretString === undefined) throw new Error('GetSecretValue answered without an ARN or a SecretString');
         return { arn: found.ARN, name: found.Name ?? name, secretString: found.SecretString };
       } catch (error) {

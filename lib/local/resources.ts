@@ -116,6 +116,13 @@ export async function ensureKeyRecordsTable(dynamodb: DynamoDBClient, tableName:
   return true;
 }
 
+/**
+ * Creates the key page's table (KEY_REVEALS_TABLE, lib/aws/dynamodb-reveals.ts) as serverless.yml declares it —
+ * partition key `pk` (string), on demand; its TTL is not needed locally — unless it exists. Returns whether it created it.
+ */
+export const ensureKeyRevealsTable = (dynamodb: DynamoDBClient, tableName: string): Promise<boolean> =>
+  ensureCoordinationTable(dynamodb, tableName);
+
 async function tableExists(dynamodb: DynamoDBClient, tableName: string): Promise<boolean> {
   try {
     await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));

@@ -41,6 +41,9 @@ what became of each message.
 
   --endpoint URL            an AWS-compatible endpoint already running (moto, LocalStack); default: start moto
   --keep                    leave the embedded moto running afterwards and print what the next commands need
+  --serve                   then keep running and serve the buyer journey on 127.0.0.1: a stand-in for AWS
+                            Marketplace with sample buyers, the fulfillment URL and the key page (Ctrl-C stops)
+  --port N                  the buyer journey's port (default 8080; 0: any free port)
   --usage-plans             create a local usage plan (with the REST API stage it serves) and set USAGE_PLANS to
                             map every product code of the messages to it: the keys go into it, listed at the end
   --batch-size N            records per invocation, 1-10 (default 10)
@@ -73,6 +76,8 @@ function options() {
     {
       endpoint: { type: 'string' },
       keep: { type: 'boolean', default: false },
+      serve: { type: 'boolean', default: false },
+      port: { type: 'string', default: '8080' },
       'usage-plans': { type: 'boolean', default: false },
       'batch-size': { type: 'string', default: '10' },
       'visibility-timeout': { type: 'string', default: '5' },
@@ -96,9 +101,14 @@ function options() {
     }
     if (!isFile) throw new UsageError(`FILE ${JSON.stringify(file)} is not a file (no such file, or a directory)`);
   }
+  const port = Number(values.port);
+  if (!/^\d+$/.test(values.port ?? '') || port > 65_535) throw new UsageError('--port must be a port number, 0 to 65535');
+  if (values.port !== '8080' && !values.serve) throw new UsageError("--port is the buyer journey's: give it with --serve");
   return {
     endpoint: endpointUrl(values.endpoint),
     keep: values.keep,
+    serve: values.serve,
+    port,
     usagePlans: values['usage-plans'],
     batchSize,
     queueSettings: {
@@ -125,6 +135,39 @@ function nextSteps(endpoint: string, queues: PipelineQueues, stop: string | unde
     `  npm run reconcile -- --endpoint ${endpoint} --prefix ${process.env.NAME_PREFIX}${usagePlans ? ` --usage-plans '${usagePlans}'` : ''}`,
     `  npm start -- --endpoint ${endpoint} FILE ...`,
   ].join('\n');
+}
+
+/** `--serve`: the buyer journey until Ctrl-C (SIGINT) or SIGTERM. */
+async function serve(
+  endpoint: string,
+  port: number,
+  sqs: SQSClient,
+  queues: PipelineQueues,
+  provision: SqsHandler,
+  functionTimeoutMs: number,
+  stop: string | undefined,
+): Promise<void> {
+  // Loaded only for --serve: it brings the test layer's ResolveCustomer, which a plain run does not need.
+  const { LOCAL_REVEALS_TABLE, serveLocalJourney } = await import('./serve.js');
+  process.env.KEY_REVEALS_TABLE ??= LOCAL_REVEALS_TABLE;
+  const journey = await serveLocalJourney({ endpoint, port, sqs, queues, provision, functionTimeoutMs, onError: (m) => console.error(m) });
+  console.log(
+    [
+      '',
+      `Buyer journey:     ${journey.server.url}/`,
+      `Local AWS:         ${endpoint}${stop ? ' (stopped with this command)' : ''}`,
+      `Signup queue:      ${queues.signupUrl}`,
+      `Name prefix:       ${process.env.NAME_PREFIX}`,
+      `Key page:          ${journey.server.url}/key/ (a link for any customer: npm run key-link -- --customer C --page ${journey.server.url}/key/)`,
+      'Stop with Ctrl-C.',
+    ].join('\n'),
+  );
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  console.log('Stopping ...');
+  await journey.stop();
 }
 
 async function main(): Promise<number> {
@@ -231,6 +274,10 @@ async function main(): Promise<number> {
       console.log(`Usage plan ${plan.id}: ${names.length} key(s)${names.length ? `: ${names.join(', ')}` : ''}`);
     }
     console.log(summary.ok ? 'Every message reached a final outcome.' : 'Some messages did not reach a final outcome (see above).');
+    if (flags.serve) {
+      await serve(endpoint, flags.port, sqs, queues, handler, functionTimeoutMs, moto && `kill ${moto.process.pid}`);
+      return EXIT.ok;
+    }
     if (flags.keep) {
       console.log(nextSteps(endpoint, queues, moto && `kill ${moto.process.pid}`, plan && process.env.USAGE_PLANS));
       moto?.process.unref();

@@ -46,7 +46,8 @@ function pageUrlProblem(raw: string): string | undefined {
   return ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname) ? undefined : 'must be an https URL (http only for localhost)';
 }
 
-function signingKeyOf(env: { REGISTRATION_SIGNING_KEY?: string; REGISTRATION_SIGNING_KEY_SECRET_ID?: string }): SigningKeySource {
+/** The signing key's source from REGISTRATION_SIGNING_KEY or REGISTRATION_SIGNING_KEY_SECRET_ID (exactly one); the key page reads the same. */
+export function signingKeyOf(env: { REGISTRATION_SIGNING_KEY?: string; REGISTRATION_SIGNING_KEY_SECRET_ID?: string }): SigningKeySource {
   const value = env.REGISTRATION_SIGNING_KEY || undefined;
   const secretId = env.REGISTRATION_SIGNING_KEY_SECRET_ID || undefined;
   if (value && secretId)

@@ -1,8 +1,10 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * The signed, short-lived reference to a buyer that the hook puts on the registration page's URL (`?ref=`). Format:
- * `v1.<payload>.<signature>`, both base64url; payload `{"c": customerId, "p": productCode, "exp": epoch seconds}`;
+ * `v1.<payload>.<signature>`, both base64url; payload `{"c": customerId, "p": productCode, "exp": epoch seconds, "n": nonce}`
+ * (`n`, 12 random bytes: two references to the same buyer in the same second differ, so the key page's one-time
+ * exchange of a reference — lib/key-page/session.ts — never mistakes the second for a replay of the first);
  * signature HMAC-SHA256 with the signing key over `v1.<payload>`. It names the buyer, it grants nothing: the key value
  * never travels in it. The registration page verifies it with {@link verifyReference} (or the same three steps in its
  * own language) before it trusts the customer id.
@@ -21,10 +23,15 @@ const VERSION = 'v1';
 
 const mac = (key: string | Buffer, signed: string): Buffer => createHmac('sha256', key).update(signed).digest();
 
-/** Signs a reference that expires at `expiresAt` (rounded down to the second). Pure. */
+/** Signs a reference that expires at `expiresAt` (rounded down to the second), with a fresh random nonce. */
 export function signReference(buyer: { customerId: string; productCode: string }, key: string | Buffer, expiresAt: Date): string {
   const payload = Buffer.from(
-    JSON.stringify({ c: buyer.customerId, p: buyer.productCode, exp: Math.floor(expiresAt.getTime() / 1000) }),
+    JSON.stringify({
+      c: buyer.customerId,
+      p: buyer.productCode,
+      exp: Math.floor(expiresAt.getTime() / 1000),
+      n: randomBytes(12).toString('base64url'),
+    }),
   ).toString('base64url');
   const signed = `${VERSION}.${payload}`;
   return `${signed}.${mac(key, signed).toString('base64url')}`;

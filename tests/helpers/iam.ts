@@ -22,6 +22,7 @@ export const STACK_NAMES = {
   completions: `api-key-provisioner-${STAGE}-completions`,
   coordinationTable: `api-key-provisioner-${STAGE}-coordination`,
   keyRecordsTable: `api-key-provisioner-${STAGE}-key-records`,
+  keyRevealsTable: `api-key-provisioner-${STAGE}-key-reveals`,
   signingKeySecret: `api-key-provisioner/${STAGE}/registration-signing-key`,
   secretsKeyAlias: `alias/api-key-provisioner-${STAGE}-secrets`,
 } as const;
@@ -41,6 +42,7 @@ export const PRINCIPALS = {
   provision: 'provision',
   register: 'register',
   sweep: 'sweep',
+  keyPage: 'key-page',
   operator: 'operator',
   publisher: 'publisher',
 } as const;
@@ -103,6 +105,7 @@ export function stackIamWorld(options: StackWorldOptions): IamWorld {
       { name: PRINCIPALS.provision, roleId: 'ProvisionRole', session: `api-key-provisioner-${STAGE}-provision` },
       { name: PRINCIPALS.register, roleId: 'RegisterRole', session: `api-key-provisioner-${STAGE}-register` },
       { name: PRINCIPALS.sweep, roleId: 'SweepRole', session: `api-key-provisioner-${STAGE}-sweep` },
+      { name: PRINCIPALS.keyPage, roleId: 'KeyPageRole', session: `api-key-provisioner-${STAGE}-keyPage` },
     ],
     extraPrincipals: [
       {

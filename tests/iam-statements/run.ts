@@ -17,6 +17,7 @@ const ROOT = process.cwd();
 const DEFAULT_SUITES = [
   'tests/integration/iam.test.ts',
   'tests/integration/registration.test.ts',
+  'tests/integration/key-page.test.ts',
   'tests/integration/pipeline.test.ts',
   'tests/integration/lifecycle.test.ts',
   'tests/integration/lifecycle-policies.test.ts',

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { loadConfig } from '../../lib/config.js';
+import { loadKeyPageConfig } from '../../lib/key-page/config.js';
 import { loadSweepConfig } from '../../lib/maintenance/config.js';
 import { loadRegistrationConfig } from '../../lib/registration/config.js';
 import { documentedShellBlocks } from '../helpers/doc-blocks.js';
@@ -70,6 +71,10 @@ function resolvedEnvironment(template: Template, variables: Record<string, Json>
         return `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/${String(resource.Properties?.QueueName ?? name)}`;
       return `arn:aws:cloudformation:${REGION}:${ACCOUNT}:${name}`;
     }
+    // A function URL (the key page's, the hook's default target) as Lambda gives it.
+    const getAtt = value && typeof value === 'object' && !Array.isArray(value) ? value['Fn::GetAtt'] : undefined;
+    if (Array.isArray(getAtt) && getAtt[1] === 'FunctionUrl')
+      return 'https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws/';
     return `arn:aws:cloudformation:${REGION}:${ACCOUNT}:resolved`;
   };
   return Object.fromEntries(Object.entries(variables).map(([name, value]) => [name, resolveValue(value)]));
@@ -80,6 +85,7 @@ const LOADERS: Record<string, (env: NodeJS.ProcessEnv) => unknown> = {
   'functions/provision.handler': loadConfig,
   'functions/register.handler': loadRegistrationConfig,
   'functions/sweep.handler': loadSweepConfig,
+  'functions/key-page.handler': loadKeyPageConfig,
 };
 
 describe('the documented deploy command, packaged: every function gets every variable it requires', () => {
@@ -108,15 +114,20 @@ describe('the documented deploy command, packaged: every function gets every var
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   });
 
-  test("README's deploy command gives the registration page, and docs/deployment.md's gives every parameter README's does", () => {
-    expect(params(readme)).toContain('registrationPageUrl');
+  test("README's deploy command needs no registration page (the key page is the default), and docs/deployment.md's gives every parameter README's does", () => {
+    expect(params(readme)).not.toContain('registrationPageUrl');
     expect(params(deployment)).toEqual(expect.arrayContaining(params(readme)));
     expect(readme.slice(0, 4)).toEqual(['--stage', 'prod', '--region', REGION]);
   });
 
   test('every function of the template loads its configuration from its template environment', () => {
     const functions = Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function');
-    expect(functions.map(([name]) => name).sort()).toEqual(['ProvisionLambdaFunction', 'RegisterLambdaFunction', 'SweepLambdaFunction']);
+    expect(functions.map(([name]) => name).sort()).toEqual([
+      'KeyPageLambdaFunction',
+      'ProvisionLambdaFunction',
+      'RegisterLambdaFunction',
+      'SweepLambdaFunction',
+    ]);
     for (const [name, resource] of functions) {
       const handler = String(resource.Properties?.Handler);
       const load = LOADERS[handler];
@@ -136,11 +147,11 @@ describe('the documented deploy command, packaged: every function gets every var
     }
   });
 
-  test('without --param registrationPageUrl the hook would refuse to start: the check above can fail', () => {
+  test('without --param registrationPageUrl the hook sends buyers to the key page; an empty one would stop it: the check above can fail', () => {
     const register = template.Resources.RegisterLambdaFunction;
     const variables = (register?.Properties?.Environment as { Variables?: Record<string, Json> } | undefined)?.Variables ?? {};
+    expect(variables.REGISTRATION_PAGE_URL).toEqual({ 'Fn::GetAtt': ['KeyPageLambdaFunctionUrl', 'FunctionUrl'] });
     const env = resolvedEnvironment(template, { ...variables, REGISTRATION_PAGE_URL: '' });
     expect(() => loadRegistrationConfig(env)).toThrow(/REGISTRATION_PAGE_URL is required/);
-    expect(resolvedEnvironment(template, variables).REGISTRATION_PAGE_URL).toBe('https://seller.example.com/register');
   });
 });

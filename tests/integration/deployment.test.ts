@@ -449,6 +449,8 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
       const zip = readZip(readFileSync(join(packageDir, 'api-key-provisioner.zip')));
       // One zip for both functions: each loads only its own bundle.
       expect([...zip.keys()].sort()).toEqual([
+        'functions/key-page.cjs',
+        'functions/key-page.cjs.map',
         'functions/provision.cjs',
         'functions/provision.cjs.map',
         'functions/register.cjs',
@@ -489,7 +491,7 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
       expect(String(env.NODE_OPTIONS)).toContain('--enable-source-maps');
       expect(env).toMatchObject({ COMPLETION_QUEUE_URL: 'ref:CompletionQueue', NAME_PREFIX: `keyprov/${STAGE}/`, USAGE_PLANS: '' });
       // One role per function: the framework's default role (and its broader log statements) is not generated.
-      expect(byDefault.ofType('AWS::IAM::Role').map(([id]) => id)).toEqual(['ProvisionRole', 'SweepRole', 'RegisterRole']);
+      expect(byDefault.ofType('AWS::IAM::Role').map(([id]) => id)).toEqual(['ProvisionRole', 'SweepRole', 'RegisterRole', 'KeyPageRole']);
     });
 
     test('the log group keeps 30 days', () => {
@@ -1073,8 +1075,8 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
       expect(variables()).toMatchObject({
         SIGNUP_QUEUE_URL: 'ref:SignupQueue',
         REGISTRATION_SIGNING_KEY_SECRET_ID: 'ref:RegistrationSigningKey',
-        // `--param registrationPageUrl=…`; empty by default, and then the function refuses to start.
-        REGISTRATION_PAGE_URL: '',
+        // The key page by default; `--param registrationPageUrl=…` names a page of the seller's own.
+        REGISTRATION_PAGE_URL: '<KeyPageLambdaFunctionUrl.FunctionUrl>',
       });
       expect(variables().REGISTRATION_SIGNING_KEY).toBeUndefined();
       expect(byDefault.resource('RegisterLogGroup').Properties).toEqual({
@@ -1087,7 +1089,10 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
 
     test('a public function URL: AuthType NONE, invocable by anyone only through the URL; no other trigger', () => {
       const urls = byDefault.ofType('AWS::Lambda::Url');
-      expect(urls.map(([, url]) => url.Properties)).toEqual([{ AuthType: 'NONE', TargetFunctionArn: '<RegisterLambdaFunction.Arn>' }]);
+      expect(urls.map(([, url]) => url.Properties)).toEqual([
+        { AuthType: 'NONE', TargetFunctionArn: '<RegisterLambdaFunction.Arn>' },
+        { AuthType: 'NONE', TargetFunctionArn: '<KeyPageLambdaFunction.Arn>' },
+      ]);
       const permissions = byDefault
         .ofType('AWS::Lambda::Permission')
         .filter(([, p]) => p.Properties.FunctionName === '<RegisterLambdaFunction.Arn>')
@@ -1111,6 +1116,82 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
       expect(secret.Name).toBe(`api-key-provisioner/${STAGE}/registration-signing-key`);
       expect(String(secret.Name).startsWith(`keyprov/${STAGE}/`)).toBe(false);
       expect(template.Outputs?.RegistrationSigningKeyArn?.Value).toEqual({ Ref: 'RegistrationSigningKey' });
+    });
+  });
+
+  describe('the key page: its function, URL, table and role', () => {
+    const keyPage = () => byDefault.resource('KeyPageLambdaFunction').Properties;
+    const secretsUnderPrefix = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:keyprov/${STAGE}/*`;
+
+    test('nodejs22.x on arm64, 10 s, its own role, configured from the stack; the hook sends buyers to its URL', () => {
+      expect(keyPage()).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        Timeout: 10,
+        FunctionName: `api-key-provisioner-${STAGE}-keyPage`,
+        Handler: 'functions/key-page.handler',
+        Role: '<KeyPageRole.Arn>',
+      });
+      expect((keyPage().Environment as JsonObject).Variables).toMatchObject({
+        SIGNUP_QUEUE_URL: 'ref:SignupQueue',
+        KEY_RECORDS_TABLE: `api-key-provisioner-${STAGE}-key-records`,
+        KEY_REVEALS_TABLE: `api-key-provisioner-${STAGE}-key-reveals`,
+        REGISTRATION_SIGNING_KEY_SECRET_ID: 'ref:RegistrationSigningKey',
+        SELLER_NAME: '',
+      });
+      const permissions = byDefault
+        .ofType('AWS::Lambda::Permission')
+        .filter(([, p]) => p.Properties.FunctionName === '<KeyPageLambdaFunction.Arn>')
+        .map(([, p]) => p.Properties);
+      expect(permissions).toHaveLength(2);
+      expect(template.Outputs?.KeyPageLambdaFunctionUrl?.Value).toEqual({ 'Fn::GetAtt': ['KeyPageLambdaFunctionUrl', 'FunctionUrl'] });
+      const zip = readZip(readFileSync(join(packageDir, 'api-key-provisioner.zip')));
+      expect([...zip.keys()]).toEqual(expect.arrayContaining(['functions/key-page.cjs', 'functions/key-page.cjs.map']));
+    });
+
+    test('its table: on demand, encrypted, point-in-time recovery, TTL on expiresAt, retained', () => {
+      const table = byDefault.resource('KeyRevealsTable');
+      expect(table.Properties).toMatchObject({
+        TableName: `api-key-provisioner-${STAGE}-key-reveals`,
+        BillingMode: 'PAY_PER_REQUEST',
+        SSESpecification: { SSEEnabled: true },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      });
+    });
+
+    test("its role: the stage's secrets read (owned ones), its markers, roll requests to the signup queue; nothing else", () => {
+      expect(Object.fromEntries(roleStatements(byDefault, 'KeyPageRole').map(({ Sid, ...rest }) => [Sid ?? '(no Sid)', rest]))).toEqual({
+        WriteOwnLogs: { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: ['<KeyPageLogGroup.Arn>'] },
+        ReadSigningKey: { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: ['ref:RegistrationSigningKey'] },
+        ReadOwnKeyValues: {
+          Effect: 'Allow',
+          Action: ['secretsmanager:GetSecretValue'],
+          Resource: [secretsUnderPrefix],
+          Condition: { StringEquals: { 'aws:ResourceTag/keyprov:owner': [`keyprov/${STAGE}/`] } },
+        },
+        DecryptOwnKeyValues: {
+          Effect: 'Allow',
+          Action: ['kms:Decrypt'],
+          Resource: ['<SecretsKey.Arn>'],
+          Condition: {
+            StringEquals: { 'kms:ViaService': [`secretsmanager.${REGION}.amazonaws.com`] },
+            StringLike: { 'kms:EncryptionContext:SecretARN': [secretsUnderPrefix] },
+          },
+        },
+        ReadCustomerRecords: { Effect: 'Allow', Action: ['dynamodb:GetItem'], Resource: ['<KeyRecordsTable.Arn>'] },
+        ReadAndWriteRevealMarkers: {
+          Effect: 'Allow',
+          Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+          Resource: ['<KeyRevealsTable.Arn>'],
+        },
+        SendRollRequests: { Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: ['<SignupQueue.Arn>'] },
+      });
+      const granted = roleStatements(byDefault, 'KeyPageRole').flatMap((s) => s.Action);
+      expect(
+        granted.filter((a) => /^(apigateway|aws-marketplace):/.test(a) || (!a.startsWith('logs:') && /Put|Create|Delete/.test(a))),
+      ).toEqual([]);
     });
   });
 
