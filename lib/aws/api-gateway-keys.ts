@@ -11,6 +11,7 @@ import {
   UpdateApiKeyCommand,
 } from '@aws-sdk/client-api-gateway';
 import { LimitExceededError, ThrottledError } from '../errors.js';
+import type { CallRunner, CallTable } from '../quota/call-path.js';
 import { nextPosition, PAGE_LIMIT, toDomainError } from './api-gateway-client.js';
 import { retryableFromSdk } from './errors.js';
 
@@ -25,12 +26,6 @@ export interface NewApiKey {
   enabled?: boolean;
 }
 
-/**
- * Runs one AWS call of `operation` (the use cases' retry policy and rate limiter: lib/quota/retry.ts), for methods
- * that make several calls, each of which must take its own slot and be retried on its own.
- */
-export type CallRunner = <T>(operation: string, call: () => Promise<T>) => Promise<T>;
-
 /** Without a runner, each call is simply made. */
 const direct: CallRunner = (_operation, call) => call();
 
@@ -40,8 +35,8 @@ export interface ApiKeys {
   createApiKey(key: NewApiKey): Promise<string | undefined>;
   /**
    * The id of the key with exactly this name and value, or undefined. Pages through GetApiKeys (nameQuery is a prefix
-   * match), each page one call through `run` (its own rate-limiter slot and retries: call this method unwrapped);
-   * stops at a page position seen before. Throws domain errors.
+   * match), each page one call through `run` (its own rate-limiter slot and retries: {@link API_KEY_CALLS} passes the
+   * call path's runner in); stops at a page position seen before. Throws domain errors.
    */
   findApiKey(name: string, value: string, run?: CallRunner): Promise<string | undefined>;
   /**
@@ -230,3 +225,19 @@ export function apiKeysAdapter(client: APIGatewayClient): ApiKeys {
     },
   };
 }
+
+/**
+ * The operation each method makes, for the call path (lib/quota/call-path.ts): the paged ones are given its runner,
+ * so that each page takes its own limiter slot and is retried on its own. listApiKeys pages inside its one entry: it
+ * is the operations tools', which call the adapter directly, with the SDK's own retries.
+ */
+export const API_KEY_CALLS: CallTable<ApiKeys> = {
+  createApiKey: 'CreateApiKey',
+  findApiKey: (keys, run) => (name, value) => keys.findApiKey(name, value, run),
+  valueOf: (keys, run) => (name, apiKeyId) => keys.valueOf(name, apiKeyId, run),
+  setEnabled: 'UpdateApiKey',
+  listApiKeys: 'GetApiKeys',
+  getApiKey: 'GetApiKey',
+  deleteApiKey: 'DeleteApiKey',
+  countApiKeys: (keys, run) => () => keys.countApiKeys(run),
+};

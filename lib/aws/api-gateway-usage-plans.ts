@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-api-gateway';
 import { printable } from '../customer-key/naming.js';
 import { TransientError, UsagePlanStageConflictError } from '../errors.js';
+import type { CallTable } from '../quota/call-path.js';
 import { nextPosition, PAGE_LIMIT, toDomainError } from './api-gateway-client.js';
 
 /** API Gateway's usage plans as keys meet them: the half of {@link ApiKeyStore} (lib/aws/api-gateway.ts) that puts keys in plans. */
@@ -143,3 +144,15 @@ export function usagePlanKeysAdapter(client: APIGatewayClient): UsagePlanKeys {
     },
   };
 }
+
+/**
+ * The operation each method makes, for the call path (lib/quota/call-path.ts). A write's 409 look (GetUsagePlanKey)
+ * is part of its attempt; usagePlanKeyIds pages inside its one entry: it is the operations tools'.
+ */
+export const USAGE_PLAN_KEY_CALLS: CallTable<UsagePlanKeys> = {
+  addToUsagePlan: 'CreateUsagePlanKey',
+  removeFromUsagePlan: 'DeleteUsagePlanKey',
+  isInUsagePlan: 'GetUsagePlanKey',
+  usagePlanStages: 'GetUsagePlan',
+  usagePlanKeyIds: 'GetUsagePlanKeys',
+};

@@ -3,11 +3,12 @@
  * and their usage plans (lib/aws/api-gateway-usage-plans.ts) — on one client (lib/aws/api-gateway-client.ts).
  */
 import type { APIGatewayClient } from '@aws-sdk/client-api-gateway';
-import { type ApiKeys, apiKeysAdapter } from './api-gateway-keys.js';
-import { type UsagePlanKeys, usagePlanKeysAdapter } from './api-gateway-usage-plans.js';
+import type { CallTable } from '../quota/call-path.js';
+import { API_KEY_CALLS, type ApiKeys, apiKeysAdapter } from './api-gateway-keys.js';
+import { USAGE_PLAN_KEY_CALLS, type UsagePlanKeys, usagePlanKeysAdapter } from './api-gateway-usage-plans.js';
 
 export { createApiGatewayClient } from './api-gateway-client.js';
-export type { ApiKeys, CallRunner, ListedApiKey, NewApiKey } from './api-gateway-keys.js';
+export type { ApiKeys, ListedApiKey, NewApiKey } from './api-gateway-keys.js';
 export type { UsagePlanKeys } from './api-gateway-usage-plans.js';
 
 /** What the use cases and the operations tools ask of API Gateway: its keys, and their usage plans. */
@@ -20,3 +21,6 @@ export interface ApiKeyStore extends ApiKeys, UsagePlanKeys {}
 export function apiGatewayAdapter(client: APIGatewayClient): ApiKeyStore {
   return { ...apiKeysAdapter(client), ...usagePlanKeysAdapter(client) };
 }
+
+/** The operation of each method of {@link ApiKeyStore}, for the call path (lib/quota/call-path.ts). */
+export const API_GATEWAY_CALLS: CallTable<ApiKeyStore> = { ...API_KEY_CALLS, ...USAGE_PLAN_KEY_CALLS };

@@ -14,6 +14,7 @@ import {
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { SecretVersionTakenError } from '../errors.js';
+import type { CallTable } from '../quota/call-path.js';
 import { domainErrorFromSdk, type SdkRetryMode, type ServiceErrors, sdkClientSettings } from './errors.js';
 
 export interface NewSecret {
@@ -195,3 +196,14 @@ export function secretsManagerAdapter(client: SecretsManagerClient): SecretStore
     },
   };
 }
+
+/** The operation each method makes, for the call path (lib/quota/call-path.ts); listSecrets (the operations tools') pages inside its one entry. */
+export const SECRET_CALLS: CallTable<SecretStore> = {
+  getSecret: 'GetSecretValue',
+  createSecret: 'CreateSecret',
+  putSecretValue: 'PutSecretValue',
+  versionStages: 'DescribeSecret',
+  moveStage: 'UpdateSecretVersionStage',
+  scheduleRotation: 'RotateSecret',
+  listSecrets: 'ListSecrets',
+};

@@ -1,4 +1,4 @@
-import type { ApiKeyStore, CallRunner } from '../aws/api-gateway.js';
+import type { ApiKeyStore } from '../aws/api-gateway.js';
 import { endOverlaps, type OverlapOutcome } from './end-overlap.js';
 import { dueBefore, isDue, type RetireDeps, type RetireOutcome, retireKey } from './retire.js';
 
@@ -87,8 +87,7 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
   });
   if (options.countKeys !== false) {
     try {
-      const runner: CallRunner = deps.retry.apiGateway;
-      report.capacity = { apiKeys: await deps.apiKeys.countApiKeys(runner), quota: deps.config.apiKeyQuota };
+      report.capacity = { apiKeys: await deps.apiKeys.countApiKeys(), quota: deps.config.apiKeyQuota };
     } catch (error) {
       report.capacityError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     }
@@ -107,7 +106,7 @@ async function eachDue(
 ): Promise<void> {
   let start: unknown;
   do {
-    const page = await deps.retry.records('Query', () => deps.dueIndex.page(until, start, pageSize, partition));
+    const page = await deps.dueIndex.page(until, start, pageSize, partition);
     report.pages += 1;
     for (const key of page.keys) {
       try {
@@ -122,13 +121,13 @@ async function eachDue(
 
 /** What {@link endOverlaps} would do with the record now, read only. */
 async function dryRunOverlap(key: string, asOf: string, deps: SweepDeps): Promise<DryRunOutcome> {
-  const found = await deps.retry.records('GetItem', () => deps.records.get(key));
+  const found = await deps.records.get(key);
   return found?.record.endingKeys?.some((ending) => ending.endsAt <= asOf) ? 'would-end-overlap' : 'not-due';
 }
 
 /** What {@link retireKey} would do with the record now, read only. */
 async function dryRun(key: string, until: string | undefined, deps: SweepDeps): Promise<DryRunOutcome> {
-  const found = await deps.retry.records('GetItem', () => deps.records.get(key));
+  const found = await deps.records.get(key);
   if (!found) return 'not-due';
   if (found.record.retiredKeyId && !found.record.retiredAt) return 'would-finish';
   return until && isDue(found.record, until) ? 'would-retire' : 'not-due';

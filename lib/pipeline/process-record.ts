@@ -1,6 +1,9 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSRecord } from 'aws-lambda';
+import { API_GATEWAY_CALLS } from '../aws/api-gateway.js';
+import { RECORD_CALLS } from '../aws/dynamodb.js';
+import { SECRET_CALLS } from '../aws/secrets-manager.js';
 import type { KeyResult, ProvisionDeps } from '../customer-key/key-record.js';
 import { moveToConfiguredPlan } from '../customer-key/move-plan.js';
 import { FIRST_SENT_AT_ATTRIBUTE } from '../customer-key/naming.js';
@@ -10,6 +13,7 @@ import { rollKey } from '../customer-key/roll.js';
 import { CapacityExhaustedError, EnvironmentError, RejectedError, RetryableError, ThrottledError } from '../errors.js';
 import { deterministicId } from '../ids.js';
 import { type ParsedMessage, parseMessageBody, peekEventId } from '../messages/index.js';
+import { type CallRunner, throughRunner } from '../quota/call-path.js';
 import type { RateLimiter } from '../quota/rate-limiter.js';
 import { withRetry } from '../quota/retry.js';
 import type { WriteTurns } from '../quota/usage-plan-turns.js';
@@ -63,15 +67,16 @@ function dispatch(request: ParsedMessage, provisionDeps: ProvisionDeps, config: 
 }
 
 /**
- * What the use cases work with, for one record (or one rotation step): the adapters, every AWS call under the retry
- * policy — counting and logging each retry — and API Gateway's also under the instance's rate limiter and the turns
- * of usage-plan writes. The configured plans seen to exist are remembered per function instance.
+ * What the use cases work with, for one record (or one rotation step): the adapters with every method under the
+ * retry policy — counting and logging each retry — and API Gateway's also under the instance's rate limiter and the
+ * turns of usage-plan writes (lib/quota/call-path.ts: each method's operation comes from its adapter's table). The
+ * configured plans seen to exist are remembered per function instance.
  */
 export function createUseCaseDeps(deps: BatchDeps, now: () => Date): (log: Logger, context: Context) => ProvisionDeps {
   const knownPlans = new Map<string, Promise<string[]>>();
   const retrying =
-    (log: Logger, context: Context, limiter: RateLimiter | undefined, turns?: WriteTurns) =>
-    <T>(operation: string, call: () => Promise<T>) =>
+    (log: Logger, context: Context, limiter: RateLimiter | undefined, turns?: WriteTurns): CallRunner =>
+    (operation, call) =>
       withRetry(operation, call, {
         policy: deps.config.retry,
         // Records stop one safety margin early: the completion events still have to go out after them.
@@ -87,16 +92,11 @@ export function createUseCaseDeps(deps: BatchDeps, now: () => Date): (log: Logge
     config: deps.config,
     // The function's own ARN without a qualifier: it rotates the secrets it schedules (lib/pipeline/rotation.ts).
     rotationFunctionArn: context.invokedFunctionArn?.split(':').slice(0, 7).join(':'),
-    apiKeys: deps.apiKeys,
-    secrets: deps.secrets,
-    records: deps.records,
+    apiKeys: throughRunner(deps.apiKeys, API_GATEWAY_CALLS, retrying(log, context, deps.apiGatewayLimiter, deps.usagePlanTurns)),
+    secrets: throughRunner(deps.secrets, SECRET_CALLS, retrying(log, context, undefined)),
+    records: throughRunner(deps.records, RECORD_CALLS, retrying(log, context, undefined)),
     knownPlans,
     now,
-    retry: {
-      apiGateway: retrying(log, context, deps.apiGatewayLimiter, deps.usagePlanTurns),
-      secrets: retrying(log, context, undefined),
-      records: retrying(log, context, undefined),
-    },
   });
 }
 
