@@ -29,6 +29,11 @@ export interface SweepOptions {
   countKeys?: boolean;
   /** Items per page of the index (default 100). */
   pageSize?: number;
+  /**
+   * Told each failure as it happens, with the error itself (the report keeps its text only): `key` is the record's,
+   * undefined when counting the Region's keys failed. For a log line with the error's stack and causes.
+   */
+  onFailure?: (error: unknown, key?: string) => void;
 }
 
 export type DryRunOutcome = 'would-retire' | 'would-finish' | 'would-end-overlap' | 'not-due';
@@ -75,13 +80,13 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
   };
   const asOf = options.asOf.toISOString();
   // First the old keys whose overlap is over (a record is in one partition at a time: its retirement waits for them).
-  await eachDue(deps, 'overlap', asOf, options.pageSize, report, async (key) => {
+  await eachDue(deps, 'overlap', asOf, options, report, async (key) => {
     if (key in report.overlaps) return;
     report.overlaps[key] = options.dryRun ? await dryRunOverlap(key, asOf, deps) : await endOverlaps(key, options.asOf, deps);
   });
   // RETIRE_AFTER_DAYS 0: nothing is due, but a retirement a crashed run left under way is finished (the index lists
   // it by its revocation time, so anything up to now).
-  await eachDue(deps, 'revoked', until ?? asOf, options.pageSize, report, async (key) => {
+  await eachDue(deps, 'revoked', until ?? asOf, options, report, async (key) => {
     if (key in report.outcomes) return;
     report.outcomes[key] = options.dryRun ? await dryRun(key, until, deps) : await retireKey(key, options.asOf, deps);
   });
@@ -90,6 +95,7 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
       report.capacity = { apiKeys: await deps.apiKeys.countApiKeys(), quota: deps.config.apiKeyQuota };
     } catch (error) {
       report.capacityError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      options.onFailure?.(error);
     }
   }
   return report;
@@ -100,7 +106,7 @@ async function eachDue(
   deps: SweepDeps,
   partition: 'revoked' | 'overlap',
   until: string,
-  pageSize: number | undefined,
+  { pageSize, onFailure }: Pick<SweepOptions, 'pageSize' | 'onFailure'>,
   report: SweepReport,
   act: (key: string) => Promise<void>,
 ): Promise<void> {
@@ -113,6 +119,7 @@ async function eachDue(
         await act(key);
       } catch (error) {
         report.failures.push({ key, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+        onFailure?.(error, key);
       }
     }
     start = page.next;

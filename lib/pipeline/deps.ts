@@ -125,5 +125,5 @@ function usagePlanTurns(dynamodb: DynamoDBClient, tableName: string): WriteTurns
 
 /** Logs a failure of the coordination table (its users tell one at most once per fallback period). */
 function logTableError(message: string, table: string): (error: unknown) => void {
-  return (error) => logger.error(message, { table, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+  return (error) => logger.error(message, { table, error });
 }

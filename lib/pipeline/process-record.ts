@@ -85,7 +85,7 @@ export function createUseCaseDeps(deps: BatchDeps, now: () => Date): (log: Logge
         turns,
         onRetry: ({ attempt, delayMs, error }) => {
           deps.metrics?.addMetric(error instanceof ThrottledError ? METRIC.throttles : METRIC.retries, MetricUnit.Count, 1);
-          log.warn('Retrying AWS call', { operation, attempt, delayMs: Math.round(delayMs), error: error.message });
+          log.warn('Retrying AWS call', { operation, attempt, delayMs: Math.round(delayMs), error });
         },
       });
   return (log, context) => ({
@@ -160,26 +160,27 @@ export function createRecordProcessor(deps: BatchDeps, now: () => Date) {
       return { record, event };
     } catch (error) {
       if (error instanceof RejectedError) {
-        log.warn('Message rejected', { reason: error.reason, error: error.message, receiveCount });
+        log.warn('Message rejected', { reason: error.reason, error, receiveCount });
         const event = rejection(error, record, parsed, base);
         if (deps.metrics) recordOutcome(deps.metrics, event, eventTime, now());
         return { record, event };
       }
-      const message = error instanceof Error ? `${error.name}: ${error.message}` : 'non-error thrown';
+      // The Error itself: the logger writes its name, message, stack and causes (never a value: lib/errors.ts).
+      const logged = error instanceof Error ? error : 'non-error thrown';
       if (error instanceof CapacityExhaustedError) {
         deps.metrics?.addMetric(METRIC.capacityExhausted, MetricUnit.Count, 1);
         log.error('The Region is full of API keys: record handed back, then dead-lettered, for a replay once keys are deleted', {
           outcome: error.outcome,
-          error: message,
+          error: logged,
           receiveCount,
         });
       } else if (error instanceof EnvironmentError) {
         log.error('AWS refused for a reason on our side (IAM, KMS, a plan, a secret being deleted): record handed back', {
-          error: message,
+          error: logged,
           receiveCount,
         });
-      } else if (error instanceof RetryableError) log.warn('Record handed back to SQS for a later retry', { error: message, receiveCount });
-      else log.error('Unexpected error: record handed back to SQS', { error: message, receiveCount });
+      } else if (error instanceof RetryableError) log.warn('Record handed back to SQS for a later retry', { error: logged, receiveCount });
+      else log.error('Unexpected error: record handed back to SQS', { error: logged, receiveCount });
       throw error;
     }
   };
