@@ -1,9 +1,9 @@
 import { APIGatewayClient, BadRequestException, NotFoundException, UnauthorizedException } from '@aws-sdk/client-api-gateway';
-import { domainErrorFromSdk, type SdkRetryMode, type ServiceErrors, sdkClientSettings } from './errors.js';
+import { domainErrorFromSdk, type ServiceErrors, sdkClientSettings } from './errors.js';
 
 /** Only our retry layer retries (see lib/quota/retry.ts), so the SDK makes one attempt per call. */
-export function createApiGatewayClient(requestTimeoutMs: number, retryMode: SdkRetryMode = 'off'): APIGatewayClient {
-  return new APIGatewayClient(sdkClientSettings(requestTimeoutMs, retryMode));
+export function createApiGatewayClient(requestTimeoutMs: number): APIGatewayClient {
+  return new APIGatewayClient(sdkClientSettings(requestTimeoutMs));
 }
 
 /** BadRequest: the request is malformed. Unauthorized (credentials) and NotFound (a plan or key gone): our side. */

@@ -14,10 +14,10 @@ import { EnvironmentError } from '../errors.js';
 import type { DueIndex } from '../maintenance/sweep.js';
 import type { CallTable } from '../quota/call-path.js';
 import type { FleetStore } from '../quota/fleet.js';
-import { domainErrorFromSdk, type SdkRetryMode, type ServiceErrors, sdkClientSettings } from './errors.js';
+import { domainErrorFromSdk, type ServiceErrors, sdkClientSettings } from './errors.js';
 
-export function createDynamoDbClient(requestTimeoutMs: number, retryMode: SdkRetryMode = 'off'): DynamoDBClient {
-  return new DynamoDBClient(sdkClientSettings(requestTimeoutMs, retryMode));
+export function createDynamoDbClient(requestTimeoutMs: number): DynamoDBClient {
+  return new DynamoDBClient(sdkClientSettings(requestTimeoutMs));
 }
 
 /** The item of the turns table that holds the turns: its partition key (`pk`), which the function's IAM policy also names. */

@@ -15,7 +15,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { SecretVersionTakenError } from '../errors.js';
 import type { CallTable } from '../quota/call-path.js';
-import { domainErrorFromSdk, type SdkRetryMode, type ServiceErrors, sdkClientSettings } from './errors.js';
+import { domainErrorFromSdk, type ServiceErrors, sdkClientSettings } from './errors.js';
 
 export interface NewSecret {
   name: string;
@@ -73,8 +73,8 @@ export interface ListedSecret {
   deletedDate?: Date;
 }
 
-export function createSecretsManagerClient(requestTimeoutMs: number, retryMode: SdkRetryMode = 'off'): SecretsManagerClient {
-  return new SecretsManagerClient(sdkClientSettings(requestTimeoutMs, retryMode));
+export function createSecretsManagerClient(requestTimeoutMs: number): SecretsManagerClient {
+  return new SecretsManagerClient(sdkClientSettings(requestTimeoutMs));
 }
 
 /**

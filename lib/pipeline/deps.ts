@@ -41,13 +41,13 @@ type DynamoDBClient = ReturnType<typeof createDynamoDbClient>;
 
 /** The production dependencies of the batch handler: one SDK client per service, built once per function instance. */
 export function createDeps(config: Config): BatchDeps {
-  const { requestTimeoutMs, sdkRetryMode } = config;
-  const sqs = createSqsClient(requestTimeoutMs, sdkRetryMode);
+  const { requestTimeoutMs } = config;
+  const sqs = createSqsClient(requestTimeoutMs);
   const dynamodb = createDynamoDbClient(requestTimeoutMs);
   return {
     config,
-    apiKeys: apiGatewayAdapter(createApiGatewayClient(requestTimeoutMs, sdkRetryMode)),
-    secrets: secretsManagerAdapter(createSecretsManagerClient(requestTimeoutMs, sdkRetryMode)),
+    apiKeys: apiGatewayAdapter(createApiGatewayClient(requestTimeoutMs)),
+    secrets: secretsManagerAdapter(createSecretsManagerClient(requestTimeoutMs)),
     records: dynamoDbRecordStore(dynamodb, config.keyRecordsTable),
     completions: sqsAdapter(sqs, config.completionQueueUrl),
     signupQueue: sqsSourceAdapter(sqs),
