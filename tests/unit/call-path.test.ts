@@ -41,14 +41,22 @@ function recordingPort<Port extends object>(names: readonly string[], called: st
   ) as Port;
 }
 
+/** A runner that makes each call once and notes its operation. */
+function recordingRunner(): { ran: string[]; run: CallRunner } {
+  const ran: string[] = [];
+  return {
+    ran,
+    run: (operation, call) => {
+      ran.push(operation);
+      return call();
+    },
+  };
+}
+
 describe('throughRunner', () => {
   test('each method goes through the runner under its table operation, with its arguments and its answer', async () => {
     const called: string[] = [];
-    const ran: string[] = [];
-    const run: CallRunner = (operation, call) => {
-      ran.push(operation);
-      return call();
-    };
+    const { ran, run } = recordingRunner();
     const port = recordingPort<RecordStore>(['get', 'put'], called);
     const routed = throughRunner(port, RECORD_CALLS, run);
     await expect(routed.get('k')).resolves.toBe('get');
@@ -59,11 +67,7 @@ describe('throughRunner', () => {
 
   test('a paged method is given the runner: each page is a call of its own, the method itself is not wrapped', async () => {
     const called: string[] = [];
-    const ran: string[] = [];
-    const run: CallRunner = (operation, call) => {
-      ran.push(operation);
-      return call();
-    };
+    const { ran, run } = recordingRunner();
     const routed = throughRunner(recordingPort<ApiKeyStore>(Object.keys(API_GATEWAY_CALLS), called), API_GATEWAY_CALLS, run);
     await routed.findApiKey('name', 'value');
     await routed.valueOf('name', 'id');
@@ -124,11 +128,8 @@ describe('the tables name every method of their adapters, and nothing else', () 
       .on(GetApiKeysCommand)
       .resolvesOnce({ items: [], position: 'p1' })
       .resolvesOnce({ items: [{ id: 'k', name: 'n', value: 'v' }] });
-    const ran: string[] = [];
-    const keys = throughRunner(apiGatewayAdapter(new APIGatewayClient({ region: 'us-east-1' })), API_GATEWAY_CALLS, (operation, call) => {
-      ran.push(operation);
-      return call();
-    });
+    const { ran, run } = recordingRunner();
+    const keys = throughRunner(apiGatewayAdapter(new APIGatewayClient({ region: 'us-east-1' })), API_GATEWAY_CALLS, run);
     await expect(keys.findApiKey('n', 'v')).resolves.toBe('k');
     expect(ran).toEqual(['GetApiKeys', 'GetApiKeys']);
     apigw.restore();
