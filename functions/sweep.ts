@@ -15,7 +15,18 @@ const instance = createSweepInstance(loadSweepConfig(process.env));
 async function runSweep(_event: unknown, context: Context) {
   const report = await sweep(
     instance.forRun(() => context.getRemainingTimeInMillis()),
-    { asOf: new Date() },
+    {
+      asOf: new Date(),
+      // Each failure with its Error (name, message, stack, causes); the summary below lists them as text.
+      onFailure: (error, key) =>
+        logger.error(
+          key ? 'Sweep: a record failed (it stays due: the next run tries again)' : "Sweep: the Region's API keys could not be counted",
+          {
+            ...(key && { key }),
+            error,
+          },
+        ),
+    },
   );
   recordSweep(metrics, report);
   const summary = sweepSummary(report);

@@ -46,8 +46,6 @@ export interface Config {
   rollGraceSeconds: number;
   /** ROTATION_SCHEDULE: a Secrets Manager rotation schedule (`rate(90 days)`, `cron(…)`) put on each new customer secret; absent: none. */
   rotationSchedule?: string;
-  /** `off`: the SDK makes one attempt and lib/quota/retry.ts retries; `standard`/`adaptive`: the SDK's own retry modes (benchmark baselines). */
-  sdkRetryMode: 'off' | 'standard' | 'adaptive';
 }
 
 /** A decimal integer setting; unset or empty means the default (`Number('')` would silently be 0). */
@@ -89,7 +87,6 @@ const schema = z.object({
   // A day by default: time for a buyer to deploy the new key; at most MAX_GRACE_SECONDS (7 days), as per request.
   ROLL_GRACE_SECONDS: integer(0, MAX_GRACE_SECONDS, 86_400),
   ROTATION_SCHEDULE: z.optional(z.string().check(z.regex(/^((rate|cron)\(.+\))?$/, 'must be a schedule expression such as rate(90 days)'))),
-  SDK_RETRY_MODE: z._default(z.enum(['off', 'standard', 'adaptive']), 'off'),
 });
 
 function parseDefaultTags(raw: string | undefined): Record<string, string> {
@@ -154,7 +151,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     coordinationTable: e.COORDINATION_TABLE || undefined,
     keyRecordsTable: e.KEY_RECORDS_TABLE,
     recordConcurrency: e.RECORD_CONCURRENCY,
-    sdkRetryMode: e.SDK_RETRY_MODE,
     apiKeyQuota: e.API_KEY_QUOTA,
     rollGraceSeconds: e.ROLL_GRACE_SECONDS,
     rotationSchedule: e.ROTATION_SCHEDULE || undefined,

@@ -13,7 +13,7 @@ import { TURNS_ITEM_KEY } from './dynamodb.js';
  *
  * `busyUntil` keeps its name and meaning (the end, on the claimer's clock) so that instances of the previous version,
  * still running during a deployment, go on reading it; until they are gone their claims and these can overlap, which
- * the 409 handling of lib/aws/api-gateway.ts absorbs.
+ * the 409 handling of lib/aws/api-gateway-usage-plans.ts absorbs.
  */
 export function dynamoDbTimelineStore(client: DynamoDBClient, tableName: string): TimelineStore {
   return {

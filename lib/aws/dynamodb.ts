@@ -12,11 +12,12 @@ import type { KeyRecord } from '../customer-key/key-record.js';
 import type { RecordStore } from '../customer-key/record-store.js';
 import { EnvironmentError } from '../errors.js';
 import type { DueIndex } from '../maintenance/sweep.js';
+import type { CallTable } from '../quota/call-path.js';
 import type { FleetStore } from '../quota/fleet.js';
-import { domainErrorFromSdk, type SdkRetryMode, type ServiceErrors, sdkClientSettings } from './errors.js';
+import { domainErrorFromSdk, type ServiceErrors, sdkClientSettings } from './errors.js';
 
-export function createDynamoDbClient(requestTimeoutMs: number, retryMode: SdkRetryMode = 'off'): DynamoDBClient {
-  return new DynamoDBClient(sdkClientSettings(requestTimeoutMs, retryMode));
+export function createDynamoDbClient(requestTimeoutMs: number): DynamoDBClient {
+  return new DynamoDBClient(sdkClientSettings(requestTimeoutMs));
 }
 
 /** The item of the turns table that holds the turns: its partition key (`pk`), which the function's IAM policy also names. */
@@ -118,6 +119,9 @@ export function dynamoDbDueIndex(client: DynamoDBClient, tableName: string): Due
   };
 }
 
+/** The operation of the due index's one method, for the call path (lib/quota/call-path.ts). */
+export const DUE_INDEX_CALLS: CallTable<DueIndex> = { page: 'Query' };
+
 /** A missing table is the deployment's to fix, not the message's. */
 const RECORD_ERRORS: ServiceErrors = { permanent: [], environment: [ResourceNotFoundException] };
 
@@ -179,3 +183,6 @@ export function dynamoDbRecordStore(client: DynamoDBClient, tableName: string): 
     },
   };
 }
+
+/** The operation each method of the record store makes, for the call path (lib/quota/call-path.ts). */
+export const RECORD_CALLS: CallTable<RecordStore> = { get: 'GetItem', put: 'PutItem' };

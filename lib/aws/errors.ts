@@ -47,24 +47,15 @@ export function retryableFromSdk(operation: string, error: unknown): ThrottledEr
   return undefined;
 }
 
-export type SdkRetryMode = 'off' | 'standard' | 'adaptive';
-
 /**
- * `off` (production): one attempt per SDK call, so lib/quota/retry.ts is the only layer that retries and attempts never
- * multiply. `standard` and `adaptive` are the SDK's own modes with its default 3 attempts: the benchmark's baselines.
+ * Settings of every SDK client of the function: one attempt per call, so lib/quota/retry.ts is the only layer that
+ * retries and attempts never multiply (the SDK's own retry modes are the benchmark's baselines: tests/bench/designs.ts),
+ * and a request timeout that fails the call. Without `throwOnRequestTimeout`, @smithy/node-http-handler only logs a
+ * warning when `requestTimeout` passes and keeps waiting (a held request in tests/integration/realistic-aws.test.ts
+ * shows it), so a hung call would eat the Lambda deadline.
  */
-export function sdkRetrySettings(mode: SdkRetryMode): { maxAttempts: number; retryMode?: 'standard' | 'adaptive' } {
-  return mode === 'off' ? { maxAttempts: 1 } : { maxAttempts: 3, retryMode: mode };
-}
-
-/**
- * Settings of every SDK client of the function: its retry mode, and a request timeout that fails the call. Without
- * `throwOnRequestTimeout`, @smithy/node-http-handler only logs a warning when `requestTimeout` passes and keeps
- * waiting (a held request in tests/integration/realistic-aws.test.ts shows it), so a hung call would eat the
- * Lambda deadline.
- */
-export function sdkClientSettings(requestTimeoutMs: number, mode: SdkRetryMode) {
-  return { ...sdkRetrySettings(mode), requestHandler: { requestTimeout: requestTimeoutMs, throwOnRequestTimeout: true } };
+export function sdkClientSettings(requestTimeoutMs: number) {
+  return { maxAttempts: 1, requestHandler: { requestTimeout: requestTimeoutMs, throwOnRequestTimeout: true } };
 }
 
 type ErrorClass = new (...args: never[]) => Error;

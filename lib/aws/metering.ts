@@ -7,7 +7,7 @@ import {
 } from '@aws-sdk/client-marketplace-metering';
 import { printable } from '../customer-key/naming.js';
 import { TokenRejectedError } from '../registration/errors.js';
-import { domainErrorFromSdk, type SdkRetryMode, type ServiceErrors, sdkClientSettings } from './errors.js';
+import { domainErrorFromSdk, type ServiceErrors, sdkClientSettings } from './errors.js';
 
 /**
  * What ResolveCustomer says about the buyer, as sent (every member is optional in the service model). For listings
@@ -30,8 +30,8 @@ export interface CustomerResolver {
 }
 
 /** The Marketplace Metering client of the hook: one attempt per call (lib/quota/retry.ts retries), calls time out. */
-export function createMeteringClient(requestTimeoutMs: number, retryMode: SdkRetryMode = 'off'): MarketplaceMeteringClient {
-  return new MarketplaceMeteringClient(sdkClientSettings(requestTimeoutMs, retryMode));
+export function createMeteringClient(requestTimeoutMs: number): MarketplaceMeteringClient {
+  return new MarketplaceMeteringClient(sdkClientSettings(requestTimeoutMs));
 }
 
 /** DisabledApiException: "The API is disabled in the Region" — a deployment problem, never the buyer's. */

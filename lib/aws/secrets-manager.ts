@@ -14,7 +14,8 @@ import {
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { SecretVersionTakenError } from '../errors.js';
-import { domainErrorFromSdk, type SdkRetryMode, type ServiceErrors, sdkClientSettings } from './errors.js';
+import type { CallTable } from '../quota/call-path.js';
+import { domainErrorFromSdk, type ServiceErrors, sdkClientSettings } from './errors.js';
 
 export interface NewSecret {
   name: string;
@@ -72,8 +73,8 @@ export interface ListedSecret {
   deletedDate?: Date;
 }
 
-export function createSecretsManagerClient(requestTimeoutMs: number, retryMode: SdkRetryMode = 'off'): SecretsManagerClient {
-  return new SecretsManagerClient(sdkClientSettings(requestTimeoutMs, retryMode));
+export function createSecretsManagerClient(requestTimeoutMs: number): SecretsManagerClient {
+  return new SecretsManagerClient(sdkClientSettings(requestTimeoutMs));
 }
 
 /**
@@ -195,3 +196,14 @@ export function secretsManagerAdapter(client: SecretsManagerClient): SecretStore
     },
   };
 }
+
+/** The operation each method makes, for the call path (lib/quota/call-path.ts); listSecrets (the operations tools') pages inside its one entry. */
+export const SECRET_CALLS: CallTable<SecretStore> = {
+  getSecret: 'GetSecretValue',
+  createSecret: 'CreateSecret',
+  putSecretValue: 'PutSecretValue',
+  versionStages: 'DescribeSecret',
+  moveStage: 'UpdateSecretVersionStage',
+  scheduleRotation: 'RotateSecret',
+  listSecrets: 'ListSecrets',
+};

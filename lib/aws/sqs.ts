@@ -1,5 +1,5 @@
 import { ChangeMessageVisibilityBatchCommand, GetQueueUrlCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { retryableFromSdk, type SdkRetryMode, sdkClientSettings } from './errors.js';
+import { retryableFromSdk, sdkClientSettings } from './errors.js';
 
 export interface OutgoingMessage {
   /** Unique within one send; reported back in `failedIds`. */
@@ -30,8 +30,8 @@ export interface MessageSource {
 /** SendMessageBatch takes at most 10 entries. */
 export const SQS_BATCH_LIMIT = 10;
 
-export function createSqsClient(requestTimeoutMs: number, retryMode: SdkRetryMode = 'off'): SQSClient {
-  return new SQSClient(sdkClientSettings(requestTimeoutMs, retryMode));
+export function createSqsClient(requestTimeoutMs: number): SQSClient {
+  return new SQSClient(sdkClientSettings(requestTimeoutMs));
 }
 
 /**

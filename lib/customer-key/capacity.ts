@@ -18,13 +18,12 @@ export const CAPACITY_RETRY_MS = 5 * 60_000;
  * (`capacity-exhausted`); below it, the throttle is thrown as it was, and retried as one.
  */
 export async function createApiKeyOrCapacity(deps: ProvisionDeps, key: NewApiKey): Promise<string | undefined> {
-  const { apiGateway } = deps.retry;
   try {
-    return await apiGateway('CreateApiKey', () => deps.apiKeys.createApiKey(key));
+    return await deps.apiKeys.createApiKey(key);
   } catch (error) {
     if (!(error instanceof LimitExceededError)) throw error;
     const quota = deps.config.apiKeyQuota ?? DEFAULT_API_KEY_QUOTA;
-    const keys = await deps.apiKeys.countApiKeys(apiGateway);
+    const keys = await deps.apiKeys.countApiKeys();
     if (keys < quota) throw error;
     throw new CapacityExhaustedError(
       `capacity-exhausted: the Region holds ${keys} API keys, its quota is ${quota}; CreateApiKey for ${key.name} waits for keys to be deleted`,

@@ -9,9 +9,11 @@ import { activeLicenses, type Licenses } from './licenses.js';
 import type { Stamped } from './lifecycle-order.js';
 import type { RecordStore } from './record-store.js';
 
-export type RetryFn = <T>(operation: string, call: () => Promise<T>) => Promise<T>;
-
-/** What the use cases (provision, revoke, move) work with. */
+/**
+ * What the use cases (provision, revoke, move, roll) work with. Every method of the adapters goes through the call
+ * path — the retry policy; API Gateway's also the instance's rate limiter and the usage-plan write turns —
+ * put around them where these are built (lib/quota/call-path.ts, lib/pipeline/process-record.ts).
+ */
 export interface ProvisionDeps {
   config: Pick<Config, 'namePrefix' | 'defaultTags' | 'secretKmsKeyId' | 'usagePlans' | 'revokedSecretPolicy'> &
     Partial<Pick<Config, 'apiKeyQuota' | 'rollGraceSeconds' | 'rotationSchedule'>>;
@@ -21,8 +23,6 @@ export interface ProvisionDeps {
   secrets: SecretStore;
   /** The customers' records (KEY_RECORDS_TABLE), changed only by conditional writes. */
   records: RecordStore;
-  /** Wrap each AWS call in the retry policy (lib/quota/retry.ts); API Gateway's also in the instance's rate limiter. */
-  retry: { apiGateway: RetryFn; secrets: RetryFn; records: RetryFn };
   /** The configured usage plans' API stages, looked up once per instance (lib/customer-key/usage-plans.ts). */
   knownPlans?: Map<string, Promise<string[]>>;
   now: () => Date;
@@ -196,7 +196,7 @@ export function keyResult(outcome: KeyResult['outcome'], keyName: string, name: 
  * read yet is a {@link TransientError} — Secrets Manager is eventually consistent — so SQS tries again shortly.
  */
 export async function readExistingSecret(deps: ProvisionDeps, name: string): Promise<StoredSecret> {
-  const found = await deps.retry.secrets('GetSecretValue', () => deps.secrets.getSecret(name));
+  const found = await deps.secrets.getSecret(name);
   if (!found) throw new TransientError(`secret ${name} exists but could not be read yet`, { retryAfterMs: NOT_YET_RETRY_MS });
   return found;
 }
@@ -209,11 +209,10 @@ export async function readExistingSecret(deps: ProvisionDeps, name: string): Pro
  * made now, disabled, so that no delivery of that grant can leave an enabled one behind (`made`).
  */
 export async function keyOfValue(deps: ProvisionDeps, key: Omit<NewApiKey, 'enabled'>): Promise<{ apiKeyId: string; made: boolean }> {
-  const { apiGateway } = deps.retry;
   // Each page of GetApiKeys is a call of its own: its own limiter slot, its own retries.
-  const listed = await deps.apiKeys.findApiKey(key.name, key.value, apiGateway);
+  const listed = await deps.apiKeys.findApiKey(key.name, key.value);
   if (listed) return { apiKeyId: listed, made: false };
-  const made = await apiGateway('CreateApiKey', () => deps.apiKeys.createApiKey({ ...key, enabled: false }));
+  const made = await deps.apiKeys.createApiKey({ ...key, enabled: false });
   if (!made)
     throw new TransientError(`a key with the value of ${key.name} exists but is not listed yet`, { retryAfterMs: NOT_YET_RETRY_MS });
   return { apiKeyId: made, made: true };
@@ -247,13 +246,15 @@ export async function valueOfSecret(
   // A whole record still in the secret, though the table has the customer's: a move into the table that stopped
   // before reducing the secret. The table is the record; the secret is reduced to the value now (the move's token).
   if (isLegacyRecord(content))
-    await deps.retry.secrets('PutSecretValue', () =>
-      deps.secrets.putSecretValue(name, secretContent(content.value, record), deterministicId('secret-version', name, 'moved-to-table')),
+    await deps.secrets.putSecretValue(
+      name,
+      secretContent(content.value, record),
+      deterministicId('secret-version', name, 'moved-to-table'),
     );
   if (content.value !== undefined || !fallback) return { value: content.value, secretArn: secret.arn };
   const value = await fallback();
   if (value === undefined) return { value: undefined, secretArn: secret.arn };
-  await deps.retry.secrets('PutSecretValue', () => deps.secrets.putSecretValue(name, secretContent(value, record), randomUUID()));
+  await deps.secrets.putSecretValue(name, secretContent(value, record), randomUUID());
   const again = readSecretContent(await readExistingSecret(deps, name));
   if (again.value === undefined)
     throw new TransientError(`secret ${name} was written but does not show its value yet`, { retryAfterMs: NOT_YET_RETRY_MS });

@@ -18,7 +18,6 @@ export async function moveToConfiguredPlan(
   deps: ProvisionDeps,
 ): Promise<KeyResult> {
   const { config } = deps;
-  const { apiGateway } = deps.retry;
   const keyName = apiKeyName(config.namePrefix, request.customerId, request.productCode);
   const name = secretName(config.namePrefix, request.customerId, request.productCode);
   const key = recordKey(request.customerId, request.productCode);
@@ -31,13 +30,13 @@ export async function moveToConfiguredPlan(
     if (joined && (record.status !== 'active' || record.apiKeyId !== joined.apiKeyId) && record.usagePlanId !== joined.plan) {
       // A revoke won the race: the key leaves the plan this move had put it in.
       const left = joined;
-      await apiGateway('DeleteUsagePlanKey', () => deps.apiKeys.removeFromUsagePlan(left.plan, left.apiKeyId));
+      await deps.apiKeys.removeFromUsagePlan(left.plan, left.apiKeyId);
       joined = undefined;
     }
     const moved = await moveOnce(request, deps, record, keyName, name);
     if (moved.kind === 'done') return moved.result;
     joined = moved.joined;
-    if (!(await deps.retry.records('PutItem', () => deps.records.put(key, moved.record, version)))) return CONFLICT;
+    if (!(await deps.records.put(key, moved.record, version))) return CONFLICT;
     return { ...keyResult('plan-changed', keyName, name, moved.record), previousUsagePlanId: moved.previous };
   });
 }
@@ -55,7 +54,6 @@ async function moveOnce(
   name: string,
 ): Promise<Move> {
   const { config } = deps;
-  const { apiGateway } = deps.retry;
   const target = usagePlanFor(config.usagePlans, request.productCode, record.plan ?? undefined);
   const { apiKeyId, usagePlanId: previous } = record;
   if (record.status !== 'active' || !apiKeyId || !target || target === previous)
@@ -63,10 +61,10 @@ async function moveOnce(
 
   const targetStages = await planStages(deps, target);
   // The old plan may be gone already (a seller retiring it): then there is nothing to leave.
-  const previousStages = previous ? ((await apiGateway('GetUsagePlan', () => deps.apiKeys.usagePlanStages(previous))) ?? []) : [];
-  const join = () => apiGateway('CreateUsagePlanKey', () => deps.apiKeys.addToUsagePlan(target, apiKeyId));
+  const previousStages = previous ? ((await deps.apiKeys.usagePlanStages(previous)) ?? []) : [];
+  const join = () => deps.apiKeys.addToUsagePlan(target, apiKeyId);
   const leave = async () => {
-    if (previous) await apiGateway('DeleteUsagePlanKey', () => deps.apiKeys.removeFromUsagePlan(previous, apiKeyId));
+    if (previous) await deps.apiKeys.removeFromUsagePlan(previous, apiKeyId);
   };
   if (previousStages.some((stage) => targetStages.includes(stage))) {
     await leave();

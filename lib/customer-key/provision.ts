@@ -86,14 +86,12 @@ async function provisionOnce(
   made: { apiKeyId?: string; securedId?: string; version?: number },
 ): Promise<KeyResult | typeof CONFLICT> {
   const { config } = deps;
-  const { apiGateway } = deps.retry;
   const tags = ownedTags(config.namePrefix, config.defaultTags, request.tags, request);
   const keyName = apiKeyName(config.namePrefix, request.customerId, request.productCode);
   const name = secretName(config.namePrefix, request.customerId, request.productCode);
   const key = recordKey(request.customerId, request.productCode);
   const result = (outcome: KeyResult['outcome'], record?: KeyRecord) => keyResult(outcome, keyName, name, record);
-  const write = (record: KeyRecord, expected: number | undefined) =>
-    deps.retry.records('PutItem', () => deps.records.put(key, record, expected));
+  const write = (record: KeyRecord, expected: number | undefined) => deps.records.put(key, record, expected);
 
   /**
    * A stale grant that disabled the record's key (and took it out of its plan) confirms it with a write on the
@@ -113,9 +111,9 @@ async function provisionOnce(
     const { record: now, version: seen } = current;
     const id = made.securedId;
     if (now.status === 'active' && now.apiKeyId === id) {
-      await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(id, true));
+      await deps.apiKeys.setEnabled(id, true);
       const plan = now.usagePlanId;
-      if (plan) await apiGateway('CreateUsagePlanKey', () => deps.apiKeys.addToUsagePlan(plan, id));
+      if (plan) await deps.apiKeys.addToUsagePlan(plan, id);
       if (!(await write(now, seen))) return CONFLICT;
     }
     made.securedId = undefined;
@@ -170,10 +168,10 @@ async function provisionOnce(
       // A re-subscription: the same key comes back. Its value, deleted from the secret by REVOKED_SECRET_POLICY
       // delete-value, is read back from API Gateway and stored again first.
       const { apiKeyId } = record;
-      const stored = await valueOfSecret(deps, name, record, () => deps.apiKeys.valueOf(keyName, apiKeyId, apiGateway));
+      const stored = await valueOfSecret(deps, name, record, () => deps.apiKeys.valueOf(keyName, apiKeyId));
       if (stored.value === undefined)
         throw new TransientError(`key ${apiKeyId} is not listed under ${keyName} yet`, { retryAfterMs: NOT_YET_RETRY_MS });
-      await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(apiKeyId, true));
+      await deps.apiKeys.setEnabled(apiKeyId, true);
       reenabled = true;
     } else {
       // Revoked before any key existed (a tombstone), or its key retired (deleted) by the sweep: start a key now,
@@ -197,7 +195,7 @@ async function provisionOnce(
 
   const apiKeyId = record.apiKeyId ?? (await makeKey(deps, request, record, keyName, name, tags, value));
   made.apiKeyId = apiKeyId;
-  if (usagePlanId) await apiGateway('CreateUsagePlanKey', () => deps.apiKeys.addToUsagePlan(usagePlanId, apiKeyId));
+  if (usagePlanId) await deps.apiKeys.addToUsagePlan(usagePlanId, apiKeyId);
 
   const active: KeyRecord = {
     ...record,
@@ -243,7 +241,6 @@ async function makeKey(
   tags: Record<string, string>,
   known: string | undefined,
 ): Promise<string> {
-  const { apiGateway } = deps.retry;
   const value = known ?? (await valueOfSecret(deps, name, record)).value;
   if (!value) throw new RejectedError('secret-unreadable', `secret ${name} holds no key value`);
   const made = await createApiKeyOrCapacity(deps, {
@@ -253,7 +250,7 @@ async function makeKey(
     customerId: request.customerId,
     tags,
   });
-  const apiKeyId = made ?? (await deps.apiKeys.findApiKey(keyName, value, apiGateway));
+  const apiKeyId = made ?? (await deps.apiKeys.findApiKey(keyName, value));
   // A 409 whose key cannot be listed yet: the control plane is eventually consistent, so SQS tries again shortly.
   if (!apiKeyId)
     throw new TransientError(`a key with the recorded value exists but ${keyName} is not listed yet`, { retryAfterMs: NOT_YET_RETRY_MS });
@@ -274,7 +271,6 @@ async function secureRevokedKey(
   keyName: string,
   madeHere: string | undefined,
 ): Promise<KeyRecord> {
-  const { apiGateway } = deps.retry;
   let found = revoked;
   let apiKeyId = revoked.apiKeyId;
   if (!apiKeyId && madeHere) {
@@ -299,7 +295,7 @@ async function secureRevokedKey(
     if (leftover.made) return found;
   }
   const id = apiKeyId;
-  await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(id, false));
-  if (usagePlanId) await apiGateway('DeleteUsagePlanKey', () => deps.apiKeys.removeFromUsagePlan(usagePlanId, id));
+  await deps.apiKeys.setEnabled(id, false);
+  if (usagePlanId) await deps.apiKeys.removeFromUsagePlan(usagePlanId, id);
   return found;
 }

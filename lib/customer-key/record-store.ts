@@ -68,13 +68,13 @@ export async function loadRecord(
   /** The version this delivery saw last: a record read again never has an older one (else EnvironmentError). */
   seen: { version?: number } = {},
 ): Promise<Versioned | undefined> {
-  const found = await deps.retry.records('GetItem', () => deps.records.get(key));
+  const found = await deps.records.get(key);
   const last = seen.version;
   if (last !== undefined && (found?.version ?? 0) < last)
     throw new EnvironmentError(`record ${key} went back from version ${last} to ${found?.version ?? 'none'}: restored or edited by hand?`);
   if (found) seen.version = found.version;
   if (found || !legacy) return found;
-  const secret = await deps.retry.secrets('GetSecretValue', () => deps.secrets.getSecret(secretName));
+  const secret = await deps.secrets.getSecret(secretName);
   if (!secret) return undefined;
   return migrateLegacy(deps, key, secretName, readSecretContent(secret));
 }
@@ -88,15 +88,13 @@ export async function migrateLegacy(
 ): Promise<Versioned | undefined> {
   if (!isLegacyRecord(content)) return undefined;
   const record = withoutValue(content);
-  const moved = await deps.retry.records('PutItem', () => deps.records.put(key, record, undefined));
-  if (!moved) return deps.retry.records('GetItem', () => deps.records.get(key));
+  const moved = await deps.records.put(key, record, undefined);
+  if (!moved) return deps.records.get(key);
   // The secret keeps what it is for: the value. A deterministic token: a repeat of this write is ignored.
-  await deps.retry.secrets('PutSecretValue', () =>
-    deps.secrets.putSecretValue(
-      secretName,
-      secretContent(content.value, record),
-      deterministicId('secret-version', secretName, 'moved-to-table'),
-    ),
+  await deps.secrets.putSecretValue(
+    secretName,
+    secretContent(content.value, record),
+    deterministicId('secret-version', secretName, 'moved-to-table'),
   );
   return { record, version: 1 };
 }

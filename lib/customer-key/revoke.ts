@@ -40,15 +40,13 @@ export async function revokeKey(request: RevokeRequest, deps: ProvisionDeps): Pr
 
 async function revokeOnce(request: RevokeRequest, deps: ProvisionDeps, disabled: Touched): Promise<KeyResult | typeof CONFLICT> {
   const { config } = deps;
-  const { apiGateway } = deps.retry;
   const configuredPlan = usagePlanFor(config.usagePlans, request.productCode, undefined);
   const status: KeyStatus = request.action === 'subscribe-fail' ? 'failed' : 'revoked';
   const keyName = apiKeyName(config.namePrefix, request.customerId, request.productCode);
   const name = secretName(config.namePrefix, request.customerId, request.productCode);
   const key = recordKey(request.customerId, request.productCode);
   const result = (outcome: KeyResult['outcome'], record?: KeyRecord) => keyResult(outcome, keyName, name, record);
-  const write = (record: KeyRecord, expected: number | undefined) =>
-    deps.retry.records('PutItem', () => deps.records.put(key, record, expected));
+  const write = (record: KeyRecord, expected: number | undefined) => deps.records.put(key, record, expected);
 
   /**
    * A revoke that does not revoke — another license keeps the key, or a newer grant came first — makes sure the
@@ -64,9 +62,9 @@ async function revokeOnce(request: RevokeRequest, deps: ProvisionDeps, disabled:
     if (id && (kept.status ?? 'active') === 'active') {
       disabled.keptId = id;
       disabled.keptPlan = kept.usagePlanId;
-      await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(id, true));
+      await deps.apiKeys.setEnabled(id, true);
       const keptPlan = kept.usagePlanId;
-      if (keptPlan) await apiGateway('CreateUsagePlanKey', () => deps.apiKeys.addToUsagePlan(keptPlan, id));
+      if (keptPlan) await deps.apiKeys.addToUsagePlan(keptPlan, id);
       disabled.apiKeyId = undefined;
     } else if (!changed) return true;
     if (!(await write(kept, version))) return false;
@@ -85,9 +83,9 @@ async function revokeOnce(request: RevokeRequest, deps: ProvisionDeps, disabled:
     const { record: now, version: seen } = current;
     if ((now.status ?? 'active') !== 'active' || now.apiKeyId !== disabled.keptId) {
       const id = disabled.keptId;
-      await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(id, false));
+      await deps.apiKeys.setEnabled(id, false);
       const keptPlan = disabled.keptPlan;
-      if (keptPlan) await apiGateway('DeleteUsagePlanKey', () => deps.apiKeys.removeFromUsagePlan(keptPlan, id));
+      if (keptPlan) await deps.apiKeys.removeFromUsagePlan(keptPlan, id);
       if (!(await write(now, seen))) return CONFLICT;
     }
     disabled.keptId = undefined;
@@ -151,12 +149,12 @@ async function revokeOnce(request: RevokeRequest, deps: ProvisionDeps, disabled:
   }
   const apiKeyId = found?.apiKeyId;
   if (found && apiKeyId) {
-    if (!found.made) await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(apiKeyId, false));
+    if (!found.made) await deps.apiKeys.setEnabled(apiKeyId, false);
     disabled.apiKeyId = apiKeyId;
     // A key a revoke already took out of its plan is out of it (a grant that put it back afterwards makes sure it
     // leaves again: lib/customer-key/provision.ts, secureRevokedKey); a pending record's key may be in the configured plan.
     const inPlan = plan(record);
-    if (inPlan) await apiGateway('DeleteUsagePlanKey', () => deps.apiKeys.removeFromUsagePlan(inPlan, apiKeyId));
+    if (inPlan) await deps.apiKeys.removeFromUsagePlan(inPlan, apiKeyId);
   }
   const rollKeys = await takeDownRollKeys(deps, record, request, plan(record));
   const revoked: KeyRecord = {
@@ -172,7 +170,7 @@ async function revokeOnce(request: RevokeRequest, deps: ProvisionDeps, disabled:
   if (config.revokedSecretPolicy === 'delete-value' && apiKeyId && record.secretArn) {
     // The record stays (it orders the lifecycle); the value goes. A re-subscription reads it back from API Gateway.
     const token = deterministicId('secret-version', name, status, request.eventTime, apiKeyId);
-    await deps.retry.secrets('PutSecretValue', () => deps.secrets.putSecretValue(name, secretContent(undefined, record), token));
+    await deps.secrets.putSecretValue(name, secretContent(undefined, record), token);
   }
   return result(status, revoked);
 }
@@ -207,7 +205,7 @@ async function takeDownRollKeys(
   if (rolling && !rolling.switching) {
     let id = rolling.newKeyId;
     const name = secretName(deps.config.namePrefix, request.customerId, request.productCode);
-    const pending = id ? undefined : await deps.retry.secrets('GetSecretValue', () => deps.secrets.getSecret(name, rolling.token));
+    const pending = id ? undefined : await deps.secrets.getSecret(name, rolling.token);
     const value = pending && readSecretContent(pending).value;
     if (value)
       id = (

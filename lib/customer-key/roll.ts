@@ -144,16 +144,15 @@ async function advance(ctx: RollContext, current: Versioned, rolling: Rolling): 
 /** Step 1: the new value, as version `token` labelled AWSPENDING; the first writer's value when the version exists. */
 async function pendingValue(ctx: RollContext, record: KeyRecord, token: string): Promise<string> {
   const { deps, name } = ctx;
-  const { secrets } = deps.retry;
   const stored = async () => {
-    const found = await secrets('GetSecretValue', () => deps.secrets.getSecret(name, token));
+    const found = await deps.secrets.getSecret(name, token);
     return found && readSecretContent(found).value;
   };
   const existing = await stored();
   if (existing) return existing;
   const value = generateKeyValue();
   try {
-    await secrets('PutSecretValue', () => deps.secrets.putSecretValue(name, secretContent(value, record), token, ['AWSPENDING']));
+    await deps.secrets.putSecretValue(name, secretContent(value, record), token, ['AWSPENDING']);
     return value;
   } catch (error) {
     if (!(error instanceof SecretVersionTakenError)) throw error;
@@ -169,9 +168,8 @@ async function pendingValue(ctx: RollContext, record: KeyRecord, token: string):
  */
 async function makeNewKey(ctx: RollContext, record: KeyRecord, value: string): Promise<string> {
   const { deps, request, keyName } = ctx;
-  const { apiGateway } = deps.retry;
   const oldKeyId = record.apiKeyId ?? '';
-  const old = await apiGateway('GetApiKey', () => deps.apiKeys.getApiKey(oldKeyId));
+  const old = await deps.apiKeys.getApiKey(oldKeyId);
   const tags = old?.tags ?? ownedTags(deps.config.namePrefix, deps.config.defaultTags, undefined, request);
   const made = await createApiKeyOrCapacity(deps, {
     name: keyName,
@@ -182,25 +180,25 @@ async function makeNewKey(ctx: RollContext, record: KeyRecord, value: string): P
   });
   let apiKeyId = made;
   if (!apiKeyId) {
-    apiKeyId = await deps.apiKeys.findApiKey(keyName, value, apiGateway);
+    apiKeyId = await deps.apiKeys.findApiKey(keyName, value);
     if (!apiKeyId)
       throw new TransientError(`a key with the roll's value exists but ${keyName} is not listed yet`, { retryAfterMs: NOT_YET_RETRY_MS });
     const id = apiKeyId;
-    await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(id, true));
+    await deps.apiKeys.setEnabled(id, true);
   }
   const plan = record.usagePlanId;
   const id = apiKeyId;
   ctx.touched.plan = plan;
-  if (plan) await apiGateway('CreateUsagePlanKey', () => deps.apiKeys.addToUsagePlan(plan, id));
+  if (plan) await deps.apiKeys.addToUsagePlan(plan, id);
   return apiKeyId;
 }
 
 /** Step 3: the new key exists, is enabled and is the customer's (GetApiKey lags behind CreateApiKey: "not yet" is retried soon). */
 async function testNewKey(ctx: RollContext, newKeyId: string): Promise<void> {
   const { deps, request } = ctx;
-  const key = await deps.retry.apiGateway('GetApiKey', () => deps.apiKeys.getApiKey(newKeyId));
+  const key = await deps.apiKeys.getApiKey(newKeyId);
   if (!key) throw new TransientError(`the rolled key ${newKeyId} is not readable yet`, { retryAfterMs: NOT_YET_RETRY_MS });
-  if (!key.enabled) await deps.retry.apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(newKeyId, true));
+  if (!key.enabled) await deps.apiKeys.setEnabled(newKeyId, true);
   if (key.customerId !== undefined && key.customerId !== request.customerId)
     throw new RejectedError('bad-request', `the rolled key ${newKeyId} carries another customer id`);
 }
@@ -234,26 +232,23 @@ async function switchKeys(ctx: RollContext, record: KeyRecord, rolling: Rolling 
 
 /** Keys out of service at once: disabled (a key already gone is skipped) and out of the plan. */
 export async function takeDown(deps: ProvisionDeps, keys: EndingKey[], plan: string | undefined): Promise<void> {
-  const { apiGateway } = deps.retry;
   for (const { apiKeyId } of keys) {
-    const found = await apiGateway('GetApiKey', () => deps.apiKeys.getApiKey(apiKeyId));
+    const found = await deps.apiKeys.getApiKey(apiKeyId);
     if (!found) continue;
-    if (found.enabled) await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(apiKeyId, false));
-    if (plan) await apiGateway('DeleteUsagePlanKey', () => deps.apiKeys.removeFromUsagePlan(plan, apiKeyId));
+    if (found.enabled) await deps.apiKeys.setEnabled(apiKeyId, false);
+    if (plan) await deps.apiKeys.removeFromUsagePlan(plan, apiKeyId);
   }
 }
 
 /** Step 4's secret: AWSCURRENT onto version `token` (AWSPREVIOUS onto the old value), then AWSPENDING off it. */
 async function moveCurrent(ctx: RollContext, token: string): Promise<void> {
   const { deps, name } = ctx;
-  const { secrets } = deps.retry;
-  const stages = await secrets('DescribeSecret', () => deps.secrets.versionStages(name));
+  const stages = await deps.secrets.versionStages(name);
   if (!stages?.[token])
     throw new TransientError(`secret ${name} does not list the roll's version ${token} yet`, { retryAfterMs: NOT_YET_RETRY_MS });
   const current = Object.keys(stages).find((id) => stages[id]?.includes('AWSCURRENT'));
-  if (current !== token) await secrets('UpdateSecretVersionStage', () => deps.secrets.moveStage(name, 'AWSCURRENT', token, current));
-  if (stages[token]?.includes('AWSPENDING'))
-    await secrets('UpdateSecretVersionStage', () => deps.secrets.moveStage(name, 'AWSPENDING', undefined, token));
+  if (current !== token) await deps.secrets.moveStage(name, 'AWSCURRENT', token, current);
+  if (stages[token]?.includes('AWSPENDING')) await deps.secrets.moveStage(name, 'AWSPENDING', undefined, token);
 }
 
 /**
@@ -273,8 +268,7 @@ async function takeBack(ctx: RollContext, current: Versioned): Promise<boolean> 
   return true;
 }
 
-const write = (ctx: RollContext, record: KeyRecord, expected: number) =>
-  ctx.deps.retry.records('PutItem', () => ctx.deps.records.put(ctx.key, record, expected));
+const write = (ctx: RollContext, record: KeyRecord, expected: number) => ctx.deps.records.put(ctx.key, record, expected);
 
 function result(ctx: RollContext, outcome: KeyResult['outcome'], record: KeyRecord): KeyResult {
   const previous = record.endingKeys?.at(-1);

@@ -28,15 +28,13 @@ export async function createValueSecret(
   description: string,
 ): Promise<{ value: string; secretArn: string } | undefined> {
   const value = generateKeyValue();
-  const created = await deps.retry.secrets('CreateSecret', () =>
-    deps.secrets.createSecret({
-      name,
-      description,
-      secretString: secretContent(value, record),
-      tags,
-      kmsKeyId: deps.config.secretKmsKeyId,
-    }),
-  );
+  const created = await deps.secrets.createSecret({
+    name,
+    description,
+    secretString: secretContent(value, record),
+    tags,
+    kmsKeyId: deps.config.secretKmsKeyId,
+  });
   if (!created) return undefined;
   if (deps.config.rotationSchedule) await scheduleRotation(deps, name);
   return { value, secretArn: created.arn };
@@ -51,7 +49,7 @@ async function scheduleRotation(deps: ProvisionDeps, name: string): Promise<void
   const schedule = deps.config.rotationSchedule;
   const functionArn = deps.rotationFunctionArn;
   if (!schedule || !functionArn) return;
-  await deps.retry.secrets('RotateSecret', () => deps.secrets.scheduleRotation(name, functionArn, schedule));
+  await deps.secrets.scheduleRotation(name, functionArn, schedule);
 }
 
 /**
@@ -89,20 +87,18 @@ export async function replaceSecretValue(
   const token = deterministicId('secret-version', name, 'new-key-after', record.retiredKeyId ?? '');
   const value = generateKeyValue();
   const secretString = secretContent(value, record);
-  const created = await deps.retry.secrets('CreateSecret', () =>
-    deps.secrets.createSecret({ name, description, secretString, tags, kmsKeyId: deps.config.secretKmsKeyId, token }),
-  );
+  const created = await deps.secrets.createSecret({ name, description, secretString, tags, kmsKeyId: deps.config.secretKmsKeyId, token });
   if (created) {
     if (deps.config.rotationSchedule) await scheduleRotation(deps, name);
     return { value, secretArn: created.arn };
   }
   try {
-    await deps.retry.secrets('PutSecretValue', () => deps.secrets.putSecretValue(name, secretString, token));
+    await deps.secrets.putSecretValue(name, secretString, token);
     return { value, secretArn: record.secretArn ?? (await readExistingSecret(deps, name)).arn };
   } catch (error) {
     if (!(error instanceof SecretVersionTakenError)) throw error;
   }
-  const taken = await deps.retry.secrets('GetSecretValue', () => deps.secrets.getSecret(name, token));
+  const taken = await deps.secrets.getSecret(name, token);
   const stored = taken ? readSecretContent(taken).value : undefined;
   if (!taken || stored === undefined)
     throw new TransientError(`secret ${name} has version ${token} but it cannot be read yet`, { retryAfterMs: NOT_YET_RETRY_MS });

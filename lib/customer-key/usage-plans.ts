@@ -25,13 +25,11 @@ export function planStages(deps: ProvisionDeps, usagePlanId: string): Promise<st
   const known = deps.knownPlans?.get(usagePlanId);
   if (known && now - (lookedUpAt.get(known) ?? Number.NEGATIVE_INFINITY) < PLAN_STAGES_TTL_MS) return known;
   // The lookup itself is shared, so the records of one batch ask once; a failed one is asked again next time.
-  const lookup = deps.retry
-    .apiGateway('GetUsagePlan', () => deps.apiKeys.usagePlanStages(usagePlanId))
-    .then((stages) => {
-      if (stages === undefined)
-        throw new EnvironmentError(`usage plan ${usagePlanId} (USAGE_PLANS) does not exist in this account and Region`);
-      return stages;
-    });
+  const lookup = deps.apiKeys.usagePlanStages(usagePlanId).then((stages) => {
+    if (stages === undefined)
+      throw new EnvironmentError(`usage plan ${usagePlanId} (USAGE_PLANS) does not exist in this account and Region`);
+    return stages;
+  });
   lookedUpAt.set(lookup, now);
   deps.knownPlans?.set(usagePlanId, lookup);
   lookup.catch(() => forgetPlanStages(deps, usagePlanId, lookup));

@@ -1,6 +1,6 @@
-import { apiGatewayAdapter, createApiGatewayClient } from '../aws/api-gateway.js';
-import { createDynamoDbClient, dynamoDbDueIndex, dynamoDbRecordStore } from '../aws/dynamodb.js';
-import type { RetryFn } from '../customer-key/key-record.js';
+import { API_GATEWAY_CALLS, apiGatewayAdapter, createApiGatewayClient } from '../aws/api-gateway.js';
+import { createDynamoDbClient, DUE_INDEX_CALLS, dynamoDbDueIndex, dynamoDbRecordStore, RECORD_CALLS } from '../aws/dynamodb.js';
+import { type CallRunner, throughRunner } from '../quota/call-path.js';
 import { createRateLimiter, type RateLimiter } from '../quota/rate-limiter.js';
 import { withRetry } from '../quota/retry.js';
 import type { SweepConfig } from './config.js';
@@ -35,16 +35,16 @@ export function createSweepInstance(config: SweepConfig): SweepInstance {
     config,
     limiter,
     forRun(remainingTimeMs, now = () => new Date()) {
+      // Every call under the retry policy (lib/quota/call-path.ts); API Gateway's also under the instance's limiter.
       const retrying =
-        (paced?: RateLimiter): RetryFn =>
+        (paced?: RateLimiter): CallRunner =>
         (operation, call) =>
           withRetry(operation, call, { policy: config.retry, remainingTimeMs, limiter: paced });
       return {
         config,
-        apiKeys,
-        records,
-        dueIndex,
-        retry: { apiGateway: retrying(limiter), records: retrying() },
+        apiKeys: throughRunner(apiKeys, API_GATEWAY_CALLS, retrying(limiter)),
+        records: throughRunner(records, RECORD_CALLS, retrying()),
+        dueIndex: throughRunner(dueIndex, DUE_INDEX_CALLS, retrying()),
         now,
       };
     },

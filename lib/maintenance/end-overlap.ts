@@ -20,21 +20,19 @@ export type OverlapOutcome = 'ended' | 'not-due';
 export async function endOverlaps(key: string, asOf: Date, deps: RetireDeps): Promise<OverlapOutcome> {
   const until = asOf.toISOString();
   return untilWritten(key, 'ending overlaps', async () => {
-    const found = await deps.retry.records('GetItem', () => deps.records.get(key));
+    const found = await deps.records.get(key);
     const due = found?.record.endingKeys?.filter((ending) => ending.endsAt <= until) ?? [];
     if (!found || due.length === 0) return 'not-due';
     const { record, version } = found;
-    const { apiGateway } = deps.retry;
     for (const { apiKeyId } of due) {
       // Never the record's own key (a hand edit could list it): only old keys are deleted.
       if (apiKeyId === record.apiKeyId) continue;
       const plan = record.usagePlanId ?? configuredPlan(deps.config.usagePlans, record);
-      if (plan) await apiGateway('DeleteUsagePlanKey', () => deps.apiKeys.removeFromUsagePlan(plan, apiKeyId));
-      if (await apiGateway('GetApiKey', () => deps.apiKeys.getApiKey(apiKeyId)))
-        await apiGateway('DeleteApiKey', () => deps.apiKeys.deleteApiKey(apiKeyId));
+      if (plan) await deps.apiKeys.removeFromUsagePlan(plan, apiKeyId);
+      if (await deps.apiKeys.getApiKey(apiKeyId)) await deps.apiKeys.deleteApiKey(apiKeyId);
     }
     const rest = (record.endingKeys ?? []).filter((ending) => ending.endsAt > until);
     const written: KeyRecord = { ...record, endingKeys: rest.length > 0 ? rest : undefined };
-    return (await deps.retry.records('PutItem', () => deps.records.put(key, written, version))) ? 'ended' : CONFLICT;
+    return (await deps.records.put(key, written, version)) ? 'ended' : CONFLICT;
   });
 }

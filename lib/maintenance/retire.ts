@@ -1,14 +1,16 @@
 import type { ApiKeyStore } from '../aws/api-gateway.js';
-import type { KeyRecord, RetryFn } from '../customer-key/key-record.js';
+import type { KeyRecord } from '../customer-key/key-record.js';
 import type { RecordStore } from '../customer-key/record-store.js';
 
-/** What retiring a key works with: the records, API Gateway, the plans and a retry policy per service. */
+/**
+ * What retiring a key works with: the records, API Gateway and the plans, every call under the retry policy and API
+ * Gateway's also under the sweep's rate limiter (DeleteApiKey: 5/s), put around the adapters where they are built
+ * (lib/maintenance/deps.ts).
+ */
 export interface RetireDeps {
   config: { usagePlans: Record<string, string>; retireAfterDays: number };
   apiKeys: Pick<ApiKeyStore, 'removeFromUsagePlan' | 'deleteApiKey' | 'getApiKey'>;
   records: RecordStore;
-  /** Each AWS call under the retry policy; API Gateway's also under the sweep's rate limiter (DeleteApiKey: 5/s). */
-  retry: { apiGateway: RetryFn; records: RetryFn };
   now: () => Date;
 }
 
@@ -56,7 +58,7 @@ export function isDue(record: KeyRecord, until: string): boolean {
  */
 export async function retireKey(key: string, asOf: Date, deps: RetireDeps): Promise<RetireOutcome> {
   const until = dueBefore(asOf, deps.config.retireAfterDays);
-  const found = await deps.retry.records('GetItem', () => deps.records.get(key));
+  const found = await deps.records.get(key);
   if (!found) return 'not-due';
   const { record, version } = found;
   if (record.retiredKeyId && !record.retiredAt) return finish(key, record, version, record.retiredKeyId, deps, 'finished');
@@ -68,7 +70,7 @@ export async function retireKey(key: string, asOf: Date, deps: RetireDeps): Prom
     retiredKeyId: record.apiKeyId,
     retiredAt: undefined,
   };
-  if (!(await deps.retry.records('PutItem', () => deps.records.put(key, claimed, version)))) return 'changed';
+  if (!(await deps.records.put(key, claimed, version))) return 'changed';
   return finish(key, claimed, version + 1, record.apiKeyId, deps, 'retired', record.usagePlanId);
 }
 
@@ -84,16 +86,15 @@ async function finish(
 ): Promise<RetireOutcome> {
   // A record that got this key back as its own (impossible by construction, but a hand edit could): never delete it.
   if (record.apiKeyId === keyId) return 'changed';
-  const { apiGateway } = deps.retry;
   for (const plan of new Set([recordedPlan, configuredPlan(deps.config.usagePlans, record)])) {
-    if (plan) await apiGateway('DeleteUsagePlanKey', () => deps.apiKeys.removeFromUsagePlan(plan, keyId));
+    if (plan) await deps.apiKeys.removeFromUsagePlan(plan, keyId);
   }
   // Finishing a run that stopped: the key may be gone already. IAM allows DeleteApiKey only on keys that carry the
   // ownership tag, and a key that no longer exists carries none (AccessDenied, not 404): look first.
-  const exists = outcome === 'retired' || (await apiGateway('GetApiKey', () => deps.apiKeys.getApiKey(keyId))) !== undefined;
-  if (exists) await apiGateway('DeleteApiKey', () => deps.apiKeys.deleteApiKey(keyId));
+  const exists = outcome === 'retired' || (await deps.apiKeys.getApiKey(keyId)) !== undefined;
+  if (exists) await deps.apiKeys.deleteApiKey(keyId);
   const retired: KeyRecord = { ...record, retiredKeyId: keyId, retiredAt: deps.now().toISOString() };
-  return (await deps.retry.records('PutItem', () => deps.records.put(key, retired, version))) ? outcome : 'changed';
+  return (await deps.records.put(key, retired, version)) ? outcome : 'changed';
 }
 
 /** The plan USAGE_PLANS gives the record's product (and tier), if any; a product no longer configured has none. */

@@ -1,4 +1,4 @@
-import type { ApiKeyStore, CallRunner } from '../aws/api-gateway.js';
+import type { ApiKeyStore } from '../aws/api-gateway.js';
 import { endOverlaps, type OverlapOutcome } from './end-overlap.js';
 import { dueBefore, isDue, type RetireDeps, type RetireOutcome, retireKey } from './retire.js';
 
@@ -29,6 +29,11 @@ export interface SweepOptions {
   countKeys?: boolean;
   /** Items per page of the index (default 100). */
   pageSize?: number;
+  /**
+   * Told each failure as it happens, with the error itself (the report keeps its text only): `key` is the record's,
+   * undefined when counting the Region's keys failed. For a log line with the error's stack and causes.
+   */
+  onFailure?: (error: unknown, key?: string) => void;
 }
 
 export type DryRunOutcome = 'would-retire' | 'would-finish' | 'would-end-overlap' | 'not-due';
@@ -75,22 +80,22 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
   };
   const asOf = options.asOf.toISOString();
   // First the old keys whose overlap is over (a record is in one partition at a time: its retirement waits for them).
-  await eachDue(deps, 'overlap', asOf, options.pageSize, report, async (key) => {
+  await eachDue(deps, 'overlap', asOf, options, report, async (key) => {
     if (key in report.overlaps) return;
     report.overlaps[key] = options.dryRun ? await dryRunOverlap(key, asOf, deps) : await endOverlaps(key, options.asOf, deps);
   });
   // RETIRE_AFTER_DAYS 0: nothing is due, but a retirement a crashed run left under way is finished (the index lists
   // it by its revocation time, so anything up to now).
-  await eachDue(deps, 'revoked', until ?? asOf, options.pageSize, report, async (key) => {
+  await eachDue(deps, 'revoked', until ?? asOf, options, report, async (key) => {
     if (key in report.outcomes) return;
     report.outcomes[key] = options.dryRun ? await dryRun(key, until, deps) : await retireKey(key, options.asOf, deps);
   });
   if (options.countKeys !== false) {
     try {
-      const runner: CallRunner = deps.retry.apiGateway;
-      report.capacity = { apiKeys: await deps.apiKeys.countApiKeys(runner), quota: deps.config.apiKeyQuota };
+      report.capacity = { apiKeys: await deps.apiKeys.countApiKeys(), quota: deps.config.apiKeyQuota };
     } catch (error) {
       report.capacityError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      options.onFailure?.(error);
     }
   }
   return report;
@@ -101,19 +106,20 @@ async function eachDue(
   deps: SweepDeps,
   partition: 'revoked' | 'overlap',
   until: string,
-  pageSize: number | undefined,
+  { pageSize, onFailure }: Pick<SweepOptions, 'pageSize' | 'onFailure'>,
   report: SweepReport,
   act: (key: string) => Promise<void>,
 ): Promise<void> {
   let start: unknown;
   do {
-    const page = await deps.retry.records('Query', () => deps.dueIndex.page(until, start, pageSize, partition));
+    const page = await deps.dueIndex.page(until, start, pageSize, partition);
     report.pages += 1;
     for (const key of page.keys) {
       try {
         await act(key);
       } catch (error) {
         report.failures.push({ key, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+        onFailure?.(error, key);
       }
     }
     start = page.next;
@@ -122,13 +128,13 @@ async function eachDue(
 
 /** What {@link endOverlaps} would do with the record now, read only. */
 async function dryRunOverlap(key: string, asOf: string, deps: SweepDeps): Promise<DryRunOutcome> {
-  const found = await deps.retry.records('GetItem', () => deps.records.get(key));
+  const found = await deps.records.get(key);
   return found?.record.endingKeys?.some((ending) => ending.endsAt <= asOf) ? 'would-end-overlap' : 'not-due';
 }
 
 /** What {@link retireKey} would do with the record now, read only. */
 async function dryRun(key: string, until: string | undefined, deps: SweepDeps): Promise<DryRunOutcome> {
-  const found = await deps.retry.records('GetItem', () => deps.records.get(key));
+  const found = await deps.records.get(key);
   if (!found) return 'not-due';
   if (found.record.retiredKeyId && !found.record.retiredAt) return 'would-finish';
   return until && isDue(found.record, until) ? 'would-retire' : 'not-due';

@@ -41,13 +41,13 @@ type DynamoDBClient = ReturnType<typeof createDynamoDbClient>;
 
 /** The production dependencies of the batch handler: one SDK client per service, built once per function instance. */
 export function createDeps(config: Config): BatchDeps {
-  const { requestTimeoutMs, sdkRetryMode } = config;
-  const sqs = createSqsClient(requestTimeoutMs, sdkRetryMode);
+  const { requestTimeoutMs } = config;
+  const sqs = createSqsClient(requestTimeoutMs);
   const dynamodb = createDynamoDbClient(requestTimeoutMs);
   return {
     config,
-    apiKeys: apiGatewayAdapter(createApiGatewayClient(requestTimeoutMs, sdkRetryMode)),
-    secrets: secretsManagerAdapter(createSecretsManagerClient(requestTimeoutMs, sdkRetryMode)),
+    apiKeys: apiGatewayAdapter(createApiGatewayClient(requestTimeoutMs)),
+    secrets: secretsManagerAdapter(createSecretsManagerClient(requestTimeoutMs)),
     records: dynamoDbRecordStore(dynamodb, config.keyRecordsTable),
     completions: sqsAdapter(sqs, config.completionQueueUrl),
     signupQueue: sqsSourceAdapter(sqs),
@@ -125,5 +125,5 @@ function usagePlanTurns(dynamodb: DynamoDBClient, tableName: string): WriteTurns
 
 /** Logs a failure of the coordination table (its users tell one at most once per fallback period). */
 function logTableError(message: string, table: string): (error: unknown) => void {
-  return (error) => logger.error(message, { table, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+  return (error) => logger.error(message, { table, error });
 }

@@ -78,9 +78,7 @@ export function createBatchHandler(deps: BatchDeps) {
           if (result) unsent.push(result.record.messageId);
         }
       } catch (error) {
-        deps.logger.error('Completion events not sent: their records go back to SQS', {
-          error: error instanceof Error ? error.message : String(error),
-        });
+        deps.logger.error('Completion events not sent: their records go back to SQS', { error });
         unsent.push(...chunk.map((r) => r.record.messageId));
       }
     }
@@ -104,7 +102,7 @@ export function createBatchHandler(deps: BatchDeps) {
           await deps.signupQueue.changeVisibility(queueArn, changes.slice(i, i + SQS_BATCH_LIMIT));
         } catch (error) {
           // Not fatal: the queue's own visibility timeout applies instead.
-          deps.logger.warn('Could not delay handed-back records', { error: error instanceof Error ? error.message : String(error) });
+          deps.logger.warn('Could not delay handed-back records', { error });
         }
       }
     }

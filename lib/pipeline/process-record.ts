@@ -1,6 +1,9 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSRecord } from 'aws-lambda';
+import { API_GATEWAY_CALLS } from '../aws/api-gateway.js';
+import { RECORD_CALLS } from '../aws/dynamodb.js';
+import { SECRET_CALLS } from '../aws/secrets-manager.js';
 import type { KeyResult, ProvisionDeps } from '../customer-key/key-record.js';
 import { moveToConfiguredPlan } from '../customer-key/move-plan.js';
 import { FIRST_SENT_AT_ATTRIBUTE } from '../customer-key/naming.js';
@@ -10,6 +13,7 @@ import { rollKey } from '../customer-key/roll.js';
 import { CapacityExhaustedError, EnvironmentError, RejectedError, RetryableError, ThrottledError } from '../errors.js';
 import { deterministicId } from '../ids.js';
 import { type ParsedMessage, parseMessageBody, peekEventId } from '../messages/index.js';
+import { type CallRunner, throughRunner } from '../quota/call-path.js';
 import type { RateLimiter } from '../quota/rate-limiter.js';
 import { withRetry } from '../quota/retry.js';
 import type { WriteTurns } from '../quota/usage-plan-turns.js';
@@ -63,15 +67,16 @@ function dispatch(request: ParsedMessage, provisionDeps: ProvisionDeps, config: 
 }
 
 /**
- * What the use cases work with, for one record (or one rotation step): the adapters, every AWS call under the retry
- * policy — counting and logging each retry — and API Gateway's also under the instance's rate limiter and the turns
- * of usage-plan writes. The configured plans seen to exist are remembered per function instance.
+ * What the use cases work with, for one record (or one rotation step): the adapters with every method under the
+ * retry policy — counting and logging each retry — and API Gateway's also under the instance's rate limiter and the
+ * turns of usage-plan writes (lib/quota/call-path.ts: each method's operation comes from its adapter's table). The
+ * configured plans seen to exist are remembered per function instance.
  */
 export function createUseCaseDeps(deps: BatchDeps, now: () => Date): (log: Logger, context: Context) => ProvisionDeps {
   const knownPlans = new Map<string, Promise<string[]>>();
   const retrying =
-    (log: Logger, context: Context, limiter: RateLimiter | undefined, turns?: WriteTurns) =>
-    <T>(operation: string, call: () => Promise<T>) =>
+    (log: Logger, context: Context, limiter: RateLimiter | undefined, turns?: WriteTurns): CallRunner =>
+    (operation, call) =>
       withRetry(operation, call, {
         policy: deps.config.retry,
         // Records stop one safety margin early: the completion events still have to go out after them.
@@ -80,23 +85,18 @@ export function createUseCaseDeps(deps: BatchDeps, now: () => Date): (log: Logge
         turns,
         onRetry: ({ attempt, delayMs, error }) => {
           deps.metrics?.addMetric(error instanceof ThrottledError ? METRIC.throttles : METRIC.retries, MetricUnit.Count, 1);
-          log.warn('Retrying AWS call', { operation, attempt, delayMs: Math.round(delayMs), error: error.message });
+          log.warn('Retrying AWS call', { operation, attempt, delayMs: Math.round(delayMs), error });
         },
       });
   return (log, context) => ({
     config: deps.config,
     // The function's own ARN without a qualifier: it rotates the secrets it schedules (lib/pipeline/rotation.ts).
     rotationFunctionArn: context.invokedFunctionArn?.split(':').slice(0, 7).join(':'),
-    apiKeys: deps.apiKeys,
-    secrets: deps.secrets,
-    records: deps.records,
+    apiKeys: throughRunner(deps.apiKeys, API_GATEWAY_CALLS, retrying(log, context, deps.apiGatewayLimiter, deps.usagePlanTurns)),
+    secrets: throughRunner(deps.secrets, SECRET_CALLS, retrying(log, context, undefined)),
+    records: throughRunner(deps.records, RECORD_CALLS, retrying(log, context, undefined)),
     knownPlans,
     now,
-    retry: {
-      apiGateway: retrying(log, context, deps.apiGatewayLimiter, deps.usagePlanTurns),
-      secrets: retrying(log, context, undefined),
-      records: retrying(log, context, undefined),
-    },
   });
 }
 
@@ -160,26 +160,27 @@ export function createRecordProcessor(deps: BatchDeps, now: () => Date) {
       return { record, event };
     } catch (error) {
       if (error instanceof RejectedError) {
-        log.warn('Message rejected', { reason: error.reason, error: error.message, receiveCount });
+        log.warn('Message rejected', { reason: error.reason, error, receiveCount });
         const event = rejection(error, record, parsed, base);
         if (deps.metrics) recordOutcome(deps.metrics, event, eventTime, now());
         return { record, event };
       }
-      const message = error instanceof Error ? `${error.name}: ${error.message}` : 'non-error thrown';
+      // The Error itself: the logger writes its name, message, stack and causes (never a value: lib/errors.ts).
+      const logged = error instanceof Error ? error : 'non-error thrown';
       if (error instanceof CapacityExhaustedError) {
         deps.metrics?.addMetric(METRIC.capacityExhausted, MetricUnit.Count, 1);
         log.error('The Region is full of API keys: record handed back, then dead-lettered, for a replay once keys are deleted', {
           outcome: error.outcome,
-          error: message,
+          error: logged,
           receiveCount,
         });
       } else if (error instanceof EnvironmentError) {
         log.error('AWS refused for a reason on our side (IAM, KMS, a plan, a secret being deleted): record handed back', {
-          error: message,
+          error: logged,
           receiveCount,
         });
-      } else if (error instanceof RetryableError) log.warn('Record handed back to SQS for a later retry', { error: message, receiveCount });
-      else log.error('Unexpected error: record handed back to SQS', { error: message, receiveCount });
+      } else if (error instanceof RetryableError) log.warn('Record handed back to SQS for a later retry', { error: logged, receiveCount });
+      else log.error('Unexpected error: record handed back to SQS', { error: logged, receiveCount });
       throw error;
     }
   };

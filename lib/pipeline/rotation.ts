@@ -42,7 +42,7 @@ export function createRotationHandler(deps: BatchDeps) {
         `rotation step ${JSON.stringify(event.Step.slice(0, 40))} is not one of ${ROLL_STEPS.join(', ')}`,
       );
     const useCase = useCaseDeps(log, context);
-    const secret = await useCase.retry.secrets('GetSecretValue', () => deps.secrets.getSecret(event.SecretId));
+    const secret = await useCase.secrets.getSecret(event.SecretId);
     if (!secret?.name.startsWith(deps.config.namePrefix))
       throw new RejectedError('no-key', `secret ${event.SecretId.slice(0, 300)} is not a customer's secret of this deployment`);
     const content = readSecretContent(secret);

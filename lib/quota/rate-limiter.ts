@@ -14,8 +14,9 @@ import { USAGE_PLAN_WRITES } from './usage-plan-turns.js';
  *   slowly, never above `ceilingPerSecond` (the account's whole quota: one instance alone may use all of it);
  * - a throttle cuts the rate by `decreaseFactor` (once per reaction time, not once per call already on its way),
  *   never below `floorPerSecond`, so that instances share the quota and leave a neighbour its part;
- * - a throttled call is retried only after its Retry-After (lib/quota/retry.ts); `pauseOnThrottle` decides whether the
- *   whole instance pauses too;
+ * - a throttled call is retried only after its Retry-After (lib/quota/retry.ts); the throttle that ends the fast
+ *   probe (the one overshoot that drains the account's burst) also pauses the whole instance for it, so the burst
+ *   refills (pausing on every throttle, or on none, measured worse: tests/bench/designs.ts);
  * - usage-plan writes, which API Gateway runs one at a time per Region (an overlapping one gets 409), go one at a
  *   time per instance (unless the instances take turns, lib/quota/usage-plan-turns.ts), and after one that failed the
  *   instance's next waits a jittered, growing gap.
@@ -49,7 +50,7 @@ export interface RateLimiter {
    * (lib/pipeline/deps.ts `instanceLimiter`), so that the others take its share at once. Waits `maxWaitMs` at most; never throws.
    */
   idle?(maxWaitMs: number): Promise<void>;
-  /** The current rate: CreateApiKey calls per second (other calls: `totalRatio` × this). */
+  /** The current rate: CreateApiKey calls per second (other calls: {@link TOTAL_TO_CREATE_RATIO} × this). */
   readonly rate: number;
 }
 
@@ -69,8 +70,6 @@ export interface SharingRateLimiterOptions {
   ceilingPerSecond?: number;
   /** The rate never falls below this. Default: the share ÷ 4 when probing, the share ÷ 16 without. */
   floorPerSecond?: number;
-  /** Rate of "Total operations" ÷ rate of CreateApiKey. Default {@link TOTAL_TO_CREATE_RATIO}. */
-  totalRatio?: number;
   /** Multiplier on a throttle. Default 0.6. */
   decreaseFactor?: number;
   /** Multiplier on the first throttle after the fast probe, which overshoots most. Default 0.5. */
@@ -84,12 +83,6 @@ export interface SharingRateLimiterOptions {
    * halved rate recovers in ~10 calls).
    */
   increasePerSuccess?: number;
-  /**
-   * Who waits a throttle's Retry-After besides the throttled call: `first` (default) the whole instance, on the throttle
-   * that ends the fast probe (the one overshoot that drains the account's burst: the pause lets it refill); `instance`
-   * the whole instance, on every throttle; `call` no one else.
-   */
-  pauseOnThrottle?: 'first' | 'instance' | 'call';
   /** Longest instance pause a Retry-After can cause (a bogus one must not stop provisioning). Default 10 s. */
   maxPauseMs?: number;
   /**
@@ -136,7 +129,8 @@ export function createRateLimiter(options: SharingRateLimiterOptions): RateLimit
   const ceiling = Math.max(share, options.ceilingPerSecond ?? share);
   const probing = ceiling > share;
   const floor = Math.min(share, options.floorPerSecond ?? (probing ? share / 4 : share / 16));
-  const totalRatio = options.totalRatio ?? TOTAL_TO_CREATE_RATIO;
+  // A fact of the quotas, not a choice: no design varies it.
+  const totalRatio = TOTAL_TO_CREATE_RATIO;
   const decrease = options.decreaseFactor ?? 0.6;
   const firstDecrease = options.firstDecreaseFactor ?? 0.5;
   const fastStep = options.fastIncreasePerSuccess ?? share * 0.25;
@@ -147,7 +141,6 @@ export function createRateLimiter(options: SharingRateLimiterOptions): RateLimit
     // as many successes to come back after a throttle as four instances at 1.25/s each.
     return 0.006 * (fleetSize === undefined ? share : fairShare(fleetSize));
   };
-  const pause = options.pauseOnThrottle ?? 'first';
   const maxPauseMs = options.maxPauseMs ?? 10_000;
   const idleResetMs = options.idleResetMs ?? 30_000;
   const burst = options.burst ?? Math.max(1, Math.floor(share));
@@ -233,8 +226,8 @@ export function createRateLimiter(options: SharingRateLimiterOptions): RateLimit
       settled(operation);
       // The idle spell that makes a cut stale counts from when the throttle was learnt, not from its call's start.
       lastCallAt = Math.max(lastCallAt, t);
-      const pauses = pause === 'instance' || (pause === 'first' && fastProbe);
-      if (pauses && retryAfterMs !== undefined && Number.isFinite(retryAfterMs) && retryAfterMs > 0) {
+      // The overshoot that ends the fast probe drains the account's burst: the whole instance waits for it to refill.
+      if (fastProbe && retryAfterMs !== undefined && Number.isFinite(retryAfterMs) && retryAfterMs > 0) {
         pausedUntil = Math.max(pausedUntil, t + Math.min(retryAfterMs, maxPauseMs));
       }
       if (t < calmUntil) return;

@@ -29,7 +29,7 @@ import { DeadlineError } from '../errors.js';
  * (docs/throughput.md).
  *
  * When the store fails (throttled, denied, missing, unreachable) the instance writes without turns for `fallbackMs`,
- * one write at a time of its own; the 409 handling of lib/aws/api-gateway.ts stays the safety net either way. A
+ * one write at a time of its own; the 409 handling of lib/aws/api-gateway-usage-plans.ts stays the safety net either way. A
  * claim that reserves more than `maxAheadMs` (a corrupted item) is taken over, not waited for.
  */
 export interface Timeline {

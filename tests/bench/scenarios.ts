@@ -5,6 +5,7 @@
  */
 import type { SharingRateLimiterOptions } from '../../lib/quota/rate-limiter.js';
 import { API_GATEWAY_QUOTAS } from '../realistic-aws/index.js';
+import type { PauseOnThrottle, SdkRetryMode } from './designs.js';
 
 export interface Scenario {
   /** How many function instances run. */
@@ -60,7 +61,8 @@ export interface Strategy {
   design?: string;
 }
 
-type Options = SharingRateLimiterOptions;
+/** Production's limiter options, and another design's instance pause (designs.ts pausing; ours: the first throttle). */
+type Options = SharingRateLimiterOptions & { pauseOnThrottle?: PauseOnThrottle };
 
 /**
  * The limiter designs measured before ours was chosen (docs/throughput.md), each from the options production
@@ -135,14 +137,14 @@ export const LIMITER_DESIGNS: Record<string, { label: string; options: (producti
 /** The three strategies every scenario compares, and the designs measured on the way (`--strategies design:…`). */
 export function strategies(scaled: (ms: number) => string, turnsTable: string): Record<string, Strategy> {
   const ownRetries = {
-    SDK_RETRY_MODE: 'off',
     RETRY_MAX_ATTEMPTS: '6',
     RETRY_BASE_DELAY_MS: scaled(100),
     RETRY_MAX_DELAY_MS: scaled(10_000),
   };
   // serverless.yml gives the function the turns table; the baselines are the handler without our coordination.
   const ours = { ...ownRetries, COORDINATION_TABLE: turnsTable };
-  const sdk = (mode: string) => ({ API_GATEWAY_RATE_PER_SECOND: '0', SDK_RETRY_MODE: mode, RETRY_MAX_ATTEMPTS: '1' });
+  // The handler with the SDK's retries instead of ours (designs.ts sdkRetryHandler).
+  const sdk = (mode: SdkRetryMode) => ({ API_GATEWAY_RATE_PER_SECOND: '0', BENCH_SDK_RETRY_MODE: mode, RETRY_MAX_ATTEMPTS: '1' });
   const designs = Object.entries(LIMITER_DESIGNS).map(([name, d]): [string, Strategy] => [
     `design:${name}`,
     {

@@ -141,7 +141,10 @@ describe('at DEBUG, across a mixed run with transient failures and crashes, no k
       .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.some((l) => l.level === 'DEBUG')).toBe(true);
     expect(lines.some((l) => l.message === 'Retrying AWS call')).toBe(true);
-    expect(lines.filter((l) => String(l.error ?? '').includes('injected crash after'))).toHaveLength(2);
+    // Errors are logged as Error objects (name, message, stack, causes).
+    const crashes = lines.filter((l) => String((l.error as { message?: unknown } | undefined)?.message).includes('injected crash after'));
+    expect(crashes).toHaveLength(2);
+    for (const crash of crashes) expect(crash.error).toMatchObject({ name: 'Error', stack: expect.stringContaining('\n    at ') });
     expect([...handedBack.values()].length).toBeGreaterThan(0);
     // The 409 recovery listed keys with their values (GetApiKeys, includeValues).
     expect(pipeline.proxy.seen).toContain('GET /apikeys');

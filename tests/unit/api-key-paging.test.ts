@@ -7,7 +7,8 @@
 import { APIGatewayClient, type ApiKey, GetApiKeysCommand, TooManyRequestsException } from '@aws-sdk/client-api-gateway';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
-import { apiGatewayAdapter, type CallRunner } from '../../lib/aws/api-gateway.js';
+import { apiGatewayAdapter } from '../../lib/aws/api-gateway.js';
+import type { CallRunner } from '../../lib/quota/call-path.js';
 import { createRateLimiter } from '../../lib/quota/rate-limiter.js';
 import { withRetry } from '../../lib/quota/retry.js';
 import { fakeClock } from '../helpers/fake-clock.js';

@@ -6,7 +6,7 @@
 import { APIGatewayClient, BadRequestException, CreateUsagePlanKeyCommand } from '@aws-sdk/client-api-gateway';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type ApiKeyStore, apiGatewayAdapter } from '../../lib/aws/api-gateway.js';
-import type { KeyRecord, ProvisionDeps, RetryFn } from '../../lib/customer-key/key-record.js';
+import type { KeyRecord, ProvisionDeps } from '../../lib/customer-key/key-record.js';
 import { moveToConfiguredPlan } from '../../lib/customer-key/move-plan.js';
 import type { RecordStore, Versioned } from '../../lib/customer-key/record-store.js';
 import { planStages } from '../../lib/customer-key/usage-plans.js';
@@ -78,8 +78,6 @@ function recordsWith(key: string, record: KeyRecord): RecordStore & { current: (
   };
 }
 
-const direct: RetryFn = (_operation, call) => call();
-
 const noRecords: RecordStore = { get: async () => undefined, put: async () => false };
 
 function depsFor(apiKeys: ApiKeyStore, records: RecordStore, usagePlans: Record<string, string>, clock: { t: number }): ProvisionDeps {
@@ -96,7 +94,6 @@ function depsFor(apiKeys: ApiKeyStore, records: RecordStore, usagePlans: Record<
       listSecrets: async () => [],
     },
     records,
-    retry: { apiGateway: direct, secrets: direct, records: direct },
     knownPlans: new Map(),
     now: () => new Date(clock.t),
   };

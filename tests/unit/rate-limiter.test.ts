@@ -212,7 +212,7 @@ describe('createRateLimiter: probing up to the account quota', () => {
 });
 
 describe('createRateLimiter: Retry-After', () => {
-  test('by default only the throttled call waits it (lib/quota/retry.ts): the other calls go on at the cut rate', () => {
+  test('without probing only the throttled call waits it (lib/quota/retry.ts): the other calls go on at the cut rate', () => {
     const { limiter } = limiterAt({ sharePerSecond: 4 });
     limiter.onThrottle(5_000); // 4/s × 0.6
     expect(limiter.delayMs()).toBe(0);
@@ -220,7 +220,7 @@ describe('createRateLimiter: Retry-After', () => {
     expect(limiter.take()).toBe(Math.ceil(1000 / 2.4));
   });
 
-  test('when probing, by default the throttle that ends the fast probe pauses the whole instance; later ones do not', () => {
+  test('when probing, the throttle that ends the fast probe pauses the whole instance; later ones do not', () => {
     const { clock, limiter } = limiterAt({ sharePerSecond: 4, ceilingPerSecond: 16 });
     limiter.onThrottle(1_000);
     expect(limiter.delayMs()).toBe(1_000);
@@ -229,8 +229,8 @@ describe('createRateLimiter: Retry-After', () => {
     expect(limiter.delayMs()).toBe(0);
   });
 
-  test("pauseOnThrottle 'instance': every call waits until now + Retry-After, a shorter one never shortens it", () => {
-    const { clock, limiter } = limiterAt({ sharePerSecond: 4, pauseOnThrottle: 'instance' });
+  test('a pause lasts until its end: a shorter Retry-After after it never shortens it', () => {
+    const { clock, limiter } = limiterAt({ sharePerSecond: 4, ceilingPerSecond: 16 });
     limiter.onThrottle(5_000);
     expect(limiter.delayMs()).toBe(5_000);
     clock.advance(1_000);
@@ -241,7 +241,7 @@ describe('createRateLimiter: Retry-After', () => {
   });
 
   test('a pause is capped by maxPauseMs, and an unreadable Retry-After pauses nothing', () => {
-    const { clock, limiter } = limiterAt({ sharePerSecond: 4, pauseOnThrottle: 'instance', maxPauseMs: 2_000 });
+    const { clock, limiter } = limiterAt({ sharePerSecond: 4, ceilingPerSecond: 16, maxPauseMs: 2_000 });
     limiter.onThrottle(3_600_000);
     expect(limiter.delayMs()).toBe(2_000);
     clock.advance(2_000);
@@ -618,12 +618,11 @@ describe('createRateLimiter: whatever the probe is told, it never floods and nev
 
   test('the rate stays between the floor and the ceiling; a wait never exceeds the longest pause or one slot at the floor', () => {
     fc.assert(
-      fc.property(fc.array(event, { maxLength: 300 }), fc.constantFrom<'call' | 'instance'>('call', 'instance'), (events, pause) => {
+      fc.property(fc.array(event, { maxLength: 300 }), (events) => {
         const clock = fakeClock();
         const limiter = createRateLimiter({
           sharePerSecond: 2,
           ceilingPerSecond: 8,
-          pauseOnThrottle: pause,
           maxPauseMs: 4_000,
           now: clock.now,
         });
@@ -859,7 +858,7 @@ describe('withRetry with a rate limiter', () => {
   });
 
   test('an instance pause for a Retry-After counts as queue wait for the deadline', async () => {
-    const { options, limiter, log } = harness(4, { remainingTimeMs: () => 5_000 }, { pauseOnThrottle: 'instance', maxPauseMs: 30_000 });
+    const { options, limiter, log } = harness(4, { remainingTimeMs: () => 5_000 }, { ceilingPerSecond: 16, maxPauseMs: 30_000 });
     limiter.onThrottle(30_000);
     const fn = call(log, [], 'ok');
     const error = await withRetry('CreateApiKey', fn, options).catch((e: unknown) => e);

@@ -71,7 +71,6 @@ function depsFor(records: RecordStore, calls: string[], keys = new Set(['k1'])):
       },
     },
     records,
-    retry: { apiGateway: (_op, call) => call(), records: (_op, call) => call() },
     now: () => new Date('2026-12-06T00:00:00.000Z'),
   };
 }
