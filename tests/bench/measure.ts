@@ -6,7 +6,16 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { startFleet } from './fleet.js';
 import { createApiKeyLimit, deploymentEnv, type Scenario, type Strategy } from './scenarios.js';
 import { firstProvisioned, startCollector, startFeeder } from './traffic.js';
-import { apiGatewayCalls, NAME_PREFIX, outcome, PRODUCT_CODE, prepare, type TimeScale, type World } from './world.js';
+import {
+  apiGatewayCalls,
+  KEY_RECORDS_TABLE_NAME,
+  NAME_PREFIX,
+  outcome,
+  PRODUCT_CODE,
+  prepare,
+  type TimeScale,
+  type World,
+} from './world.js';
 
 export interface StrategyResult {
   label: string;
@@ -79,6 +88,7 @@ export async function runStrategy(world: World, scenario: Scenario, strategy: St
     AWS_ENDPOINT_URL: world.aws.endpoint,
     COMPLETION_QUEUE_URL: viaLayer(prepared.completionUrl),
     NAME_PREFIX,
+    KEY_RECORDS_TABLE: KEY_RECORDS_TABLE_NAME,
     USAGE_PLANS: prepared.usagePlanId ? JSON.stringify({ [PRODUCT_CODE]: prepared.usagePlanId }) : '',
     POWERTOOLS_LOG_LEVEL: 'ERROR',
     DEADLINE_SAFETY_MARGIN_MS: scaled(3_000),
