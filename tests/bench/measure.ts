@@ -4,6 +4,16 @@
  */
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { startFleet } from './fleet.js';
+import {
+  capacityLeft,
+  leftToRetire,
+  retirementsOf,
+  type Sweeper,
+  seedLeavers,
+  startSweeper,
+  sweeperEnv,
+  withoutSweep,
+} from './maintenance.js';
 import { createApiKeyLimit, deploymentEnv, type Scenario, type Strategy } from './scenarios.js';
 import { firstProvisioned, startCollector, startFeeder } from './traffic.js';
 import {
@@ -23,8 +33,15 @@ export interface StrategyResult {
   keys: number;
   durationSeconds: number;
   goodput: number;
-  /** keys/s ÷ the capacity left to the pipeline: the emulated CreateApiKey limit × (1 − neighbour share). */
+  /** keys/s ÷ {@link capacityPerSecond}. */
   goodputRatio: number;
+  /**
+   * The capacity left to the pipeline, keys/s: the emulated CreateApiKey limit × (1 − neighbour share); with the
+   * sweep running alongside, less what its calls took of "Total operations" while provisioning ran.
+   */
+  capacityPerSecond: number;
+  /** The `maintenance` scenario's sweep: what was due, what it did and what it cost. */
+  maintenance?: MaintenanceResult;
   /** Throttled API Gateway calls ÷ all API Gateway calls. */
   throttledShare: number;
   throttledCalls: number;
@@ -55,6 +72,25 @@ export interface StrategyResult {
   throttledPerSecond: number[];
 }
 
+export interface MaintenanceResult {
+  /** Leavers' keys seeded due for retirement. */
+  due: number;
+  /** Records the sweep retired (outcomes `retired` and `finished`). */
+  retired: number;
+  /** After the run, read from moto: the leavers' keys not deleted, and records the index still lists as due. */
+  leaverKeysLeft: number;
+  dueLeft: number;
+  runs: number;
+  failures: string[];
+  /** API Gateway calls of the sweep (attempts), of them throttled, and answered while provisioning ran. */
+  apiGatewayCalls: number;
+  throttled: number;
+  /** The sweep's usage-plan writes answered 409 "concurrent modification" (the pipeline's are `usagePlanConflicts`). */
+  conflicts: number;
+  callsWhileProvisioning: number;
+  dynamoDbCalls: number;
+}
+
 export interface RunSettings {
   signups: number;
   time: TimeScale;
@@ -72,6 +108,8 @@ export async function runStrategy(world: World, scenario: Scenario, strategy: St
   const { signups, time } = settings;
   const scaled = (ms: number) => String(Math.round(ms / time.factor));
   const prepared = await prepare(world, scenario, time);
+  const retirements = retirementsOf(scenario, signups);
+  if (retirements > 0) await seedLeavers(world, prepared, retirements);
   const sqs = new SQSClient({ endpoint: world.moto.endpoint });
   const bodies = Array.from({ length: signups }, (_, i) =>
     JSON.stringify({ customerId: `bench-${String(i).padStart(5, '0')}`, ...(scenario.usagePlans ? { productCode: PRODUCT_CODE } : {}) }),
@@ -103,11 +141,17 @@ export async function runStrategy(world: World, scenario: Scenario, strategy: St
     BENCH_DESIGN: strategy.design ?? '',
   };
   const fleet = await startFleet(scenario.instances, env);
+  let sweeper: Sweeper | undefined;
+  if (scenario.maintenance) {
+    sweeper = startSweeper({ ...env, ...sweeperEnv(scenario, time.factor, scaled) });
+    await sweeper.ready;
+  }
   world.aws.resetStats();
   const started = Date.now();
   feeder.start();
   const collector = startCollector(sqs, prepared.completionUrl);
   for (const instance of fleet) instance.go();
+  sweeper?.go();
   const throttledPerSecond: number[] = [];
   let throttledSoFar = 0;
   const sampler = setInterval(() => {
@@ -116,9 +160,11 @@ export async function runStrategy(world: World, scenario: Scenario, strategy: St
     throttledSoFar = now;
   }, 1000);
   const reports = await Promise.all(fleet.map((i) => i.done)).finally(() => clearInterval(sampler));
+  // The sweep finishes what is due after provisioning: one more run (its calls then take nothing from provisioning).
+  const swept = await sweeper?.finish();
   await feeder.stop();
   const events = await collector.stop();
-  const stats = world.aws.stats();
+  const stats = withoutSweep(world.aws.stats(), swept);
   const provisioned = firstProvisioned(events);
   const found = await outcome(world, prepared, new Set(provisioned.keys()));
 
@@ -128,6 +174,9 @@ export async function runStrategy(world: World, scenario: Scenario, strategy: St
   const latencies = done.map((at) => (at - started) / 1000).sort((a, b) => a - b);
   const durationSeconds = (Math.max(started, ...done) - started) / 1000;
   const goodput = durationSeconds > 0 ? keys / durationSeconds : 0;
+  const lastKeyAt = Math.max(started, ...done);
+  const capacityPerSecond = capacityLeft(scenario, time.factor, swept && { calls: swept.apiGatewayCalls, from: started, until: lastKeyAt });
+  const left = swept ? await leftToRetire(world) : undefined;
   const api = apiGatewayCalls(stats);
   const perKey = (n: number) => (keys ? round(n / keys) : 0);
   const holds = [...stats.usagePlanSlotMs].sort((a, b) => a - b);
@@ -137,7 +186,8 @@ export async function runStrategy(world: World, scenario: Scenario, strategy: St
     keys,
     durationSeconds: round(durationSeconds, 1),
     goodput: round(goodput, 2),
-    goodputRatio: round(goodput / capacity),
+    goodputRatio: round(goodput / capacityPerSecond),
+    capacityPerSecond: round(capacityPerSecond),
     throttledShare: api.calls ? round(api.throttled / api.calls) : 0,
     throttledCalls: api.throttled,
     usagePlanConflicts: api.conflicts,
@@ -159,5 +209,21 @@ export async function runStrategy(world: World, scenario: Scenario, strategy: St
     peakRssMb: round(Math.max(...reports.map((r) => r.maxRssKb)) / 1024, 1),
     keysPerSecond: stats.createdPerSecond,
     throttledPerSecond,
+    ...(swept &&
+      left && {
+        maintenance: {
+          due: retirements,
+          retired: (swept.outcomes.retired ?? 0) + (swept.outcomes.finished ?? 0),
+          leaverKeysLeft: left.leaverKeys,
+          dueLeft: left.due,
+          runs: swept.runs,
+          failures: swept.failures,
+          apiGatewayCalls: swept.apiGatewayCalls.length,
+          throttled: swept.apiGatewayCalls.filter((c) => c.throttled).length,
+          conflicts: swept.apiGatewayCalls.filter((c) => c.conflict).length,
+          callsWhileProvisioning: swept.apiGatewayCalls.filter((c) => c.at <= lastKeyAt).length,
+          dynamoDbCalls: Object.values(swept.dynamoDbCalls).reduce((a, b) => a + b, 0),
+        },
+      }),
   };
 }
