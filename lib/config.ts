@@ -2,6 +2,7 @@ import * as z from 'zod/mini';
 import { ConfigError } from './errors.js';
 import './zod-setup.js';
 import { NAME_PREFIX_PATTERN, OWNER_TAG, tagProblem } from './customer-key/naming.js';
+import { MAX_GRACE_SECONDS } from './messages/roll.js';
 import type { RetryPolicy } from './quota/retry.js';
 
 export interface Config {
@@ -41,6 +42,10 @@ export interface Config {
   recordConcurrency: number;
   /** API_KEY_QUOTA: API keys per account and Region (10,000 on AWS, not adjustable): "Region full" is a count at it. */
   apiKeyQuota: number;
+  /** ROLL_GRACE_SECONDS: how long a rolled key's old key keeps working when the request names no grace (0: disabled at once). */
+  rollGraceSeconds: number;
+  /** ROTATION_SCHEDULE: a Secrets Manager rotation schedule (`rate(90 days)`, `cron(…)`) put on each new customer secret; absent: none. */
+  rotationSchedule?: string;
   /** `off`: the SDK makes one attempt and lib/quota/retry.ts retries; `standard`/`adaptive`: the SDK's own retry modes (benchmark baselines). */
   sdkRetryMode: 'off' | 'standard' | 'adaptive';
 }
@@ -81,6 +86,9 @@ const schema = z.object({
   KEY_RECORDS_TABLE: z.string().check(z.regex(/^[A-Za-z0-9_.-]{3,255}$/, 'must be a DynamoDB table name')),
   RECORD_CONCURRENCY: integer(1, 100, 10),
   API_KEY_QUOTA: integer(1, 1_000_000, 10_000),
+  // A day by default: time for a buyer to deploy the new key; at most MAX_GRACE_SECONDS (7 days), as per request.
+  ROLL_GRACE_SECONDS: integer(0, MAX_GRACE_SECONDS, 86_400),
+  ROTATION_SCHEDULE: z.optional(z.string().check(z.regex(/^((rate|cron)\(.+\))?$/, 'must be a schedule expression such as rate(90 days)'))),
   SDK_RETRY_MODE: z._default(z.enum(['off', 'standard', 'adaptive']), 'off'),
 });
 
@@ -148,6 +156,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     recordConcurrency: e.RECORD_CONCURRENCY,
     sdkRetryMode: e.SDK_RETRY_MODE,
     apiKeyQuota: e.API_KEY_QUOTA,
+    rollGraceSeconds: e.ROLL_GRACE_SECONDS,
+    rotationSchedule: e.ROTATION_SCHEDULE || undefined,
     retry: {
       maxAttempts: e.RETRY_MAX_ATTEMPTS,
       baseDelayMs: e.RETRY_BASE_DELAY_MS,

@@ -24,7 +24,13 @@ export type RejectionReason =
   | 'ambiguous-field'
   | 'bad-request'
   | 'secret-unreadable'
-  | 'unknown-product';
+  | 'unknown-product'
+  /** A roll request that is malformed (no eventId, a grace that is not a whole number of seconds in range). */
+  | 'invalid-roll-request'
+  /** A roll for a customer (and product) that has no key: none was ever made. */
+  | 'no-key'
+  /** A roll for a buyer who left (revoked or failed): no key is made or re-enabled for them. */
+  | 'customer-left';
 
 export class RejectedError extends ProvisionerError {
   override name = 'RejectedError';

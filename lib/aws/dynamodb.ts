@@ -68,30 +68,35 @@ export function dynamoDbFleetStore(client: DynamoDBClient, tableName: string): F
   };
 }
 
-/** The record table's index of what the maintenance sweep must look at: revoked keys, by when they were revoked. */
+/** The record table's index of what the maintenance sweep must look at: revoked keys and old keys of rolls, by when they are due. */
 export const DUE_INDEX = 'due';
 
-/** The partition of the index {@link DUE_INDEX}: every item in it has `due` = this. */
+/** The partitions of the index {@link DUE_INDEX} (its `due`): revoked keys, by when they were revoked; old keys, by when their overlap ends. */
 export const DUE_REVOKED = 'revoked';
+export const DUE_OVERLAP = 'overlap';
+export type DuePartition = typeof DUE_REVOKED | typeof DUE_OVERLAP;
 
 /** `dueAt` of a retirement under way: before any as-of, so every run lists it first, whatever RETIRE_AFTER_DAYS says. */
 const UNFINISHED_DUE_AT = '1970-01-01T00:00:00.000Z';
 
 /**
- * Since when the record is in the index {@link DUE_INDEX} (its `dueAt`), or undefined when the sweep has nothing to
- * do with it: a revoked or failed record that still has its key, since it was revoked; a retirement under way (a key
- * claimed but not yet recorded deleted: lib/maintenance/retire.ts), whatever the record became meanwhile, so that a
- * crashed sweep's next run finishes it. A retired record leaves the index.
+ * Where and since when the record is in the index {@link DUE_INDEX}, or undefined when the sweep has nothing to do
+ * with it. Old keys first (a roll's overlap: `overlap`, at the earliest end): a record is in one partition at a time,
+ * and its retirement waits until they are deleted. Then `revoked`: a retirement under way (a key claimed but not yet
+ * recorded deleted: lib/maintenance/retire.ts), whatever the record became meanwhile, so that a crashed sweep's next
+ * run finishes it; a revoked or failed record that still has its key, since it was revoked. A retired record leaves.
  */
-export function dueSince(record: KeyRecord): string | undefined {
-  if (record.retiredKeyId && !record.retiredAt) return UNFINISHED_DUE_AT;
-  if (record.status !== 'active' && record.apiKeyId && record.revokedAt) return record.revokedAt;
+export function dueSince(record: KeyRecord): { partition: DuePartition; at: string } | undefined {
+  const ends = (record.endingKeys ?? []).map((key) => key.endsAt).sort();
+  if (ends[0]) return { partition: DUE_OVERLAP, at: ends[0] };
+  if (record.retiredKeyId && !record.retiredAt) return { partition: DUE_REVOKED, at: UNFINISHED_DUE_AT };
+  if (record.status !== 'active' && record.apiKeyId && record.revokedAt) return { partition: DUE_REVOKED, at: record.revokedAt };
   return undefined;
 }
 
 export function dynamoDbDueIndex(client: DynamoDBClient, tableName: string): DueIndex {
   return {
-    async page(until, start, limit = 100) {
+    async page(until, start, limit = 100, partition = DUE_REVOKED) {
       try {
         const answer = await client.send(
           new QueryCommand({
@@ -99,7 +104,7 @@ export function dynamoDbDueIndex(client: DynamoDBClient, tableName: string): Due
             IndexName: DUE_INDEX,
             KeyConditionExpression: '#due = :due AND #dueAt <= :until',
             ExpressionAttributeNames: { '#due': 'due', '#dueAt': 'dueAt' },
-            ExpressionAttributeValues: { ':due': { S: DUE_REVOKED }, ':until': { S: until } },
+            ExpressionAttributeValues: { ':due': { S: partition }, ':until': { S: until } },
             ExclusiveStartKey: start as Record<string, AttributeValue> | undefined,
             Limit: limit,
           }),
@@ -119,7 +124,7 @@ const RECORD_ERRORS: ServiceErrors = { permanent: [], environment: [ResourceNotF
 /**
  * The customers' records in the record table (KEY_RECORDS_TABLE), one item per (product, customer): `pk`, `version`
  * (a number, one more at each write) and `record` (the record as JSON; never a key value). A revoked record with a key
- * (or a retirement under way: {@link dueSince}) also carries `due` = `revoked` and `dueAt` (when it was revoked), the keys of the sparse index {@link DUE_INDEX}
+ * (or a retirement under way, or old keys of a roll: {@link dueSince}) also carries `due` and `dueAt`, the keys of the sparse index {@link DUE_INDEX}
  * through which the sweep finds what is due without reading every record. Reads are strongly consistent; writes are
  * PutItem conditioned on the version read, so a writer that lost a race gets `false` and decides again.
  * An item that does not parse, or a version that is not a positive integer: EnvironmentError naming its key.
@@ -149,8 +154,8 @@ export function dynamoDbRecordStore(client: DynamoDBClient, tableName: string): 
     },
 
     async put(key, record, expected) {
-      const dueAt = dueSince(record);
-      const due: Record<string, AttributeValue> = dueAt ? { due: { S: DUE_REVOKED }, dueAt: { S: dueAt } } : {};
+      const since = dueSince(record);
+      const due: Record<string, AttributeValue> = since ? { due: { S: since.partition }, dueAt: { S: since.at } } : {};
       try {
         await client.send(
           new PutItemCommand({

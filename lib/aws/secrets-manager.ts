@@ -1,6 +1,7 @@
 import {
   CreateSecretCommand,
   DecryptionFailure,
+  DescribeSecretCommand,
   GetSecretValueCommand,
   InvalidParameterException,
   InvalidRequestException,
@@ -8,7 +9,9 @@ import {
   PutSecretValueCommand,
   ResourceExistsException,
   ResourceNotFoundException,
+  RotateSecretCommand,
   SecretsManagerClient,
+  UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { SecretVersionTakenError } from '../errors.js';
 import { domainErrorFromSdk, type SdkRetryMode, type ServiceErrors, sdkClientSettings } from './errors.js';
@@ -37,11 +40,21 @@ export interface SecretStore {
   /** Creates the secret; returns undefined, creating nothing, when a secret of that name exists already. */
   createSecret(secret: NewSecret): Promise<StoredSecret | undefined>;
   /**
-   * Writes a new current version. `token` is the version's ClientRequestToken: a repeat with the same token and
+   * Writes a new version, current unless `stages` says otherwise (a roll writes its value as AWSPENDING). `token` is the version's ClientRequestToken: a repeat with the same token and
    * value is ignored by Secrets Manager, so retries and concurrent writers of the same content are idempotent; with
    * another value it is refused: {@link SecretVersionTakenError}, nothing written.
    */
-  putSecretValue(name: string, secretString: string, token: string): Promise<void>;
+  putSecretValue(name: string, secretString: string, token: string, stages?: string[]): Promise<void>;
+  /** The secret's versions and their staging labels (DescribeSecret `VersionIdsToStages`); undefined when there is no secret. */
+  versionStages(name: string): Promise<Record<string, string[]> | undefined>;
+  /**
+   * Moves the staging label `stage` to version `to` (UpdateSecretVersionStage), from version `from` that holds it
+   * (Secrets Manager refuses a move that does not name the version holding the label); `to` undefined: only removes
+   * it from `from`. Moving AWSCURRENT puts AWSPREVIOUS on the version that held it.
+   */
+  moveStage(name: string, stage: string, to: string | undefined, from: string | undefined): Promise<void>;
+  /** Puts a rotation schedule on the secret, rotated by `functionArn` (RotateSecret, RotateImmediately false: no rotation now). */
+  scheduleRotation(name: string, functionArn: string, scheduleExpression: string): Promise<void>;
   /**
    * Every secret whose name starts with `namePrefix`, those scheduled for deletion included (ListSecrets with a name
    * filter, pages of 100). Read-only; for the operations tools (reconcile), not called by the function. ListSecrets
@@ -109,13 +122,50 @@ export function secretsManagerAdapter(client: SecretsManagerClient): SecretStore
       }
     },
 
-    async putSecretValue(name, secretString, token) {
+    async putSecretValue(name, secretString, token, stages) {
       try {
-        await client.send(new PutSecretValueCommand({ SecretId: name, SecretString: secretString, ClientRequestToken: token }));
+        await client.send(
+          new PutSecretValueCommand({ SecretId: name, SecretString: secretString, ClientRequestToken: token, VersionStages: stages }),
+        );
       } catch (error) {
         if (error instanceof ResourceExistsException)
           throw new SecretVersionTakenError(`PutSecretValue on ${name}: version ${token} holds another value already`, { cause: error });
         throw toDomainError('PutSecretValue', error);
+      }
+    },
+
+    async versionStages(name) {
+      try {
+        const described = await client.send(new DescribeSecretCommand({ SecretId: name }));
+        return described.VersionIdsToStages ?? {};
+      } catch (error) {
+        if (error instanceof ResourceNotFoundException) return undefined;
+        throw toDomainError('DescribeSecret', error);
+      }
+    },
+
+    async moveStage(name, stage, to, from) {
+      try {
+        await client.send(
+          new UpdateSecretVersionStageCommand({ SecretId: name, VersionStage: stage, MoveToVersionId: to, RemoveFromVersionId: from }),
+        );
+      } catch (error) {
+        throw toDomainError('UpdateSecretVersionStage', error);
+      }
+    },
+
+    async scheduleRotation(name, functionArn, scheduleExpression) {
+      try {
+        await client.send(
+          new RotateSecretCommand({
+            SecretId: name,
+            RotationLambdaARN: functionArn,
+            RotationRules: { ScheduleExpression: scheduleExpression },
+            RotateImmediately: false,
+          }),
+        );
+      } catch (error) {
+        throw toDomainError('RotateSecret', error);
       }
     },
 

@@ -14,7 +14,9 @@ export type RetryFn = <T>(operation: string, call: () => Promise<T>) => Promise<
 /** What the use cases (provision, revoke, move) work with. */
 export interface ProvisionDeps {
   config: Pick<Config, 'namePrefix' | 'defaultTags' | 'secretKmsKeyId' | 'usagePlans' | 'revokedSecretPolicy'> &
-    Partial<Pick<Config, 'apiKeyQuota'>>;
+    Partial<Pick<Config, 'apiKeyQuota' | 'rollGraceSeconds' | 'rotationSchedule'>>;
+  /** The function that rotates the customers' secrets (this one: its invokedFunctionArn), for ROTATION_SCHEDULE. */
+  rotationFunctionArn?: string;
   apiKeys: ApiKeyStore;
   secrets: SecretStore;
   /** The customers' records (KEY_RECORDS_TABLE), changed only by conditional writes. */
@@ -61,6 +63,35 @@ export interface KeyRecord {
   retiredKeyId?: string;
   /** When the sweep finished retiring `retiredKeyId` (deleted). Absent with `retiredKeyId`: a retirement under way. */
   retiredAt?: string;
+  /** A roll under way (lib/customer-key/roll.ts): the key page shows *creating* and reveals nothing while it is set. */
+  rolling?: Rolling;
+  /**
+   * Old keys on their way out: each works until `endsAt` (a roll's overlap), then the sweep takes it out of its plan
+   * and deletes it. A revoke disables them at once and makes them due.
+   */
+  endingKeys?: EndingKey[];
+  /** The request id (`eventId`) of the last roll done, and its time: a repeat or a replay of it rolls nothing. */
+  lastRollId?: string;
+  lastRollAt?: string;
+}
+
+/** A roll under way: claimed in the record before anything is made, so every delivery finishes the same roll. */
+export interface Rolling {
+  rollId: string;
+  /** The secret version (ClientRequestToken) that holds the new value, as AWSPENDING until the roll switches. */
+  token: string;
+  graceSeconds: number;
+  /** The request's event time. */
+  requestedAt: string;
+  /** The new key, once made, enabled and in its plan. */
+  newKeyId?: string;
+  /** The record names the new key as its own; the secret's AWSCURRENT is being moved to the new value. */
+  switching?: boolean;
+}
+
+export interface EndingKey {
+  apiKeyId: string;
+  endsAt: string;
 }
 
 /**
@@ -108,8 +139,13 @@ export interface KeyResult {
     | 'already-revoked'
     | 'stale'
     | 'plan-changed'
+    | 'rolled'
+    | 'already-rolled'
     | 'unchanged';
   previousUsagePlanId?: string;
+  /** A roll's old key, and when it stops working. */
+  previousApiKeyId?: string;
+  overlapEndsAt?: string;
   apiKeyId?: string;
   apiKeyName: string;
   /** Absent when no secret exists (a revoke before any key). */

@@ -9,6 +9,7 @@ import {
   keyResult,
   lastEventFields,
   type ProvisionDeps,
+  readSecretContent,
   secretContent,
   stampOf,
   usagePlanFor,
@@ -18,6 +19,7 @@ import { anyActive, applyLicenseEvent, licenseState } from './licenses.js';
 import { lastChange, revokeIsProvenOlder } from './lifecycle-order.js';
 import { apiKeyName, keyDescription, ownedTags, secretName } from './naming.js';
 import { CONFLICT, loadRecord, recordKey, untilWritten } from './record-store.js';
+import { takeDown } from './roll.js';
 
 /**
  * Takes the customer's key away after `unsubscribe-success` (status `revoked`) or `subscribe-fail` (`failed`):
@@ -66,6 +68,10 @@ async function revokeOnce(
     if (plan) await apiGateway('CreateUsagePlanKey', () => deps.apiKeys.addToUsagePlan(plan, id));
     disabled.apiKeyId = undefined;
   };
+
+  /** The plan the record's keys may be in: a revoked one's are out of it already; a pending record's may be in the configured one. */
+  const plan = (record: KeyRecord) =>
+    record.usagePlanId ?? (record.status === 'revoked' || record.status === 'failed' ? undefined : configuredPlan);
 
   const current = await loadRecord(deps, key, name, true, disabled);
   if (!current) {
@@ -131,12 +137,13 @@ async function revokeOnce(
     disabled.apiKeyId = apiKeyId;
     // A key a revoke already took out of its plan is out of it (a grant that put it back afterwards makes sure it
     // leaves again: lib/customer-key/provision.ts, secureRevokedKey); a pending record's key may be in the configured plan.
-    const revokedBefore = record.status === 'revoked' || record.status === 'failed';
-    const plan = record.usagePlanId ?? (revokedBefore ? undefined : configuredPlan);
-    if (plan) await apiGateway('DeleteUsagePlanKey', () => deps.apiKeys.removeFromUsagePlan(plan, apiKeyId));
+    const inPlan = plan(record);
+    if (inPlan) await apiGateway('DeleteUsagePlanKey', () => deps.apiKeys.removeFromUsagePlan(inPlan, apiKeyId));
   }
+  const rollKeys = await takeDownRollKeys(deps, record, request, plan(record));
   const revoked: KeyRecord = {
     ...record,
+    ...rollKeys,
     apiKeyId,
     usagePlanId: undefined,
     status,
@@ -150,4 +157,45 @@ async function revokeOnce(
     await deps.retry.secrets('PutSecretValue', () => deps.secrets.putSecretValue(name, secretContent(undefined, record), token));
   }
   return result(status, revoked);
+}
+
+/**
+ * The keys of rolls go with the record's key: the old keys still in their overlap, and the key of a roll under way
+ * that has not switched yet (its id when noted; else the key of its pending value, found — or made disabled — by
+ * keyOfValue, so that no delivery of the roll can leave an enabled one behind). All disabled and out of the plan, and
+ * ending now: the sweep deletes them. A roll that switched already named its new key the record's own: the revoke
+ * disables that one, and the roll's deliveries finish moving the secret's labels.
+ */
+async function takeDownRollKeys(
+  deps: ProvisionDeps,
+  record: KeyRecord,
+  request: RevokeRequest,
+  plan: string | undefined,
+): Promise<Pick<KeyRecord, 'endingKeys' | 'rolling'>> {
+  const now = deps.now().toISOString();
+  const keys = [...(record.endingKeys ?? [])];
+  const { rolling } = record;
+  if (rolling && !rolling.switching) {
+    let id = rolling.newKeyId;
+    const name = secretName(deps.config.namePrefix, request.customerId, request.productCode);
+    const pending = id ? undefined : await deps.retry.secrets('GetSecretValue', () => deps.secrets.getSecret(name, rolling.token));
+    const value = pending && readSecretContent(pending).value;
+    if (value)
+      id = (
+        await keyOfValue(deps, {
+          name: apiKeyName(deps.config.namePrefix, request.customerId, request.productCode),
+          value,
+          description: keyDescription(request.customerId, request.productCode, 'revoked'),
+          customerId: request.customerId,
+          tags: ownedTags(deps.config.namePrefix, deps.config.defaultTags, undefined, request),
+        })
+      ).apiKeyId;
+    if (id) keys.push({ apiKeyId: id, endsAt: now });
+  }
+  if (keys.length === 0) return rolling?.switching ? {} : { rolling: undefined };
+  await takeDown(deps, keys, plan);
+  return {
+    endingKeys: keys.map((key) => (key.endsAt < now ? key : { ...key, endsAt: now })),
+    ...(!rolling?.switching && { rolling: undefined }),
+  };
 }

@@ -173,13 +173,17 @@ export const sweepNeedsAttention = (report: SweepReport): boolean => report.fail
 
 /**
  * The maintenance sweep's run at the end of `npm start` as text, in the message summary's form: what is due, a row
- * per record the index listed with its outcome, why each failure failed, totals, and the Region's API keys. Shows
+ * per record the index listed with its outcome (roll overlaps first, as the sweep ends them first: `overlap-ended`,
+ * `overlap-not-due`; then retirements), why each failure failed, totals, and the Region's API keys. Shows
  * record keys (`<product or _>/<customer>`) and counts, never a key value (the report holds none).
  */
 export function formatSweep(report: SweepReport): string {
-  const due = report.dueBefore ? `keys revoked at or before ${report.dueBefore} are due` : 'nothing is ever due (RETIRE_AFTER_DAYS=0)';
+  const due = report.dueBefore
+    ? `roll overlaps ended by then, and keys revoked at or before ${report.dueBefore}, are due`
+    : 'roll overlaps ended by then are due, no retirement ever (RETIRE_AFTER_DAYS=0)';
   const lines = [`Maintenance sweep, as of ${report.asOf}${report.dryRun ? ' (dry run: nothing changed)' : ''}: ${due}`];
   const rows = [
+    ...Object.entries(report.overlaps).map(([key, outcome]) => [key, outcome.startsWith('would-') ? outcome : `overlap-${outcome}`]),
     ...Object.entries(report.outcomes).map(([key, outcome]) => [key, outcome]),
     ...report.failures.map((f) => [f.key, 'failed']),
   ];

@@ -97,7 +97,7 @@ async function finish(
 }
 
 /** The plan USAGE_PLANS gives the record's product (and tier), if any; a product no longer configured has none. */
-function configuredPlan(usagePlans: Record<string, string>, record: KeyRecord): string | undefined {
+export function configuredPlan(usagePlans: Record<string, string>, record: KeyRecord): string | undefined {
   if (Object.keys(usagePlans).length === 0 || record.productCode === null) return undefined;
   return (record.plan !== null ? usagePlans[`${record.productCode}:${record.plan}`] : undefined) ?? usagePlans[record.productCode];
 }

@@ -1,4 +1,5 @@
 import type { ApiKeyStore, CallRunner } from '../aws/api-gateway.js';
+import { endOverlaps, type OverlapOutcome } from './end-overlap.js';
 import { dueBefore, isDue, type RetireDeps, type RetireOutcome, retireKey } from './retire.js';
 
 /**
@@ -6,7 +7,8 @@ import { dueBefore, isDue, type RetireDeps, type RetireOutcome, retireKey } from
  * before `until`, oldest first, a page at a time; `next` is opaque, handed back to read the following page.
  */
 export interface DueIndex {
-  page(until: string, start?: unknown, limit?: number): Promise<{ keys: string[]; next?: unknown }>;
+  /** `partition`: `revoked` (default: revoked keys by when they were revoked) or `overlap` (old keys of rolls by when they end). */
+  page(until: string, start?: unknown, limit?: number, partition?: 'revoked' | 'overlap'): Promise<{ keys: string[]; next?: unknown }>;
 }
 
 export interface SweepDeps extends RetireDeps {
@@ -29,7 +31,7 @@ export interface SweepOptions {
   pageSize?: number;
 }
 
-export type DryRunOutcome = 'would-retire' | 'would-finish' | 'not-due';
+export type DryRunOutcome = 'would-retire' | 'would-finish' | 'would-end-overlap' | 'not-due';
 
 export interface SweepReport {
   asOf: string;
@@ -38,8 +40,10 @@ export interface SweepReport {
   dryRun: boolean;
   /** Pages of the index read. */
   pages: number;
-  /** What became of each record the index listed (record key → outcome). */
+  /** What became of each record the index listed as due for retirement (record key → outcome). */
   outcomes: Record<string, RetireOutcome | DryRunOutcome>;
+  /** What became of each record the index listed with old keys of a roll whose overlap is over. */
+  overlaps: Record<string, OverlapOutcome | DryRunOutcome>;
   /** Records whose retirement failed this time (they stay in the index: the next run tries again). Never a key value. */
   failures: Array<{ key: string; error: string }>;
   /** The Region's API keys after this run's retirements, and the quota they count against. */
@@ -49,7 +53,8 @@ export interface SweepReport {
 }
 
 /**
- * One maintenance run: every record the index `due` lists as due at `asOf` is retired (lib/maintenance/retire.ts), one
+ * One maintenance run: first every record the index `due` lists with old keys of a roll whose overlap is over at
+ * `asOf` has them deleted (lib/maintenance/end-overlap.ts); then every record it lists as due at `asOf` is retired (lib/maintenance/retire.ts), one
  * at a time — DeleteApiKey has its own quota of 5/s, paced by the retry runner's rate limiter — then the Region's API
  * keys are counted for the capacity guard. Its cost follows the work due, not the number of keys: one Query page per
  * 100 due records, then per due record one GetItem, two PutItems, one DeleteUsagePlanKey per plan and one
@@ -65,25 +70,21 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
     dryRun: options.dryRun === true,
     pages: 0,
     outcomes: {},
+    overlaps: {},
     failures: [],
   };
+  const asOf = options.asOf.toISOString();
+  // First the old keys whose overlap is over (a record is in one partition at a time: its retirement waits for them).
+  await eachDue(deps, 'overlap', asOf, options.pageSize, report, async (key) => {
+    if (key in report.overlaps) return;
+    report.overlaps[key] = options.dryRun ? await dryRunOverlap(key, asOf, deps) : await endOverlaps(key, options.asOf, deps);
+  });
   // RETIRE_AFTER_DAYS 0: nothing is due, but a retirement a crashed run left under way is finished (the index lists
   // it by its revocation time, so anything up to now).
-  const listUntil = until ?? options.asOf.toISOString();
-  let start: unknown;
-  do {
-    const page = await deps.retry.records('Query', () => deps.dueIndex.page(listUntil, start, options.pageSize));
-    report.pages += 1;
-    for (const key of page.keys) {
-      if (key in report.outcomes) continue;
-      try {
-        report.outcomes[key] = options.dryRun ? await dryRun(key, until, deps) : await retireKey(key, options.asOf, deps);
-      } catch (error) {
-        report.failures.push({ key, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
-      }
-    }
-    start = page.next;
-  } while (start !== undefined);
+  await eachDue(deps, 'revoked', until ?? asOf, options.pageSize, report, async (key) => {
+    if (key in report.outcomes) return;
+    report.outcomes[key] = options.dryRun ? await dryRun(key, until, deps) : await retireKey(key, options.asOf, deps);
+  });
   if (options.countKeys !== false) {
     try {
       const runner: CallRunner = deps.retry.apiGateway;
@@ -93,6 +94,36 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
     }
   }
   return report;
+}
+
+/** Every record the index's `partition` lists as due at `until`, a page at a time; a failure is reported and the rest go on. */
+async function eachDue(
+  deps: SweepDeps,
+  partition: 'revoked' | 'overlap',
+  until: string,
+  pageSize: number | undefined,
+  report: SweepReport,
+  act: (key: string) => Promise<void>,
+): Promise<void> {
+  let start: unknown;
+  do {
+    const page = await deps.retry.records('Query', () => deps.dueIndex.page(until, start, pageSize, partition));
+    report.pages += 1;
+    for (const key of page.keys) {
+      try {
+        await act(key);
+      } catch (error) {
+        report.failures.push({ key, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+      }
+    }
+    start = page.next;
+  } while (start !== undefined);
+}
+
+/** What {@link endOverlaps} would do with the record now, read only. */
+async function dryRunOverlap(key: string, asOf: string, deps: SweepDeps): Promise<DryRunOutcome> {
+  const found = await deps.retry.records('GetItem', () => deps.records.get(key));
+  return found?.record.endingKeys?.some((ending) => ending.endsAt <= asOf) ? 'would-end-overlap' : 'not-due';
 }
 
 /** What {@link retireKey} would do with the record now, read only. */

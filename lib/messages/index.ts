@@ -5,13 +5,14 @@ import { eventTimeOf } from './event-time.js';
 import { EVENT_ID_PATTERN, isObject } from './fields.js';
 import { MARKETPLACE_EVENT_SOURCE, parseMarketplaceEvent } from './marketplace-eventbridge.js';
 import { isMarketplaceNotification, parseMarketplaceNotification } from './marketplace-sns.js';
+import { isRollRequest, parseRoll } from './roll.js';
 import { parseSignup } from './signup.js';
 import type { Json, ParsedMessage, Source, When } from './types.js';
 
 /**
  * Reading SQS message bodies: one file per concept.
  * - envelope-sns.ts, envelope-eventbridge.ts: the two envelopes a body can come in;
- * - signup.ts: the product's own signup event;
+ * - signup.ts: the product's own signup event; roll.ts: its roll request (a new key for the customer);
  * - marketplace-sns.ts: Marketplace's SaaS notifications (SNS topics, raw or enveloped);
  * - marketplace-eventbridge.ts: Marketplace's `aws.agreement-marketplace` events;
  * - fields.ts: the field rules they share (identifiers, account ids, license ARNs) and their one normalisation;
@@ -21,8 +22,9 @@ export { MAX_PRODUCER_CLOCK_AHEAD_MS } from './event-time.js';
 export { ACCOUNT_ID_PATTERN, LICENSE_ARN_PATTERN } from './fields.js';
 export { DETAIL_TYPE_PATTERN, NO_BUYER } from './marketplace-eventbridge.js';
 export { MARKETPLACE_ACTIONS } from './marketplace-sns.js';
+export { MAX_GRACE_SECONDS, ROLL_ACTION } from './roll.js';
 export { type SignupEvent, signupEventSchema } from './signup.js';
-export type { Clock, Notice, ParsedMessage, ProvisionRequest, RevokeRequest, Source } from './types.js';
+export type { Clock, Notice, ParsedMessage, ProvisionRequest, RevokeRequest, RollRequest, Source } from './types.js';
 
 /**
  * Recognises an unwrapped body: a signup event (it has `customerId`, other fields are free) or a Marketplace
@@ -30,7 +32,8 @@ export type { Clock, Notice, ParsedMessage, ProvisionRequest, RevokeRequest, Sou
  * SNS envelope.
  */
 function parseInner(body: Json, source: Source, when: When, queued: When): ParsedMessage {
-  if (Object.hasOwn(body, 'customerId')) return parseSignup(body, source, when, queued);
+  if (Object.hasOwn(body, 'customerId'))
+    return isRollRequest(body) ? parseRoll(body, source, when, queued) : parseSignup(body, source, when, queued);
   if (isMarketplaceNotification(body)) return parseMarketplaceNotification(body, when);
   throw new RejectedError(
     'unrecognized-event',
@@ -64,6 +67,7 @@ export function parseMessageBody(body: string, receivedAt: string = new Date().t
   if (isEventBridgeEvent(json)) {
     const event = readEventBridgeEvent(json);
     if (event.source === MARKETPLACE_EVENT_SOURCE) return parseMarketplaceEvent(event, stamped(event.time));
+    if (isRollRequest(event.detail)) return parseRoll(event.detail, 'eventbridge', stamped(event.time), queued);
     return parseSignup(event.detail, 'eventbridge', stamped(event.time), queued, event.eventId);
   }
 

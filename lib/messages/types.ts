@@ -1,5 +1,5 @@
 /** Where a request came from, as completion events report it. */
-export type Source = 'signup' | 'marketplace' | 'eventbridge';
+export type Source = 'signup' | 'marketplace' | 'eventbridge' | 'rotation';
 
 /**
  * The lifecycle is ordered by event times; a queue's time (SentTimestamp) only orders against other queue times,
@@ -66,6 +66,18 @@ export interface Notice extends Subject {
   action: string;
 }
 
-export type ParsedMessage = ProvisionRequest | RevokeRequest | Notice;
+/**
+ * A new key for the customer's product, the old one kept working for `graceSeconds` (lib/customer-key/roll.ts): the
+ * signup queue's `{"action": "roll", …}`, sent by `npm run roll`, the buyer's key page, or Secrets Manager rotation.
+ */
+export interface RollRequest extends Subject {
+  kind: 'roll';
+  /** The roll's identity: a repeat or a replay of it makes no second key. The request's `eventId`. */
+  rollId: string;
+  /** How long the old key keeps working; absent: the deployment's ROLL_GRACE_SECONDS. 0: disabled at once. */
+  graceSeconds?: number;
+}
+
+export type ParsedMessage = ProvisionRequest | RevokeRequest | Notice | RollRequest;
 
 export type Json = Record<string, unknown>;

@@ -76,7 +76,20 @@ export interface PlanChangedEvent extends EventBase, SubjectFields, KeyFields {
   eventTime: string;
 }
 
-export type CompletionEvent = ProvisionedEvent | KeyChangedEvent | FailedEvent | NotificationEvent | PlanChangedEvent;
+/**
+ * A new key for the customer (a roll): `apiKeyId` is the new key, `previousApiKeyId` the old one, which keeps working
+ * until `overlapEndsAt`. `already-rolled`: a repeat or a replay of a roll done; nothing was made.
+ */
+export interface RolledEvent extends EventBase, SubjectFields, KeyFields {
+  type: 'api-key.rolled';
+  outcome: 'rolled' | 'already-rolled';
+  rollId: string;
+  apiKeyId: string;
+  previousApiKeyId?: string;
+  overlapEndsAt?: string;
+}
+
+export type CompletionEvent = ProvisionedEvent | KeyChangedEvent | FailedEvent | NotificationEvent | PlanChangedEvent | RolledEvent;
 
 /** Who and what a message is about, as every event names it (the 2026 identifiers only when the message has them). */
 export function subjectOf(parsed: ParsedMessage): SubjectFields {
@@ -93,7 +106,7 @@ export function subjectOf(parsed: ParsedMessage): SubjectFields {
 export function completionEvent(parsed: ParsedMessage, result: KeyResult | undefined, base: Omit<EventBase, 'eventId'>): CompletionEvent {
   const subject = subjectOf(parsed);
   const id = (...parts: string[]) => deterministicId(...parts, parsed.productCode ?? '', parsed.customerId);
-  const action = parsed.kind === 'provision' ? 'provision' : parsed.action;
+  const action = parsed.kind === 'provision' || parsed.kind === 'roll' ? parsed.kind : parsed.action;
   if (!result || result.outcome === 'unchanged') {
     return {
       type: 'api-key.notification-acknowledged',
@@ -106,6 +119,19 @@ export function completionEvent(parsed: ParsedMessage, result: KeyResult | undef
   }
   const { outcome, ...key } = result;
   switch (outcome) {
+    case 'rolled':
+    case 'already-rolled':
+      if (parsed.kind !== 'roll') break;
+      return {
+        type: 'api-key.rolled',
+        outcome,
+        ...base,
+        eventId: id('rolled', parsed.rollId),
+        ...subject,
+        rollId: parsed.rollId,
+        ...key,
+        apiKeyId: key.apiKeyId ?? '',
+      };
     case 'provisioned':
     case 'already-provisioned':
       return {

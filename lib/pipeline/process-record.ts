@@ -6,6 +6,7 @@ import { moveToConfiguredPlan } from '../customer-key/move-plan.js';
 import { FIRST_SENT_AT_ATTRIBUTE } from '../customer-key/naming.js';
 import { provisionKey } from '../customer-key/provision.js';
 import { revokeKey } from '../customer-key/revoke.js';
+import { rollKey } from '../customer-key/roll.js';
 import { CapacityExhaustedError, EnvironmentError, RejectedError, RetryableError, ThrottledError } from '../errors.js';
 import { deterministicId } from '../ids.js';
 import { type ParsedMessage, parseMessageBody, peekEventId } from '../messages/index.js';
@@ -54,6 +55,7 @@ function correlationIdOf(parsed: Parsed, record: SQSRecord): string {
 function dispatch(request: ParsedMessage, provisionDeps: ProvisionDeps, config: BatchDeps['config']): Promise<KeyResult> | undefined {
   if (request.kind === 'provision') return provisionKey(request, provisionDeps);
   if (request.kind === 'revoke') return revokeKey(request, provisionDeps);
+  if (request.kind === 'roll') return rollKey(request, provisionDeps);
   if (request.action === 'entitlement-updated' && config.onEntitlementUpdated === 'move-to-configured-plan') {
     return moveToConfiguredPlan(request, provisionDeps);
   }
@@ -61,14 +63,12 @@ function dispatch(request: ParsedMessage, provisionDeps: ProvisionDeps, config: 
 }
 
 /**
- * Processes one record: parse, run its use case with every AWS call under the retry policy (API Gateway's also
- * under the instance's rate limiter), and return its completion event. A rejection (bad input) is a failure event;
- * any other error is thrown, so the batch hands the record back to SQS.
+ * What the use cases work with, for one record (or one rotation step): the adapters, every AWS call under the retry
+ * policy — counting and logging each retry — and API Gateway's also under the instance's rate limiter and the turns
+ * of usage-plan writes. The configured plans seen to exist are remembered per function instance.
  */
-export function createRecordProcessor(deps: BatchDeps, now: () => Date) {
-  /** The configured usage plans seen to exist, with their stages: checked once per function instance. */
+export function createUseCaseDeps(deps: BatchDeps, now: () => Date): (log: Logger, context: Context) => ProvisionDeps {
   const knownPlans = new Map<string, Promise<string[]>>();
-  /** Wraps an AWS call in the retry policy, counting and logging each retry. */
   const retrying =
     (log: Logger, context: Context, limiter: RateLimiter | undefined, turns?: WriteTurns) =>
     <T>(operation: string, call: () => Promise<T>) =>
@@ -83,6 +83,30 @@ export function createRecordProcessor(deps: BatchDeps, now: () => Date) {
           log.warn('Retrying AWS call', { operation, attempt, delayMs: Math.round(delayMs), error: error.message });
         },
       });
+  return (log, context) => ({
+    config: deps.config,
+    // The function's own ARN without a qualifier: it rotates the secrets it schedules (lib/pipeline/rotation.ts).
+    rotationFunctionArn: context.invokedFunctionArn?.split(':').slice(0, 7).join(':'),
+    apiKeys: deps.apiKeys,
+    secrets: deps.secrets,
+    records: deps.records,
+    knownPlans,
+    now,
+    retry: {
+      apiGateway: retrying(log, context, deps.apiGatewayLimiter, deps.usagePlanTurns),
+      secrets: retrying(log, context, undefined),
+      records: retrying(log, context, undefined),
+    },
+  });
+}
+
+/**
+ * Processes one record: parse, run its use case with every AWS call under the retry policy (API Gateway's also
+ * under the instance's rate limiter), and return its completion event. A rejection (bad input) is a failure event;
+ * any other error is thrown, so the batch hands the record back to SQS.
+ */
+export function createRecordProcessor(deps: BatchDeps, now: () => Date) {
+  const useCaseDeps = createUseCaseDeps(deps, now);
 
   function rejection(
     error: RejectedError,
@@ -122,19 +146,7 @@ export function createRecordProcessor(deps: BatchDeps, now: () => Date) {
         eventTime: request.eventTime,
         receiveCount,
       });
-      const provisionDeps: ProvisionDeps = {
-        config: deps.config,
-        apiKeys: deps.apiKeys,
-        secrets: deps.secrets,
-        records: deps.records,
-        knownPlans,
-        now,
-        retry: {
-          apiGateway: retrying(log, context, deps.apiGatewayLimiter, deps.usagePlanTurns),
-          secrets: retrying(log, context, undefined),
-          records: retrying(log, context, undefined),
-        },
-      };
+      const provisionDeps = useCaseDeps(log, context);
       const result = await dispatch(request, provisionDeps, deps.config);
       const event = completionEvent(request, result, base);
       if (deps.metrics) recordOutcome(deps.metrics, event, eventTime, now());

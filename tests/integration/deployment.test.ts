@@ -335,21 +335,22 @@ function queuePolicyAllows(statements: Statement[], request: SendRequest): boole
 
 /**
  * What each SDK command in lib/aws/*.ts needs from IAM (the Service Authorization Reference and the API references).
- * `withUsagePlans`: granted only when usage plans are configured (the function calls it only for configured plans).
+ * `whenConfigured`: granted only when configured (usage plans: the function calls it only for configured plans; a rotation schedule).
  * `role`: the role of the function that makes the call, when it is not the provision function's (ProvisionRole).
  */
-const ACTIONS_OF_COMMAND: Record<string, { actions: string[]; withUsagePlans?: true; operatorOnly?: true; role?: string }> = {
+const ACTIONS_OF_COMMAND: Record<string, { actions: string[]; whenConfigured?: true; operatorOnly?: true; role?: string }> = {
   CreateApiKeyCommand: { actions: ['apigateway:POST', 'apigateway:PUT'] },
   GetApiKeysCommand: { actions: ['apigateway:GET'] },
   UpdateApiKeyCommand: { actions: ['apigateway:PATCH'] },
-  CreateUsagePlanKeyCommand: { actions: ['apigateway:POST'], withUsagePlans: true },
-  DeleteUsagePlanKeyCommand: { actions: ['apigateway:DELETE'], withUsagePlans: true },
-  GetUsagePlanCommand: { actions: ['apigateway:GET'], withUsagePlans: true },
-  GetUsagePlanKeyCommand: { actions: ['apigateway:GET'], withUsagePlans: true },
+  CreateUsagePlanKeyCommand: { actions: ['apigateway:POST'], whenConfigured: true },
+  DeleteUsagePlanKeyCommand: { actions: ['apigateway:DELETE'], whenConfigured: true },
+  GetUsagePlanCommand: { actions: ['apigateway:GET'], whenConfigured: true },
+  GetUsagePlanKeyCommand: { actions: ['apigateway:GET'], whenConfigured: true },
   // The maintenance sweep's (functions/sweep.ts), with its own role: the key deleted, the one a stopped run claimed
   // looked at first, the due records found through the index (and read and written like the function's).
   DeleteApiKeyCommand: { actions: ['apigateway:DELETE'], role: 'SweepRole' },
-  GetApiKeyCommand: { actions: ['apigateway:GET'], role: 'SweepRole' },
+  // Also the function's: a roll reads the old key's tags, checks the new key, looks before disabling old keys.
+  GetApiKeyCommand: { actions: ['apigateway:GET'] },
   QueryCommand: { actions: ['dynamodb:Query'], role: 'SweepRole' },
   // Calls of the operations tools (reconcile), which run with the operator's credentials: not the function's role.
   GetUsagePlanKeysCommand: { actions: [], operatorOnly: true },
@@ -359,6 +360,11 @@ const ACTIONS_OF_COMMAND: Record<string, { actions: string[]; withUsagePlans?: t
   GetSecretValueCommand: { actions: ['secretsmanager:GetSecretValue', 'kms:Decrypt'] },
   CreateSecretCommand: { actions: ['secretsmanager:CreateSecret', 'secretsmanager:TagResource', 'kms:GenerateDataKey', 'kms:Decrypt'] },
   PutSecretValueCommand: { actions: ['secretsmanager:PutSecretValue', 'kms:GenerateDataKey'] },
+  // lib/customer-key/roll.ts: the rotation protocol's labels (which version is AWSCURRENT, moved to the new value).
+  DescribeSecretCommand: { actions: ['secretsmanager:DescribeSecret'] },
+  UpdateSecretVersionStageCommand: { actions: ['secretsmanager:UpdateSecretVersionStage'] },
+  // Only with rotationSchedule (ScheduleRotationPolicy): the schedule put on each new secret, naming this function.
+  RotateSecretCommand: { actions: ['secretsmanager:RotateSecret', 'lambda:InvokeFunction'], whenConfigured: true },
   SendMessageBatchCommand: { actions: ['sqs:SendMessage'] },
   GetQueueUrlCommand: { actions: ['sqs:GetQueueUrl'] },
   ChangeMessageVisibilityBatchCommand: { actions: ['sqs:ChangeMessageVisibility'] },
@@ -375,6 +381,7 @@ const CONFIGURED = {
   SecretsKmsKeyArn: `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`,
   UsagePlanIds: 'abc123,def456',
   AlarmTopicArn: `arn:aws:sns:${REGION}:${ACCOUNT}:ops-alarms`,
+  RotationSchedule: 'rate(90 days)',
 };
 
 function hasCfnLint(): boolean {
@@ -696,7 +703,14 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
         Resource: [`${apiKeys}/*`],
         Condition: owned('StringEquals', 'aws:ResourceTag'),
       },
+      ReadApiKeys: { Effect: 'Allow', Action: ['apigateway:GET'], Resource: [`${apiKeys}/*`] },
       ReadOwnSecrets: { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: [secrets] },
+      RollOwnedSecrets: {
+        Effect: 'Allow',
+        Action: ['secretsmanager:DescribeSecret', 'secretsmanager:UpdateSecretVersionStage'],
+        Resource: [secrets],
+        Condition: owned('StringEquals', 'aws:ResourceTag'),
+      },
       CreateOwnedSecrets: {
         Effect: 'Allow',
         Action: ['secretsmanager:CreateSecret'],
@@ -757,6 +771,13 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
           Action: ['apigateway:GET'],
           Resource: [...['abc123', 'def456'].map(usagePlan), ...planKeys('/*')],
         },
+        ScheduleRotationOfOwnedSecrets: {
+          Effect: 'Allow',
+          Action: ['secretsmanager:RotateSecret'],
+          Resource: [secrets],
+          Condition: owned('StringEquals', 'aws:ResourceTag'),
+        },
+        NameThisFunctionForRotation: { Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: ['<ProvisionLambdaFunction.Arn>'] },
       });
     });
 
@@ -784,10 +805,10 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
       // A new SDK call needs its IAM statement in serverless.yml (and in docs/deployment.md), then its entry here.
       expect([...commands].filter((command) => !(command in ACTIONS_OF_COMMAND))).toEqual([]);
       const granted = (deployment: Deployment, roleId?: string) => new Set(roleStatements(deployment, roleId).flatMap((s) => s.Action));
-      const missing = (deployment: Deployment, withUsagePlans: boolean) =>
+      const missing = (deployment: Deployment, whenConfigured: boolean) =>
         [...commands].flatMap((command) => {
           const needs = ACTIONS_OF_COMMAND[command];
-          if (!needs || (needs.withUsagePlans && !withUsagePlans)) return [];
+          if (!needs || (needs.whenConfigured && !whenConfigured)) return [];
           return needs.actions.filter((action) => !granted(deployment, needs.role).has(action)).map((action) => `${command}: ${action}`);
         });
       expect(missing(byDefault, false)).toEqual([]);
@@ -807,9 +828,11 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
             'CreateOwnedApiKeys',
             'CreateOwnedSecrets',
             'EnableAndDisableApiKeys',
+            'RollOwnedSecrets',
             'TagNewApiKeys',
             'TagOwnedSecrets',
             'UpdateOwnedSecrets',
+            ...(deployment === configured ? ['ScheduleRotationOfOwnedSecrets'] : []),
           ].sort(),
         );
         for (const s of conditioned) {

@@ -94,9 +94,19 @@ describe('what is due', () => {
   });
 
   test('the index: a revoked key by when it was revoked; a retirement under way before any as-of; a retired record not at all', () => {
-    expect(dueSince(revoked())).toBe(REVOKED_AT);
+    expect(dueSince(revoked())).toEqual({ partition: 'revoked', at: REVOKED_AT });
     expect(dueSince(revoked({ status: 'active' }))).toBeUndefined();
-    expect(dueSince(revoked({ apiKeyId: undefined, retiredKeyId: 'k1' }))).toBe('1970-01-01T00:00:00.000Z');
+    expect(dueSince(revoked({ apiKeyId: undefined, retiredKeyId: 'k1' }))).toEqual({
+      partition: 'revoked',
+      at: '1970-01-01T00:00:00.000Z',
+    });
+    // Old keys of a roll first, at the earliest end, whatever else the record is due for: one partition at a time.
+    const ending = [
+      { apiKeyId: 'old2', endsAt: '2026-12-08T00:00:00.000Z' },
+      { apiKeyId: 'old1', endsAt: '2026-12-07T00:00:00.000Z' },
+    ];
+    expect(dueSince(revoked({ endingKeys: ending }))).toEqual({ partition: 'overlap', at: '2026-12-07T00:00:00.000Z' });
+    expect(dueSince(revoked({ status: 'active', endingKeys: ending }))).toEqual({ partition: 'overlap', at: '2026-12-07T00:00:00.000Z' });
     expect(dueSince(revoked({ apiKeyId: undefined, retiredKeyId: 'k1', retiredAt: '2026-12-06T00:00:00.000Z' }))).toBeUndefined();
     // A re-subscription after the retirement finished: active, the old key kept as history, out of the index.
     expect(
@@ -175,7 +185,11 @@ describe('sweep', () => {
       first: { keys: ['prod/a', 'prod/b'], next: 'p2' },
       p2: { keys: ['prod/c'] },
     };
-    const dueIndex: DueIndex = { page: async (_until, start) => pages[String(start ?? 'first')] ?? { keys: [] } };
+    // The overlap partition lists nothing here; the revoked one takes two pages.
+    const dueIndex: DueIndex = {
+      page: async (_until, start, _limit, partition) =>
+        partition === 'overlap' ? { keys: [] } : (pages[String(start ?? 'first')] ?? { keys: [] }),
+    };
     const report = await sweep(
       {
         ...base,
@@ -192,7 +206,7 @@ describe('sweep', () => {
       },
       { asOf: at(31) },
     );
-    expect(report.pages).toBe(2);
+    expect(report.pages).toBe(3);
     expect(report.outcomes).toEqual({ 'prod/a': 'retired', 'prod/c': 'retired' });
     expect(report.failures).toEqual([
       { key: 'prod/b', error: 'ThrottledError: DeleteApiKey failed with TooManyRequestsException (HTTP 429)' },

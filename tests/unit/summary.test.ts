@@ -339,6 +339,7 @@ describe('formatSweep (the maintenance sweep at the end of npm start)', () => {
     dryRun: false,
     pages: 1,
     outcomes: {},
+    overlaps: {},
     failures: [],
     capacity: { apiKeys: 8, quota: 10_000 },
     ...extra,
@@ -346,7 +347,7 @@ describe('formatSweep (the maintenance sweep at the end of npm start)', () => {
 
   test("nothing due: what is due, the totals and the Region's keys", () => {
     expect(formatSweep(report()).split('\n')).toEqual([
-      'Maintenance sweep, as of 2026-12-06T12:00:00.000Z: keys revoked at or before 2026-11-06T12:00:00.000Z are due',
+      'Maintenance sweep, as of 2026-12-06T12:00:00.000Z: roll overlaps ended by then, and keys revoked at or before 2026-11-06T12:00:00.000Z, are due',
       'Sweep totals: nothing due; 1 index page read',
       'API keys in the Region: 8 of 10000 (0.1 %)',
     ]);
@@ -357,14 +358,16 @@ describe('formatSweep (the maintenance sweep at the end of npm start)', () => {
     const text = formatSweep(
       report({
         pages: 2,
+        overlaps: { 'prod4k2j9x8l7/roller': 'ended' },
         outcomes: { 'prod4k2j9x8l7/leaver-a': 'retired', '_/leaver-b': 'finished', 'prod4k2j9x8l7/back': 'not-due' },
         failures: [{ key: 'prod4k2j9x8l7/broken', error: 'EnvironmentError: record is not a record of this product' }],
       }),
     );
     expect(text.split('\n')).toEqual([
-      'Maintenance sweep, as of 2026-12-06T12:00:00.000Z: keys revoked at or before 2026-11-06T12:00:00.000Z are due',
+      'Maintenance sweep, as of 2026-12-06T12:00:00.000Z: roll overlaps ended by then, and keys revoked at or before 2026-11-06T12:00:00.000Z, are due',
       'record                  outcome',
-      '----------------------  --------',
+      '----------------------  -------------',
+      'prod4k2j9x8l7/roller    overlap-ended',
       'prod4k2j9x8l7/leaver-a  retired',
       '_/leaver-b              finished',
       'prod4k2j9x8l7/back      not-due',
@@ -372,7 +375,7 @@ describe('formatSweep (the maintenance sweep at the end of npm start)', () => {
       '',
       'Failed, and why (still due: the next run tries again):',
       '  prod4k2j9x8l7/broken: EnvironmentError: record is not a record of this product',
-      'Sweep totals: 4 record(s) listed: 1 retired, 1 finished, 1 not-due, 1 failed; 2 index pages read',
+      'Sweep totals: 5 record(s) listed: 1 overlap-ended, 1 retired, 1 finished, 1 not-due, 1 failed; 2 index pages read',
       'API keys in the Region: 8 of 10000 (0.1 %)',
     ]);
   });
@@ -387,7 +390,7 @@ describe('formatSweep (the maintenance sweep at the end of npm start)', () => {
   test('RETIRE_AFTER_DAYS=0 and a dry run say so', () => {
     const text = formatSweep(report({ dueBefore: undefined, dryRun: true }));
     expect(text.split('\n')[0]).toBe(
-      'Maintenance sweep, as of 2026-12-06T12:00:00.000Z (dry run: nothing changed): nothing is ever due (RETIRE_AFTER_DAYS=0)',
+      'Maintenance sweep, as of 2026-12-06T12:00:00.000Z (dry run: nothing changed): roll overlaps ended by then are due, no retirement ever (RETIRE_AFTER_DAYS=0)',
     );
   });
 });

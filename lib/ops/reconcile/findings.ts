@@ -13,7 +13,7 @@ const keyAgeMs = (state: ReconcileState, key: OwnedKey) =>
 
 /**
  * Compares the gathered state and returns what disagrees, sorted by secret name and kind. Pure: no AWS call.
- * Keys side: several keys with one name (`duplicate-keys`), a key whose name has no secret, or whose secret records
+ * Keys side: several keys with one name (`duplicate-keys`; a roll's old and new keys, which the record lists, are not), a key whose name has no secret, or whose secret records
  * another key (`key-without-secret`); a key younger than the grace without a listed secret is only `in-progress`.
  * Secrets side: `unreadable-secret`, then each record against its key (by the recorded id, else by value) and the
  * plans. A key about to get its secret restored is checked as if it had it. The findings that a lagging listing
@@ -25,9 +25,14 @@ export function compareState(state: ReconcileState, settings: ReconcileSettings)
   const groups = new Map<string, OwnedKey[]>();
   for (const key of state.keys) groups.set(key.apiKeyName, [...(groups.get(key.apiKeyName) ?? []), key]);
 
-  for (const [, group] of groups) {
+  for (const [, named] of groups) {
+    const secret = secretsByName.get((named[0] as OwnedKey).secretName);
+    // The old keys of a roll (still in their overlap, or waiting for the sweep) and the key of a roll under way share
+    // the name: the record lists them, and they are the sweep's and the roll's to finish, not duplicates.
+    const rollKeys = new Set([...(secret?.record?.endingKeys ?? []).map((k) => k.apiKeyId), secret?.record?.rolling?.newKeyId]);
+    const group = named.filter((key) => !rollKeys.has(key.id) || key.id === secret?.record?.apiKeyId);
+    if (group.length === 0) continue;
     const [first] = group as [OwnedKey, ...OwnedKey[]];
-    const secret = secretsByName.get(first.secretName);
     const base = {
       customerId: first.customerId,
       productCode: first.productCode,

@@ -35,6 +35,9 @@ export const DLQ_REASONS = [
   'bad-request',
   'secret-unreadable',
   'unknown-product',
+  'invalid-roll-request',
+  'no-key',
+  'customer-left',
 ] as const satisfies readonly DlqReason[];
 type MissingReason = Exclude<DlqReason, (typeof DLQ_REASONS)[number]>;
 const everyReasonListed: [MissingReason] extends [never] ? true : MissingReason = true;

@@ -46,10 +46,13 @@ const CAPACITY_ALARM_SHARE = 0.8;
 function format(report: SweepReport): string {
   const lines = [`Sweep as of ${report.asOf}${report.dryRun ? ' (dry run: nothing changed)' : ''}`];
   lines.push(report.dueBefore ? `Due: keys revoked at or before ${report.dueBefore}` : 'Due: nothing (RETIRE_AFTER_DAYS=0)');
+  for (const [key, outcome] of Object.entries(report.overlaps)) lines.push(`  ${outcome === 'ended' ? 'overlap-ended' : outcome} ${key}`);
   for (const [key, outcome] of Object.entries(report.outcomes)) lines.push(`  ${outcome.padEnd(12)} ${key}`);
   for (const failure of report.failures) lines.push(`  failed       ${failure.key}: ${failure.error}`);
   const counts = sweepSummary(report);
-  lines.push(`Index pages read: ${counts.pages}; records listed: ${Object.keys(report.outcomes).length + report.failures.length}`);
+  lines.push(
+    `Index pages read: ${counts.pages}; records listed: ${Object.keys(report.outcomes).length + Object.keys(report.overlaps).length + report.failures.length}`,
+  );
   if (report.capacity)
     lines.push(
       `API keys in the Region: ${report.capacity.apiKeys} of ${report.capacity.quota} (${((100 * report.capacity.apiKeys) / report.capacity.quota).toFixed(1)} %)`,
