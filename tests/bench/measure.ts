@@ -7,12 +7,16 @@ import { startFleet } from './fleet.js';
 import {
   capacityLeft,
   leftToRetire,
+  provisionRollers,
   retirementsOf,
+  rollsDone,
+  rollsOf,
   type Sweeper,
   seedLeavers,
   startSweeper,
   sweeperEnv,
   withoutSweep,
+  withRollStorm,
 } from './maintenance.js';
 import { createApiKeyLimit, deploymentEnv, type Scenario, type Strategy } from './scenarios.js';
 import { firstProvisioned, startCollector, startFeeder } from './traffic.js';
@@ -80,6 +84,13 @@ export interface MaintenanceResult {
   /** After the run, read from moto: the leavers' keys not deleted, and records the index still lists as due. */
   leaverKeysLeft: number;
   dueLeft: number;
+  /** Roll requests of the storm, and the rolls done (`api-key.rolled`, `rolled`). */
+  rolls: number;
+  rolled: number;
+  /** Overlaps the sweep ended; after the run, records with an overlap over but not ended, and rollers' keys beyond one. */
+  overlapsEnded: number;
+  overlapsLeft: number;
+  rollerKeysExtra: number;
   runs: number;
   failures: string[];
   /** API Gateway calls of the sweep (attempts), of them throttled, and answered while provisioning ran. */
@@ -111,12 +122,9 @@ export async function runStrategy(world: World, scenario: Scenario, strategy: St
   const retirements = retirementsOf(scenario, signups);
   if (retirements > 0) await seedLeavers(world, prepared, retirements);
   const sqs = new SQSClient({ endpoint: world.moto.endpoint });
-  const bodies = Array.from({ length: signups }, (_, i) =>
+  const signupBodies = Array.from({ length: signups }, (_, i) =>
     JSON.stringify({ customerId: `bench-${String(i).padStart(5, '0')}`, ...(scenario.usagePlans ? { productCode: PRODUCT_CODE } : {}) }),
   );
-  const feeder = startFeeder(sqs, prepared.signupUrl, bodies);
-  await feeder.primed;
-
   const capacity = capacityOf(scenario, time.factor);
   const viaLayer = (url: string) => url.replace(world.moto.endpoint, world.aws.endpoint);
   const env: NodeJS.ProcessEnv = {
@@ -140,6 +148,12 @@ export async function runStrategy(world: World, scenario: Scenario, strategy: St
     BENCH_MAX_DURATION_MS: String(Math.round((2 * signups * 1000) / capacity + 10_000)),
     BENCH_DESIGN: strategy.design ?? '',
   };
+  const rolls = rollsOf(scenario, signups);
+  if (rolls > 0) await provisionRollers(world, prepared, env, rolls);
+  const graceSeconds = Math.round((scenario.maintenance?.rollGraceSeconds ?? 20) / time.factor);
+  const bodies = rolls > 0 ? withRollStorm(signupBodies, rolls, graceSeconds) : signupBodies;
+  const feeder = startFeeder(sqs, prepared.signupUrl, bodies);
+  await feeder.primed;
   const fleet = await startFleet(scenario.instances, env);
   let sweeper: Sweeper | undefined;
   if (scenario.maintenance) {
@@ -160,10 +174,12 @@ export async function runStrategy(world: World, scenario: Scenario, strategy: St
     throttledSoFar = now;
   }, 1000);
   const reports = await Promise.all(fleet.map((i) => i.done)).finally(() => clearInterval(sampler));
-  // The sweep finishes what is due after provisioning: one more run (its calls then take nothing from provisioning).
-  const swept = await sweeper?.finish();
   await feeder.stop();
   const events = await collector.stop();
+  const rolled = rollsDone(events);
+  // The sweep finishes what is due after provisioning: one more run once the last overlap is over (its calls then take
+  // nothing from provisioning).
+  const swept = await sweeper?.finish(rolled.lastOverlapEnd && rolled.lastOverlapEnd + 1_000);
   const stats = withoutSweep(world.aws.stats(), swept);
   const provisioned = firstProvisioned(events);
   const found = await outcome(world, prepared, new Set(provisioned.keys()));
@@ -175,7 +191,16 @@ export async function runStrategy(world: World, scenario: Scenario, strategy: St
   const durationSeconds = (Math.max(started, ...done) - started) / 1000;
   const goodput = durationSeconds > 0 ? keys / durationSeconds : 0;
   const lastKeyAt = Math.max(started, ...done);
-  const capacityPerSecond = capacityLeft(scenario, time.factor, swept && { calls: swept.apiGatewayCalls, from: started, until: lastKeyAt });
+  const capacityPerSecond = capacityLeft(
+    scenario,
+    time.factor,
+    swept && {
+      sweepCalls: swept.apiGatewayCalls,
+      rolls: rolled.done.filter((r) => r.sentAt <= lastKeyAt).length,
+      from: started,
+      until: lastKeyAt,
+    },
+  );
   const left = swept ? await leftToRetire(world) : undefined;
   const api = apiGatewayCalls(stats);
   const perKey = (n: number) => (keys ? round(n / keys) : 0);
@@ -216,6 +241,11 @@ export async function runStrategy(world: World, scenario: Scenario, strategy: St
           retired: (swept.outcomes.retired ?? 0) + (swept.outcomes.finished ?? 0),
           leaverKeysLeft: left.leaverKeys,
           dueLeft: left.due,
+          rolls,
+          rolled: rolled.done.length,
+          overlapsEnded: swept.outcomes['overlap-ended'] ?? 0,
+          overlapsLeft: left.overlapsDue,
+          rollerKeysExtra: left.rollerKeysExtra,
           runs: swept.runs,
           failures: swept.failures,
           apiGatewayCalls: swept.apiGatewayCalls.length,

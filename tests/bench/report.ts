@@ -49,6 +49,11 @@ export function table(results: Record<string, StrategyResult>, capacity: number)
       ? ([
           ['retirements due / done', (r) => `${r.maintenance?.due} / ${r.maintenance?.retired}`],
           ["leavers' keys left, records still due", (r) => `${r.maintenance?.leaverKeysLeft}, ${r.maintenance?.dueLeft}`],
+          ['roll requests / rolls done', (r) => `${r.maintenance?.rolls} / ${r.maintenance?.rolled}`],
+          [
+            'overlaps ended; left, old keys left',
+            (r) => `${r.maintenance?.overlapsEnded}; ${r.maintenance?.overlapsLeft}, ${r.maintenance?.rollerKeysExtra}`,
+          ],
           ['sweep runs, failures', (r) => `${r.maintenance?.runs}, ${r.maintenance?.failures.length}`],
           [
             'sweep API Gateway calls (throttled, 409s)',
@@ -87,6 +92,15 @@ export function targets(result: ScenarioResult): string[] {
     lines.push(
       check(done, `every due retirement done: ${m.retired} of ${m.due} retired, ${m.leaverKeysLeft} keys and ${m.dueLeft} records left`),
     );
+    if (m.rolls > 0) {
+      const ended = m.rolled === m.rolls && m.overlapsLeft === 0 && m.rollerKeysExtra === 0;
+      lines.push(
+        check(
+          ended,
+          `every roll done and its overlap ended: ${m.rolled} of ${m.rolls} rolled, ${m.overlapsLeft} overlaps and ${m.rollerKeysExtra} old keys left`,
+        ),
+      );
+    }
   }
   if (best > 0)
     lines.splice(1, 0, check(ours.goodputRatio >= 0.97 * best, `goodputRatio ${ours.goodputRatio} ≥ 0.97 × best baseline ${best}`));

@@ -25,9 +25,11 @@ export interface Scenario {
   /**
    * Maintenance sharing the quotas with provisioning: leavers' keys revoked longer than RETIRE_AFTER_DAYS, seeded
    * before the run (`retirementsPerSignup` × the signups), retired by the sweep (its own process, the scheduled
-   * function's code) running every `sweepEverySeconds` (scaled by the factor) while the signups arrive.
+   * function's code) running every `sweepEverySeconds` (scaled by the factor) while the signups arrive; and a roll
+   * storm: `rollsPerSignup` × the signups customers provisioned before the run, whose roll requests (grace
+   * `rollGraceSeconds`, scaled) arrive as one block among the signups, their overlaps ended by the sweep.
    */
-  maintenance?: { retirementsPerSignup: number; sweepEverySeconds: number };
+  maintenance?: { retirementsPerSignup: number; sweepEverySeconds: number; rollsPerSignup?: number; rollGraceSeconds?: number };
 }
 
 /** The quota multiplier of a scenario that names none (and of a custom one): time runs 3 times faster. */
@@ -74,9 +76,9 @@ export const SCENARIOS: Record<string, Scenario> = {
     factor: 1,
     // The sweep is ours whatever the provisioning strategy; only ours is judged here.
     onlyStrategies: ['ours'],
-    maintenance: { retirementsPerSignup: 0.15, sweepEverySeconds: 20 },
+    maintenance: { retirementsPerSignup: 0.15, sweepEverySeconds: 20, rollsPerSignup: 0.1, rollGraceSeconds: 20 },
     description:
-      "4 of 4 with usage plans while the sweep retires leavers' keys (0.15 per signup; DeleteUsagePlanKey, DeleteApiKey at 1/s) on the same quotas, at the real quotas",
+      "4 of 4 with usage plans while the sweep retires leavers' keys (0.15 per signup) and a roll storm (0.1 per signup, at once; grace 20 s) rolls keys whose overlaps the sweep ends, on the same quotas, at the real quotas",
   },
 };
 

@@ -2,8 +2,8 @@
  * The maintenance sweep of the benchmark's `maintenance` scenario, in its own process (its own limiter and SDK
  * clients, as its own Lambda function has): the scheduled function's code (lib/maintenance: config, instance, sweep)
  * run every BENCH_SWEEP_EVERY_MS while the provisioning instances work, through the realistic layer, so that both
- * share API Gateway's quotas. Says `ready`; starts on `go` (stdin); on `finish` it completes the run under way, runs
- * once more (what became due meanwhile: overlaps whose grace ended) and exits, printing one JSON line: its runs,
+ * share API Gateway's quotas. Says `ready`; starts on `go` (stdin); on `finish [MS]` it completes the run under way,
+ * runs once more at MS (ms since the epoch: when the last roll's overlap ends) or at once, and exits, printing one JSON line: its runs,
  * their outcomes and failures, and each API Gateway call it made (operation, time, whether it was throttled).
  */
 import { createInterface } from 'node:readline';
@@ -25,7 +25,7 @@ export interface SweeperCall {
 
 export interface SweeperReport {
   runs: number;
-  /** Outcome → records, over every run. */
+  /** Outcome → records, over every run (a roll's overlap: `overlap-ended`, `overlap-not-due`). */
   outcomes: Record<string, number>;
   failures: string[];
   apiGatewayCalls: SweeperCall[];
@@ -86,6 +86,8 @@ async function runOnce(): Promise<void> {
   );
   report.runs++;
   for (const outcome of Object.values(result.outcomes)) report.outcomes[outcome] = (report.outcomes[outcome] ?? 0) + 1;
+  for (const outcome of Object.values(result.overlaps))
+    report.outcomes[`overlap-${outcome}`] = (report.outcomes[`overlap-${outcome}`] ?? 0) + 1;
   report.failures.push(...result.failures.map((f) => `${f.key}: ${f.error}`));
   if (result.capacityError) report.failures.push(`count: ${result.capacityError}`);
 }
@@ -94,14 +96,18 @@ const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 process.stdout.write('ready\n');
 await lines.next(); // go
 let finishing = false;
-const finished = lines.next().then(() => {
+let notBefore = 0;
+const finished = lines.next().then((line) => {
   finishing = true;
+  notBefore = Number(String(line.value ?? '').split(' ')[1]) || 0;
 });
 while (!finishing) {
   const started = Date.now();
   await runOnce();
   await Promise.race([finished, sleep(Math.max(0, everyMs - (Date.now() - started)))]);
 }
+// What became due meanwhile: the overlaps of the last rolls end at `notBefore`.
+await sleep(Math.max(0, notBefore - Date.now()));
 await runOnce();
 process.stdout.write(`${JSON.stringify(report)}\n`);
 process.exit(0);
