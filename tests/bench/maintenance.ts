@@ -84,8 +84,19 @@ export function withRollStorm(signups: string[], count: number, graceSeconds: nu
   return [...signups.slice(0, at), ...rolls, ...signups.slice(at)];
 }
 
-/** The rolls the completion events report done (`rolled`, once per roll), and the latest end of their overlaps (ms). */
-export function rollsDone(events: Collected[]): { done: Collected[]; lastOverlapEnd: number } {
+/**
+ * The rolls the completion events report done (`rolled`, once per roll), the latest end of their overlaps (ms), and
+ * every completion event about a roller by type and outcome or reason (`api-key.rolled:rolled`, …): what became of
+ * a roll that was not done.
+ */
+export function rollsDone(events: Collected[]): { done: Collected[]; lastOverlapEnd: number; outcomes: Record<string, number> } {
+  const outcomes: Record<string, number> = {};
+  for (const { event } of events) {
+    if (!('customerId' in event) || !String(event.customerId).startsWith(ROLLER_PREFIX)) continue;
+    const detail = 'outcome' in event ? event.outcome : 'reason' in event ? event.reason : undefined;
+    const name = `${event.type}${detail ? `:${detail}` : ''}`;
+    outcomes[name] = (outcomes[name] ?? 0) + 1;
+  }
   const byRoll = new Map<string, Collected>();
   let lastOverlapEnd = 0;
   for (const collected of events) {
@@ -94,7 +105,7 @@ export function rollsDone(events: Collected[]): { done: Collected[]; lastOverlap
     byRoll.set(event.rollId, collected);
     if (event.overlapEndsAt) lastOverlapEnd = Math.max(lastOverlapEnd, Date.parse(event.overlapEndsAt));
   }
-  return { done: [...byRoll.values()], lastOverlapEnd };
+  return { done: [...byRoll.values()], lastOverlapEnd, outcomes };
 }
 
 /**

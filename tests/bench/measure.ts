@@ -59,6 +59,8 @@ export interface StrategyResult {
   dlqMessages: number;
   /** Signups neither provisioned nor dead-lettered when the instances stopped. */
   notFinished: number;
+  /** Messages still on the signup queue (visible or in flight: handed back) when the instances stopped. */
+  leftOnQueue: number;
   duplicateKeys: number;
   /** Keys reported provisioned that are not in their usage plan. */
   keysOutsidePlan: number;
@@ -87,6 +89,8 @@ export interface MaintenanceResult {
   /** Roll requests of the storm, and the rolls done (`api-key.rolled`, `rolled`). */
   rolls: number;
   rolled: number;
+  /** Completion events about the rollers, by type and outcome or reason. */
+  rollEvents: Record<string, number>;
   /** Overlaps the sweep ended; after the run, records with an overlap over but not ended, and rollers' keys beyond one. */
   overlapsEnded: number;
   overlapsLeft: number;
@@ -136,7 +140,7 @@ export async function runStrategy(world: World, scenario: Scenario, strategy: St
     NAME_PREFIX,
     KEY_RECORDS_TABLE: KEY_RECORDS_TABLE_NAME,
     USAGE_PLANS: prepared.usagePlanId ? JSON.stringify({ [PRODUCT_CODE]: prepared.usagePlanId }) : '',
-    POWERTOOLS_LOG_LEVEL: 'ERROR',
+    POWERTOOLS_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'ERROR',
     DEADLINE_SAFETY_MARGIN_MS: scaled(3_000),
     MOTO_ENDPOINT: world.moto.endpoint,
     BENCH_QUEUE_URL: prepared.signupUrl,
@@ -221,6 +225,7 @@ export async function runStrategy(world: World, scenario: Scenario, strategy: St
     usagePlanSlotBusyShare: durationSeconds > 0 ? round(held / (durationSeconds * 1000)) : 0,
     dlqMessages: found.dlqMessages,
     notFinished: Math.max(0, signups - keys - found.dlqMessages),
+    leftOnQueue: found.leftOnQueue,
     duplicateKeys: found.duplicateKeys,
     keysOutsidePlan: found.keysOutsidePlan,
     keysNotYetInPlan: found.keysNotYetInPlan,
@@ -243,6 +248,7 @@ export async function runStrategy(world: World, scenario: Scenario, strategy: St
           dueLeft: left.due,
           rolls,
           rolled: rolled.done.length,
+          rollEvents: rolled.outcomes,
           overlapsEnded: swept.outcomes['overlap-ended'] ?? 0,
           overlapsLeft: left.overlapsDue,
           rollerKeysExtra: left.rollerKeysExtra,

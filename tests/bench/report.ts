@@ -34,6 +34,7 @@ export function table(results: Record<string, StrategyResult>, capacity: number)
     ['usage-plan slot busy share', (r) => percent(r.usagePlanSlotBusyShare)],
     ['messages in the DLQ', (r) => String(r.dlqMessages)],
     ['not finished', (r) => String(r.notFinished)],
+    ['  left on the signup queue (visible or handed back)', (r) => String(r.leftOnQueue)],
     ['duplicate keys', (r) => String(r.duplicateKeys)],
     ['keys provisioned outside their plan', (r) => String(r.keysOutsidePlan)],
     ['  not finished, not in their plan yet', (r) => String(r.keysNotYetInPlan)],
@@ -50,6 +51,13 @@ export function table(results: Record<string, StrategyResult>, capacity: number)
           ['retirements due / done', (r) => `${r.maintenance?.due} / ${r.maintenance?.retired}`],
           ["leavers' keys left, records still due", (r) => `${r.maintenance?.leaverKeysLeft}, ${r.maintenance?.dueLeft}`],
           ['roll requests / rolls done', (r) => `${r.maintenance?.rolls} / ${r.maintenance?.rolled}`],
+          [
+            '  their completion events',
+            (r) =>
+              Object.entries(r.maintenance?.rollEvents ?? {})
+                .map(([k, n]) => `${n} ${k}`)
+                .join(', '),
+          ],
           [
             'overlaps ended; left, old keys left',
             (r) => `${r.maintenance?.overlapsEnded}; ${r.maintenance?.overlapsLeft}, ${r.maintenance?.rollerKeysExtra}`,
