@@ -74,7 +74,7 @@ export async function provisionKey(request: ProvisionRequest, deps: ProvisionDep
   const usagePlanId = usagePlanFor(deps.config.usagePlans, request.productCode, request.plan);
   if (usagePlanId) await planStages(deps, usagePlanId);
   // The key this delivery made, if a revoke then won the race for the record: the stale path disables that one.
-  const made: { apiKeyId?: string; version?: number } = {};
+  const made: { apiKeyId?: string; securedId?: string; version?: number } = {};
   const key = recordKey(request.customerId, request.productCode);
   return untilWritten(key, 'being provisioned', () => provisionOnce(request, deps, usagePlanId, made));
 }
@@ -83,7 +83,7 @@ async function provisionOnce(
   request: ProvisionRequest,
   deps: ProvisionDeps,
   usagePlanId: string | undefined,
-  made: { apiKeyId?: string; version?: number },
+  made: { apiKeyId?: string; securedId?: string; version?: number },
 ): Promise<KeyResult | typeof CONFLICT> {
   const { config } = deps;
   const { apiGateway } = deps.retry;
@@ -95,7 +95,32 @@ async function provisionOnce(
   const write = (record: KeyRecord, expected: number | undefined) =>
     deps.retry.records('PutItem', () => deps.records.put(key, record, expected));
 
+  /**
+   * A stale grant that disabled the record's key (and took it out of its plan) confirms it with a write on the
+   * version that justified it, even when the record is unchanged: a newer grant that re-enabled the key in between
+   * makes this write lose, and the next attempt puts the key back (below), so that a late disable never outlives a
+   * re-subscription.
+   */
+  const confirmSecured = async (secured: KeyRecord, version: number): Promise<boolean> => {
+    if (secured.apiKeyId) made.securedId = secured.apiKeyId;
+    if ((secured.apiKeyId || secured !== current?.record) && !(await write(secured, version))) return false;
+    made.securedId = undefined;
+    return true;
+  };
+
   let current = await loadRecord(deps, key, name, false, made);
+  if (current && made.securedId) {
+    const { record: now, version: seen } = current;
+    const id = made.securedId;
+    if (now.status === 'active' && now.apiKeyId === id) {
+      await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(id, true));
+      const plan = now.usagePlanId;
+      if (plan) await apiGateway('CreateUsagePlanKey', () => deps.apiKeys.addToUsagePlan(plan, id));
+      if (!(await write(now, seen))) return CONFLICT;
+    }
+    made.securedId = undefined;
+    return CONFLICT;
+  }
   let value: string | undefined;
   if (!current) {
     // The value first, then the record: no key is ever made without its value stored. A secret that exists already
@@ -119,7 +144,7 @@ async function provisionOnce(
     // A revoke won the record while this delivery made or enabled the key, or put it in its plan: take that back.
     if ((start.status === 'revoked' || start.status === 'failed') && made.apiKeyId) {
       const secured = await secureRevokedKey(deps, request, start, usagePlanId, tags, keyName, made.apiKeyId);
-      if (secured !== start && !(await write(secured, version))) return CONFLICT;
+      if (!(await confirmSecured(secured, version))) return CONFLICT;
       return result('stale', secured);
     }
     return result('stale', start);
@@ -138,7 +163,7 @@ async function provisionOnce(
       typeof licenses === 'object' ? anyActive(licenses) : !licenses && grantIsProvenNewer(stampOf(request), lastChange(record));
     if (!newer) {
       const secured = await secureRevokedKey(deps, request, record, usagePlanId, tags, keyName, made.apiKeyId);
-      if (secured !== record && !(await write(secured, expected))) return CONFLICT;
+      if (!(await confirmSecured(secured, expected))) return CONFLICT;
       return result('stale', secured);
     }
     if (record.apiKeyId) {

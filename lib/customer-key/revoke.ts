@@ -33,16 +33,12 @@ import { takeDown } from './roll.js';
  */
 export async function revokeKey(request: RevokeRequest, deps: ProvisionDeps): Promise<KeyResult> {
   // The key an attempt disabled before losing its write: given back if the record, read again, keeps it.
-  const disabled: { apiKeyId?: string; version?: number } = {};
+  const disabled: Touched = {};
   const key = recordKey(request.customerId, request.productCode);
   return untilWritten(key, 'being revoked', () => revokeOnce(request, deps, disabled));
 }
 
-async function revokeOnce(
-  request: RevokeRequest,
-  deps: ProvisionDeps,
-  disabled: { apiKeyId?: string; version?: number },
-): Promise<KeyResult | typeof CONFLICT> {
+async function revokeOnce(request: RevokeRequest, deps: ProvisionDeps, disabled: Touched): Promise<KeyResult | typeof CONFLICT> {
   const { config } = deps;
   const { apiGateway } = deps.retry;
   const configuredPlan = usagePlanFor(config.usagePlans, request.productCode, undefined);
@@ -58,15 +54,24 @@ async function revokeOnce(
    * A revoke that does not revoke — another license keeps the key, or a newer grant came first — makes sure the
    * record's active key is as the record says: enabled and in its plan. An earlier attempt (of this delivery, which
    * then lost its write to that change, or of an earlier delivery that stopped) may have disabled it and taken it out.
-   * Two calls, for a revoke that changes nothing: rare, and never a key left disabled for a buyer who holds a license.
+   * What it did is confirmed by a conditional write on the version that justified it (the record unchanged, or with
+   * this license's change): a revoke that wrote in between makes this one lose, read again, and take the key down
+   * again (below), so that its late enable never outlives the other's revoke (found by the chaos run: a leaver's
+   * disabled key left in its plan). Two or three calls, for a revoke that changes nothing: rare.
    */
-  const keepActive = async (kept: KeyRecord) => {
+  const keepActive = async (kept: KeyRecord, version: number, changed: boolean): Promise<boolean> => {
     const id = kept.apiKeyId;
-    if (!id || (kept.status ?? 'active') !== 'active') return;
-    await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(id, true));
-    const plan = kept.usagePlanId;
-    if (plan) await apiGateway('CreateUsagePlanKey', () => deps.apiKeys.addToUsagePlan(plan, id));
-    disabled.apiKeyId = undefined;
+    if (id && (kept.status ?? 'active') === 'active') {
+      disabled.keptId = id;
+      disabled.keptPlan = kept.usagePlanId;
+      await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(id, true));
+      const keptPlan = kept.usagePlanId;
+      if (keptPlan) await apiGateway('CreateUsagePlanKey', () => deps.apiKeys.addToUsagePlan(keptPlan, id));
+      disabled.apiKeyId = undefined;
+    } else if (!changed) return true;
+    if (!(await write(kept, version))) return false;
+    disabled.keptId = undefined;
+    return true;
   };
 
   /** The plan the record's keys may be in: a revoked one's are out of it already; a pending record's may be in the configured one. */
@@ -74,6 +79,20 @@ async function revokeOnce(
     record.usagePlanId ?? (record.status === 'revoked' || record.status === 'failed' ? undefined : configuredPlan);
 
   const current = await loadRecord(deps, key, name, true, disabled);
+  if (current && disabled.keptId) {
+    // This delivery enabled a key, then lost its write: if the record is no longer active with that key, the key
+    // goes down again, confirmed by a write on the version read; then the revoke decides afresh.
+    const { record: now, version: seen } = current;
+    if ((now.status ?? 'active') !== 'active' || now.apiKeyId !== disabled.keptId) {
+      const id = disabled.keptId;
+      await apiGateway('UpdateApiKey', () => deps.apiKeys.setEnabled(id, false));
+      const keptPlan = disabled.keptPlan;
+      if (keptPlan) await apiGateway('DeleteUsagePlanKey', () => deps.apiKeys.removeFromUsagePlan(keptPlan, id));
+      if (!(await write(now, seen))) return CONFLICT;
+    }
+    disabled.keptId = undefined;
+    return CONFLICT;
+  }
   if (!current) {
     const tombstone: KeyRecord = {
       customerId: request.customerId,
@@ -95,18 +114,17 @@ async function revokeOnce(
     ? applyLicenseEvent(stored.licenses, request.licenseArn, 'deprovisioned', stampOf(request))
     : undefined;
   if (licenses === 'stale') {
-    await keepActive(stored);
+    if (!(await keepActive(stored, version, false))) return CONFLICT;
     return result('stale', stored);
   }
   const record: KeyRecord = typeof licenses === 'object' ? { ...stored, licenses } : stored;
   if (licenses !== undefined && anyActive(record.licenses)) {
     // The buyer still holds another license for the product: the key stays; the record notes this one is gone.
-    if (typeof licenses === 'object' && !(await write(record, version))) return CONFLICT;
-    await keepActive(record);
+    if (!(await keepActive(record, version, typeof licenses === 'object'))) return CONFLICT;
     return result('unchanged', record);
   }
   if (!licenses && revokeIsProvenOlder(stampOf(request), lastChange(record))) {
-    await keepActive(record);
+    if (!(await keepActive(record, version, false))) return CONFLICT;
     return result('stale', record);
   }
   if (record.status === status && (licenses === 'unchanged' || record.lastEventAt === request.eventTime)) {
@@ -157,6 +175,17 @@ async function revokeOnce(
     await deps.retry.secrets('PutSecretValue', () => deps.secrets.putSecretValue(name, secretContent(undefined, record), token));
   }
   return result(status, revoked);
+}
+
+/** What a revoke's attempts did to keys, for the attempts after a lost write. */
+interface Touched {
+  /** The key an attempt disabled before losing its write: given back if the record, read again, keeps it. */
+  apiKeyId?: string;
+  /** The key an attempt enabled (and put in `keptPlan`) before losing its write: taken down if the record no longer keeps it. */
+  keptId?: string;
+  keptPlan?: string;
+  /** The version last read (lib/customer-key/record-store.ts loadRecord). */
+  version?: number;
 }
 
 /**

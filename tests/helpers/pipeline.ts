@@ -248,7 +248,9 @@ export async function startPipeline(
     secretJson: async (secretName: string) => {
       const record = await recordOf(secretName);
       try {
-        const { SecretString } = await secrets.send(new GetSecretValueCommand({ SecretId: secretName }));
+        // AWSCURRENT named: moto without it answers the version last written as current, not the one a roll moved
+        // AWSCURRENT to (tests/realistic-aws/secrets.ts currentByDefault).
+        const { SecretString } = await secrets.send(new GetSecretValueCommand({ SecretId: secretName, VersionStage: 'AWSCURRENT' }));
         return { ...record, ...(JSON.parse(SecretString ?? '{}') as Record<string, unknown>) };
       } catch (error) {
         if (record && error instanceof ResourceNotFoundException) return record;

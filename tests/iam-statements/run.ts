@@ -22,6 +22,8 @@ const DEFAULT_SUITES = [
   'tests/integration/lifecycle-policies.test.ts',
   'tests/integration/secret-hygiene.test.ts',
   'tests/integration/reconcile.test.ts',
+  'tests/integration/roll.test.ts',
+  'tests/integration/smoke.test.ts',
 ];
 
 interface JestJson {

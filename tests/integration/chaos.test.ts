@@ -33,6 +33,11 @@ interface Subject {
   plan?: string;
   /** A buyer of concurrent agreements: the state each of its licenses must end in. */
   licenses?: Record<string, 'active' | 'deprovisioned'>;
+  /**
+   * Rolled (a roll request among its messages, grace 0): it may have an old key besides the record's, which must be
+   * disabled and in no plan; a roll that came before the signup was rejected (no-key) and made nothing.
+   */
+  rolls?: true;
 }
 
 /** One message of the run: its body and the subject it is about (none for a malformed one). */
@@ -162,6 +167,26 @@ function scenario(random: SeededRandom): Sent[] {
         sent.push({ kind: `License ${kind} of two (EventBridge)`, body: agreementEvent(kind, accountId, n, at), subject: s });
     });
   }
+  // Rolls: with grace 0, so that the end state is checkable (the old key disabled and out of its plan at once); a
+  // leaver's roll never gives a key back; a roll during a revoke, a roll racing the signup, both in any order.
+  const roll = (customerId: string, productCode: string, n: number) => ({
+    action: 'roll',
+    customerId,
+    productCode,
+    graceSeconds: 0,
+    eventId: `roll-${customerId}-${n}`,
+  });
+  times(10, (i) => {
+    const s = { ...subject(`chaos-roll-${i}`, 'active', PRODUCT_A), rolls: true as const };
+    sent.push({ kind: 'signup with USAGE_PLANS product', body: signup(s.customerId, { productCode: PRODUCT_A }), subject: s });
+    sent.push({ kind: 'roll request', body: roll(s.customerId, PRODUCT_A, 1), subject: s });
+  });
+  times(6, (i) => {
+    const s = { ...subject(`ChaosRollLeaver${i}`, 'revoked', PRODUCT_A), rolls: true as const };
+    sent.push({ kind: 'subscribe-success (SNS)', body: sns('subscribe-success', s.customerId, PRODUCT_A, T0), subject: s });
+    sent.push({ kind: 'roll request', body: roll(s.customerId, PRODUCT_A, 1), subject: s });
+    sent.push({ kind: 'unsubscribe-success (SNS)', body: sns('unsubscribe-success', s.customerId, PRODUCT_A, T1), subject: s });
+  });
   for (const body of [
     'not json at all',
     { hello: 'world' },
@@ -342,7 +367,9 @@ test('one key and at most one secret per customer and product (one whenever ther
   const problems = subjects.flatMap((s) => {
     const keyCount = keysByName[apiKeyName(PREFIX, s.customerId, s.productCode)] ?? 0;
     const secretCount = secretsByName[secretName(PREFIX, s.customerId, s.productCode)] ?? 0;
-    const keysOk = s.expected === 'active' ? keyCount === 1 : keyCount <= 1;
+    // A rolled customer may also have its old key (disabled: checked below), until the sweep deletes it.
+    const most = s.rolls ? 2 : 1;
+    const keysOk = s.expected === 'active' ? keyCount >= 1 && keyCount <= most : keyCount <= most;
     // A key's value is in its secret; a revoke before any key leaves a record and no secret (there is no value).
     const secretsOk = secretCount === 1 || (s.expected === 'revoked' && keyCount === 0 && secretCount === 0);
     return keysOk && secretsOk ? [] : [{ customerId: s.customerId, expected: s.expected, keyCount, secretCount }];
@@ -361,7 +388,12 @@ test('every active record: its key enabled, in its plan only; every revoked reco
   let revoked = 0;
   for (const s of subjects) {
     const record = await pipeline.secretJson(secretName(PREFIX, s.customerId, s.productCode));
-    const key = keys.find((k) => k.name === apiKeyName(PREFIX, s.customerId, s.productCode));
+    const named = keys.filter((k) => k.name === apiKeyName(PREFIX, s.customerId, s.productCode));
+    // A rolled customer's key is the record's; its old one must be out of service (grace 0).
+    const key = s.rolls ? (named.find((k) => k.id === record.apiKeyId) ?? named[0]) : named[0];
+    for (const old of s.rolls ? named.filter((k) => k !== key) : [])
+      if (old.enabled || (old.id && plansOf(old.id).length > 0))
+        problems.push({ customerId: s.customerId, oldKey: old.id, enabled: old.enabled, inPlans: old.id ? plansOf(old.id) : [] });
     const enabled = key?.enabled;
     const inPlans = key?.id ? plansOf(key.id) : [];
     const state = { customerId: s.customerId, status: record.status, enabled, inPlans, recordKey: record.apiKeyId === key?.id };

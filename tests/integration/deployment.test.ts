@@ -573,16 +573,17 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
     const marketplaceTopic = `arn:aws:sns:us-east-1:${ACCOUNT}:aws-mp-subscription-notification-prod4k2j9x8l7`;
     const rule = `arn:aws:events:${REGION}:${ACCOUNT}:rule/signups-to-keyprov`;
 
-    test('by default: the principals of this account, nobody else, no SNS topic', () => {
+    test('by default: the queue policy grants nobody (a principal of this account needs sqs:SendMessage of its own), denies other accounts, no SNS topic', () => {
       const statements = policyOf(byDefault);
-      expect(statements.map((s) => s.Sid)).toEqual(['AllowSellerPublishers', 'DenyEveryoneElse']);
+      expect(statements.map((s) => s.Sid)).toEqual(['DenyEveryoneElse']);
       for (const s of statements) expect(s).toMatchObject({ Action: ['sqs:SendMessage'], Resource: ['<SignupQueue.Arn>'] });
-      expect(bySid(statements).AllowSellerPublishers?.Condition).toEqual({
-        ArnLike: { 'aws:PrincipalArn': [`arn:aws:iam::${ACCOUNT}:*`] },
-      });
-      expect(queuePolicyAllows(statements, { principalArn: `arn:aws:iam::${ACCOUNT}:role/signup-service` })).toBe(true);
-      expect(queuePolicyAllows(statements, { principalArn: 'arn:aws:iam::999999999999:role/intruder' })).toBe(false);
-      expect(queuePolicyAllows(statements, { service: 'sns.amazonaws.com', sourceArn: marketplaceTopic })).toBe(false);
+      const denies = (request: SendRequest) => statements.some((s) => s.Effect === 'Deny' && statementApplies(s, request));
+      // Not allowed by the queue policy: an unrelated role of the account cannot send on the strength of it.
+      expect(queuePolicyAllows(statements, { principalArn: `arn:aws:iam::${ACCOUNT}:role/signup-service` })).toBe(false);
+      // Not denied either: its own IAM policy decides (IAM's same-account rule).
+      expect(denies({ principalArn: `arn:aws:iam::${ACCOUNT}:role/signup-service` })).toBe(false);
+      expect(denies({ principalArn: 'arn:aws:iam::999999999999:role/intruder' })).toBe(true);
+      expect(denies({ service: 'sns.amazonaws.com', sourceArn: marketplaceTopic })).toBe(true);
     });
 
     test('configured: the Marketplace topic and the EventBridge rule, and the listed publishers; nobody else', () => {

@@ -146,6 +146,18 @@ describe('a roll request', () => {
     expect(Object.values(VersionIdsToStages ?? {}).flat()).not.toContain('AWSPENDING');
   });
 
+  test('GetSecretValue without a stage answers AWSCURRENT, as AWS does, through the layer (moto alone answers the old value)', async () => {
+    const current = await secretValue(customer, 'AWSCURRENT');
+    const plain = async (client: typeof pipeline.secrets) =>
+      (
+        JSON.parse((await client.send(new GetSecretValueCommand({ SecretId: secretName(customer) }))).SecretString ?? '{}') as {
+          value?: string;
+        }
+      ).value;
+    expect((await plain(pipeline.viaLayer.secrets)) === current).toBe(true);
+    expect((await plain(pipeline.secrets)) === (await secretValue(customer, 'AWSPREVIOUS'))).toBe(true);
+  });
+
   test('the record names the new key and the old one ending at now + grace; no roll is under way', async () => {
     const record = await recordOf(customer);
     expect(record).toMatchObject({

@@ -7,7 +7,7 @@ import { keyCapReached } from './key-cap.js';
 import { Metering } from './metering.js';
 import { isUsagePlanWrite, type Operation } from './operations.js';
 import { pagedApiKeys } from './paging.js';
-import { DeletingSecrets } from './secrets.js';
+import { currentByDefault, DeletingSecrets } from './secrets.js';
 import type { RealisticSettings } from './settings.js';
 import { BatchFailures } from './sqs-batch.js';
 import type { StatsRecorder } from './stats.js';
@@ -145,7 +145,7 @@ export class Pipeline {
       const forwarded = batch.forwardBody ? await forward(this.moto, req, batch.forwardBody) : undefined;
       response = this.batches.merge(forwarded, batch);
     } else {
-      response = await forward(this.moto, req);
+      response = await forward(this.moto, req, currentByDefault(op, req));
     }
     return this.#afterMoto(req, op, response);
   }

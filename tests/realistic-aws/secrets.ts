@@ -67,3 +67,16 @@ export class DeletingSecrets {
     this.#marked.set(json.Name, { arn, until: forced ? performance.now() + forcedMs : Number.POSITIVE_INFINITY });
   }
 }
+
+/**
+ * GetSecretValue without VersionId or VersionStage: AWS answers with the AWSCURRENT version ("If you don't specify
+ * either a VersionStage or VersionId, then Secrets Manager defaults to AWSCURRENT", API reference). moto 5.2 answers
+ * with the version the secret was last written with as current, and keeps it when UpdateSecretVersionStage moves
+ * AWSCURRENT elsewhere (a roll): the old value. The body to send moto instead, asking for AWSCURRENT; else undefined.
+ */
+export function currentByDefault(op: Operation, req: AwsRequest): Buffer | undefined {
+  if (op.service !== 'secretsmanager' || op.name !== 'GetSecretValue') return undefined;
+  const body = parseJson(req.body);
+  if (!isRecord(body) || body.VersionId !== undefined || body.VersionStage !== undefined) return undefined;
+  return Buffer.from(JSON.stringify({ ...body, VersionStage: 'AWSCURRENT' }));
+}
