@@ -8,12 +8,15 @@ import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { EXIT, endpointUrl, parseCommandLine, positiveNumber, runCommand, UsageError } from '../command-line.js';
+import { loadSweepConfig } from '../maintenance/config.js';
+import { createSweepInstance } from '../maintenance/deps.js';
+import { type SweepReport, sweep } from '../maintenance/sweep.js';
 import type { CompletionEvent } from '../pipeline/completion.js';
 import { runEventSourceMapping, type SqsHandler } from './event-source-mapping.js';
 import { type MotoServer, startMoto } from './moto.js';
 import { peekQueue, sendBodies } from './queues.js';
 import { ensureCoordinationTable, ensureKeyRecordsTable, ensureQueues, type PipelineQueues } from './resources.js';
-import { formatSummary, type SentMessage, summarize } from './summary.js';
+import { formatSummary, formatSweep, type SentMessage, summarize, sweepNeedsAttention } from './summary.js';
 import { ensureLocalUsagePlan, type LocalUsagePlan, productCodesOf, usagePlanKeyNames } from './usage-plan.js';
 
 const QUEUES = {
@@ -29,6 +32,9 @@ const KEY_RECORDS_TABLE_NAME = 'api-key-provisioner-local-key-records';
 /** The REST API, and the usage plan serving its stage, of `--usage-plans`. */
 const USAGE_PLAN_NAME = 'api-key-provisioner-local-plan';
 
+/** serverless.yml functions.sweep.timeout: how long one run of the maintenance sweep may take. */
+const SWEEP_TIMEOUT_MS = 120_000;
+
 /** The prefix of every local key and secret name: reconcile needs it (`--prefix`). */
 const LOCAL_PREFIX = 'keyprov/local/';
 
@@ -36,8 +42,9 @@ const USAGE = `Usage: npm start -- [--endpoint URL] [options] [FILE ...]
 
 Runs the provisioning pipeline end to end on a local AWS: starts moto (or uses --endpoint), creates the queues,
 sends each FILE as one message (a file with a top-level "Records" array: each record's body; default: every
-events/*.json), runs the function as Lambda's SQS event source mapping would until the queue drains, and prints
-what became of each message.
+events/*.json), runs the function as Lambda's SQS event source mapping would until the queue drains, prints what became of
+each message, then runs the maintenance sweep once (as npm run sweep does: retires keys revoked more than
+RETIRE_AFTER_DAYS ago, counts the Region's API keys) and prints what it did.
 
   --endpoint URL            an AWS-compatible endpoint already running (moto, LocalStack); default: start moto
   --keep                    leave the embedded moto running afterwards and print what the next commands need
@@ -53,7 +60,8 @@ what became of each message.
   --max-seconds S           stop after this long even if the queue has not drained (default 300)
 
 Key and secret names start with ${LOCAL_PREFIX} (NAME_PREFIX). Key values are never printed.
-Exit code: 0 every message reached a final outcome, 1 some message is still being retried, 2 could not run.`;
+Exit code: 0 every message reached a final outcome, 1 some message is still being retried (or the sweep could not
+finish a retirement or count the keys), 2 could not run.`;
 
 /** One message per body: a file with a top-level `Records` array gives each record's body; any other file is one body, verbatim. */
 export function messagesFromFile(path: string): Array<{ body: string; origin: string }> {
@@ -133,6 +141,7 @@ function nextSteps(endpoint: string, queues: PipelineQueues, stop: string | unde
     'Next:',
     `  npm run redrive -- --endpoint ${endpoint} --dlq-url ${queues.deadLetterUrl} --dry-run`,
     `  npm run reconcile -- --endpoint ${endpoint} --prefix ${process.env.NAME_PREFIX}${usagePlans ? ` --usage-plans '${usagePlans}'` : ''}`,
+    `  ${usagePlans ? `USAGE_PLANS='${usagePlans}' ` : ''}npm run sweep -- --endpoint ${endpoint} --prefix ${process.env.NAME_PREFIX} --dry-run`,
     `  npm start -- --endpoint ${endpoint} FILE ...`,
   ].join('\n');
 }
@@ -202,6 +211,8 @@ async function main(): Promise<number> {
     process.env.API_GATEWAY_RATE_PER_SECOND ??= '5';
     process.env.POWERTOOLS_LOG_LEVEL ??= 'ERROR'; // the summary reports every outcome; INFO shows the function's logs
     process.env.POWERTOOLS_METRICS_DISABLED ??= 'true'; // EMF lines are for CloudWatch; 'false' prints them
+    // The sweep alone may use DeleteApiKey's whole quota (5/s) here; a deployment gives it 1 (serverless.yml).
+    process.env.SWEEP_RATE_PER_SECOND ??= '5';
 
     const sqs = new SQSClient({});
     const queues = await ensureQueues(sqs, QUEUES, settings);
@@ -269,11 +280,14 @@ async function main(): Promise<number> {
     const deadLetters = await peekQueue(sqs, queues.deadLetterUrl);
     const summary = summarize(sent, events, new Set(deadLetters.map((m) => m.MessageId ?? '')), handedBack, new Set(productCodes));
     console.log(`\n${formatSummary(summary, { deadLetter: deadLetters.length, completions: events.length })}`);
+    const swept = await sweepOnce();
+    console.log(`\n${formatSweep(swept)}`);
     if (plan) {
       const names = await usagePlanKeyNames(apigw, plan.id);
       console.log(`Usage plan ${plan.id}: ${names.length} key(s)${names.length ? `: ${names.join(', ')}` : ''}`);
     }
     console.log(summary.ok ? 'Every message reached a final outcome.' : 'Some messages did not reach a final outcome (see above).');
+    if (sweepNeedsAttention(swept)) console.log('The sweep left work undone (see above): npm run sweep runs it again.');
     if (flags.serve) {
       await serve(endpoint, flags.port, sqs, queues, handler, functionTimeoutMs, moto && `kill ${moto.process.pid}`);
       return EXIT.ok;
@@ -283,10 +297,24 @@ async function main(): Promise<number> {
       moto?.process.unref();
       moto = undefined;
     }
-    return summary.ok ? EXIT.ok : EXIT.attention;
+    return summary.ok && !sweepNeedsAttention(swept) ? EXIT.ok : EXIT.attention;
   } finally {
     await moto?.stop();
   }
+}
+
+/**
+ * One run of the maintenance sweep as the scheduled function (functions/sweep.ts) and `npm run sweep` run it: the
+ * same configuration (RETIRE_AFTER_DAYS, API_KEY_QUOTA, USAGE_PLANS, KEY_RECORDS_TABLE from the environment), the
+ * same instance and use case, what is due now, within the function's timeout.
+ */
+async function sweepOnce(): Promise<SweepReport> {
+  const instance = createSweepInstance(loadSweepConfig(process.env));
+  const deadline = Date.now() + SWEEP_TIMEOUT_MS;
+  return sweep(
+    instance.forRun(() => deadline - Date.now()),
+    { asOf: new Date() },
+  );
 }
 
 runCommand('npm start', main);

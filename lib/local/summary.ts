@@ -1,3 +1,4 @@
+import type { SweepReport } from '../maintenance/sweep.js';
 import type { CompletionEvent } from '../pipeline/completion.js';
 
 export type Outcome =
@@ -165,4 +166,48 @@ export function formatSummary(summary: Summary, left: { deadLetter: number; comp
     `Totals: ${summary.rows.length} messages: ${totals || 'none'}`,
     `Left on the queues: ${left.deadLetter} in the dead-letter queue, ${left.completions} completion event(s) on the completion queue`,
   ].join('\n');
+}
+
+/** Whether the sweep's run needs someone: a record it could not finish, or keys it could not count. */
+export const sweepNeedsAttention = (report: SweepReport): boolean => report.failures.length > 0 || report.capacityError !== undefined;
+
+/**
+ * The maintenance sweep's run at the end of `npm start` as text, in the message summary's form: what is due, a row
+ * per record the index listed with its outcome (roll overlaps first, as the sweep ends them first: `overlap-ended`,
+ * `overlap-not-due`; then retirements), why each failure failed, totals, and the Region's API keys. Shows
+ * record keys (`<product or _>/<customer>`) and counts, never a key value (the report holds none).
+ */
+export function formatSweep(report: SweepReport): string {
+  const due = report.dueBefore
+    ? `roll overlaps ended by then, and keys revoked at or before ${report.dueBefore}, are due`
+    : 'roll overlaps ended by then are due, no retirement ever (RETIRE_AFTER_DAYS=0)';
+  const lines = [`Maintenance sweep, as of ${report.asOf}${report.dryRun ? ' (dry run: nothing changed)' : ''}: ${due}`];
+  const rows = [
+    ...Object.entries(report.overlaps).map(([key, outcome]) => [key, outcome.startsWith('would-') ? outcome : `overlap-${outcome}`]),
+    ...Object.entries(report.outcomes).map(([key, outcome]) => [key, outcome]),
+    ...report.failures.map((f) => [f.key, 'failed']),
+  ];
+  if (rows.length > 0) {
+    const header = ['record', 'outcome'];
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+    const line = (cells: string[]) =>
+      cells
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd();
+    lines.push(line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line));
+  }
+  if (report.failures.length > 0)
+    lines.push('', 'Failed, and why (still due: the next run tries again):', ...report.failures.map((f) => `  ${f.key}: ${f.error}`));
+  const counts = new Map<string, number>();
+  for (const [, outcome] of rows) counts.set(outcome ?? '', (counts.get(outcome ?? '') ?? 0) + 1);
+  const totals = [...counts].map(([outcome, n]) => `${n} ${outcome}`).join(', ');
+  const pages = `${report.pages} index page${report.pages === 1 ? '' : 's'} read`;
+  lines.push(`Sweep totals: ${rows.length === 0 ? 'nothing due' : `${rows.length} record(s) listed: ${totals}`}; ${pages}`);
+  if (report.capacity) {
+    const share = ((100 * report.capacity.apiKeys) / report.capacity.quota).toFixed(1);
+    lines.push(`API keys in the Region: ${report.capacity.apiKeys} of ${report.capacity.quota} (${share} %)`);
+  }
+  if (report.capacityError) lines.push(`API keys could not be counted: ${report.capacityError}`);
+  return lines.join('\n');
 }

@@ -10,7 +10,14 @@ import type { SweepDeps } from './sweep.js';
 export interface SweepInstance {
   config: SweepConfig;
   /** The sweep's dependencies for one run, whose calls stop retrying before `remainingTimeMs` runs out. */
-  forRun(remainingTimeMs: () => number, now?: () => Date): SweepDeps;
+  /**
+   * A run's dependencies. `around` wraps the runner of a service's calls (a benchmark counts them); default: as is.
+   */
+  forRun(
+    remainingTimeMs: () => number,
+    now?: () => Date,
+    around?: (service: 'apiGateway' | 'dynamodb', runner: CallRunner) => CallRunner,
+  ): SweepDeps;
   /** API Gateway calls of every run of this instance wait for its slots. */
   limiter: RateLimiter;
 }
@@ -34,7 +41,7 @@ export function createSweepInstance(config: SweepConfig): SweepInstance {
   return {
     config,
     limiter,
-    forRun(remainingTimeMs, now = () => new Date()) {
+    forRun(remainingTimeMs, now = () => new Date(), around = (_service, runner) => runner) {
       // Every call under the retry policy (lib/quota/call-path.ts); API Gateway's also under the instance's limiter.
       const retrying =
         (paced?: RateLimiter): CallRunner =>
@@ -42,9 +49,9 @@ export function createSweepInstance(config: SweepConfig): SweepInstance {
           withRetry(operation, call, { policy: config.retry, remainingTimeMs, limiter: paced });
       return {
         config,
-        apiKeys: throughRunner(apiKeys, API_GATEWAY_CALLS, retrying(limiter)),
-        records: throughRunner(records, RECORD_CALLS, retrying()),
-        dueIndex: throughRunner(dueIndex, DUE_INDEX_CALLS, retrying()),
+        apiKeys: throughRunner(apiKeys, API_GATEWAY_CALLS, around('apiGateway', retrying(limiter))),
+        records: throughRunner(records, RECORD_CALLS, around('dynamodb', retrying())),
+        dueIndex: throughRunner(dueIndex, DUE_INDEX_CALLS, around('dynamodb', retrying())),
         now,
       };
     },

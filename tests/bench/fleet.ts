@@ -1,5 +1,6 @@
 /** The function instances of one run, each a process of its own (tests/bench/instance.ts). */
 import { spawn } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface Instance {
@@ -28,6 +29,8 @@ export function startInstance(env: NodeJS.ProcessEnv): Instance {
   });
   const done = new Promise<{ maxRssKb: number; drained: boolean }>((resolve, reject) => {
     child.once('exit', (code) => {
+      // BENCH_LOG_DIR: the instance's log lines (POWERTOOLS_LOG_LEVEL, BENCH_LOG_LEVEL in the bench) kept for a look.
+      if (process.env.BENCH_LOG_DIR) appendFileSync(join(process.env.BENCH_LOG_DIR, `instance-${child.pid}.log`), out);
       const last = out.trim().split('\n').pop() ?? '';
       if (code !== 0) {
         const error = new Error(`instance exited with ${code}`);

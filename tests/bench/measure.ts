@@ -4,9 +4,32 @@
  */
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { startFleet } from './fleet.js';
+import {
+  capacityLeft,
+  leftToRetire,
+  provisionRollers,
+  retirementsOf,
+  rollsDone,
+  rollsOf,
+  type Sweeper,
+  seedLeavers,
+  startSweeper,
+  sweeperEnv,
+  withoutSweep,
+  withRollStorm,
+} from './maintenance.js';
 import { createApiKeyLimit, deploymentEnv, type Scenario, type Strategy } from './scenarios.js';
 import { firstProvisioned, startCollector, startFeeder } from './traffic.js';
-import { apiGatewayCalls, NAME_PREFIX, outcome, PRODUCT_CODE, prepare, type TimeScale, type World } from './world.js';
+import {
+  apiGatewayCalls,
+  KEY_RECORDS_TABLE_NAME,
+  NAME_PREFIX,
+  outcome,
+  PRODUCT_CODE,
+  prepare,
+  type TimeScale,
+  type World,
+} from './world.js';
 
 export interface StrategyResult {
   label: string;
@@ -14,8 +37,15 @@ export interface StrategyResult {
   keys: number;
   durationSeconds: number;
   goodput: number;
-  /** keys/s ÷ the capacity left to the pipeline: the emulated CreateApiKey limit × (1 − neighbour share). */
+  /** keys/s ÷ {@link capacityPerSecond}. */
   goodputRatio: number;
+  /**
+   * The capacity left to the pipeline, keys/s: the emulated CreateApiKey limit × (1 − neighbour share); with the
+   * sweep running alongside, less what its calls took of "Total operations" while provisioning ran.
+   */
+  capacityPerSecond: number;
+  /** The `maintenance` scenario's sweep: what was due, what it did and what it cost. */
+  maintenance?: MaintenanceResult;
   /** Throttled API Gateway calls ÷ all API Gateway calls. */
   throttledShare: number;
   throttledCalls: number;
@@ -29,6 +59,8 @@ export interface StrategyResult {
   dlqMessages: number;
   /** Signups neither provisioned nor dead-lettered when the instances stopped. */
   notFinished: number;
+  /** Messages still on the signup queue (visible or in flight: handed back) when the instances stopped. */
+  leftOnQueue: number;
   duplicateKeys: number;
   /** Keys reported provisioned that are not in their usage plan. */
   keysOutsidePlan: number;
@@ -44,6 +76,34 @@ export interface StrategyResult {
   keysPerSecond: number[];
   /** Throttled API Gateway calls per second since the start. */
   throttledPerSecond: number[];
+}
+
+export interface MaintenanceResult {
+  /** Leavers' keys seeded due for retirement. */
+  due: number;
+  /** Records the sweep retired (outcomes `retired` and `finished`). */
+  retired: number;
+  /** After the run, read from moto: the leavers' keys not deleted, and records the index still lists as due. */
+  leaverKeysLeft: number;
+  dueLeft: number;
+  /** Roll requests of the storm, and the rolls done (`api-key.rolled`, `rolled`). */
+  rolls: number;
+  rolled: number;
+  /** Completion events about the rollers, by type and outcome or reason. */
+  rollEvents: Record<string, number>;
+  /** Overlaps the sweep ended; after the run, records with an overlap over but not ended, and rollers' keys beyond one. */
+  overlapsEnded: number;
+  overlapsLeft: number;
+  rollerKeysExtra: number;
+  runs: number;
+  failures: string[];
+  /** API Gateway calls of the sweep (attempts), of them throttled, and answered while provisioning ran. */
+  apiGatewayCalls: number;
+  throttled: number;
+  /** The sweep's usage-plan writes answered 409 "concurrent modification" (the pipeline's are `usagePlanConflicts`). */
+  conflicts: number;
+  callsWhileProvisioning: number;
+  dynamoDbCalls: number;
 }
 
 export interface RunSettings {
@@ -63,13 +123,12 @@ export async function runStrategy(world: World, scenario: Scenario, strategy: St
   const { signups, time } = settings;
   const scaled = (ms: number) => String(Math.round(ms / time.factor));
   const prepared = await prepare(world, scenario, time);
+  const retirements = retirementsOf(scenario, signups);
+  if (retirements > 0) await seedLeavers(world, prepared, retirements);
   const sqs = new SQSClient({ endpoint: world.moto.endpoint });
-  const bodies = Array.from({ length: signups }, (_, i) =>
+  const signupBodies = Array.from({ length: signups }, (_, i) =>
     JSON.stringify({ customerId: `bench-${String(i).padStart(5, '0')}`, ...(scenario.usagePlans ? { productCode: PRODUCT_CODE } : {}) }),
   );
-  const feeder = startFeeder(sqs, prepared.signupUrl, bodies);
-  await feeder.primed;
-
   const capacity = capacityOf(scenario, time.factor);
   const viaLayer = (url: string) => url.replace(world.moto.endpoint, world.aws.endpoint);
   const env: NodeJS.ProcessEnv = {
@@ -79,8 +138,9 @@ export async function runStrategy(world: World, scenario: Scenario, strategy: St
     AWS_ENDPOINT_URL: world.aws.endpoint,
     COMPLETION_QUEUE_URL: viaLayer(prepared.completionUrl),
     NAME_PREFIX,
+    KEY_RECORDS_TABLE: KEY_RECORDS_TABLE_NAME,
     USAGE_PLANS: prepared.usagePlanId ? JSON.stringify({ [PRODUCT_CODE]: prepared.usagePlanId }) : '',
-    POWERTOOLS_LOG_LEVEL: 'ERROR',
+    POWERTOOLS_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'ERROR',
     DEADLINE_SAFETY_MARGIN_MS: scaled(3_000),
     MOTO_ENDPOINT: world.moto.endpoint,
     BENCH_QUEUE_URL: prepared.signupUrl,
@@ -92,12 +152,24 @@ export async function runStrategy(world: World, scenario: Scenario, strategy: St
     BENCH_MAX_DURATION_MS: String(Math.round((2 * signups * 1000) / capacity + 10_000)),
     BENCH_DESIGN: strategy.design ?? '',
   };
+  const rolls = rollsOf(scenario, signups);
+  if (rolls > 0) await provisionRollers(world, prepared, env, rolls);
+  const graceSeconds = Math.round((scenario.maintenance?.rollGraceSeconds ?? 20) / time.factor);
+  const bodies = rolls > 0 ? withRollStorm(signupBodies, rolls, graceSeconds) : signupBodies;
+  const feeder = startFeeder(sqs, prepared.signupUrl, bodies);
+  await feeder.primed;
   const fleet = await startFleet(scenario.instances, env);
+  let sweeper: Sweeper | undefined;
+  if (scenario.maintenance) {
+    sweeper = startSweeper({ ...env, ...sweeperEnv(scenario, time.factor, scaled) });
+    await sweeper.ready;
+  }
   world.aws.resetStats();
   const started = Date.now();
   feeder.start();
   const collector = startCollector(sqs, prepared.completionUrl);
   for (const instance of fleet) instance.go();
+  sweeper?.go();
   const throttledPerSecond: number[] = [];
   let throttledSoFar = 0;
   const sampler = setInterval(() => {
@@ -108,7 +180,11 @@ export async function runStrategy(world: World, scenario: Scenario, strategy: St
   const reports = await Promise.all(fleet.map((i) => i.done)).finally(() => clearInterval(sampler));
   await feeder.stop();
   const events = await collector.stop();
-  const stats = world.aws.stats();
+  const rolled = rollsDone(events);
+  // The sweep finishes what is due after provisioning: one more run once the last overlap is over (its calls then take
+  // nothing from provisioning).
+  const swept = await sweeper?.finish(rolled.lastOverlapEnd && rolled.lastOverlapEnd + 1_000);
+  const stats = withoutSweep(world.aws.stats(), swept);
   const provisioned = firstProvisioned(events);
   const found = await outcome(world, prepared, new Set(provisioned.keys()));
 
@@ -118,6 +194,18 @@ export async function runStrategy(world: World, scenario: Scenario, strategy: St
   const latencies = done.map((at) => (at - started) / 1000).sort((a, b) => a - b);
   const durationSeconds = (Math.max(started, ...done) - started) / 1000;
   const goodput = durationSeconds > 0 ? keys / durationSeconds : 0;
+  const lastKeyAt = Math.max(started, ...done);
+  const capacityPerSecond = capacityLeft(
+    scenario,
+    time.factor,
+    swept && {
+      sweepCalls: swept.apiGatewayCalls,
+      rolls: rolled.done.filter((r) => r.sentAt <= lastKeyAt).length,
+      from: started,
+      until: lastKeyAt,
+    },
+  );
+  const left = swept ? await leftToRetire(world) : undefined;
   const api = apiGatewayCalls(stats);
   const perKey = (n: number) => (keys ? round(n / keys) : 0);
   const holds = [...stats.usagePlanSlotMs].sort((a, b) => a - b);
@@ -127,7 +215,8 @@ export async function runStrategy(world: World, scenario: Scenario, strategy: St
     keys,
     durationSeconds: round(durationSeconds, 1),
     goodput: round(goodput, 2),
-    goodputRatio: round(goodput / capacity),
+    goodputRatio: round(goodput / capacityPerSecond),
+    capacityPerSecond: round(capacityPerSecond),
     throttledShare: api.calls ? round(api.throttled / api.calls) : 0,
     throttledCalls: api.throttled,
     usagePlanConflicts: api.conflicts,
@@ -136,6 +225,7 @@ export async function runStrategy(world: World, scenario: Scenario, strategy: St
     usagePlanSlotBusyShare: durationSeconds > 0 ? round(held / (durationSeconds * 1000)) : 0,
     dlqMessages: found.dlqMessages,
     notFinished: Math.max(0, signups - keys - found.dlqMessages),
+    leftOnQueue: found.leftOnQueue,
     duplicateKeys: found.duplicateKeys,
     keysOutsidePlan: found.keysOutsidePlan,
     keysNotYetInPlan: found.keysNotYetInPlan,
@@ -149,5 +239,27 @@ export async function runStrategy(world: World, scenario: Scenario, strategy: St
     peakRssMb: round(Math.max(...reports.map((r) => r.maxRssKb)) / 1024, 1),
     keysPerSecond: stats.createdPerSecond,
     throttledPerSecond,
+    ...(swept &&
+      left && {
+        maintenance: {
+          due: retirements,
+          retired: (swept.outcomes.retired ?? 0) + (swept.outcomes.finished ?? 0),
+          leaverKeysLeft: left.leaverKeys,
+          dueLeft: left.due,
+          rolls,
+          rolled: rolled.done.length,
+          rollEvents: rolled.outcomes,
+          overlapsEnded: swept.outcomes['overlap-ended'] ?? 0,
+          overlapsLeft: left.overlapsDue,
+          rollerKeysExtra: left.rollerKeysExtra,
+          runs: swept.runs,
+          failures: swept.failures,
+          apiGatewayCalls: swept.apiGatewayCalls.length,
+          throttled: swept.apiGatewayCalls.filter((c) => c.throttled).length,
+          conflicts: swept.apiGatewayCalls.filter((c) => c.conflict).length,
+          callsWhileProvisioning: swept.apiGatewayCalls.filter((c) => c.at <= lastKeyAt).length,
+          dynamoDbCalls: Object.values(swept.dynamoDbCalls).reduce((a, b) => a + b, 0),
+        },
+      }),
   };
 }

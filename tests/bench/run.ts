@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { parseCommandLine, positiveNumber, runCommand, UsageError } from '../../lib/command-line.js';
 import { capacityOf, type RunSettings, runStrategy, type StrategyResult } from './measure.js';
 import { json, type ScenarioResult, table, targets } from './report.js';
-import { createApiKeyLimit, SCENARIOS, type Scenario, strategies } from './scenarios.js';
+import { DEFAULT_FACTOR, SCENARIOS, type Scenario, strategies } from './scenarios.js';
 import { goodputSvg } from './svg.js';
 import { COORDINATION_TABLE_NAME, startWorld } from './world.js';
 
@@ -26,8 +26,9 @@ const QUICK_SIGNUPS = 60;
 const USAGE = `Usage: npm run bench -- [options]
 
 Runs every strategy in each scenario, each on a fresh moto behind the realistic AWS layer (tests/realistic-aws:
-API Gateway throttled at --factor × its real quotas, usage-plan writes one at a time with 409s). Time runs
---factor times faster: the function's timeouts and retry timings are scaled down by it.
+API Gateway throttled at a factor × its real quotas, usage-plan writes one at a time with 409s). Time runs that
+factor times faster: the function's timeouts and retry timings are scaled down by it. Each scenario has its factor
+(${DEFAULT_FACTOR} unless it names one: usage-plans and maintenance run at the real quotas, 1); --factor sets it for all.
 
 Scenarios (default: all): ${Object.entries(SCENARIOS)
   .map(([name, s]) => `\n  ${name.padEnd(14)} ${s.description}`)
@@ -44,8 +45,9 @@ Options:
   --scenarios a,b      run only these named scenarios
   --signups N          signups per scenario (default ${FULL_SIGNUPS}; ${QUICK_SIGNUPS} with --quick)
   --strategies a,b     default ours,sdkStandard,sdkAdaptive; also design:<name>, the limiter designs measured
-                       (tests/bench/scenarios.ts LIMITER_DESIGNS; a bad name lists them)
-  --factor F           quota multiplier (default 3)
+                       (tests/bench/scenarios.ts LIMITER_DESIGNS; a bad name lists them). A scenario that runs
+                       only some strategies (maintenance: ours) runs those of them
+  --factor F           quota multiplier for every scenario (default: each scenario's own, else ${DEFAULT_FACTOR})
   --batch-size N       records per invocation (default 10)
   --quick              fewer signups and cold-start samples, and the signup queue's visibility timeout 4 times
                        shorter (the matrix in under 3 minutes; for development: read the targets from a full run)
@@ -62,15 +64,17 @@ async function main(): Promise<number> {
     'usage-plans': { type: 'boolean' },
     signups: { type: 'string' },
     strategies: { type: 'string', default: 'ours,sdkStandard,sdkAdaptive' },
-    factor: { type: 'string', default: '3' },
+    factor: { type: 'string' },
     'batch-size': { type: 'string', default: '10' },
     quick: { type: 'boolean', default: false },
     'no-cold-start': { type: 'boolean', default: false },
     out: { type: 'string' },
   });
-  const factor = positiveNumber('factor', values.factor, false);
-  const settings: RunSettings = {
-    signups: values.signups !== undefined ? positiveNumber('signups', values.signups) : values.quick ? QUICK_SIGNUPS : FULL_SIGNUPS,
+  const factorFlag = values.factor === undefined ? undefined : positiveNumber('factor', values.factor, false);
+  const factorOf = (scenario: Scenario) => factorFlag ?? scenario.factor ?? DEFAULT_FACTOR;
+  const signups = values.signups !== undefined ? positiveNumber('signups', values.signups) : values.quick ? QUICK_SIGNUPS : FULL_SIGNUPS;
+  const settingsAt = (factor: number): RunSettings => ({
+    signups,
     batchSize: positiveNumber('batch-size', values['batch-size']),
     // serverless.yml: timeout 30 s, visibility 181 s; --quick shortens the visibility 4 times more, so that a record
     // handed back without a known wait does not make a short run wait a minute (its figures are for development).
@@ -79,34 +83,42 @@ async function main(): Promise<number> {
       functionTimeoutMs: Math.round(30_000 / factor),
       visibilityTimeoutSeconds: Math.ceil(181 / factor / (values.quick ? 4 : 1)),
     },
-  };
+  });
   const scenarios = chosenScenarios(values);
-  const known = strategies((ms) => String(Math.round(ms / factor)), COORDINATION_TABLE_NAME);
+  const strategiesAt = (factor: number) => strategies((ms) => String(Math.round(ms / factor)), COORDINATION_TABLE_NAME);
   const names = (values.strategies ?? '').split(',').filter(Boolean);
   if (names.length === 0) throw new UsageError('--strategies names no strategy');
+  const known = strategiesAt(DEFAULT_FACTOR);
   for (const n of names) if (!known[n]) throw new UsageError(`unknown strategy ${n}; known: ${Object.keys(known).join(', ')}`);
 
-  const limit = createApiKeyLimit(factor);
-  console.log(
-    `Bench: ${Object.keys(scenarios).join(', ')}; ${settings.signups} signups each; API Gateway quotas × ${factor} (CreateApiKey ${limit}/s)`,
-  );
+  const factors = Object.entries(scenarios).map(([name, scenario]) => `${name} × ${factorOf(scenario)}`);
+  console.log(`Bench: ${signups} signups per scenario; API Gateway quotas × factor (CreateApiKey 5/s × factor): ${factors.join(', ')}`);
   const t0 = Date.now();
-  const world = await startWorld(factor);
+  const world = await startWorld(DEFAULT_FACTOR);
   const results: Record<string, ScenarioResult> = {};
   try {
     for (const [name, scenario] of Object.entries(scenarios)) {
+      const factor = factorOf(scenario);
+      const settings = settingsAt(factor);
       const capacity = capacityOf(scenario, factor);
-      console.log(`\n■ ${name}: ${scenario.description} (capacity ${+capacity.toFixed(2)} keys/s)`);
+      const chosen = names.filter((n) => !scenario.onlyStrategies || scenario.onlyStrategies.includes(n));
+      if (chosen.length === 0) {
+        console.log(`\n■ ${name}: skipped (it runs only ${scenario.onlyStrategies?.join(', ')})`);
+        continue;
+      }
+      console.log(`\n■ ${name}: ${scenario.description} (quotas × ${factor}, capacity ${+capacity.toFixed(2)} keys/s)`);
+      const byFactor = strategiesAt(factor);
       const byStrategy: Record<string, StrategyResult> = {};
-      for (const n of names) {
-        const r = await runStrategy(world, scenario, known[n] as (typeof known)[string], settings);
+      for (const n of chosen) {
+        const r = await runStrategy(world, scenario, byFactor[n] as (typeof byFactor)[string], settings);
         byStrategy[n] = r;
         console.log(
-          `  ${n}: ${r.keys} keys in ${r.durationSeconds} s, ${r.goodput} keys/s (${(r.goodputRatio * 100).toFixed(1)}% of capacity), ` +
-            `${(r.throttledShare * 100).toFixed(1)}% throttled, ${r.dlqMessages} in the DLQ`,
+          `  ${n}: ${r.keys} keys in ${r.durationSeconds} s, ${r.goodput} keys/s (${(r.goodputRatio * 100).toFixed(1)}% of the capacity left, ${+r.capacityPerSecond.toFixed(2)}/s), ` +
+            `${(r.throttledShare * 100).toFixed(1)}% throttled, ${r.dlqMessages} in the DLQ` +
+            (r.maintenance ? `, ${r.maintenance.retired} of ${r.maintenance.due} retirements done` : ''),
         );
       }
-      results[name] = { ...scenario, capacityPerSecond: capacity, strategies: byStrategy };
+      results[name] = { ...scenario, factor, capacityPerSecond: capacity, strategies: byStrategy };
     }
   } finally {
     await world.close();
@@ -133,7 +145,14 @@ async function main(): Promise<number> {
     coldStart = await coldStartFigures({ samples: values.quick ? 6 : 20 });
   }
   if (out) {
-    writeFileSync(out, `${JSON.stringify(json({ ...settings, limitPerSecond: limit, strategies: names }, results, coldStart), null, 2)}\n`);
+    const settings = {
+      signups,
+      batchSize: positiveNumber('batch-size', values['batch-size']),
+      quick: values.quick,
+      factor: factorFlag ?? 'per scenario',
+      strategies: names,
+    };
+    writeFileSync(out, `${JSON.stringify(json(settings, results, coldStart), null, 2)}\n`);
     console.log(`Results: ${out}`);
   }
   console.log(`Bench took ${((Date.now() - t0) / 1000).toFixed(0)} s`);

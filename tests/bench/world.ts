@@ -17,7 +17,7 @@ import {
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { type MotoServer, resetMoto, startMoto } from '../../lib/local/moto.js';
-import { ensureCoordinationTable, ensureQueues, type PipelineQueues } from '../../lib/local/resources.js';
+import { ensureCoordinationTable, ensureKeyRecordsTable, ensureQueues, type PipelineQueues } from '../../lib/local/resources.js';
 import { REALISTIC, type RealisticAws, type RealisticStats, startRealisticAws } from '../realistic-aws/index.js';
 import type { Scenario } from './scenarios.js';
 
@@ -32,8 +32,12 @@ export interface TimeScale {
 
 export const NAME_PREFIX = 'keyprov/bench/';
 export const PRODUCT_CODE = 'bench';
+/** Customer ids of the leavers the `maintenance` scenario seeds (tests/bench/maintenance.ts): `leaver-00042`. */
+export const LEAVER_PREFIX = 'leaver-';
 /** The usage-plan write turns table (serverless.yml CoordinationTable), in every strategy's moto state. */
 export const COORDINATION_TABLE_NAME = 'bench-coordination';
+/** The customers' records (serverless.yml KeyRecordsTable, KEY_RECORDS_TABLE), in every strategy's moto state. */
+export const KEY_RECORDS_TABLE_NAME = 'bench-key-records';
 
 export interface World {
   moto: MotoServer;
@@ -44,7 +48,8 @@ export interface World {
 /** moto, and the layer in front of it with API Gateway quotas × `factor` and REALISTIC's other switches. */
 export async function startWorld(factor: number): Promise<World> {
   const moto = await startMoto();
-  const aws = await startRealisticAws(moto.endpoint, { ...REALISTIC, throttle: { factor } });
+  // GetApiKeys paged as AWS pages it: the sweep counts the Region's keys, 500 a call.
+  const aws = await startRealisticAws(moto.endpoint, { ...REALISTIC, throttle: { factor }, apiKeyPaging: true });
   return {
     moto,
     aws,
@@ -62,7 +67,7 @@ export interface Prepared extends PipelineQueues {
 
 /**
  * A fresh moto state for one strategy: queues as serverless.yml configures them (maxReceiveCount 10, the visibility
- * timeout of `time`), the usage-plan write turns table, and for usage plans a REST API with a stage and a usage plan serving it. Created
+ * timeout of `time`), the usage-plan write turns table, the record table, and for usage plans a REST API with a stage and a usage plan serving it. Created
  * directly in moto, so that the layer's buckets and statistics only see the pipeline.
  */
 export async function prepare(world: World, scenario: Scenario, time: TimeScale): Promise<Prepared> {
@@ -74,12 +79,15 @@ export async function prepare(world: World, scenario: Scenario, time: TimeScale)
     { signups: 'bench-signups', deadLetter: 'bench-signups-dlq', completions: 'bench-completions' },
     { visibilityTimeoutSeconds: time.visibilityTimeoutSeconds, maxReceiveCount: 10 },
   );
-  await ensureCoordinationTable(new DynamoDBClient({ endpoint: world.moto.endpoint }), COORDINATION_TABLE_NAME);
+  const dynamodb = new DynamoDBClient({ endpoint: world.moto.endpoint });
+  await ensureCoordinationTable(dynamodb, COORDINATION_TABLE_NAME);
+  await ensureKeyRecordsTable(dynamodb, KEY_RECORDS_TABLE_NAME);
   if (!scenario.usagePlans) return queues;
   return { ...queues, usagePlanId: await usagePlanWithStage(new APIGatewayClient({ endpoint: world.moto.endpoint })) };
 }
 
-async function usagePlanWithStage(apigw: APIGatewayClient): Promise<string> {
+/** A REST API with a deployed stage, and a usage plan serving it (made in moto directly); returns the plan id. */
+export async function usagePlanWithStage(apigw: APIGatewayClient): Promise<string> {
   const api = await apigw.send(new CreateRestApiCommand({ name: 'bench-api' }));
   const restApiId = api.id as string;
   const { items = [] } = await apigw.send(new GetResourcesCommand({ restApiId }));
@@ -111,7 +119,8 @@ export async function outcome(world: World, prepared: Prepared, provisioned: Rea
   const sqs = new SQSClient({ endpoint: world.moto.endpoint });
   // moto ignores paging (one page holds every key).
   const { items = [] } = await apigw.send(new GetApiKeysCommand({ limit: 500, nameQuery: NAME_PREFIX }));
-  const ours = items.filter((k) => k.name?.startsWith(NAME_PREFIX));
+  // The seeded leavers' keys are the sweep's to delete (tests/bench/maintenance.ts counts what is left of them).
+  const ours = items.filter((k) => k.name?.startsWith(NAME_PREFIX) && !k.customerId?.startsWith(LEAVER_PREFIX));
   const customers = new Set(ours.map((k) => k.customerId));
   let keysOutsidePlan = 0;
   let keysNotYetInPlan = 0;

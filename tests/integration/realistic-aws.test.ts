@@ -180,6 +180,33 @@ describe('listingLagMs', () => {
   });
 });
 
+describe('apiKeyPaging', () => {
+  test('GetApiKeys in pages of limit (default 25) with a position, as AWS answers; moto answers one page', async () => {
+    await resetMoto(motoEndpoint);
+    const ids = [];
+    for (let i = 0; i < 30; i++) ids.push(await moto.newKey(`paging-${String(i).padStart(2, '0')}`));
+    expect((await moto.apigw.send(new GetApiKeysCommand({ limit: 10 }))).items).toHaveLength(30);
+    aws.configure({ apiKeyPaging: true });
+
+    const first = await layer.apigw.send(new GetApiKeysCommand({}));
+    expect(first.items?.map((k) => k.id)).toEqual(ids.slice(0, 25));
+    expect(first.position).toEqual(expect.any(String));
+    const second = await layer.apigw.send(new GetApiKeysCommand({ position: first.position }));
+    expect(second.items?.map((k) => k.id)).toEqual(ids.slice(25));
+    expect(second.position).toBeUndefined();
+    const pages: string[][] = [];
+    let position: string | undefined;
+    do {
+      const page = await layer.apigw.send(new GetApiKeysCommand({ limit: 12, position }));
+      pages.push((page.items ?? []).map((k) => k.id ?? ''));
+      position = page.position;
+    } while (position);
+    expect(pages.map((p) => p.length)).toEqual([12, 12, 6]);
+    expect(pages.flat()).toEqual(ids);
+    expect(aws.stats().requests.GetApiKeys).toBe(5);
+  });
+});
+
 describe('accessDenied', () => {
   test('Secrets Manager: 400 AccessDeniedException (IAM, then KMS); API Gateway: 403; moto alone has no IAM', async () => {
     const name = await layer.newSecret();

@@ -6,6 +6,7 @@ import type { IamSwitch } from './iam/switch.js';
 import { keyCapReached } from './key-cap.js';
 import { Metering } from './metering.js';
 import { isUsagePlanWrite, type Operation } from './operations.js';
+import { pagedApiKeys } from './paging.js';
 import { currentByDefault, DeletingSecrets } from './secrets.js';
 import type { RealisticSettings } from './settings.js';
 import { BatchFailures } from './sqs-batch.js';
@@ -156,6 +157,6 @@ export class Pipeline {
     if (settings.listingLagMs > 0) this.#lag.record(op, response);
     const { response: listed, hidden } = this.#lag.filter(op, response, settings.listingLagMs);
     if (hidden > 0) this.stats.count('listingHidden', op.key, hidden);
-    return listed;
+    return settings.apiKeyPaging ? pagedApiKeys(op, req, listed) : listed;
   }
 }

@@ -111,6 +111,8 @@ export interface RealisticSettings {
   resolveCustomer: ResolveCustomerSettings | undefined;
   /** CreateApiKey beyond this many keys in the Region → 429 LimitExceededException (off: moto has no cap). */
   keyCap?: KeyCapSettings;
+  /** GetApiKeys answers in pages of `limit` (default 25, at most 500) with a `position`, as AWS does (off: moto's one page). */
+  apiKeyPaging?: boolean;
 }
 
 /** Everything off: the layer forwards every request unchanged (ResolveCustomer is still answered: moto has none). */

@@ -1,4 +1,13 @@
-import { formatSummary, type Outcome, type SentMessage, type Summary, summarize } from '../../lib/local/summary.js';
+import {
+  formatSummary,
+  formatSweep,
+  type Outcome,
+  type SentMessage,
+  type Summary,
+  summarize,
+  sweepNeedsAttention,
+} from '../../lib/local/summary.js';
+import type { SweepReport } from '../../lib/maintenance/sweep.js';
 import type { CompletionEvent, FailedEvent, NotificationEvent, ProvisionedEvent } from '../../lib/pipeline/completion.js';
 
 const KEY_VALUE = 'k3yV4lu3ThatMustNeverLeak0123456789abcd';
@@ -320,5 +329,68 @@ describe('identifiers the user sent stay readable in failure sentences', () => {
     expect(text).toContain(`product ${code} has no usage plan`);
     expect(text).toContain('CreateApiKey said: [redacted]');
     expect(text).not.toContain(KEY_VALUE);
+  });
+});
+
+describe('formatSweep (the maintenance sweep at the end of npm start)', () => {
+  const report = (extra: Partial<SweepReport> = {}): SweepReport => ({
+    asOf: '2026-12-06T12:00:00.000Z',
+    dueBefore: '2026-11-06T12:00:00.000Z',
+    dryRun: false,
+    pages: 1,
+    outcomes: {},
+    overlaps: {},
+    failures: [],
+    capacity: { apiKeys: 8, quota: 10_000 },
+    ...extra,
+  });
+
+  test("nothing due: what is due, the totals and the Region's keys", () => {
+    expect(formatSweep(report()).split('\n')).toEqual([
+      'Maintenance sweep, as of 2026-12-06T12:00:00.000Z: roll overlaps ended by then, and keys revoked at or before 2026-11-06T12:00:00.000Z, are due',
+      'Sweep totals: nothing due; 1 index page read',
+      'API keys in the Region: 8 of 10000 (0.1 %)',
+    ]);
+    expect(sweepNeedsAttention(report())).toBe(false);
+  });
+
+  test('a row per record listed, failures last with why, totals by outcome', () => {
+    const text = formatSweep(
+      report({
+        pages: 2,
+        overlaps: { 'prod4k2j9x8l7/roller': 'ended' },
+        outcomes: { 'prod4k2j9x8l7/leaver-a': 'retired', '_/leaver-b': 'finished', 'prod4k2j9x8l7/back': 'not-due' },
+        failures: [{ key: 'prod4k2j9x8l7/broken', error: 'EnvironmentError: record is not a record of this product' }],
+      }),
+    );
+    expect(text.split('\n')).toEqual([
+      'Maintenance sweep, as of 2026-12-06T12:00:00.000Z: roll overlaps ended by then, and keys revoked at or before 2026-11-06T12:00:00.000Z, are due',
+      'record                  outcome',
+      '----------------------  -------------',
+      'prod4k2j9x8l7/roller    overlap-ended',
+      'prod4k2j9x8l7/leaver-a  retired',
+      '_/leaver-b              finished',
+      'prod4k2j9x8l7/back      not-due',
+      'prod4k2j9x8l7/broken    failed',
+      '',
+      'Failed, and why (still due: the next run tries again):',
+      '  prod4k2j9x8l7/broken: EnvironmentError: record is not a record of this product',
+      'Sweep totals: 5 record(s) listed: 1 overlap-ended, 1 retired, 1 finished, 1 not-due, 1 failed; 2 index pages read',
+      'API keys in the Region: 8 of 10000 (0.1 %)',
+    ]);
+  });
+
+  test('needs attention when a retirement failed or the keys could not be counted', () => {
+    expect(sweepNeedsAttention(report({ failures: [{ key: 'p/c', error: 'x' }] }))).toBe(true);
+    const uncounted = report({ capacity: undefined, capacityError: 'RetryableError: GetApiKeys throttled' });
+    expect(sweepNeedsAttention(uncounted)).toBe(true);
+    expect(formatSweep(uncounted)).toContain('API keys could not be counted: RetryableError: GetApiKeys throttled');
+  });
+
+  test('RETIRE_AFTER_DAYS=0 and a dry run say so', () => {
+    const text = formatSweep(report({ dueBefore: undefined, dryRun: true }));
+    expect(text.split('\n')[0]).toBe(
+      'Maintenance sweep, as of 2026-12-06T12:00:00.000Z (dry run: nothing changed): roll overlaps ended by then are due, no retirement ever (RETIRE_AFTER_DAYS=0)',
+    );
   });
 });
