@@ -1,8 +1,9 @@
 import type { Context } from 'aws-lambda';
 import { readSecretContent } from '../customer-key/key-record.js';
 import { ROLL_STEPS, type RollStep, rollKey } from '../customer-key/roll.js';
-import { RejectedError } from '../errors.js';
+import { RejectedError, TransientError } from '../errors.js';
 import type { RollRequest } from '../messages/index.js';
+import { withRetry } from '../quota/retry.js';
 import { completionEvent } from './completion.js';
 import type { BatchDeps } from './deps.js';
 import { messageGroupId } from './process-batch.js';
@@ -59,14 +60,23 @@ export function createRotationHandler(deps: BatchDeps) {
     log.info('Rotation step', { customerId: request.customerId, productCode: request.productCode });
     const result = await rollKey(request, useCase, { through: step, token });
     log.info('Rotation step done', { outcome: result.outcome, apiKeyId: result.apiKeyId, previousApiKeyId: result.previousApiKeyId });
-    if (step !== 'finishSecret' || result.outcome !== 'rolled') return;
+    // A repeat of finishSecret (Secrets Manager retries a step that failed, e.g. when this send did) announces the
+    // roll again, `already-rolled`, with the same eventId: the event is never lost to a failed send.
+    if (step !== 'finishSecret' || (result.outcome !== 'rolled' && result.outcome !== 'already-rolled')) return;
     const done = completionEvent(request, result, {
       occurredAt: now().toISOString(),
       correlationId: token,
       messageId: `rotation:${token}`,
     });
-    await deps.completions.sendBatch([
-      { id: '0', body: JSON.stringify(done), deduplicationId: done.eventId, groupId: messageGroupId(done) },
-    ]);
+    // Under the retry policy; an entry SQS did not take fails the step, and Secrets Manager's retry announces it.
+    const message = { id: '0', body: JSON.stringify(done), deduplicationId: done.eventId, groupId: messageGroupId(done) };
+    await withRetry(
+      'SendMessageBatch',
+      async () => {
+        const { failedIds } = await deps.completions.sendBatch([message]);
+        if (failedIds.length > 0) throw new TransientError('SendMessageBatch: SQS did not take the rolled event');
+      },
+      { policy: deps.config.retry, remainingTimeMs: () => context.getRemainingTimeInMillis() },
+    );
   };
 }

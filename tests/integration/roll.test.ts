@@ -336,9 +336,12 @@ describe('Secrets Manager rotation', () => {
     expect(events).toEqual([
       expect.objectContaining({ type: 'api-key.rolled', source: 'rotation', rollId: token, previousApiKeyId: oldKeyId }),
     ]);
-    // Secrets Manager calling a step again (a retry of its own) changes nothing.
+    // Secrets Manager calling a step again (a retry of its own, e.g. after a send that failed) changes nothing, and
+    // announces the roll again with the same eventId (already-rolled; the FIFO completion queue deduplicates it).
     await rotate(customer, token, ['finishSecret']);
     expect(await keysOf(customer)).toHaveLength(2);
+    const again = await pipeline.completionEvents();
+    expect(new Set(again.map((e) => e.eventId))).toEqual(new Set([events[0]?.eventId]));
   });
 
   test('a rotation that stopped after createSecret is finished by the next roll request, then that one rolls', async () => {
