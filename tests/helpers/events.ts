@@ -65,3 +65,27 @@ export const eventBridgeEnvelope = (detail: unknown, id: string = randomUUID()) 
   resources: [],
   detail,
 });
+
+/**
+ * Marketplace's License Updated / Deprovisioned (EventBridge, `aws.agreement-marketplace`), as AWS documents them
+ * (lib/messages/marketplace-eventbridge.ts): for the buyer `accountId` and the product; `licenseArn` names one of a
+ * buyer's concurrent agreements. `id` defaults to a random one.
+ */
+export const licenseEvent = (
+  kind: 'Updated' | 'Deprovisioned',
+  event: { productCode: string; accountId: string; time: string; licenseArn?: string; id?: string },
+) => ({
+  version: '0',
+  id: event.id ?? randomUUID(),
+  'detail-type': `License ${kind} - Manufacturer`,
+  source: 'aws.agreement-marketplace',
+  account: '123456789012',
+  time: event.time,
+  region: 'us-east-1',
+  resources: [],
+  detail: {
+    product: { code: event.productCode },
+    ...(event.licenseArn && { license: { arn: event.licenseArn } }),
+    acceptor: { accountId: event.accountId },
+  },
+});

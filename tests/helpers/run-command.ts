@@ -37,3 +37,14 @@ export function run(command: string, args: string[], env: NodeJS.ProcessEnv, tim
     });
   });
 }
+
+/**
+ * Runs one of the operations tools' entry points (`lib/ops/<tool>/cli.ts`) as `npm run <tool>` does (tsx), in a
+ * process of its own, signed as `principal` (its access key id: the realistic layer's IAM switch), with the layer's
+ * endpoint taken out of the environment so that only the tool's own `--endpoint` counts.
+ */
+export function runTool(script: string, principal: string, args: string[], timeoutMs = 50_000): Promise<Run> {
+  const { AWS_ENDPOINT_URL: _layer, ...rest } = process.env;
+  const env = { ...rest, AWS_ACCESS_KEY_ID: principal, AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1' };
+  return run(resolve(ROOT, 'node_modules', '.bin', 'tsx'), [script, ...args], env, timeoutMs);
+}

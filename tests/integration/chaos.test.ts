@@ -1,9 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import type { ApiKey } from '@aws-sdk/client-api-gateway';
 import { ListSecretsCommand, type SecretListEntry } from '@aws-sdk/client-secrets-manager';
 import { apiKeyName, secretName } from '../../lib/customer-key/naming.js';
 import type { CompletionEvent } from '../../lib/pipeline/completion.js';
-import { marketplaceNotification, signup, snsEnvelope } from '../helpers/events.js';
+import { licenseEvent as marketplaceLicenseEvent, marketplaceNotification, signup, snsEnvelope } from '../helpers/events.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
 import { createApiStage, createUsagePlan, usagePlanKeyIds } from '../helpers/usage-plans.js';
 import type { RealisticStats } from '../realistic-aws/index.js';
@@ -51,24 +50,13 @@ let pipeline: Pipeline;
 const plans: Record<string, string> = {};
 
 /** A Marketplace License event (EventBridge, source aws.agreement-marketplace) for a buyer account. */
-const licenseEvent = (kind: 'Updated' | 'Deprovisioned', accountId: string, time: string) => ({
-  version: '0',
-  id: randomUUID(),
-  'detail-type': `License ${kind} - Manufacturer`,
-  source: 'aws.agreement-marketplace',
-  account: '123456789012',
-  time,
-  region: 'us-east-1',
-  resources: [],
-  detail: { product: { code: PRODUCT_A }, acceptor: { accountId } },
-});
+const licenseEvent = (kind: 'Updated' | 'Deprovisioned', accountId: string, time: string) =>
+  marketplaceLicenseEvent(kind, { productCode: PRODUCT_A, accountId, time });
 
 /** A License event of one of a buyer's concurrent agreements: the license named (detail.license.arn). */
 const licenseOf = (accountId: string, n: number) => `arn:aws:license-manager::386209384616:license:l-${accountId}-${n}`;
-const agreementEvent = (kind: 'Updated' | 'Deprovisioned', accountId: string, n: number, time: string) => {
-  const event = licenseEvent(kind, accountId, time);
-  return { ...event, detail: { ...event.detail, license: { arn: licenseOf(accountId, n) } } };
-};
+const agreementEvent = (kind: 'Updated' | 'Deprovisioned', accountId: string, n: number, time: string) =>
+  marketplaceLicenseEvent(kind, { productCode: PRODUCT_A, accountId, time, licenseArn: licenseOf(accountId, n) });
 
 const sns = (action: string, customer: string, product: string, at: string) => ({
   ...snsEnvelope(marketplaceNotification(action, customer, product)),

@@ -1,4 +1,5 @@
 import type { CompletionEvent } from '../../lib/pipeline/completion.js';
+import { licenseEvent as marketplaceLicenseEvent } from '../helpers/events.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
 
 // Concurrent agreements deliver the license events of one buyer close together: two of them processed at the same
@@ -9,17 +10,14 @@ const PRODUCT = 'prod4k2j9x8l7';
 const license = (account: string, n: number) => `arn:aws:license-manager::386209384616:license:l-${account}-${n}`;
 
 /** A Marketplace EventBridge license event, as AWS documents them. */
-const licenseEvent = (kind: 'Updated' | 'Deprovisioned', account: string, n: number, time: string) => ({
-  version: '0',
-  id: `evt-${kind}-${account}-${n}-${time}`,
-  'detail-type': `License ${kind} - Manufacturer`,
-  source: 'aws.agreement-marketplace',
-  account: '123456789012',
-  time,
-  region: 'us-east-1',
-  resources: [],
-  detail: { product: { code: PRODUCT }, license: { arn: license(account, n) }, acceptor: { accountId: account } },
-});
+const licenseEvent = (kind: 'Updated' | 'Deprovisioned', account: string, n: number, time: string) =>
+  marketplaceLicenseEvent(kind, {
+    productCode: PRODUCT,
+    accountId: account,
+    time,
+    licenseArn: license(account, n),
+    id: `evt-${kind}-${account}-${n}-${time}`,
+  });
 
 type Kind = 'Updated' | 'Deprovisioned';
 interface Case {

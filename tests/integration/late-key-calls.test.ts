@@ -1,7 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import type { SQSBatchResponse } from 'aws-lambda';
 import type { BatchDeps } from '../../lib/pipeline/process-batch.js';
-import { lambdaContext, marketplaceNotification, snsEnvelope, sqsEvent } from '../helpers/events.js';
+import {
+  lambdaContext,
+  licenseEvent as marketplaceLicenseEvent,
+  marketplaceNotification,
+  snsEnvelope,
+  sqsEvent,
+} from '../helpers/events.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
 import { createApiStage, createUsagePlan, usagePlanKeyIds } from '../helpers/usage-plans.js';
 
@@ -28,17 +33,8 @@ afterAll(() => pipeline.close());
 
 const license = (account: string, n: number) => `arn:aws:license-manager::386209384616:license:l-${account}-${n}`;
 /** Marketplace's License Updated / Deprovisioned (EventBridge) of one of a buyer's two licenses. */
-const licenseEvent = (kind: 'Updated' | 'Deprovisioned', account: string, n: number, time: string) => ({
-  version: '0',
-  id: randomUUID(),
-  'detail-type': `License ${kind} - Manufacturer`,
-  source: 'aws.agreement-marketplace',
-  account: '123456789012',
-  time,
-  region: 'us-east-1',
-  resources: [],
-  detail: { product: { code: PRODUCT }, acceptor: { accountId: account }, license: { arn: license(account, n) } },
-});
+const licenseEvent = (kind: 'Updated' | 'Deprovisioned', account: string, n: number, time: string) =>
+  marketplaceLicenseEvent(kind, { productCode: PRODUCT, accountId: account, time, licenseArn: license(account, n) });
 const notification = (action: string, customer: string, at: string) => ({
   ...snsEnvelope(marketplaceNotification(action, customer, PRODUCT)),
   Timestamp: at,

@@ -1,5 +1,3 @@
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { CreateApiKeyCommand, CreateUsagePlanKeyCommand, GetApiKeyCommand, NotFoundException } from '@aws-sdk/client-api-gateway';
 import { DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { loadSweepConfig } from '../../lib/maintenance/config.js';
@@ -9,6 +7,7 @@ import type { CompletionEvent } from '../../lib/pipeline/completion.js';
 import { marketplaceNotification, snsEnvelope } from '../helpers/events.js';
 import { PRINCIPALS } from '../helpers/iam.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
+import { runTool } from '../helpers/run-command.js';
 import { createApiStage, createUsagePlan, usagePlanKeyIds } from '../helpers/usage-plans.js';
 import { actingAs } from '../realistic-aws/index.js';
 
@@ -321,19 +320,7 @@ describe('what one sweep costs: proportional to the work due, not to the number 
 });
 
 /** Runs `npm run sweep`'s entry as a child process (tsx), signed as the sweep's role, through the layer. */
-function sweepCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const { AWS_ENDPOINT_URL: _layer, ...rest } = process.env;
-  const env = { ...rest, AWS_ACCESS_KEY_ID: PRINCIPALS.sweep, AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1' };
-  const root = join(__dirname, '..', '..');
-  return new Promise((done) => {
-    execFile(
-      join(root, 'node_modules', '.bin', 'tsx'),
-      ['lib/ops/sweep/cli.ts', ...args],
-      { cwd: root, env, timeout: 50_000 },
-      (error, stdout, stderr) => done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const sweepCli = (args: string[]) => runTool('lib/ops/sweep/cli.ts', PRINCIPALS.sweep, args);
 
 describe('npm run sweep', () => {
   test('--dry-run --json lists what is due and changes nothing; a run then retires it (exit 0)', async () => {

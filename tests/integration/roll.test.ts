@@ -1,6 +1,4 @@
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { GetApiKeyCommand, GetApiKeysCommand, NotFoundException } from '@aws-sdk/client-api-gateway';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DescribeSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
@@ -15,6 +13,7 @@ import { crashAfter } from '../helpers/crash.js';
 import { lambdaContext, marketplaceNotification, snsEnvelope } from '../helpers/events.js';
 import { PRINCIPALS } from '../helpers/iam.js';
 import { KEY_RECORDS_TABLE_NAME, type Pipeline, startPipeline } from '../helpers/pipeline.js';
+import { runTool } from '../helpers/run-command.js';
 import { createApiStage, createUsagePlan, usagePlanKeyIds } from '../helpers/usage-plans.js';
 import { actingAs } from '../realistic-aws/index.js';
 
@@ -358,19 +357,7 @@ describe('Secrets Manager rotation', () => {
 });
 
 /** Runs `npm run roll`'s entry as a child process (tsx), signed as the seller's producer (a signup publisher), through the layer. */
-function rollCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const { AWS_ENDPOINT_URL: _layer, ...rest } = process.env;
-  const env = { ...rest, AWS_ACCESS_KEY_ID: PRINCIPALS.publisher, AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1' };
-  const root = join(__dirname, '..', '..');
-  return new Promise((done) => {
-    execFile(
-      join(root, 'node_modules', '.bin', 'tsx'),
-      ['lib/ops/roll/cli.ts', ...args],
-      { cwd: root, env, timeout: 50_000 },
-      (error, stdout, stderr) => done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const rollCli = (args: string[]) => runTool('lib/ops/roll/cli.ts', PRINCIPALS.publisher, args);
 
 describe('npm run roll', () => {
   test('sends one roll request with the grace given as a duration; draining it rolls the key', async () => {

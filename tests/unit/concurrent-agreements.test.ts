@@ -14,7 +14,7 @@ import { loadConfig } from '../../lib/config.js';
 import type { CompletionEvent } from '../../lib/pipeline/completion.js';
 import { createDeps } from '../../lib/pipeline/deps.js';
 import { createBatchHandler } from '../../lib/pipeline/process-batch.js';
-import { lambdaContext, sqsEvent } from '../helpers/events.js';
+import { lambdaContext, licenseEvent as marketplaceLicenseEvent, sqsEvent } from '../helpers/events.js';
 import { storeBackedRecords, storeBackedSecrets, storedState } from '../helpers/secrets-mock.js';
 
 const apigw = mockClient(APIGatewayClient);
@@ -28,17 +28,8 @@ const SECRET = `keyprov/test/${PRODUCT}/${ACCOUNT}/api-key`;
 const license = (n: number) => `arn:aws:license-manager::386209384616:license:l-${n}`;
 
 /** A Marketplace EventBridge license event, as AWS documents them (lib/messages/marketplace-eventbridge.ts). */
-const licenseEvent = (kind: 'Updated' | 'Deprovisioned', n: number, time: string) => ({
-  version: '0',
-  id: `evt-${kind}-${n}-${time}`,
-  'detail-type': `License ${kind} - Manufacturer`,
-  source: 'aws.agreement-marketplace',
-  account: '123456789012',
-  time,
-  region: 'us-east-1',
-  resources: [],
-  detail: { product: { code: PRODUCT }, license: { arn: license(n) }, acceptor: { accountId: ACCOUNT } },
-});
+const licenseEvent = (kind: 'Updated' | 'Deprovisioned', n: number, time: string) =>
+  marketplaceLicenseEvent(kind, { productCode: PRODUCT, accountId: ACCOUNT, time, licenseArn: license(n), id: `evt-${kind}-${n}-${time}` });
 
 let stored: Map<string, string>;
 let items: Map<string, Record<string, AttributeValue>>;
