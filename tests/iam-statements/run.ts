@@ -1,5 +1,5 @@
 /**
- * `npm run iam:statements [-- SUITE…]`: proof that every IAM statement is needed. For each statement of each role,
+ * `npm run iam:statements [-- SUITE…] [--only Holder:Sid,…]`: proof that every IAM statement is needed. For each statement of each role,
  * of the operator's policy and of the resource policies (tests/helpers/iam.ts names them), the integration suites
  * run once with that statement left out (REALISTIC_IAM_OMIT=Holder:Sid, read by tests/helpers/iam.ts) and the
  * first failing test is reported; "FAILS NOTHING" marks a statement no test needs — to remove, or to explain.
@@ -42,9 +42,19 @@ function firstFailure(report: JestJson): string | undefined {
 }
 
 function main(): void {
-  const suites = process.argv.slice(2).length > 0 ? process.argv.slice(2) : DEFAULT_SUITES;
+  // `--only Holder:Sid,…` checks those statements only (a statement just added, against the suite that needs it).
+  const args = process.argv.slice(2);
+  const onlyAt = args.indexOf('--only');
+  const only = onlyAt >= 0 ? new Set((args[onlyAt + 1] ?? '').split(',').filter(Boolean)) : undefined;
+  const named = onlyAt >= 0 ? [...args.slice(0, onlyAt), ...args.slice(onlyAt + 2)] : args;
+  const suites = named.length > 0 ? named : DEFAULT_SUITES;
   // With a usage plan configured, so that UsagePlanKeysPolicy (Condition HasUsagePlans) is in the stack.
-  const statements = stackIamWorld({ secretsKeyId: SECRETS_KEY_ID, usagePlanIds: ['plan'], omit: [] }).statements();
+  const all = stackIamWorld({ secretsKeyId: SECRETS_KEY_ID, usagePlanIds: ['plan'], omit: [] }).statements();
+  const statements = only ? all.filter(({ holder, sid }) => only.has(`${holder}:${sid}`)) : all;
+  if (only && statements.length !== only.size)
+    throw new Error(
+      `--only names statements the stack does not have: ${[...only].filter((n) => !all.some((s) => `${s.holder}:${s.sid}` === n)).join(', ')}`,
+    );
   const scratch = mkdtempSync(join(tmpdir(), 'iam-statements-'));
   /** The first failure of the suites with REALISTIC_IAM_OMIT set so, or FAILS NOTHING. */
   const run = (omit: string, name: string): string => {
