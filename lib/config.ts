@@ -44,8 +44,6 @@ export interface Config {
   apiKeyQuota: number;
   /** ROLL_GRACE_SECONDS: how long a rolled key's old key keeps working when the request names no grace (0: disabled at once). */
   rollGraceSeconds: number;
-  /** ROTATION_SCHEDULE: a Secrets Manager rotation schedule (`rate(90 days)`, `cron(…)`) put on each new customer secret; absent: none. */
-  rotationSchedule?: string;
 }
 
 /** A decimal integer setting; unset or empty means the default (`Number('')` would silently be 0). */
@@ -86,7 +84,6 @@ const schema = z.object({
   API_KEY_QUOTA: integer(1, 1_000_000, 10_000),
   // A day by default: time for a buyer to deploy the new key; at most MAX_GRACE_SECONDS (7 days), as per request.
   ROLL_GRACE_SECONDS: integer(0, MAX_GRACE_SECONDS, 86_400),
-  ROTATION_SCHEDULE: z.optional(z.string().check(z.regex(/^((rate|cron)\(.+\))?$/, 'must be a schedule expression such as rate(90 days)'))),
 });
 
 function parseDefaultTags(raw: string | undefined): Record<string, string> {
@@ -153,7 +150,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     recordConcurrency: e.RECORD_CONCURRENCY,
     apiKeyQuota: e.API_KEY_QUOTA,
     rollGraceSeconds: e.ROLL_GRACE_SECONDS,
-    rotationSchedule: e.ROTATION_SCHEDULE || undefined,
     retry: {
       maxAttempts: e.RETRY_MAX_ATTEMPTS,
       baseDelayMs: e.RETRY_BASE_DELAY_MS,

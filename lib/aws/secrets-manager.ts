@@ -9,7 +9,6 @@ import {
   PutSecretValueCommand,
   ResourceExistsException,
   ResourceNotFoundException,
-  RotateSecretCommand,
   SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
@@ -54,8 +53,6 @@ export interface SecretStore {
    * it from `from`. Moving AWSCURRENT puts AWSPREVIOUS on the version that held it.
    */
   moveStage(name: string, stage: string, to: string | undefined, from: string | undefined): Promise<void>;
-  /** Puts a rotation schedule on the secret, rotated by `functionArn` (RotateSecret, RotateImmediately false: no rotation now). */
-  scheduleRotation(name: string, functionArn: string, scheduleExpression: string): Promise<void>;
   /**
    * Every secret whose name starts with `namePrefix`, those scheduled for deletion included (ListSecrets with a name
    * filter, pages of 100). Read-only; for the operations tools (reconcile), not called by the function. ListSecrets
@@ -155,21 +152,6 @@ export function secretsManagerAdapter(client: SecretsManagerClient): SecretStore
       }
     },
 
-    async scheduleRotation(name, functionArn, scheduleExpression) {
-      try {
-        await client.send(
-          new RotateSecretCommand({
-            SecretId: name,
-            RotationLambdaARN: functionArn,
-            RotationRules: { ScheduleExpression: scheduleExpression },
-            RotateImmediately: false,
-          }),
-        );
-      } catch (error) {
-        throw toDomainError('RotateSecret', error);
-      }
-    },
-
     async listSecrets(namePrefix) {
       const listed: ListedSecret[] = [];
       let token: string | undefined;
@@ -204,6 +186,5 @@ export const SECRET_CALLS: CallTable<SecretStore> = {
   putSecretValue: 'PutSecretValue',
   versionStages: 'DescribeSecret',
   moveStage: 'UpdateSecretVersionStage',
-  scheduleRotation: 'RotateSecret',
   listSecrets: 'ListSecrets',
 };

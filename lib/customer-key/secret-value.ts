@@ -35,21 +35,7 @@ export async function createValueSecret(
     tags,
     kmsKeyId: deps.config.secretKmsKeyId,
   });
-  if (!created) return undefined;
-  if (deps.config.rotationSchedule) await scheduleRotation(deps, name);
-  return { value, secretArn: created.arn };
-}
-
-/**
- * With ROTATION_SCHEDULE, a new secret gets Secrets Manager's rotation schedule, whose rotations roll the key
- * (lib/pipeline/rotation.ts). After CreateSecret: a delivery that stops in between leaves a secret without a schedule
- * (`npm run reconcile` does not look at schedules; a seller can set one with `aws secretsmanager rotate-secret`).
- */
-async function scheduleRotation(deps: ProvisionDeps, name: string): Promise<void> {
-  const schedule = deps.config.rotationSchedule;
-  const functionArn = deps.rotationFunctionArn;
-  if (!schedule || !functionArn) return;
-  await deps.secrets.scheduleRotation(name, functionArn, schedule);
+  return created && { value, secretArn: created.arn };
 }
 
 /**
@@ -88,10 +74,7 @@ export async function replaceSecretValue(
   const value = generateKeyValue();
   const secretString = secretContent(value, record);
   const created = await deps.secrets.createSecret({ name, description, secretString, tags, kmsKeyId: deps.config.secretKmsKeyId, token });
-  if (created) {
-    if (deps.config.rotationSchedule) await scheduleRotation(deps, name);
-    return { value, secretArn: created.arn };
-  }
+  if (created) return { value, secretArn: created.arn };
   try {
     await deps.secrets.putSecretValue(name, secretString, token);
     return { value, secretArn: record.secretArn ?? (await readExistingSecret(deps, name)).arn };

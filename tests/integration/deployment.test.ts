@@ -335,7 +335,7 @@ function queuePolicyAllows(statements: Statement[], request: SendRequest): boole
 
 /**
  * What each SDK command in lib/aws/*.ts needs from IAM (the Service Authorization Reference and the API references).
- * `whenConfigured`: granted only when configured (usage plans: the function calls it only for configured plans; a rotation schedule).
+ * `whenConfigured`: granted only when usage plans are configured (the function calls it only for configured plans).
  * `role`: the role of the function that makes the call, when it is not the provision function's (ProvisionRole).
  */
 const ACTIONS_OF_COMMAND: Record<string, { actions: string[]; whenConfigured?: true; operatorOnly?: true; role?: string }> = {
@@ -363,8 +363,6 @@ const ACTIONS_OF_COMMAND: Record<string, { actions: string[]; whenConfigured?: t
   // lib/customer-key/roll.ts: the rotation protocol's labels (which version is AWSCURRENT, moved to the new value).
   DescribeSecretCommand: { actions: ['secretsmanager:DescribeSecret'] },
   UpdateSecretVersionStageCommand: { actions: ['secretsmanager:UpdateSecretVersionStage'] },
-  // Only with rotationSchedule (ScheduleRotationPolicy): the schedule put on each new secret, naming this function.
-  RotateSecretCommand: { actions: ['secretsmanager:RotateSecret', 'lambda:InvokeFunction'], whenConfigured: true },
   SendMessageBatchCommand: { actions: ['sqs:SendMessage'] },
   GetQueueUrlCommand: { actions: ['sqs:GetQueueUrl'] },
   ChangeMessageVisibilityBatchCommand: { actions: ['sqs:ChangeMessageVisibility'] },
@@ -381,7 +379,6 @@ const CONFIGURED = {
   SecretsKmsKeyArn: `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`,
   UsagePlanIds: 'abc123,def456',
   AlarmTopicArn: `arn:aws:sns:${REGION}:${ACCOUNT}:ops-alarms`,
-  RotationSchedule: 'rate(90 days)',
 };
 
 function hasCfnLint(): boolean {
@@ -774,13 +771,6 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
           Action: ['apigateway:GET'],
           Resource: [...['abc123', 'def456'].map(usagePlan), ...planKeys('/*')],
         },
-        ScheduleRotationOfOwnedSecrets: {
-          Effect: 'Allow',
-          Action: ['secretsmanager:RotateSecret'],
-          Resource: [secrets],
-          Condition: owned('StringEquals', 'aws:ResourceTag'),
-        },
-        NameThisFunctionForRotation: { Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: ['<ProvisionLambdaFunction.Arn>'] },
       });
     });
 
@@ -835,7 +825,6 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
             'TagNewApiKeys',
             'TagOwnedSecrets',
             'UpdateOwnedSecrets',
-            ...(deployment === configured ? ['ScheduleRotationOfOwnedSecrets'] : []),
           ].sort(),
         );
         for (const s of conditioned) {

@@ -90,7 +90,6 @@ function depsFor(apiKeys: ApiKeyStore, records: RecordStore, usagePlans: Record<
       putSecretValue: async () => undefined,
       versionStages: async () => undefined,
       moveStage: async () => undefined,
-      scheduleRotation: async () => undefined,
       listSecrets: async () => [],
     },
     records,
