@@ -8,15 +8,13 @@ import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { EXIT, endpointUrl, parseCommandLine, positiveNumber, runCommand, UsageError } from '../command-line.js';
-import { loadSweepConfig } from '../maintenance/config.js';
-import { createSweepInstance } from '../maintenance/deps.js';
-import { type SweepReport, sweep } from '../maintenance/sweep.js';
 import type { CompletionEvent } from '../pipeline/completion.js';
 import { runEventSourceMapping, type SqsHandler } from './event-source-mapping.js';
 import { type MotoServer, startMoto } from './moto.js';
 import { peekQueue, sendBodies } from './queues.js';
 import { ensureCoordinationTable, ensureKeyRecordsTable, ensureQueues, type PipelineQueues } from './resources.js';
-import { formatSummary, formatSweep, type SentMessage, summarize, sweepNeedsAttention } from './summary.js';
+import { formatSummary, formatSweep, nextSteps, type SentMessage, summarize, sweepNeedsAttention } from './summary.js';
+import { sweepOnce } from './sweep-once.js';
 import { ensureLocalUsagePlan, type LocalUsagePlan, productCodesOf, usagePlanKeyNames } from './usage-plan.js';
 
 const QUEUES = {
@@ -31,9 +29,6 @@ const KEY_RECORDS_TABLE_NAME = 'api-key-provisioner-local-key-records';
 
 /** The REST API, and the usage plan serving its stage, of `--usage-plans`. */
 const USAGE_PLAN_NAME = 'api-key-provisioner-local-plan';
-
-/** serverless.yml functions.sweep.timeout: how long one run of the maintenance sweep may take. */
-const SWEEP_TIMEOUT_MS = 120_000;
 
 /** The prefix of every local key and secret name: reconcile needs it (`--prefix`). */
 const LOCAL_PREFIX = 'keyprov/local/';
@@ -127,23 +122,6 @@ function options() {
     maxDurationMs: positiveNumber('max-seconds', values['max-seconds']) * 1000,
     files: positionals,
   };
-}
-
-/** What the next commands need: the endpoint, the queues, the prefix, and the commands themselves. */
-function nextSteps(endpoint: string, queues: PipelineQueues, stop: string | undefined, usagePlans: string | undefined): string {
-  return [
-    '',
-    `Local AWS:         ${endpoint}${stop ? ` (stop it with: ${stop})` : ''}`,
-    `Signup queue:      ${queues.signupUrl}`,
-    `Dead-letter queue: ${queues.deadLetterUrl}`,
-    `Completion queue:  ${queues.completionUrl}`,
-    `Name prefix:       ${process.env.NAME_PREFIX}`,
-    'Next:',
-    `  npm run redrive -- --endpoint ${endpoint} --dlq-url ${queues.deadLetterUrl} --dry-run`,
-    `  npm run reconcile -- --endpoint ${endpoint} --prefix ${process.env.NAME_PREFIX}${usagePlans ? ` --usage-plans '${usagePlans}'` : ''}`,
-    `  ${usagePlans ? `USAGE_PLANS='${usagePlans}' ` : ''}npm run sweep -- --endpoint ${endpoint} --prefix ${process.env.NAME_PREFIX} --dry-run`,
-    `  npm start -- --endpoint ${endpoint} FILE ...`,
-  ].join('\n');
 }
 
 /** `--serve`: the buyer journey until Ctrl-C (SIGINT) or SIGTERM. */
@@ -301,20 +279,6 @@ async function main(): Promise<number> {
   } finally {
     await moto?.stop();
   }
-}
-
-/**
- * One run of the maintenance sweep as the scheduled function (functions/sweep.ts) and `npm run sweep` run it: the
- * same configuration (RETIRE_AFTER_DAYS, API_KEY_QUOTA, USAGE_PLANS, KEY_RECORDS_TABLE from the environment), the
- * same instance and use case, what is due now, within the function's timeout.
- */
-async function sweepOnce(): Promise<SweepReport> {
-  const instance = createSweepInstance(loadSweepConfig(process.env));
-  const deadline = Date.now() + SWEEP_TIMEOUT_MS;
-  return sweep(
-    instance.forRun(() => deadline - Date.now()),
-    { asOf: new Date() },
-  );
 }
 
 runCommand('npm start', main);

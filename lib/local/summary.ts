@@ -1,5 +1,6 @@
 import type { SweepReport } from '../maintenance/sweep.js';
 import type { CompletionEvent } from '../pipeline/completion.js';
+import type { PipelineQueues } from './resources.js';
 
 export type Outcome =
   | 'provisioned'
@@ -210,4 +211,21 @@ export function formatSweep(report: SweepReport): string {
   }
   if (report.capacityError) lines.push(`API keys could not be counted: ${report.capacityError}`);
   return lines.join('\n');
+}
+
+/** What the next commands need: the endpoint, the queues, the prefix, and the commands themselves. */
+export function nextSteps(endpoint: string, queues: PipelineQueues, stop: string | undefined, usagePlans: string | undefined): string {
+  return [
+    '',
+    `Local AWS:         ${endpoint}${stop ? ` (stop it with: ${stop})` : ''}`,
+    `Signup queue:      ${queues.signupUrl}`,
+    `Dead-letter queue: ${queues.deadLetterUrl}`,
+    `Completion queue:  ${queues.completionUrl}`,
+    `Name prefix:       ${process.env.NAME_PREFIX}`,
+    'Next:',
+    `  npm run redrive -- --endpoint ${endpoint} --dlq-url ${queues.deadLetterUrl} --dry-run`,
+    `  npm run reconcile -- --endpoint ${endpoint} --prefix ${process.env.NAME_PREFIX}${usagePlans ? ` --usage-plans '${usagePlans}'` : ''}`,
+    `  ${usagePlans ? `USAGE_PLANS='${usagePlans}' ` : ''}npm run sweep -- --endpoint ${endpoint} --prefix ${process.env.NAME_PREFIX} --dry-run`,
+    `  npm start -- --endpoint ${endpoint} FILE ...`,
+  ].join('\n');
 }
