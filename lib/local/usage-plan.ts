@@ -48,6 +48,15 @@ async function ensureApiStage(apigw: APIGatewayClient, name: string, stage: stri
     new CreateRestApiCommand({ name, description: 'npm start --usage-plans: the API stage of the local usage plan' }),
   );
   if (!apiId) throw new Error('CreateRestApi answered without an id');
+  await deployMockStage(apigw, apiId, stage);
+  return { apiId, created: true };
+}
+
+/**
+ * Deploys `stage` of a new REST API: a GET on its root (API key required) with a MOCK integration, since a usage
+ * plan's apiStages must name a real stage and moto refuses a deployment without a method and an integration.
+ */
+export async function deployMockStage(apigw: APIGatewayClient, apiId: string, stage: string): Promise<void> {
   const { items = [] } = await apigw.send(new GetResourcesCommand({ restApiId: apiId }));
   const root = items.find((r) => r.path === '/')?.id;
   if (!root) throw new Error(`REST API ${apiId} has no root resource`);
@@ -56,7 +65,6 @@ async function ensureApiStage(apigw: APIGatewayClient, name: string, stage: stri
   );
   await apigw.send(new PutIntegrationCommand({ restApiId: apiId, resourceId: root, httpMethod: 'GET', type: 'MOCK' }));
   await apigw.send(new CreateDeploymentCommand({ restApiId: apiId, stageName: stage }));
-  return { apiId, created: true };
 }
 
 /** Creates (or finds, by name) the REST API, its stage and the usage plan serving it. Throws the SDK's errors. */

@@ -1,13 +1,5 @@
-import {
-  type APIGatewayClient,
-  CreateDeploymentCommand,
-  CreateRestApiCommand,
-  CreateUsagePlanCommand,
-  GetResourcesCommand,
-  GetUsagePlanKeysCommand,
-  PutIntegrationCommand,
-  PutMethodCommand,
-} from '@aws-sdk/client-api-gateway';
+import { type APIGatewayClient, CreateRestApiCommand, CreateUsagePlanCommand, GetUsagePlanKeysCommand } from '@aws-sdk/client-api-gateway';
+import { deployMockStage } from '../../lib/local/usage-plan.js';
 
 /** An API stage a usage plan serves: `apiId` is a real REST API, `stage` one of its deployed stages. */
 export interface ApiStage {
@@ -23,14 +15,7 @@ export interface ApiStage {
 export async function createApiStage(apigw: APIGatewayClient, name: string, stage = 'prod'): Promise<ApiStage> {
   const { id: apiId } = await apigw.send(new CreateRestApiCommand({ name }));
   if (!apiId) throw new Error('CreateRestApi answered without an id');
-  const { items = [] } = await apigw.send(new GetResourcesCommand({ restApiId: apiId }));
-  const root = items.find((r) => r.path === '/')?.id;
-  if (!root) throw new Error(`REST API ${apiId} has no root resource`);
-  await apigw.send(
-    new PutMethodCommand({ restApiId: apiId, resourceId: root, httpMethod: 'GET', authorizationType: 'NONE', apiKeyRequired: true }),
-  );
-  await apigw.send(new PutIntegrationCommand({ restApiId: apiId, resourceId: root, httpMethod: 'GET', type: 'MOCK' }));
-  await apigw.send(new CreateDeploymentCommand({ restApiId: apiId, stageName: stage }));
+  await deployMockStage(apigw, apiId, stage);
   return { apiId, stage };
 }
 
