@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import { RejectedError, TransientError } from '../errors.js';
 import { deterministicId } from '../ids.js';
 import type { Clock } from '../messages/index.js';
+import { createApiKeyOrCapacity } from './capacity.js';
 import { activeLicenses, type Licenses } from './licenses.js';
 import type { Stamped } from './lifecycle-order.js';
 import type { RecordStore } from './record-store.js';
@@ -204,13 +205,15 @@ export async function readExistingSecret(deps: ProvisionDeps, name: string): Pro
  * key when a revoke came). GetApiKeys first; when it lists none — never made, or made and not listed yet: GetApiKeys
  * lags behind CreateApiKey — CreateApiKey with that value tells which (values are unique per account and Region): a
  * 409 says the key exists, a {@link TransientError} (SQS brings the record back to look again); else the key is
- * made now, disabled, so that no delivery of that grant can leave an enabled one behind (`made`).
+ * made now, disabled, so that no delivery of that grant can leave an enabled one behind (`made`). In a Region full of
+ * keys that CreateApiKey is refused like any other: `capacity-exhausted` (lib/customer-key/capacity.ts), handed back
+ * until the sweep frees a slot — the key was never made, so the buyer has none meanwhile.
  */
 export async function keyOfValue(deps: ProvisionDeps, key: Omit<NewApiKey, 'enabled'>): Promise<{ apiKeyId: string; made: boolean }> {
   // Each page of GetApiKeys is a call of its own: its own limiter slot, its own retries.
   const listed = await deps.apiKeys.findApiKey(key.name, key.value);
   if (listed) return { apiKeyId: listed, made: false };
-  const made = await deps.apiKeys.createApiKey({ ...key, enabled: false });
+  const made = await createApiKeyOrCapacity(deps, { ...key, enabled: false });
   if (!made)
     throw new TransientError(`a key with the value of ${key.name} exists but is not listed yet`, { retryAfterMs: NOT_YET_RETRY_MS });
   return { apiKeyId: made, made: true };

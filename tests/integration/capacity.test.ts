@@ -5,7 +5,8 @@ import { loadSweepConfig } from '../../lib/maintenance/config.js';
 import { createSweepInstance } from '../../lib/maintenance/deps.js';
 import { sweep } from '../../lib/maintenance/sweep.js';
 import type { BatchDeps } from '../../lib/pipeline/process-batch.js';
-import { lambdaContext, signup, sqsEvent } from '../helpers/events.js';
+import { crashAfter } from '../helpers/crash.js';
+import { lambdaContext, marketplaceNotification, signup, snsEnvelope, sqsEvent } from '../helpers/events.js';
 import { PRINCIPALS } from '../helpers/iam.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
 import { actingAs } from '../realistic-aws/index.js';
@@ -18,6 +19,8 @@ import { actingAs } from '../realistic-aws/index.js';
  */
 
 const CAP = 6;
+/** A Marketplace product (the notifications' productCode). */
+const PRODUCT = 'prodcap5w8q2';
 let pipeline: Pipeline;
 
 beforeAll(async () => {
@@ -36,11 +39,12 @@ function recordingMetrics() {
   return { metrics, added };
 }
 
-/** One invocation of a new function instance on one signup, with API_KEY_QUOTA as given. */
-async function invokeOnce(customerId: string, quota: number) {
+/** One invocation of a new function instance on one message (a customer id: its signup), with API_KEY_QUOTA as given. */
+async function invokeOnce(message: string | object, quota: number) {
   const { metrics, added } = recordingMetrics();
   const handler = pipeline.handlerWith((deps: BatchDeps) => ({ ...deps, metrics }), { API_KEY_QUOTA: String(quota) });
-  const response = (await handler(sqsEvent(signup(customerId)), lambdaContext(30_000))) as SQSBatchResponse;
+  const body = typeof message === 'string' ? signup(message) : message;
+  const response = (await handler(sqsEvent(body), lambdaContext(30_000))) as SQSBatchResponse;
   return { failures: response.batchItemFailures.length, added };
 }
 
@@ -68,6 +72,26 @@ describe('a Region full of API keys', () => {
     expect(failures).toBe(1);
     expect(added.map(([name]) => name)).not.toContain('CapacityExhausted');
     expect(added.map(([name]) => name)).toContain('Throttles');
+  });
+
+  test('a revoke that must make the disabled key of a grant stopped before its CreateApiKey: capacity-exhausted too', async () => {
+    const notice = (action: string, at: string) => ({
+      ...snsEnvelope(marketplaceNotification(action, 'cap-revoke', PRODUCT)),
+      Timestamp: at,
+    });
+    // The grant stops after its pending record: the secret holds the key's value, no key was made (the Region is full).
+    const grant = pipeline.handlerWith(crashAfter('records', 'put', 1), { API_KEY_QUOTA: String(CAP) });
+    await grant(sqsEvent(notice('subscribe-success', '2026-12-06T10:00:00.000Z')), lambdaContext(30_000));
+    const pending = await pipeline.record(`keyprov/test/${PRODUCT}/cap-revoke/api-key`);
+    expect(pending).toMatchObject({ secretArn: expect.any(String) });
+    expect(pending).not.toHaveProperty('apiKeyId');
+
+    const { failures, added } = await invokeOnce(notice('unsubscribe-success', '2026-12-06T10:01:00.000Z'), CAP);
+
+    // Handed back until a slot is freed, named as such; not retried as a throttle until its receives run out.
+    expect(failures).toBe(1);
+    expect(added).toContainEqual(['CapacityExhausted', 1]);
+    expect(await ourKeys('cap-revoke')).toEqual([]);
   });
 
   test('the sweep publishes the count against the quota', async () => {
