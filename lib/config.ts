@@ -46,6 +46,12 @@ export interface Config {
   rollGraceSeconds: number;
 }
 
+/** A DynamoDB table's name (3 to 255 of A-Z a-z 0-9 _ . -). */
+export const tableName = () => z.string().check(z.regex(/^[A-Za-z0-9_.-]{3,255}$/, 'must be a DynamoDB table name'));
+
+/** An optional table's name: unset or empty means none. */
+export const optionalTableName = () => z.optional(z.string().check(z.regex(/^([A-Za-z0-9_.-]{3,255})?$/, 'must be a DynamoDB table name')));
+
 /** A decimal integer setting; unset or empty means the default (`Number('')` would silently be 0). */
 export const integer = (min: number, max: number, fallback: number) =>
   z.pipe(
@@ -78,8 +84,8 @@ const schema = z.object({
     z.pipe(z.string().check(z.regex(/^\d+(\.\d+)?$/, 'must be a number of calls per second')), z.transform(Number)),
     5,
   ),
-  COORDINATION_TABLE: z.optional(z.string().check(z.regex(/^([A-Za-z0-9_.-]{3,255})?$/, 'must be a DynamoDB table name'))),
-  KEY_RECORDS_TABLE: z.string().check(z.regex(/^[A-Za-z0-9_.-]{3,255}$/, 'must be a DynamoDB table name')),
+  COORDINATION_TABLE: optionalTableName(),
+  KEY_RECORDS_TABLE: tableName(),
   RECORD_CONCURRENCY: integer(1, 100, 10),
   API_KEY_QUOTA: integer(1, 1_000_000, 10_000),
   // A day by default: time for a buyer to deploy the new key; at most MAX_GRACE_SECONDS (7 days), as per request.

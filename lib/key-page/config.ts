@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { integer, parseEnvironment } from '../config.js';
+import { integer, parseEnvironment, tableName } from '../config.js';
 import { NAME_PREFIX_PATTERN } from '../customer-key/naming.js';
 import { ConfigError } from '../errors.js';
 import { type SigningKeySource, signingKeyOf } from '../registration/config.js';
@@ -39,8 +39,8 @@ const httpsUrl = z.optional(z.url({ protocol: /^https$/ }));
 const text = (max: number) => z.optional(z.string().check(z.maxLength(max)));
 
 const schema = z.object({
-  KEY_RECORDS_TABLE: z.string().check(z.regex(/^[A-Za-z0-9_.-]{3,255}$/, 'must be a DynamoDB table name')),
-  KEY_REVEALS_TABLE: z.string().check(z.regex(/^[A-Za-z0-9_.-]{3,255}$/, 'must be a DynamoDB table name')),
+  KEY_RECORDS_TABLE: tableName(),
+  KEY_REVEALS_TABLE: tableName(),
   NAME_PREFIX: z.string().check(z.regex(NAME_PREFIX_PATTERN, 'must be 1 to 128 characters of A-Z a-z 0-9 / _ + = . @ -')),
   SIGNUP_QUEUE_URL: z.url({ protocol: /^https?$/ }),
   REGISTRATION_SIGNING_KEY: z.optional(z.string()),

@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { integer, parseEnvironment, parseUsagePlans } from '../config.js';
+import { integer, optionalTableName, parseEnvironment, parseUsagePlans, tableName } from '../config.js';
 import { ConfigError } from '../errors.js';
 import '../zod-setup.js';
 import type { RetryPolicy } from '../quota/retry.js';
@@ -19,12 +19,18 @@ export interface SweepConfig {
    * call also counts against the 10/s "Total operations" the provisioning function shares). Default 1.
    */
   apiGatewayRatePerSecond: number;
+  /**
+   * COORDINATION_TABLE, the provisioning function's (lib/config.ts): the sweep's usage-plan writes take turns with the
+   * instances' (lib/quota/usage-plan-turns.ts), and while it runs it announces its rate in the instances' heartbeats
+   * (lib/quota/fleet.ts), so that they share what it leaves of the quota. Absent: it paces itself alone.
+   */
+  coordinationTable?: string;
   requestTimeoutMs: number;
   retry: RetryPolicy;
 }
 
 const schema = z.object({
-  KEY_RECORDS_TABLE: z.string().check(z.regex(/^[A-Za-z0-9_.-]{3,255}$/, 'must be a DynamoDB table name')),
+  KEY_RECORDS_TABLE: tableName(),
   USAGE_PLANS: z.optional(z.string()),
   RETIRE_AFTER_DAYS: integer(0, 3650, 30),
   API_KEY_QUOTA: integer(1, 1_000_000, 10_000),
@@ -32,6 +38,7 @@ const schema = z.object({
     z.pipe(z.string().check(z.regex(/^\d+(\.\d+)?$/, 'must be a number of calls per second')), z.transform(Number)),
     1,
   ),
+  COORDINATION_TABLE: optionalTableName(),
   AWS_REQUEST_TIMEOUT_MS: integer(100, 60_000, 5_000),
   RETRY_MAX_ATTEMPTS: integer(1, 20, 6),
   RETRY_BASE_DELAY_MS: integer(1, 10_000, 100),
@@ -51,6 +58,7 @@ export function loadSweepConfig(env: NodeJS.ProcessEnv): SweepConfig {
     retireAfterDays: e.RETIRE_AFTER_DAYS,
     apiKeyQuota: e.API_KEY_QUOTA,
     apiGatewayRatePerSecond: e.SWEEP_RATE_PER_SECOND,
+    coordinationTable: e.COORDINATION_TABLE || undefined,
     requestTimeoutMs: e.AWS_REQUEST_TIMEOUT_MS,
     retry: {
       maxAttempts: e.RETRY_MAX_ATTEMPTS,

@@ -1,17 +1,29 @@
+import { randomUUID } from 'node:crypto';
 import { API_GATEWAY_CALLS, apiGatewayAdapter, createApiGatewayClient } from '../aws/api-gateway.js';
-import { createDynamoDbClient, DUE_INDEX_CALLS, dynamoDbDueIndex, dynamoDbRecordStore, RECORD_CALLS } from '../aws/dynamodb.js';
+import {
+  createDynamoDbClient,
+  DUE_INDEX_CALLS,
+  dynamoDbDueIndex,
+  dynamoDbFleetStore,
+  dynamoDbRecordStore,
+  RECORD_CALLS,
+} from '../aws/dynamodb.js';
+import { dynamoDbTimelineStore } from '../aws/dynamodb-turns.js';
+import { logger } from '../pipeline/observability.js';
 import { type CallRunner, throughRunner } from '../quota/call-path.js';
+import { createFleet } from '../quota/fleet.js';
 import { createRateLimiter, type RateLimiter } from '../quota/rate-limiter.js';
 import { withRetry } from '../quota/retry.js';
+import { createWriteTurns, type WriteTurns } from '../quota/usage-plan-turns.js';
 import type { SweepConfig } from './config.js';
 import type { SweepDeps } from './sweep.js';
 
 /** The sweep's clients and rate limiter, built once per instance (or per command run). */
 export interface SweepInstance {
   config: SweepConfig;
-  /** The sweep's dependencies for one run, whose calls stop retrying before `remainingTimeMs` runs out. */
   /**
-   * A run's dependencies. `around` wraps the runner of a service's calls (a benchmark counts them); default: as is.
+   * A run's dependencies, whose calls stop retrying before `remainingTimeMs` runs out. `around` wraps the runner of a
+   * service's calls (a benchmark counts them); default: as is.
    */
   forRun(
     remainingTimeMs: () => number,
@@ -20,6 +32,11 @@ export interface SweepInstance {
   ): SweepDeps;
   /** API Gateway calls of every run of this instance wait for its slots. */
   limiter: RateLimiter;
+  /**
+   * The run ended: with the coordination table, the sweep's rate leaves the instances' heartbeats, so that they take
+   * it back at once. Waits `maxWaitMs` at most (default 1 s); never throws.
+   */
+  idle(maxWaitMs?: number): Promise<void>;
 }
 
 /**
@@ -27,29 +44,63 @@ export interface SweepInstance {
  * retries), and one API Gateway rate limiter at SWEEP_RATE_PER_SECOND without probing above it — the sweep is a
  * background job that leaves the shared "Total operations" quota to provisioning; DeleteApiKey's own quota (5/s) is
  * paced on the limiter's own-quota schedule (lib/quota/rate-limiter.ts OWN_QUOTA).
+ *
+ * With COORDINATION_TABLE, the sweep shares the quota with the provisioning instances rather than taking its part
+ * unseen: while it calls API Gateway it beats into their heartbeats with its rate (lib/quota/fleet.ts
+ * `reservePerSecond`), so each of them runs at its share of what the sweep leaves, and its usage-plan writes take the
+ * instances' turns (lib/quota/usage-plan-turns.ts) instead of overlapping theirs (a 409 for one of the two).
  */
 export function createSweepInstance(config: SweepConfig): SweepInstance {
   const dynamodb = createDynamoDbClient(config.requestTimeoutMs);
   const apiKeys = apiGatewayAdapter(createApiGatewayClient(config.requestTimeoutMs));
   const records = dynamoDbRecordStore(dynamodb, config.keyRecordsTable);
   const dueIndex = dynamoDbDueIndex(dynamodb, config.keyRecordsTable);
-  const limiter = createRateLimiter({
+  const paced = createRateLimiter({
     sharePerSecond: config.apiGatewayRatePerSecond,
     ceilingPerSecond: config.apiGatewayRatePerSecond,
     maxPauseMs: config.retry.maxDelayMs,
   });
+  const table = config.coordinationTable;
+  const fleet = table
+    ? createFleet({
+        store: dynamoDbFleetStore(dynamodb, table),
+        id: `sweep-${randomUUID()}`,
+        reservePerSecond: () => paced.rate,
+        onStoreError: tableError('Heartbeats unavailable: the sweep runs without telling the instances its rate', table),
+      })
+    : undefined;
+  const turns = table
+    ? createWriteTurns({
+        store: dynamoDbTimelineStore(dynamodb, table),
+        onStoreError: tableError('Usage-plan write turns unavailable: the sweep writes without them', table),
+      })
+    : undefined;
+  const limiter: RateLimiter = fleet
+    ? {
+        ...paced,
+        take(operation) {
+          fleet.touch();
+          return paced.take(operation);
+        },
+        get rate() {
+          return paced.rate;
+        },
+      }
+    : paced;
   return {
     config,
     limiter,
+    idle: async (maxWaitMs = 1_000) => fleet?.leave(maxWaitMs),
     forRun(remainingTimeMs, now = () => new Date(), around = (_service, runner) => runner) {
-      // Every call under the retry policy (lib/quota/call-path.ts); API Gateway's also under the instance's limiter.
+      // Every call under the retry policy (lib/quota/call-path.ts); API Gateway's also under the instance's limiter
+      // and, for usage-plan writes, the shared turns.
       const retrying =
-        (paced?: RateLimiter): CallRunner =>
+        (options: { limiter?: RateLimiter; turns?: WriteTurns } = {}): CallRunner =>
         (operation, call) =>
-          withRetry(operation, call, { policy: config.retry, remainingTimeMs, limiter: paced });
+          withRetry(operation, call, { policy: config.retry, remainingTimeMs, ...options });
       return {
         config,
-        apiKeys: throughRunner(apiKeys, API_GATEWAY_CALLS, around('apiGateway', retrying(limiter))),
+        apiKeys: throughRunner(apiKeys, API_GATEWAY_CALLS, around('apiGateway', retrying({ limiter, turns }))),
         records: throughRunner(records, RECORD_CALLS, around('dynamodb', retrying())),
         dueIndex: throughRunner(dueIndex, DUE_INDEX_CALLS, around('dynamodb', retrying())),
         now,
@@ -57,3 +108,9 @@ export function createSweepInstance(config: SweepConfig): SweepInstance {
     },
   };
 }
+
+/** Logs a failure of the coordination table (told at most once per fallback period). */
+const tableError =
+  (message: string, table: string) =>
+  (error: unknown): void =>
+    logger.error(message, { table, error });

@@ -18,7 +18,15 @@ import { startFleet } from './fleet.js';
 import type { Scenario } from './scenarios.js';
 import type { SweeperReport } from './sweeper.js';
 import { type Collected, startCollector } from './traffic.js';
-import { KEY_RECORDS_TABLE_NAME, LEAVER_PREFIX, NAME_PREFIX, PRODUCT_CODE, type Prepared, type World } from './world.js';
+import {
+  COORDINATION_TABLE_NAME,
+  KEY_RECORDS_TABLE_NAME,
+  LEAVER_PREFIX,
+  NAME_PREFIX,
+  PRODUCT_CODE,
+  type Prepared,
+  type World,
+} from './world.js';
 
 const DAY_MS = 86_400_000;
 /** serverless.yml custom.retireAfterDays (the default); the leavers were revoked 10 days before that. */
@@ -214,6 +222,8 @@ export function startSweeper(env: NodeJS.ProcessEnv): Sweeper {
 export function sweeperEnv(scenario: Scenario, factor: number, scaled: (ms: number) => string): Record<string, string> {
   return {
     KEY_RECORDS_TABLE: KEY_RECORDS_TABLE_NAME,
+    // serverless.yml functions.sweep: the provisioning instances' table (their turns, their heartbeats).
+    COORDINATION_TABLE: COORDINATION_TABLE_NAME,
     RETIRE_AFTER_DAYS: String(RETIRE_AFTER_DAYS),
     // serverless.yml custom.sweepApiGatewayRate: 1 DeleteApiKey a second (2 for the other calls).
     SWEEP_RATE_PER_SECOND: String(1 * factor),

@@ -19,6 +19,7 @@ import {
   withRollStorm,
 } from './maintenance.js';
 import { createApiKeyLimit, deploymentEnv, type Scenario, type Strategy } from './scenarios.js';
+import type { SweeperReport } from './sweeper.js';
 import { firstProvisioned, startCollector, startFeeder } from './traffic.js';
 import {
   apiGatewayCalls,
@@ -103,6 +104,12 @@ export interface MaintenanceResult {
   /** The sweep's usage-plan writes answered 409 "concurrent modification" (the pipeline's are `usagePlanConflicts`). */
   conflicts: number;
   callsWhileProvisioning: number;
+  /**
+   * Seconds the sweep ran while provisioning ran (its rate is reserved meanwhile), and its API Gateway calls per
+   * second then: how much of its reservation (SWEEP_RATE_PER_SECOND × 2 Total calls/s) it used.
+   */
+  secondsRunningWhileProvisioning: number;
+  callsPerSecondRunning: number;
   dynamoDbCalls: number;
 }
 
@@ -258,8 +265,23 @@ export async function runStrategy(world: World, scenario: Scenario, strategy: St
           throttled: swept.apiGatewayCalls.filter((c) => c.throttled).length,
           conflicts: swept.apiGatewayCalls.filter((c) => c.conflict).length,
           callsWhileProvisioning: swept.apiGatewayCalls.filter((c) => c.at <= lastKeyAt).length,
+          ...sweepPace(swept, started, lastKeyAt),
           dynamoDbCalls: Object.values(swept.dynamoDbCalls).reduce((a, b) => a + b, 0),
         },
       }),
   };
+}
+
+/** The sweep's time running between `from` and `until` (ms), and its API Gateway calls per second in that time. */
+function sweepPace(swept: SweeperReport, from: number, until: number) {
+  let ms = 0;
+  let calls = 0;
+  for (const { start, end } of swept.runTimes) {
+    const a = Math.max(start, from);
+    const b = Math.min(end, until);
+    if (b <= a) continue;
+    ms += b - a;
+    calls += swept.apiGatewayCalls.filter((c) => c.at >= a && c.at <= b).length;
+  }
+  return { secondsRunningWhileProvisioning: round(ms / 1000, 1), callsPerSecondRunning: ms > 0 ? round(calls / (ms / 1000), 2) : 0 };
 }

@@ -68,6 +68,10 @@ export function table(results: Record<string, StrategyResult>, capacity: number)
             (r) => `${r.maintenance?.apiGatewayCalls} (${r.maintenance?.throttled}, ${r.maintenance?.conflicts})`,
           ],
           ['  of them while provisioning ran', (r) => String(r.maintenance?.callsWhileProvisioning)],
+          [
+            '  sweep running then (s), its calls/s meanwhile',
+            (r) => `${r.maintenance?.secondsRunningWhileProvisioning}, ${r.maintenance?.callsPerSecondRunning}`,
+          ],
           ['sweep DynamoDB calls', (r) => String(r.maintenance?.dynamoDbCalls)],
         ] as Array<[string, (r: StrategyResult) => string]>)
       : []),

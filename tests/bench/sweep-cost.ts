@@ -9,8 +9,9 @@
  * record table — `--due` of them revoked 40 days ago (disabled; due at RETIRE_AFTER_DAYS=30), `--recent` revoked
  * an hour ago (disabled, not due yet), the rest active — and a usage plan USAGE_PLANS names. Then one sweep, the
  * scheduled function's code with its production settings (SWEEP_RATE_PER_SECOND 1), through the realistic layer at
- * the real quotas with GetApiKeys paged as AWS pages it (500 a key listing at most): the layer counts every call by
- * operation. Prints the calls by service and operation, the throttled ones, the run's time and its outcomes.
+ * the real quotas with GetApiKeys paged as AWS pages it (500 a key listing at most), with the provisioning instances'
+ * coordination table as serverless.yml gives it (its UpdateItems: a turn per usage-plan write, a heartbeat every
+ * 250 ms at most while it calls API Gateway): the layer counts every call by operation. Prints the calls by service and operation, the throttled ones, the run's time and its outcomes.
  * Exit 0 when every due key was retired and nothing else, 1 otherwise, 2 when it could not run.
  */
 import { APIGatewayClient, CreateApiKeyCommand } from '@aws-sdk/client-api-gateway';
@@ -20,7 +21,7 @@ import { dynamoDbRecordStore } from '../../lib/aws/dynamodb.js';
 import { EXIT, parseCommandLine, positiveNumber, runCommand } from '../../lib/command-line.js';
 import type { KeyRecord } from '../../lib/customer-key/key-record.js';
 import { startMoto } from '../../lib/local/moto.js';
-import { ensureKeyRecordsTable } from '../../lib/local/resources.js';
+import { ensureCoordinationTable, ensureKeyRecordsTable } from '../../lib/local/resources.js';
 import { loadSweepConfig } from '../../lib/maintenance/config.js';
 import { createSweepInstance } from '../../lib/maintenance/deps.js';
 import { sweep } from '../../lib/maintenance/sweep.js';
@@ -43,6 +44,8 @@ active), runs one maintenance sweep through the realistic AWS layer (real quotas
   --json       print the figures as one JSON document`;
 
 const TABLE = 'bench-key-records';
+/** The provisioning instances' coordination table, which the sweep joins as serverless.yml has it (COORDINATION_TABLE). */
+const COORDINATION = 'bench-coordination';
 const DAY_MS = 86_400_000;
 /** Concurrent seeding calls: moto is not safe under heavy concurrency (aws-facts.md). */
 const SEED_CONCURRENCY = 8;
@@ -112,6 +115,7 @@ async function main(): Promise<number> {
     const apigw = new APIGatewayClient({ endpoint: moto.endpoint });
     const dynamodb = new DynamoDBClient({ endpoint: moto.endpoint });
     await ensureKeyRecordsTable(dynamodb, TABLE);
+    await ensureCoordinationTable(dynamodb, COORDINATION);
     const planId = await usagePlanWithStage(apigw);
     const items: Array<Record<string, AttributeValue>> = [];
     const now = Date.now();
@@ -155,6 +159,7 @@ async function main(): Promise<number> {
       loadSweepConfig({
         ...process.env,
         KEY_RECORDS_TABLE: TABLE,
+        COORDINATION_TABLE: COORDINATION,
         USAGE_PLANS: JSON.stringify({ [PRODUCT_CODE]: planId }),
         RETIRE_AFTER_DAYS: '30',
         SWEEP_RATE_PER_SECOND: '1',
@@ -165,7 +170,7 @@ async function main(): Promise<number> {
     const report = await sweep(
       instance.forRun(() => SWEEP_TIMEOUT_MS - (Date.now() - started)),
       { asOf: new Date() },
-    );
+    ).finally(() => instance.idle());
     const seconds = (Date.now() - started) / 1000;
     const calls = byService(aws.stats());
     const outcomes: Record<string, number> = {};

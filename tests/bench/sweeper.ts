@@ -25,6 +25,8 @@ export interface SweeperCall {
 
 export interface SweeperReport {
   runs: number;
+  /** When each run began and ended (ms since the epoch): while it runs, the sweep's rate is reserved. */
+  runTimes: Array<{ start: number; end: number }>;
   /** Outcome → records, over every run (a roll's overlap: `overlap-ended`, `overlap-not-due`). */
   outcomes: Record<string, number>;
   failures: string[];
@@ -38,7 +40,7 @@ const timeoutMs = Number(process.env.BENCH_SWEEP_TIMEOUT_MS ?? 120_000);
 const everyMs = Number(process.env.BENCH_SWEEP_EVERY_MS ?? 20_000);
 
 const instance = createSweepInstance(loadSweepConfig(process.env));
-const report: SweeperReport = { runs: 0, outcomes: {}, failures: [], apiGatewayCalls: [], dynamoDbCalls: {} };
+const report: SweeperReport = { runs: 0, runTimes: [], outcomes: {}, failures: [], apiGatewayCalls: [], dynamoDbCalls: {} };
 
 /** Each attempt of each call (the retry runner calls `call` once per attempt), noted as it is answered. */
 const counted =
@@ -81,8 +83,10 @@ async function runOnce(): Promise<void> {
             report.dynamoDbCalls[operation] = (report.dynamoDbCalls[operation] ?? 0) + 1;
           }),
   );
-  const result = await sweep(deps, { asOf: new Date() });
+  // As functions/sweep.ts does: the sweep's rate leaves the instances' heartbeats when the run ends.
+  const result = await sweep(deps, { asOf: new Date() }).finally(() => instance.idle());
   report.runs++;
+  report.runTimes.push({ start: started, end: Date.now() });
   for (const outcome of Object.values(result.outcomes)) report.outcomes[outcome] = (report.outcomes[outcome] ?? 0) + 1;
   for (const outcome of Object.values(result.overlaps))
     report.outcomes[`overlap-${outcome}`] = (report.outcomes[`overlap-${outcome}`] ?? 0) + 1;

@@ -1205,6 +1205,12 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
         Condition: { StringEquals: { [`aws:ResourceTag/${OWNER_TAG}`]: [`keyprov/${STAGE}/`] } },
       },
       CountAndReadApiKeys: { Effect: 'Allow', Action: ['apigateway:GET'], Resource: [apiKeys, `${apiKeys}/*`] },
+      CoordinateWithProvisioning: {
+        Effect: 'Allow',
+        Action: ['dynamodb:UpdateItem'],
+        Resource: ['<CoordinationTable.Arn>'],
+        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [TURNS_ITEM_KEY, FLEET_ITEM_KEY] } },
+      },
     };
     const withoutSid = (statements: Statement[]) => Object.fromEntries(statements.map(({ Sid, ...rest }) => [Sid ?? '(no Sid)', rest]));
 
@@ -1220,6 +1226,7 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
       });
       expect((sweepFn().Environment as JsonObject).Variables).toMatchObject({
         KEY_RECORDS_TABLE: `api-key-provisioner-${STAGE}-key-records`,
+        COORDINATION_TABLE: `api-key-provisioner-${STAGE}-coordination`,
         RETIRE_AFTER_DAYS: '30',
         API_KEY_QUOTA: '10000',
         SWEEP_RATE_PER_SECOND: '1',

@@ -1,12 +1,14 @@
 import { CreateApiKeyCommand, CreateUsagePlanKeyCommand, GetApiKeyCommand, NotFoundException } from '@aws-sdk/client-api-gateway';
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { FLEET_ITEM_KEY, TURNS_ITEM_KEY } from '../../lib/aws/dynamodb.js';
 import { loadSweepConfig } from '../../lib/maintenance/config.js';
 import { createSweepInstance } from '../../lib/maintenance/deps.js';
 import { type SweepDeps, type SweepOptions, sweep } from '../../lib/maintenance/sweep.js';
 import type { CompletionEvent } from '../../lib/pipeline/completion.js';
 import { marketplaceNotification, snsEnvelope } from '../helpers/events.js';
 import { PRINCIPALS } from '../helpers/iam.js';
-import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
+import { COORDINATION_TABLE_NAME, type Pipeline, startPipeline } from '../helpers/pipeline.js';
 import { runTool } from '../helpers/run-command.js';
 import { createApiStage, createUsagePlan, usagePlanKeyIds } from '../helpers/usage-plans.js';
 import { actingAs } from '../realistic-aws/index.js';
@@ -34,10 +36,14 @@ afterAll(() => pipeline.close());
 const sweepInstance = (env: Record<string, string> = {}) =>
   createSweepInstance(loadSweepConfig({ ...process.env, RETIRE_AFTER_DAYS: '30', SWEEP_RATE_PER_SECOND: '5', ...env }));
 
-/** One sweep run as the sweep's role, with `override` replacing some of its dependencies (a crash after a step). */
+/**
+ * One sweep run as the sweep's role, with `override` replacing some of its dependencies (a crash after a step); as
+ * functions/sweep.ts, the instance leaves the heartbeats when the run ends.
+ */
 function runSweep(options: SweepOptions, override: (deps: SweepDeps) => SweepDeps = (deps) => deps) {
-  const deps = override(sweepInstance().forRun(() => 60_000));
-  return actingAs(PRINCIPALS.sweep, () => sweep(deps, options))();
+  const instance = sweepInstance();
+  const deps = override(instance.forRun(() => 60_000));
+  return actingAs(PRINCIPALS.sweep, () => sweep(deps, options).finally(() => instance.idle()))();
 }
 
 /** A Marketplace notification in its SNS envelope, at a given time. */
@@ -313,9 +319,56 @@ describe('what one sweep costs: proportional to the work due, not to the number 
     expect(report.capacity?.apiKeys).toBeGreaterThanOrEqual(others);
     expect(byService.secretsmanager).toBeUndefined();
     // One Query per partition of the index (old keys of rolls, revoked keys), whatever the number of keys.
-    expect(byService.dynamodb).toEqual({ Query: 2, GetItem: retiredHere, PutItem: 2 * retiredHere });
+    // And the coordination table (UpdateItem): a turn per usage-plan write, heartbeats while it calls API Gateway
+    // (every 250 ms at most: those follow the run's time, not the number of keys; the test below).
+    expect(byService.dynamodb).toEqual({ Query: 2, GetItem: retiredHere, PutItem: 2 * retiredHere, UpdateItem: expect.any(Number) });
     expect(byService.apigateway?.['DELETE /apikeys/{id}']).toBe(retiredHere);
     expect(byService.apigateway?.['DELETE /usageplans/{id}/keys/{id}']).toBe(retiredHere);
+  });
+});
+
+describe('the sweep on the quotas provisioning shares (COORDINATION_TABLE, as serverless.yml gives it)', () => {
+  const moto = new DynamoDBClient({ endpoint: process.env.MOTO_ENDPOINT });
+  const readItem = async (key: string) =>
+    (await moto.send(new GetItemCommand({ TableName: COORDINATION_TABLE_NAME, Key: { pk: { S: key } } }))).Item ?? {};
+  /** The sweep's attributes in the heartbeats item: its beat (`i_sweep-…`) and the rate it reserves (`r_sweep-…`). */
+  const sweepEntries = async () =>
+    Object.fromEntries(Object.entries(await readItem(FLEET_ITEM_KEY)).filter(([name]) => /^[ir]_sweep-/.test(name)));
+
+  test('its usage-plan writes take the instances’ turns, and while it runs its rate is in their heartbeats; gone after', async () => {
+    await sweepEverythingDueNow();
+    const due = await Promise.all(['turns-a', 'turns-b'].map((c, i) => revokedCustomer(c, 50 + 2 * i)));
+    const turnsBefore = Number((await readItem(TURNS_ITEM_KEY)).turnSeq?.N ?? 0);
+    pipeline.proxy.resetStats();
+    const reserved = new Set<string>();
+    let running = true;
+    const watching = (async () => {
+      while (running) {
+        for (const [name, value] of Object.entries(await sweepEntries())) if (name.startsWith('r_')) reserved.add(value.N ?? '');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+
+    const report = await runSweep({
+      asOf: dueAt(
+        due
+          .map((d) => d.revokedAt)
+          .sort()
+          .at(-1) ?? '',
+      ),
+    }).finally(() => {
+      running = false;
+    });
+    await watching;
+
+    expect(report.outcomes).toMatchObject({ [`${PRODUCT}/turns-a`]: 'retired', [`${PRODUCT}/turns-b`]: 'retired' });
+    const writes = pipeline.proxy.stats().requests.DeleteUsagePlanKey ?? 0;
+    expect(writes).toBeGreaterThanOrEqual(2);
+    // A claimed turn per write: the timeline moved on at least as many turns as the sweep wrote.
+    expect(Number((await readItem(TURNS_ITEM_KEY)).turnSeq?.N) - turnsBefore).toBeGreaterThanOrEqual(writes);
+    // Its rate (SWEEP_RATE_PER_SECOND, 5 here) while it ran; nothing of it once the run ended.
+    expect([...reserved]).toEqual(['5']);
+    expect(await sweepEntries()).toEqual({});
   });
 });
 

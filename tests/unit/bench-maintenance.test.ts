@@ -77,6 +77,7 @@ test('retirements: a share of the signups, at least one', () => {
 test("withoutSweep: the sweep's attempts, throttles and 409s taken out of the layer's counts", () => {
   const sweep: SweeperReport = {
     runs: 1,
+    runTimes: [{ start: 0, end: 4 }],
     outcomes: { retired: 1 },
     failures: [],
     apiGatewayCalls: [
