@@ -88,7 +88,13 @@ describe('throttle', () => {
     const plans = () => settle(Array.from({ length: 14 }, () => layer.apigw.send(new GetUsagePlansCommand({}))));
     expect(errorsOf(await plans())).toEqual([]);
     aws.configure({ throttle: { factor: 1, neighbourShare: 0.75 } });
-    expect(errorsOf(await plans())).toHaveLength(4);
+    const started = performance.now();
+    const refused = errorsOf(await plans()).length;
+    // 14 calls on the 10 left: 4 refused, less the tokens Total's 2.5/s left to us refilled while they ran (a busy
+    // machine takes longer over them); with the whole burst (40) none would be.
+    const refilled = Math.floor(((performance.now() - started) / 1000) * 2.5);
+    expect(refused).toBeLessThanOrEqual(4);
+    expect(refused).toBeGreaterThanOrEqual(4 - refilled);
     expect(await failure(layer.newKey())).toBeInstanceOf(TooManyRequestsException);
     // The older model (its own bucket only) lets it through.
     aws.configure({ throttle: { factor: 1, neighbourShare: 0.75, separateBuckets: true } });
