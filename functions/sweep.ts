@@ -13,7 +13,6 @@ const instance = createSweepInstance(loadSweepConfig(process.env));
 
 /** The maintenance sweep on its EventBridge schedule: retire what is due now, count the Region's keys. */
 async function runSweep(_event: unknown, context: Context) {
-  // The sweep's rate leaves the instances' heartbeats when the run ends (lib/maintenance/deps.ts), failed or not.
   const report = await sweep(
     instance.forRun(() => context.getRemainingTimeInMillis()),
     {
@@ -28,7 +27,7 @@ async function runSweep(_event: unknown, context: Context) {
           },
         ),
     },
-  ).finally(() => instance.idle());
+  );
   recordSweep(metrics, report);
   const summary = sweepSummary(report);
   if (report.failures.length > 0 || report.capacityError) logger.error('Sweep done, with failures (the next run tries again)', summary);

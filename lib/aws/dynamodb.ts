@@ -13,7 +13,7 @@ import type { RecordStore } from '../customer-key/record-store.js';
 import { EnvironmentError } from '../errors.js';
 import type { DueIndex } from '../maintenance/sweep.js';
 import type { CallTable } from '../quota/call-path.js';
-import type { Beat, FleetStore } from '../quota/fleet.js';
+import type { FleetStore } from '../quota/fleet.js';
 import { domainErrorFromSdk, type ServiceErrors, sdkClientSettings } from './errors.js';
 
 export function createDynamoDbClient(requestTimeoutMs: number): DynamoDBClient {
@@ -24,56 +24,47 @@ export function createDynamoDbClient(requestTimeoutMs: number): DynamoDBClient {
 export const TURNS_ITEM_KEY = 'usage-plan-writes';
 /** The item of the same table that holds the instances' heartbeats (lib/quota/fleet.ts); IAM names it too. */
 export const FLEET_ITEM_KEY = 'instances';
-/** Each member's beat is an attribute of its own (a top-level attribute needs no map to exist first)… */
+/** Each instance's beat is an attribute of its own (a top-level attribute needs no map to exist first). */
 const MEMBER_PREFIX = 'i_';
-/** … and so is the rate a member that is not an instance reserves (lib/quota/fleet.ts: the sweep). */
-const RESERVED_PREFIX = 'r_';
 
 /**
- * The members' heartbeats (lib/quota/fleet.ts) in one item of the turns table: one UpdateItem sets this member's
- * beat (and the rate it reserves), removes the forgotten ones and returns the item (ReturnValues ALL_NEW); leaving
- * removes its attributes.
+ * The instances' heartbeats (lib/quota/fleet.ts) in one item of the turns table: one UpdateItem sets this instance's
+ * attribute, removes the forgotten ones and returns the item (ReturnValues ALL_NEW); leaving removes the attribute.
  */
 export function dynamoDbFleetStore(client: DynamoDBClient, tableName: string): FleetStore {
-  const update = (expression: string, names: Record<string, string>, values?: Record<string, AttributeValue>) =>
-    client.send(
-      new UpdateItemCommand({
-        TableName: tableName,
-        Key: { pk: { S: FLEET_ITEM_KEY } },
-        UpdateExpression: expression,
-        ExpressionAttributeNames: names,
-        ...(values && { ExpressionAttributeValues: values, ReturnValues: 'ALL_NEW' }),
-      }),
-    );
   return {
-    async beat(id, now, forget, reservedPerSecond) {
+    async beat(id, now, forget) {
       const names: Record<string, string> = { '#me': MEMBER_PREFIX + id };
-      const values: Record<string, AttributeValue> = { ':now': { N: String(Math.floor(now)) } };
-      const set = ['#me = :now'];
-      if (reservedPerSecond !== undefined) {
-        names['#rate'] = RESERVED_PREFIX + id;
-        values[':rate'] = { N: String(reservedPerSecond) };
-        set.push('#rate = :rate');
-      }
-      const removed = forget.flatMap((member, i) => {
+      forget.forEach((member, i) => {
         names[`#f${i}`] = MEMBER_PREFIX + member;
-        names[`#g${i}`] = RESERVED_PREFIX + member;
-        return [`#f${i}`, `#g${i}`];
       });
-      const remove = removed.length ? ` REMOVE ${removed.join(', ')}` : '';
-      const { Attributes = {} } = await update(`SET ${set.join(', ')}${remove}`, names, values);
-      const beats = new Map<string, Beat>();
+      const remove = forget.length ? ` REMOVE ${forget.map((_, i) => `#f${i}`).join(', ')}` : '';
+      const { Attributes = {} } = await client.send(
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key: { pk: { S: FLEET_ITEM_KEY } },
+          UpdateExpression: `SET #me = :now${remove}`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: { ':now': { N: String(Math.floor(now)) } },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      const beats = new Map<string, number>();
       for (const [name, value] of Object.entries(Attributes)) {
         const at = Number(value.N);
-        if (!name.startsWith(MEMBER_PREFIX) || !Number.isFinite(at)) continue;
-        const member = name.slice(MEMBER_PREFIX.length);
-        const reserved = Attributes[RESERVED_PREFIX + member]?.N;
-        beats.set(member, reserved === undefined ? { at } : { at, reservedPerSecond: Number(reserved) });
+        if (name.startsWith(MEMBER_PREFIX) && Number.isFinite(at)) beats.set(name.slice(MEMBER_PREFIX.length), at);
       }
       return beats;
     },
     async leave(id) {
-      await update('REMOVE #me, #rate', { '#me': MEMBER_PREFIX + id, '#rate': RESERVED_PREFIX + id });
+      await client.send(
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key: { pk: { S: FLEET_ITEM_KEY } },
+          UpdateExpression: 'REMOVE #me',
+          ExpressionAttributeNames: { '#me': MEMBER_PREFIX + id },
+        }),
+      );
     },
   };
 }

@@ -16,5 +16,5 @@ export async function sweepOnce(): Promise<SweepReport> {
   return sweep(
     instance.forRun(() => deadline - Date.now()),
     { asOf: new Date() },
-  ).finally(() => instance.idle());
+  );
 }

@@ -21,8 +21,7 @@ export interface SweepConfig {
   apiGatewayRatePerSecond: number;
   /**
    * COORDINATION_TABLE, the provisioning function's (lib/config.ts): the sweep's usage-plan writes take turns with the
-   * instances' (lib/quota/usage-plan-turns.ts), and while it runs it announces its rate in the instances' heartbeats
-   * (lib/quota/fleet.ts), so that they share what it leaves of the quota. Absent: it paces itself alone.
+   * instances' (lib/quota/usage-plan-turns.ts). Absent: it writes one at a time on its own.
    */
   coordinationTable?: string;
   requestTimeoutMs: number;

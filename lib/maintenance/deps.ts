@@ -1,17 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { API_GATEWAY_CALLS, apiGatewayAdapter, createApiGatewayClient } from '../aws/api-gateway.js';
-import {
-  createDynamoDbClient,
-  DUE_INDEX_CALLS,
-  dynamoDbDueIndex,
-  dynamoDbFleetStore,
-  dynamoDbRecordStore,
-  RECORD_CALLS,
-} from '../aws/dynamodb.js';
+import { createDynamoDbClient, DUE_INDEX_CALLS, dynamoDbDueIndex, dynamoDbRecordStore, RECORD_CALLS } from '../aws/dynamodb.js';
 import { dynamoDbTimelineStore } from '../aws/dynamodb-turns.js';
 import { logger } from '../pipeline/observability.js';
 import { type CallRunner, throughRunner } from '../quota/call-path.js';
-import { createFleet } from '../quota/fleet.js';
 import { createRateLimiter, type RateLimiter } from '../quota/rate-limiter.js';
 import { withRetry } from '../quota/retry.js';
 import { createWriteTurns, type WriteTurns } from '../quota/usage-plan-turns.js';
@@ -32,11 +23,6 @@ export interface SweepInstance {
   ): SweepDeps;
   /** API Gateway calls of every run of this instance wait for its slots. */
   limiter: RateLimiter;
-  /**
-   * The run ended: with the coordination table, the sweep's rate leaves the instances' heartbeats, so that they take
-   * it back at once. Waits `maxWaitMs` at most (default 1 s); never throws.
-   */
-  idle(maxWaitMs?: number): Promise<void>;
 }
 
 /**
@@ -45,52 +31,31 @@ export interface SweepInstance {
  * background job that leaves the shared "Total operations" quota to provisioning; DeleteApiKey's own quota (5/s) is
  * paced on the limiter's own-quota schedule (lib/quota/rate-limiter.ts OWN_QUOTA).
  *
- * With COORDINATION_TABLE, the sweep shares the quota with the provisioning instances rather than taking its part
- * unseen: while it calls API Gateway it beats into their heartbeats with its rate (lib/quota/fleet.ts
- * `reservePerSecond`), so each of them runs at its share of what the sweep leaves, and its usage-plan writes take the
- * instances' turns (lib/quota/usage-plan-turns.ts) instead of overlapping theirs (a 409 for one of the two).
+ * With COORDINATION_TABLE, its usage-plan writes (DeleteUsagePlanKey) take the provisioning instances' turns
+ * (lib/quota/usage-plan-turns.ts) instead of overlapping their writes (a 409 for one of the two). It does not announce
+ * its rate in the instances' heartbeats: measured, instances that leave it its rate made less goodput than instances
+ * that probe and give way on a throttle (docs/throughput.md, "The sweep on the same quotas").
  */
 export function createSweepInstance(config: SweepConfig): SweepInstance {
   const dynamodb = createDynamoDbClient(config.requestTimeoutMs);
   const apiKeys = apiGatewayAdapter(createApiGatewayClient(config.requestTimeoutMs));
   const records = dynamoDbRecordStore(dynamodb, config.keyRecordsTable);
   const dueIndex = dynamoDbDueIndex(dynamodb, config.keyRecordsTable);
-  const paced = createRateLimiter({
+  const limiter = createRateLimiter({
     sharePerSecond: config.apiGatewayRatePerSecond,
     ceilingPerSecond: config.apiGatewayRatePerSecond,
     maxPauseMs: config.retry.maxDelayMs,
   });
   const table = config.coordinationTable;
-  const fleet = table
-    ? createFleet({
-        store: dynamoDbFleetStore(dynamodb, table),
-        id: `sweep-${randomUUID()}`,
-        reservePerSecond: () => paced.rate,
-        onStoreError: tableError('Heartbeats unavailable: the sweep runs without telling the instances its rate', table),
-      })
-    : undefined;
   const turns = table
     ? createWriteTurns({
         store: dynamoDbTimelineStore(dynamodb, table),
         onStoreError: tableError('Usage-plan write turns unavailable: the sweep writes without them', table),
       })
     : undefined;
-  const limiter: RateLimiter = fleet
-    ? {
-        ...paced,
-        take(operation) {
-          fleet.touch();
-          return paced.take(operation);
-        },
-        get rate() {
-          return paced.rate;
-        },
-      }
-    : paced;
   return {
     config,
     limiter,
-    idle: async (maxWaitMs = 1_000) => fleet?.leave(maxWaitMs),
     forRun(remainingTimeMs, now = () => new Date(), around = (_service, runner) => runner) {
       // Every call under the retry policy (lib/quota/call-path.ts); API Gateway's also under the instance's limiter
       // and, for usage-plan writes, the shared turns.

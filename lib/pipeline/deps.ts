@@ -93,7 +93,7 @@ export function instanceLimiter(
   const fleet = createFleet({
     store: dynamoDbFleetStore(dynamodb, table),
     id: randomUUID(),
-    onSize: (size, reservedPerSecond) => limiter.setFleetSize?.(size, reservedPerSecond),
+    onSize: (size) => limiter.setFleetSize?.(size),
     onStoreError: logTableError('Instance heartbeats unavailable: the rate limiter probes without knowing how many instances run', table),
   });
   return {
@@ -106,7 +106,7 @@ export function instanceLimiter(
     onSuccess: (operation) => limiter.onSuccess(operation),
     onFailure: (operation) => limiter.onFailure(operation),
     redeliveryDelayMs: (operation) => limiter.redeliveryDelayMs?.(operation),
-    setFleetSize: (size, reservedPerSecond) => limiter.setFleetSize?.(size, reservedPerSecond),
+    setFleetSize: (size) => limiter.setFleetSize?.(size),
     idle: (maxWaitMs) => fleet.leave(maxWaitMs),
     get rate() {
       return limiter.rate;

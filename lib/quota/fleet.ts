@@ -5,41 +5,19 @@
  * An instance whose invocation ends removes its beat (`leave`), so that the others take its share at once, not after
  * `liveMs`; one that stops without leaving (killed, frozen) drops out after `liveMs`, and its entry is removed by a
  * later beat of another. The store failing only means "not known": the limiter then probes as it would without.
- *
- * A member that is not an instance of the function but calls API Gateway on the same quotas at a pace of its own —
- * the maintenance sweep — beats with the rate it reserves (`reservePerSecond`): it is not counted as an instance,
- * and while it beats the instances share what it leaves, the quota less its rate.
  */
 export interface FleetStore {
-  /**
-   * Writes `id`'s beat at `now` (with the rate it reserves, if any), removes the `forget` entries, and returns every
-   * entry's last beat (epoch ms) and reserved rate by id.
-   */
-  beat(id: string, now: number, forget: readonly string[], reservedPerSecond?: number): Promise<Map<string, Beat>>;
-  /** Removes `id`'s beat (and its reserved rate). */
+  /** Writes `id`'s beat at `now`, removes the `forget` entries, and returns every entry's last beat (epoch ms) by id. */
+  beat(id: string, now: number, forget: readonly string[]): Promise<Map<string, number>>;
+  /** Removes `id`'s beat. */
   leave(id: string): Promise<void>;
-}
-
-/** One member's entry: its last beat (epoch ms) and, for a member that is not an instance, the rate it reserves. */
-export interface Beat {
-  at: number;
-  /** CreateApiKey calls per second (the rate limiter's unit: its Total calls are twice that). */
-  reservedPerSecond?: number;
 }
 
 export interface FleetOptions {
   store: FleetStore;
   id: string;
-  /**
-   * Told the number of busy instances after each beat (this one included, unless it reserves a rate) and the rate
-   * the live reserving members reserve in all; size undefined when the store failed.
-   */
-  onSize?: (size: number | undefined, reservedPerSecond: number) => void;
-  /**
-   * This member is not an instance: it reserves this rate (read at each beat) and is not counted in the size. For
-   * the sweep, its limiter's rate.
-   */
-  reservePerSecond?: () => number;
+  /** Told the number of busy instances after each beat (this one included), or undefined when the store failed. */
+  onSize: (size: number | undefined) => void;
   /** Told when the store fails (at most once per `retryAfterErrorMs`). */
   onStoreError?: (error: unknown) => void;
   /** Default 250 ms: a new fleet size is confirmed by two beats, within half a second. */
@@ -67,7 +45,7 @@ export interface Fleet {
 const FORGET_PER_BEAT = 10;
 
 export function createFleet(options: FleetOptions): Fleet {
-  const { store, id, onSize, onStoreError, reservePerSecond: reserve } = options;
+  const { store, id, onSize, onStoreError } = options;
   const heartbeatMs = options.heartbeatMs ?? 250;
   const liveMs = options.liveMs ?? 3_000;
   const retryAfterErrorMs = options.retryAfterErrorMs ?? 30_000;
@@ -84,26 +62,22 @@ export function createFleet(options: FleetOptions): Fleet {
     // Whatever the store holds of ours ages out; no leave is asked of a failing store.
     joined = false;
     forget = [];
-    onSize?.(undefined, 0);
+    onSize(undefined);
     onStoreError?.(error);
   }
 
   async function beat(t: number): Promise<void> {
     try {
-      const beats = await store.beat(id, t, forget, reserve?.());
+      const beats = await store.beat(id, t, forget);
       let busy = 0;
-      let reserved = 0;
       const stale: string[] = [];
-      for (const [member, { at, reservedPerSecond }] of beats) {
-        if (member === id || at > t - liveMs) {
-          if (reservedPerSecond === undefined) busy++;
-          else if (member !== id && Number.isFinite(reservedPerSecond) && reservedPerSecond > 0) reserved += reservedPerSecond;
-        }
+      for (const [member, at] of beats) {
+        if (member === id || at > t - liveMs) busy++;
         // Long gone (ten lifetimes): nobody will beat under that id again.
         else if (at < t - 10 * liveMs && stale.length < FORGET_PER_BEAT) stale.push(member);
       }
       forget = stale;
-      onSize?.(Math.max(1, busy), reserved);
+      onSize(Math.max(1, busy));
     } catch (error) {
       failed(t, error);
     } finally {

@@ -41,11 +41,10 @@ export interface RateLimiter {
    */
   redeliveryDelayMs?(operation?: string): number | undefined;
   /**
-   * How many instances are busy now (lib/quota/fleet.ts), or undefined when that is not known, and the rate that
-   * members which are not instances (the sweep) reserve meanwhile, in this limiter's unit (default 0). Only for a
-   * `fleetAware` limiter: see {@link SharingRateLimiterOptions.fleetAware}.
+   * How many instances are busy now (lib/quota/fleet.ts), or undefined when that is not known. Only for a `fleetAware`
+   * limiter: see {@link SharingRateLimiterOptions.fleetAware}.
    */
-  setFleetSize?(size: number | undefined, reservedPerSecond?: number): void;
+  setFleetSize?(size: number | undefined): void;
   /**
    * The invocation ended: this instance makes no call until the next one. Told to the instances' heartbeats
    * (lib/pipeline/deps.ts `instanceLimiter`), so that the others take its share at once. Waits `maxWaitMs` at most; never throws.
@@ -101,8 +100,8 @@ export interface SharingRateLimiterOptions {
   /**
    * The instance is told how many instances are busy (`setFleetSize`): no fast probe then, which overshoots when
    * several start together; instead, once two reports in a row agree on a smaller fleet than before (or on the first
-   * one), the rate rises at once to its fair share, the ceiling less what the sweep reserves, ÷ that number, and a
-   * smaller fair share (a larger fleet, or a sweep that begins) cuts it there at once. It never probes above the fair share (that would take another instance's part); below it, after a
+   * one), the rate rises at once to its fair share, the ceiling ÷ that number, and a larger fleet cuts it there at
+   * once. It never probes above the fair share (that would take another instance's part); below it, after a
    * throttle (a neighbour), it probes slowly. Told `undefined` (the store failed), it probes as without. Default false.
    */
   fleetAware?: boolean;
@@ -140,7 +139,7 @@ export function createRateLimiter(options: SharingRateLimiterOptions): RateLimit
     if (!probing) return share / 20;
     // Relative to the share it runs at: alone at 5/s, a step of the static share's 1.25/s would take four times
     // as many successes to come back after a throttle as four instances at 1.25/s each.
-    return 0.006 * (fleetSize === undefined ? share : fairNow(fleetSize));
+    return 0.006 * (fleetSize === undefined ? share : fairShare(fleetSize));
   };
   const maxPauseMs = options.maxPauseMs ?? 10_000;
   const idleResetMs = options.idleResetMs ?? 30_000;
@@ -156,14 +155,9 @@ export function createRateLimiter(options: SharingRateLimiterOptions): RateLimit
   /** Until the first throttle, the probe grows fast; after it, slowly (both per success while held back). */
   let fastProbe = probing && !fleetAware;
   let throttledOnce = false;
-  /**
-   * The fleet size and reserved rate the rate was last set for, and the last ones reported (a larger fair share must
-   * be reported twice).
-   */
+  /** The fleet size the rate was last set for, and the last one reported (a smaller size must be reported twice). */
   let fleetSize: number | undefined;
-  let reserved = 0;
   let reportedSize: number | undefined;
-  let reportedReserved = 0;
   /** Throttles of calls sent before a cut arrive after it: they say nothing new until this time. */
   let calmUntil = 0;
   let pausedUntil = 0;
@@ -187,8 +181,7 @@ export function createRateLimiter(options: SharingRateLimiterOptions): RateLimit
   );
   const schedules = (operation: string | undefined) => (operation === undefined || OWN_QUOTA.has(operation) ? [create, total] : [total]);
 
-  const fairShare = (size: number, reservedPerSecond: number) => Math.min(ceiling, Math.max(floor, (ceiling - reservedPerSecond) / size));
-  const fairNow = (size: number) => fairShare(size, reserved);
+  const fairShare = (size: number) => Math.min(ceiling, Math.max(floor, ceiling / size));
   const isWrite = (operation: string | undefined) => operation !== undefined && USAGE_PLAN_WRITES.has(operation);
   const earliest = (operation: string | undefined, t: number) =>
     Math.max(pausedUntil, isWrite(operation) ? nextWriteAt : t, ...schedules(operation).map((s) => s.earliest(t)));
@@ -214,7 +207,6 @@ export function createRateLimiter(options: SharingRateLimiterOptions): RateLimit
         throttledOnce = false;
         fleetSize = undefined;
         reportedSize = undefined;
-        reserved = reportedReserved = 0;
       }
       // Another write of ours in flight: ask again shortly (how long API Gateway takes over a write is not known).
       if (serialiseWrites && isWrite(operation) && t < writeLeaseUntil) return 10;
@@ -252,7 +244,7 @@ export function createRateLimiter(options: SharingRateLimiterOptions): RateLimit
       // Grow only while our own pace holds calls back: successes at a pace nobody needed prove nothing.
       if (t - heldBackAt > 1000 / rate + 1000) return;
       // Told how many instances are busy, it probes up to its fair part only: above it, it would take another's.
-      const top = fleetSize === undefined ? ceiling : fairNow(fleetSize);
+      const top = fleetSize === undefined ? ceiling : fairShare(fleetSize);
       rate = Math.max(rate, Math.min(top, rate + (fastProbe ? fastStep : slowStep())));
     },
     onFailure(operation) {
@@ -266,42 +258,29 @@ export function createRateLimiter(options: SharingRateLimiterOptions): RateLimit
       if (!isWrite(operation) || writeFailures === 0) return undefined;
       return Math.max(1, nextWriteAt - now());
     },
-    setFleetSize(size, reservedPerSecond = 0) {
+    setFleetSize(size) {
       if (!fleetAware || !probing) return;
       if (size === undefined || !Number.isFinite(size) || size < 1) {
         // Not known: probe as a limiter that was never told, unless a throttle already ended the fast probe.
         fastProbe = !throttledOnce;
         fleetSize = reportedSize = undefined;
-        reserved = reportedReserved = 0;
         return;
       }
-      const reserve = Number.isFinite(reservedPerSecond) ? Math.min(ceiling, Math.max(0, reservedPerSecond)) : 0;
-      const confirmed = size === reportedSize && reserve === reportedReserved;
+      const confirmed = size === reportedSize;
       reportedSize = size;
-      reportedReserved = reserve;
-      const fair = fairShare(size, reserve);
-      const before = fleetSize === undefined ? undefined : fairNow(fleetSize);
-      if (before !== undefined && fair < before) {
-        // A larger fleet, or a sweep that begins: less for each, at once.
+      const fair = fairShare(size);
+      if (fleetSize !== undefined && size > fleetSize) {
         fleetSize = size;
-        reserved = reserve;
         rate = Math.min(rate, fair);
-      } else if (confirmed && before === undefined) {
+      } else if (confirmed && fleetSize === undefined) {
         // The first size known (again): its fair share, or less after a throttle (a neighbour); the fast probe, on
         // while the size was not known, ends.
         fleetSize = size;
-        reserved = reserve;
         fastProbe = false;
         rate = throttledOnce ? Math.min(rate, fair) : fair;
-      } else if (confirmed && before !== undefined && fair > before) {
-        // A smaller fleet, or a sweep that ended, reported twice: more for each.
+      } else if (confirmed && fleetSize !== undefined && size < fleetSize) {
         fleetSize = size;
-        reserved = reserve;
         rate = Math.max(rate, fair);
-      } else if (confirmed) {
-        // The same share by another count (one more instance as the sweep ends): the rate stays.
-        fleetSize = size;
-        reserved = reserve;
       }
     },
     get rate() {

@@ -64,7 +64,7 @@ export function pausing(limiter: RateLimiter, pause: PauseOnThrottle, maxPauseMs
     onSuccess: (operation) => limiter.onSuccess(operation),
     onFailure: (operation) => limiter.onFailure(operation),
     redeliveryDelayMs: (operation) => limiter.redeliveryDelayMs?.(operation),
-    setFleetSize: (size, reservedPerSecond) => limiter.setFleetSize?.(size, reservedPerSecond),
+    setFleetSize: (size) => limiter.setFleetSize?.(size),
     idle: (maxWaitMs) => limiter.idle?.(maxWaitMs) ?? Promise.resolve(),
     get rate() {
       return limiter.rate;

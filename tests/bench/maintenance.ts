@@ -222,7 +222,7 @@ export function startSweeper(env: NodeJS.ProcessEnv): Sweeper {
 export function sweeperEnv(scenario: Scenario, factor: number, scaled: (ms: number) => string): Record<string, string> {
   return {
     KEY_RECORDS_TABLE: KEY_RECORDS_TABLE_NAME,
-    // serverless.yml functions.sweep: the provisioning instances' table (their turns, their heartbeats).
+    // serverless.yml functions.sweep: the provisioning instances' table (their usage-plan write turns).
     COORDINATION_TABLE: COORDINATION_TABLE_NAME,
     RETIRE_AFTER_DAYS: String(RETIRE_AFTER_DAYS),
     // serverless.yml custom.sweepApiGatewayRate: 1 DeleteApiKey a second (2 for the other calls).

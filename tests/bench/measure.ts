@@ -105,8 +105,8 @@ export interface MaintenanceResult {
   conflicts: number;
   callsWhileProvisioning: number;
   /**
-   * Seconds the sweep ran while provisioning ran (its rate is reserved meanwhile), and its API Gateway calls per
-   * second then: how much of its reservation (SWEEP_RATE_PER_SECOND × 2 Total calls/s) it used.
+   * Seconds the sweep ran while provisioning ran, and its API Gateway calls per second then (its limiter allows
+   * SWEEP_RATE_PER_SECOND × 2 Total calls a second).
    */
   secondsRunningWhileProvisioning: number;
   callsPerSecondRunning: number;

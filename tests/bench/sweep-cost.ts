@@ -10,8 +10,8 @@
  * an hour ago (disabled, not due yet), the rest active — and a usage plan USAGE_PLANS names. Then one sweep, the
  * scheduled function's code with its production settings (SWEEP_RATE_PER_SECOND 1), through the realistic layer at
  * the real quotas with GetApiKeys paged as AWS pages it (500 a key listing at most), with the provisioning instances'
- * coordination table as serverless.yml gives it (its UpdateItems: a turn per usage-plan write, a heartbeat every
- * 250 ms at most while it calls API Gateway): the layer counts every call by operation. Prints the calls by service and operation, the throttled ones, the run's time and its outcomes.
+ * coordination table as serverless.yml gives it (its UpdateItems: a turn per usage-plan write): the layer counts every
+ * call by operation. Prints the calls by service and operation, the throttled ones, the run's time and its outcomes.
  * Exit 0 when every due key was retired and nothing else, 1 otherwise, 2 when it could not run.
  */
 import { APIGatewayClient, CreateApiKeyCommand } from '@aws-sdk/client-api-gateway';
@@ -170,7 +170,7 @@ async function main(): Promise<number> {
     const report = await sweep(
       instance.forRun(() => SWEEP_TIMEOUT_MS - (Date.now() - started)),
       { asOf: new Date() },
-    ).finally(() => instance.idle());
+    );
     const seconds = (Date.now() - started) / 1000;
     const calls = byService(aws.stats());
     const outcomes: Record<string, number> = {};

@@ -25,7 +25,7 @@ export interface SweeperCall {
 
 export interface SweeperReport {
   runs: number;
-  /** When each run began and ended (ms since the epoch): while it runs, the sweep's rate is reserved. */
+  /** When each run began and ended (ms since the epoch). */
   runTimes: Array<{ start: number; end: number }>;
   /** Outcome → records, over every run (a roll's overlap: `overlap-ended`, `overlap-not-due`). */
   outcomes: Record<string, number>;
@@ -83,8 +83,7 @@ async function runOnce(): Promise<void> {
             report.dynamoDbCalls[operation] = (report.dynamoDbCalls[operation] ?? 0) + 1;
           }),
   );
-  // As functions/sweep.ts does: the sweep's rate leaves the instances' heartbeats when the run ends.
-  const result = await sweep(deps, { asOf: new Date() }).finally(() => instance.idle());
+  const result = await sweep(deps, { asOf: new Date() });
   report.runs++;
   report.runTimes.push({ start: started, end: Date.now() });
   for (const outcome of Object.values(result.outcomes)) report.outcomes[outcome] = (report.outcomes[outcome] ?? 0) + 1;

@@ -1205,11 +1205,11 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
         Condition: { StringEquals: { [`aws:ResourceTag/${OWNER_TAG}`]: [`keyprov/${STAGE}/`] } },
       },
       CountAndReadApiKeys: { Effect: 'Allow', Action: ['apigateway:GET'], Resource: [apiKeys, `${apiKeys}/*`] },
-      CoordinateWithProvisioning: {
+      TakeUsagePlanWriteTurns: {
         Effect: 'Allow',
         Action: ['dynamodb:UpdateItem'],
         Resource: ['<CoordinationTable.Arn>'],
-        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [TURNS_ITEM_KEY, FLEET_ITEM_KEY] } },
+        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [TURNS_ITEM_KEY] } },
       },
     };
     const withoutSid = (statements: Statement[]) => Object.fromEntries(statements.map(({ Sid, ...rest }) => [Sid ?? '(no Sid)', rest]));

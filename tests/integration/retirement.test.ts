@@ -1,7 +1,7 @@
 import { CreateApiKeyCommand, CreateUsagePlanKeyCommand, GetApiKeyCommand, NotFoundException } from '@aws-sdk/client-api-gateway';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
-import { FLEET_ITEM_KEY, TURNS_ITEM_KEY } from '../../lib/aws/dynamodb.js';
+import { TURNS_ITEM_KEY } from '../../lib/aws/dynamodb.js';
 import { loadSweepConfig } from '../../lib/maintenance/config.js';
 import { createSweepInstance } from '../../lib/maintenance/deps.js';
 import { type SweepDeps, type SweepOptions, sweep } from '../../lib/maintenance/sweep.js';
@@ -36,14 +36,10 @@ afterAll(() => pipeline.close());
 const sweepInstance = (env: Record<string, string> = {}) =>
   createSweepInstance(loadSweepConfig({ ...process.env, RETIRE_AFTER_DAYS: '30', SWEEP_RATE_PER_SECOND: '5', ...env }));
 
-/**
- * One sweep run as the sweep's role, with `override` replacing some of its dependencies (a crash after a step); as
- * functions/sweep.ts, the instance leaves the heartbeats when the run ends.
- */
+/** One sweep run as the sweep's role, with `override` replacing some of its dependencies (a crash after a step). */
 function runSweep(options: SweepOptions, override: (deps: SweepDeps) => SweepDeps = (deps) => deps) {
-  const instance = sweepInstance();
-  const deps = override(instance.forRun(() => 60_000));
-  return actingAs(PRINCIPALS.sweep, () => sweep(deps, options).finally(() => instance.idle()))();
+  const deps = override(sweepInstance().forRun(() => 60_000));
+  return actingAs(PRINCIPALS.sweep, () => sweep(deps, options))();
 }
 
 /** A Marketplace notification in its SNS envelope, at a given time. */
@@ -319,9 +315,11 @@ describe('what one sweep costs: proportional to the work due, not to the number 
     expect(report.capacity?.apiKeys).toBeGreaterThanOrEqual(others);
     expect(byService.secretsmanager).toBeUndefined();
     // One Query per partition of the index (old keys of rolls, revoked keys), whatever the number of keys.
-    // And the coordination table (UpdateItem): a turn per usage-plan write, heartbeats while it calls API Gateway
-    // (every 250 ms at most: those follow the run's time, not the number of keys; the test below).
-    expect(byService.dynamodb).toEqual({ Query: 2, GetItem: retiredHere, PutItem: 2 * retiredHere, UpdateItem: expect.any(Number) });
+    // And the coordination table (UpdateItem): a turn per usage-plan write (one more when its first claim, not knowing
+    // the timeline yet, lost to the item as it was).
+    expect(byService.dynamodb).toMatchObject({ Query: 2, GetItem: retiredHere, PutItem: 2 * retiredHere });
+    expect(byService.dynamodb?.UpdateItem).toBeGreaterThanOrEqual(retiredHere);
+    expect(byService.dynamodb?.UpdateItem).toBeLessThanOrEqual(retiredHere + 1);
     expect(byService.apigateway?.['DELETE /apikeys/{id}']).toBe(retiredHere);
     expect(byService.apigateway?.['DELETE /usageplans/{id}/keys/{id}']).toBe(retiredHere);
   });
@@ -329,25 +327,17 @@ describe('what one sweep costs: proportional to the work due, not to the number 
 
 describe('the sweep on the quotas provisioning shares (COORDINATION_TABLE, as serverless.yml gives it)', () => {
   const moto = new DynamoDBClient({ endpoint: process.env.MOTO_ENDPOINT });
-  const readItem = async (key: string) =>
-    (await moto.send(new GetItemCommand({ TableName: COORDINATION_TABLE_NAME, Key: { pk: { S: key } } }))).Item ?? {};
-  /** The sweep's attributes in the heartbeats item: its beat (`i_sweep-…`) and the rate it reserves (`r_sweep-…`). */
-  const sweepEntries = async () =>
-    Object.fromEntries(Object.entries(await readItem(FLEET_ITEM_KEY)).filter(([name]) => /^[ir]_sweep-/.test(name)));
+  const turnsClaimed = async () =>
+    Number(
+      (await moto.send(new GetItemCommand({ TableName: COORDINATION_TABLE_NAME, Key: { pk: { S: TURNS_ITEM_KEY } } }))).Item?.turnSeq?.N ??
+        0,
+    );
 
-  test('its usage-plan writes take the instances’ turns, and while it runs its rate is in their heartbeats; gone after', async () => {
+  test('its usage-plan writes take the instances’ turns', async () => {
     await sweepEverythingDueNow();
     const due = await Promise.all(['turns-a', 'turns-b'].map((c, i) => revokedCustomer(c, 50 + 2 * i)));
-    const turnsBefore = Number((await readItem(TURNS_ITEM_KEY)).turnSeq?.N ?? 0);
+    const before = await turnsClaimed();
     pipeline.proxy.resetStats();
-    const reserved = new Set<string>();
-    let running = true;
-    const watching = (async () => {
-      while (running) {
-        for (const [name, value] of Object.entries(await sweepEntries())) if (name.startsWith('r_')) reserved.add(value.N ?? '');
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    })();
 
     const report = await runSweep({
       asOf: dueAt(
@@ -356,19 +346,13 @@ describe('the sweep on the quotas provisioning shares (COORDINATION_TABLE, as se
           .sort()
           .at(-1) ?? '',
       ),
-    }).finally(() => {
-      running = false;
     });
-    await watching;
 
     expect(report.outcomes).toMatchObject({ [`${PRODUCT}/turns-a`]: 'retired', [`${PRODUCT}/turns-b`]: 'retired' });
     const writes = pipeline.proxy.stats().requests.DeleteUsagePlanKey ?? 0;
     expect(writes).toBeGreaterThanOrEqual(2);
     // A claimed turn per write: the timeline moved on at least as many turns as the sweep wrote.
-    expect(Number((await readItem(TURNS_ITEM_KEY)).turnSeq?.N) - turnsBefore).toBeGreaterThanOrEqual(writes);
-    // Its rate (SWEEP_RATE_PER_SECOND, 5 here) while it ran; nothing of it once the run ended.
-    expect([...reserved]).toEqual(['5']);
-    expect(await sweepEntries()).toEqual({});
+    expect((await turnsClaimed()) - before).toBeGreaterThanOrEqual(writes);
   });
 });
 

@@ -52,17 +52,15 @@ test('an invocation beats as it calls API Gateway, then removes its own beat bef
   const [beat, leave, ...rest] = fleetCalls();
   expect(rest).toEqual([]);
   expect(beat?.UpdateExpression).toBe('SET #me = :now');
-  // Its beat, and a reserved rate if it had one (an instance has none: the sweep's, lib/maintenance/deps.ts).
-  expect(leave?.UpdateExpression).toBe('REMOVE #me, #rate');
-  const me = beat?.ExpressionAttributeNames?.['#me'] ?? '';
-  expect(leave?.ExpressionAttributeNames).toEqual({ '#me': me, '#rate': me.replace(/^i_/, 'r_') });
+  expect(leave?.UpdateExpression).toBe('REMOVE #me');
+  expect(leave?.ExpressionAttributeNames).toEqual(beat?.ExpressionAttributeNames);
   expect(leave?.TableName).toBe('keyprov-test-coordination');
 
   // The next invocation beats again at once (the same instance, the same attribute); one that calls no API Gateway
   // (its customer already has a key) neither beats nor leaves.
   await invoke('globex');
   await invoke('globex');
-  expect(fleetCalls().map((c) => c.UpdateExpression)).toEqual(['SET #me = :now', 'REMOVE #me, #rate', 'SET #me = :now', 'REMOVE #me, #rate']);
+  expect(fleetCalls().map((c) => c.UpdateExpression)).toEqual(['SET #me = :now', 'REMOVE #me', 'SET #me = :now', 'REMOVE #me']);
   expect(fleetCalls()[2]?.ExpressionAttributeNames).toEqual(beat?.ExpressionAttributeNames);
 });
 

@@ -1,4 +1,4 @@
-import { type Beat, createFleet, type FleetOptions, type FleetStore } from '../../lib/quota/fleet.js';
+import { createFleet, type FleetOptions, type FleetStore } from '../../lib/quota/fleet.js';
 import { fakeClock } from '../helpers/fake-clock.js';
 
 /** Lets the beats in flight settle (the store answers on a later microtask). */
@@ -10,30 +10,19 @@ const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
  */
 class MemoryFleetStore implements FleetStore {
   readonly entries = new Map<string, number>();
-  /** The rates members that are not instances reserve, by id. */
-  readonly reserved = new Map<string, number>();
-  readonly calls: { id: string; now: number; forget: string[]; reservedPerSecond?: number }[] = [];
+  readonly calls: { id: string; now: number; forget: string[] }[] = [];
   readonly left: string[] = [];
   fail: unknown;
   hold = false;
   #held: (() => void)[] = [];
 
-  async beat(id: string, now: number, forget: readonly string[], reservedPerSecond?: number): Promise<Map<string, Beat>> {
-    this.calls.push({ id, now, forget: [...forget], ...(reservedPerSecond !== undefined && { reservedPerSecond }) });
+  async beat(id: string, now: number, forget: readonly string[]): Promise<Map<string, number>> {
+    this.calls.push({ id, now, forget: [...forget] });
     if (this.hold) await new Promise<void>((resolve) => this.#held.push(resolve));
     if (this.fail !== undefined) throw this.fail;
-    for (const member of forget) {
-      this.entries.delete(member);
-      this.reserved.delete(member);
-    }
+    for (const member of forget) this.entries.delete(member);
     this.entries.set(id, now);
-    if (reservedPerSecond !== undefined) this.reserved.set(id, reservedPerSecond);
-    const beats = new Map<string, Beat>();
-    for (const [member, at] of this.entries) {
-      const reserved = this.reserved.get(member);
-      beats.set(member, reserved === undefined ? { at } : { at, reservedPerSecond: reserved });
-    }
-    return beats;
+    return new Map(this.entries);
   }
 
   async leave(id: string): Promise<void> {
@@ -41,7 +30,6 @@ class MemoryFleetStore implements FleetStore {
     if (this.hold) await new Promise<void>((resolve) => this.#held.push(resolve));
     if (this.fail !== undefined) throw this.fail;
     this.entries.delete(id);
-    this.reserved.delete(id);
   }
 
   release() {
@@ -172,61 +160,6 @@ describe('createFleet: the size reported', () => {
     store.entries.set('b', clock.now());
     await touch();
     expect(sizes).toEqual([2, 3, 2]);
-  });
-});
-
-describe('createFleet: a member that reserves a rate (the sweep)', () => {
-  /** An instance's view: each size with the rate reserved meanwhile. */
-  function instanceAt(options: Partial<FleetOptions> = {}) {
-    const told: [number | undefined, number][] = [];
-    const at = fleetAt({ onSize: (size, reserved) => told.push([size, reserved]), ...options });
-    return { ...at, told };
-  }
-
-  test('is not counted as an instance; while it beats, the instances are told its rate', async () => {
-    const { clock, store, told, touch } = instanceAt({ heartbeatMs: 500 });
-    store.entries.set('other', clock.now() - 100);
-    store.entries.set('sweep', clock.now() - 200);
-    store.reserved.set('sweep', 1);
-    await touch();
-    expect(told).toEqual([[2, 1]]);
-  });
-
-  test('a reservation whose beat is liveMs old or older reserves nothing; two live ones add up', async () => {
-    const { clock, store, told, touch } = instanceAt({ heartbeatMs: 500, liveMs: 3_000 });
-    store.entries.set('gone', clock.now() - 3_000);
-    store.reserved.set('gone', 2);
-    store.entries.set('a', clock.now() - 10);
-    store.reserved.set('a', 0.5);
-    store.entries.set('b', clock.now() - 2_999);
-    store.reserved.set('b', 1);
-    await touch();
-    expect(told).toEqual([[1, 1.5]]);
-  });
-
-  test('the reserving member beats with its rate as it is at each beat, and is not in its own size', async () => {
-    let rate = 1;
-    const { clock, store, told, touch } = instanceAt({ heartbeatMs: 500, reservePerSecond: () => rate });
-    store.entries.set('instance', clock.now());
-    await touch();
-    rate = 0.6;
-    clock.advance(500);
-    await touch();
-    expect(store.calls.map((call) => call.reservedPerSecond)).toEqual([1, 0.6]);
-    // Its own entry reserves, so it does not count: the one instance, and nothing reserved by others.
-    expect(told).toEqual([
-      [1, 0],
-      [1, 0],
-    ]);
-  });
-
-  test('leaving removes its rate with its beat: the instances are told nothing reserved at their next beat', async () => {
-    const sweep = fleetAt({ id: 'sweep', reservePerSecond: () => 1 });
-    await sweep.touch();
-    expect(sweep.store.reserved.get('sweep')).toBe(1);
-    await sweep.fleet.leave();
-    expect(sweep.store.reserved.has('sweep')).toBe(false);
-    expect(sweep.store.entries.has('sweep')).toBe(false);
   });
 });
 

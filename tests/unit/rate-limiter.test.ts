@@ -426,54 +426,6 @@ describe('createRateLimiter: told how many instances are busy (fleetAware)', () 
     expect(limiter.rate).toBe(0.5);
   });
 
-  test('a sweep that begins (a reserved rate) cuts the fair share at once to the ceiling less its rate, ÷ the instances', () => {
-    const { limiter } = awareAt();
-    limiter.setFleetSize?.(2);
-    limiter.setFleetSize?.(2);
-    expect(limiter.rate).toBe(2.5);
-    limiter.setFleetSize?.(2, 1);
-    expect(limiter.rate).toBe(2);
-  });
-
-  test('the sweep ended: two reports without its rate give it back; one does not', () => {
-    const { limiter } = awareAt();
-    limiter.setFleetSize?.(1, 1);
-    limiter.setFleetSize?.(1, 1);
-    expect(limiter.rate).toBe(4);
-    limiter.setFleetSize?.(1);
-    expect(limiter.rate).toBe(4);
-    limiter.setFleetSize?.(1);
-    expect(limiter.rate).toBe(5);
-  });
-
-  test('the sweep ending as an instance joins (the same share by another count) leaves the rate where it is', () => {
-    const { clock, limiter } = awareAt();
-    // 4 instances, the sweep at 1: 1/s each. One is throttled by a neighbour down to 0.6/s.
-    limiter.setFleetSize?.(4, 1);
-    limiter.setFleetSize?.(4, 1);
-    limiter.onThrottle();
-    expect(limiter.rate).toBeCloseTo(0.6, 10);
-    // 5 instances without the sweep: the same 1/s each. Not a larger share: the cut stands.
-    limiter.setFleetSize?.(5);
-    limiter.setFleetSize?.(5);
-    expect(limiter.rate).toBeCloseTo(0.6, 10);
-    // And the probe's top is that share: it climbs back to 1/s, not above.
-    heldBackSuccesses(limiter, clock, 300);
-    expect(limiter.rate).toBe(1);
-  });
-
-  test('a reservation is clamped to 0..ceiling: nonsense from the table cannot raise the rate or stop it', () => {
-    const { limiter } = awareAt({ floorPerSecond: 0.5 });
-    limiter.setFleetSize?.(1, -3);
-    limiter.setFleetSize?.(1, -3);
-    expect(limiter.rate).toBe(5);
-    limiter.setFleetSize?.(1, 1_000);
-    expect(limiter.rate).toBe(0.5);
-    limiter.setFleetSize?.(1, Number.NaN);
-    limiter.setFleetSize?.(1, Number.NaN);
-    expect(limiter.rate).toBe(5);
-  });
-
   test('with a known size the probe never climbs above the fair share, however many held-back successes', () => {
     const { clock, limiter } = awareAt();
     limiter.setFleetSize?.(2);
