@@ -25,6 +25,12 @@ export const STACK_NAMES = {
   keyRevealsTable: `api-key-provisioner-${STAGE}-key-reveals`,
   signingKeySecret: `api-key-provisioner/${STAGE}/registration-signing-key`,
   secretsKeyAlias: `alias/api-key-provisioner-${STAGE}-secrets`,
+  provisionFunction: `api-key-provisioner-${STAGE}-provision`,
+} as const;
+
+/** The functions' ARNs (serverless.yml's names for stage `test`). */
+export const STACK_FUNCTION_ARNS = {
+  provision: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${STACK_NAMES.provisionFunction}`,
 } as const;
 
 /** The seller's producer (signupPublisherArns) and the operators' roles (covered by `role/ops/*`, so redrive may send). */
