@@ -94,6 +94,8 @@ export interface StackWorldOptions {
   secretsKeyId: string;
   /** UsagePlanIds: the plans the suite configured (USAGE_PLANS' values). */
   usagePlanIds?: string[];
+  /** RotationSchedule: the suite's ROTATION_SCHEDULE (ScheduleRotationPolicy is in the stack only with one). */
+  rotationSchedule?: string;
   omit?: Omission[];
 }
 
@@ -105,7 +107,7 @@ export function stackIamWorld(options: StackWorldOptions): IamWorld {
     account: ACCOUNT,
     region: REGION,
     stackName: `api-key-provisioner-${STAGE}`,
-    parameters: { UsagePlanIds: [...new Set(options.usagePlanIds ?? [])].join(',') },
+    parameters: { UsagePlanIds: [...new Set(options.usagePlanIds ?? [])].join(','), RotationSchedule: options.rotationSchedule ?? '' },
     physicalIds: { SecretsKey: options.secretsKeyId },
     roles: [
       { name: PRINCIPALS.provision, roleId: 'ProvisionRole', session: `api-key-provisioner-${STAGE}-provision` },

@@ -123,7 +123,13 @@ export async function startPipeline(
   const iam: IamSwitch | undefined =
     options.iam === false || process.env.REALISTIC_IAM === 'off'
       ? undefined
-      : proxy.useIam(stackIamWorld({ secretsKeyId: SECRETS_KEY_ID, usagePlanIds: usagePlanIdsOf(process.env.USAGE_PLANS) }));
+      : proxy.useIam(
+          stackIamWorld({
+            secretsKeyId: SECRETS_KEY_ID,
+            usagePlanIds: usagePlanIdsOf(process.env.USAGE_PLANS),
+            rotationSchedule: process.env.ROTATION_SCHEDULE,
+          }),
+        );
 
   // Every call of the function goes through the layer; the SQS client sends to the queue URL's host, so the
   // completion queue's URL names the layer too.
@@ -156,7 +162,11 @@ export async function startPipeline(
   /** The stack redeployed with these usage plans as well (the IAM world of both layers). */
   const deployPlans = (planIds: string[]) => {
     deployedPlans = [...new Set([...deployedPlans, ...planIds])];
-    const world = stackIamWorld({ secretsKeyId: SECRETS_KEY_ID, usagePlanIds: deployedPlans });
+    const world = stackIamWorld({
+      secretsKeyId: SECRETS_KEY_ID,
+      usagePlanIds: deployedPlans,
+      rotationSchedule: process.env.ROTATION_SCHEDULE,
+    });
     for (const layer of [iam, outsideIam]) if (layer) layer.world = world;
   };
   const pollerSqs = outsideClient(PRINCIPALS.provision);
