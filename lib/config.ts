@@ -44,6 +44,17 @@ export interface Config {
   apiKeyQuota: number;
   /** ROLL_GRACE_SECONDS: how long a rolled key's old key keeps working when the request names no grace (0: disabled at once). */
   rollGraceSeconds: number;
+  /**
+   * ROTATION_SCHEDULE: a Secrets Manager rotation schedule (`rate(90 days)`, `cron(…)`) put on a customer's secret when
+   * the function makes or brings back its key; absent: none.
+   */
+  rotationSchedule?: string;
+}
+
+/** The hours between rotations of a `rate(N hours)` or `rate(N days)` expression; NaN for anything else. */
+function rateHours(expression: string): number {
+  const rate = /^rate\((\d+) (hours|days)\)$/.exec(expression);
+  return rate ? Number(rate[1]) * (rate[2] === 'days' ? 24 : 1) : Number.NaN;
 }
 
 /** A DynamoDB table's name (3 to 255 of A-Z a-z 0-9 _ . -). */
@@ -90,6 +101,19 @@ const schema = z.object({
   API_KEY_QUOTA: integer(1, 1_000_000, 10_000),
   // A day by default: time for a buyer to deploy the new key; at most MAX_GRACE_SECONDS (7 days), as per request.
   ROLL_GRACE_SECONDS: integer(0, MAX_GRACE_SECONDS, 86_400),
+  // Secrets Manager's rotation schedules: "rate() expressions represent the interval in hours or days … for example
+  // rate(12 hours) or rate(10 days). You can rotate a secret as often as every four hours." (RotationRulesType, API
+  // reference). Checked here: a value RotateSecret refuses would hand every new customer's message back.
+  ROTATION_SCHEDULE: z.optional(
+    z
+      .string()
+      .check(
+        z.refine(
+          (value) => value === '' || /^cron\(.+\)$/.test(value) || rateHours(value) >= 4,
+          'must be a Secrets Manager schedule expression: rate(N days), rate(N hours) with N of at least 4, or cron(…)',
+        ),
+      ),
+  ),
 });
 
 function parseDefaultTags(raw: string | undefined): Record<string, string> {
@@ -156,6 +180,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     recordConcurrency: e.RECORD_CONCURRENCY,
     apiKeyQuota: e.API_KEY_QUOTA,
     rollGraceSeconds: e.ROLL_GRACE_SECONDS,
+    rotationSchedule: e.ROTATION_SCHEDULE || undefined,
     retry: {
       maxAttempts: e.RETRY_MAX_ATTEMPTS,
       baseDelayMs: e.RETRY_BASE_DELAY_MS,

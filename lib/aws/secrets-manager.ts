@@ -9,10 +9,11 @@ import {
   PutSecretValueCommand,
   ResourceExistsException,
   ResourceNotFoundException,
+  RotateSecretCommand,
   SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
-import { SecretVersionTakenError } from '../errors.js';
+import { EnvironmentError, SecretVersionTakenError } from '../errors.js';
 import type { CallTable } from '../quota/call-path.js';
 import { domainErrorFromSdk, type ServiceErrors, sdkClientSettings } from './errors.js';
 
@@ -53,6 +54,14 @@ export interface SecretStore {
    * it from `from`. Moving AWSCURRENT puts AWSPREVIOUS on the version that held it.
    */
   moveStage(name: string, stage: string, to: string | undefined, from: string | undefined): Promise<void>;
+  /** The secret's rotation configuration (DescribeSecret); undefined when there is no secret. */
+  rotationOf(name: string): Promise<RotationConfig | undefined>;
+  /**
+   * Puts a rotation schedule on the secret, rotated by `functionArn` (RotateSecret with RotateImmediately false: no
+   * rotation now; Secrets Manager tests the configuration with the function's testSecret step). A schedule it refuses
+   * (InvalidParameterException) is an EnvironmentError: the deployment's setting, not the message, is wrong.
+   */
+  scheduleRotation(name: string, functionArn: string, scheduleExpression: string): Promise<void>;
   /**
    * Every secret whose name starts with `namePrefix`, those scheduled for deletion included (ListSecrets with a name
    * filter, pages of 100). Read-only; for the operations tools (reconcile), not called by the function. ListSecrets
@@ -60,6 +69,13 @@ export interface SecretStore {
    * missing here may exist, so confirm an absence with {@link SecretStore.getSecret}.
    */
   listSecrets(namePrefix: string): Promise<ListedSecret[]>;
+}
+
+/** A secret's rotation configuration as DescribeSecret gives it. */
+export interface RotationConfig {
+  enabled: boolean;
+  functionArn?: string;
+  scheduleExpression?: string;
 }
 
 /** A secret as ListSecrets describes it (no value). */
@@ -152,6 +168,39 @@ export function secretsManagerAdapter(client: SecretsManagerClient): SecretStore
       }
     },
 
+    async rotationOf(name) {
+      try {
+        const described = await client.send(new DescribeSecretCommand({ SecretId: name }));
+        return {
+          enabled: described.RotationEnabled === true,
+          functionArn: described.RotationLambdaARN,
+          scheduleExpression: described.RotationRules?.ScheduleExpression,
+        };
+      } catch (error) {
+        if (error instanceof ResourceNotFoundException) return undefined;
+        throw toDomainError('DescribeSecret', error);
+      }
+    },
+
+    async scheduleRotation(name, functionArn, scheduleExpression) {
+      try {
+        await client.send(
+          new RotateSecretCommand({
+            SecretId: name,
+            RotationLambdaARN: functionArn,
+            RotationRules: { ScheduleExpression: scheduleExpression },
+            RotateImmediately: false,
+          }),
+        );
+      } catch (error) {
+        if (error instanceof InvalidParameterException)
+          throw new EnvironmentError(`RotateSecret on ${name} refused the schedule ${scheduleExpression}: check ROTATION_SCHEDULE`, {
+            cause: error,
+          });
+        throw toDomainError('RotateSecret', error);
+      }
+    },
+
     async listSecrets(namePrefix) {
       const listed: ListedSecret[] = [];
       let token: string | undefined;
@@ -185,6 +234,8 @@ export const SECRET_CALLS: CallTable<SecretStore> = {
   createSecret: 'CreateSecret',
   putSecretValue: 'PutSecretValue',
   versionStages: 'DescribeSecret',
+  rotationOf: 'DescribeSecret',
   moveStage: 'UpdateSecretVersionStage',
+  scheduleRotation: 'RotateSecret',
   listSecrets: 'ListSecrets',
 };

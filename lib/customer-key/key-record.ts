@@ -17,7 +17,9 @@ import type { RecordStore } from './record-store.js';
  */
 export interface ProvisionDeps {
   config: Pick<Config, 'namePrefix' | 'defaultTags' | 'secretKmsKeyId' | 'usagePlans' | 'revokedSecretPolicy'> &
-    Partial<Pick<Config, 'apiKeyQuota' | 'rollGraceSeconds'>>;
+    Partial<Pick<Config, 'apiKeyQuota' | 'rollGraceSeconds' | 'rotationSchedule'>>;
+  /** The function that rotates the customers' secrets (this one: its invokedFunctionArn), for ROTATION_SCHEDULE. */
+  rotationFunctionArn?: string;
   apiKeys: ApiKeyStore;
   secrets: SecretStore;
   /** The customers' records (KEY_RECORDS_TABLE), changed only by conditional writes. */

@@ -20,6 +20,7 @@ import { anyActive, applyLicenseEvent, type Licenses, licenseState } from './lic
 import { grantIsProvenNewer, lastChange } from './lifecycle-order.js';
 import { apiKeyName, keyDescription, ownedTags, secretName } from './naming.js';
 import { CONFLICT, loadRecord, migrateLegacy, recordKey, untilWritten, type Versioned } from './record-store.js';
+import { ensureRotationSchedule } from './rotation-schedule.js';
 import { createValueSecret, ensureSecret, replaceSecretValue } from './secret-value.js';
 import { secureRevokedKey } from './secure-revoked.js';
 import { planStages } from './usage-plans.js';
@@ -63,8 +64,9 @@ const buyerOf = (request: ProvisionRequest, record: KeyRecord | undefined) => {
  *    alone (`stale`), its key made sure to be disabled and out of the plan.
  * 2. No record: the value first (CreateSecret with a new value, or the value an earlier delivery stored), then the
  *    pending record.
- * 3. CreateApiKey with the secret's value. 409 means a key with that value exists — created by a delivery that
- *    stopped before step 5, or by a concurrent one: look its id up by name and value.
+ * 3. With ROTATION_SCHEDULE, the secret's rotation schedule (lib/customer-key/rotation-schedule.ts; also before a
+ *    re-subscription re-enables its key). CreateApiKey with the secret's value. 409 means a key with that value
+ *    exists — created by a delivery that stopped before step 5, or by a concurrent one: look its id up by name and value.
  * 4. CreateUsagePlanKey, when a usage plan is configured (a 409 counts only once the association is seen).
  * 5. The record `active` with the key's id, if nobody changed it since step 1; else back to step 1 — where a revoke
  *    that came in meanwhile wins: the key this delivery enabled or made is disabled again (`stale`).
@@ -171,6 +173,7 @@ async function provisionOnce(
       const stored = await valueOfSecret(deps, name, record, () => deps.apiKeys.valueOf(keyName, apiKeyId));
       if (stored.value === undefined)
         throw new TransientError(`key ${apiKeyId} is not listed under ${keyName} yet`, { retryAfterMs: NOT_YET_RETRY_MS });
+      if (deps.config.rotationSchedule) await ensureRotationSchedule(deps, name);
       await deps.apiKeys.setEnabled(apiKeyId, true);
       reenabled = true;
     } else {
@@ -193,6 +196,8 @@ async function provisionOnce(
     }
   }
 
+  // The schedule before the key: a redelivery after a failed RotateSecret finds the record pending and comes back here.
+  if (!record.apiKeyId && deps.config.rotationSchedule) await ensureRotationSchedule(deps, name);
   const apiKeyId = record.apiKeyId ?? (await makeKey(deps, request, record, keyName, name, tags, value));
   made.apiKeyId = apiKeyId;
   if (usagePlanId) await deps.apiKeys.addToUsagePlan(usagePlanId, apiKeyId);

@@ -9,7 +9,8 @@
  *    is refused and reads the first one's value back).
  * 2. setSecret: CreateApiKey with that value, enabled, in the old key's plan (409: the key exists, found by value);
  *    the record notes its id.
- * 3. testSecret: GetApiKey: the new key exists, is enabled and carries the customer's id.
+ * 3. testSecret: GetApiKey: the new key exists, is enabled and carries the customer's id. Rotation's testSecret never
+ *    claims: for a token with no roll under way (Secrets Manager's test of a rotation configuration) nothing is written.
  * 4. finishSecret: the record names the new key as its own and the old one as ending (`endingKeys`, at now + grace;
  *    grace 0: the old key is disabled and out of its plan first), then AWSCURRENT moves to the new value (AWSPREVIOUS
  *    to the old one), then the roll is done (`rolling` removed).
@@ -46,6 +47,12 @@ export interface RollOptions {
   through?: RollStep;
   /** The secret version of the new value (rotation: Secrets Manager's ClientRequestToken). Default: derived from the roll id. */
   token?: string;
+  /**
+   * Whether this call may start the roll (claim it) when none of its id is under way. Default true. Rotation's
+   * testSecret does not: Secrets Manager also calls it alone, with a token of its own, to test a rotation
+   * configuration (RotateSecret with RotateImmediately false), and that test must change nothing.
+   */
+  claim?: boolean;
 }
 
 /** A roll that is not a roll's own: a repeat, or older than the last roll done. */
@@ -75,10 +82,10 @@ export async function rollKey(request: RollRequest, deps: ProvisionDeps, options
     through: options.through ?? 'finishSecret',
     touched: {},
   };
-  return untilWritten(ctx.key, 'being rolled', () => rollOnce(ctx, options.token));
+  return untilWritten(ctx.key, 'being rolled', () => rollOnce(ctx, options.token, options.claim ?? true));
 }
 
-async function rollOnce(ctx: RollContext, token: string | undefined): Promise<KeyResult | typeof CONFLICT> {
+async function rollOnce(ctx: RollContext, token: string | undefined, mayClaim: boolean): Promise<KeyResult | typeof CONFLICT> {
   const { deps, request, key, name } = ctx;
   const found = await loadRecord(deps, key, name, true, ctx.touched);
   if (!found)
@@ -88,6 +95,10 @@ async function rollOnce(ctx: RollContext, token: string | undefined): Promise<Ke
     );
   const { record, version } = found;
   const { rolling } = record;
+  if (!mayClaim && rolling?.rollId !== request.rollId) {
+    // Nothing of this id under way (a configuration test, or a step of a roll already finished): read, not written.
+    return result(ctx, isDone(record, request) ? 'already-rolled' : 'unchanged', record);
+  }
   if (rolling && rolling.rollId !== request.rollId) {
     // Another roll under way (a delivery that stopped, or rotation between its calls): finish it, then decide on this one.
     await advance({ ...ctx, through: 'finishSecret' }, found, rolling);

@@ -32,6 +32,8 @@ export interface EventSourceMappingOptions {
   waitTimeSeconds?: number;
   /** The function timeout: the deadline each invocation's context counts down to. */
   functionTimeoutMs?: number;
+  /** The function's name in each invocation's context (and its invokedFunctionArn); default the local one. */
+  functionName?: string;
   /** Concurrent pollers, like concurrent function instances. */
   concurrency?: number;
   /** Stop even if the queue has not drained after this long. */
@@ -146,7 +148,7 @@ export async function runEventSourceMapping(options: EventSourceMappingOptions):
       let handedBack: string[];
       let error: string | undefined;
       try {
-        handedBack = recordsToKeep(records, await handler({ Records: records }, lambdaContext(functionTimeoutMs)));
+        handedBack = recordsToKeep(records, await handler({ Records: records }, lambdaContext(functionTimeoutMs, options.functionName)));
       } catch (thrown) {
         handedBack = records.map((r) => r.messageId);
         error = thrown instanceof Error ? thrown.message : String(thrown);

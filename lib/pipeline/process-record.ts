@@ -90,6 +90,8 @@ export function createUseCaseDeps(deps: BatchDeps, now: () => Date): (log: Logge
       });
   return (log, context) => ({
     config: deps.config,
+    // The function's own ARN without a qualifier: it rotates the secrets it schedules (lib/pipeline/rotation.ts).
+    rotationFunctionArn: context.invokedFunctionArn?.split(':').slice(0, 7).join(':'),
     apiKeys: throughRunner(deps.apiKeys, API_GATEWAY_CALLS, retrying(log, context, deps.apiGatewayLimiter, deps.usagePlanTurns)),
     secrets: throughRunner(deps.secrets, SECRET_CALLS, retrying(log, context, undefined)),
     records: throughRunner(deps.records, RECORD_CALLS, retrying(log, context, undefined)),

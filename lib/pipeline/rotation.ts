@@ -58,7 +58,9 @@ export function createRotationHandler(deps: BatchDeps) {
       clock: 'queue',
     };
     log.info('Rotation step', { customerId: request.customerId, productCode: request.productCode });
-    const result = await rollKey(request, useCase, { through: step, token });
+    // testSecret starts nothing: called alone (RotateSecret with RotateImmediately false tests the configuration with
+    // a version of Secrets Manager's own, then removes it), it answers without a roll under way and writes nothing.
+    const result = await rollKey(request, useCase, { through: step, token, claim: step !== 'testSecret' });
     log.info('Rotation step done', { outcome: result.outcome, apiKeyId: result.apiKeyId, previousApiKeyId: result.previousApiKeyId });
     // A repeat of finishSecret (Secrets Manager retries a step that failed, e.g. when this send did) announces the
     // roll again, `already-rolled`, with the same eventId: the event is never lost to a failed send.

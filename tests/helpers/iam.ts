@@ -25,6 +25,12 @@ export const STACK_NAMES = {
   keyRevealsTable: `api-key-provisioner-${STAGE}-key-reveals`,
   signingKeySecret: `api-key-provisioner/${STAGE}/registration-signing-key`,
   secretsKeyAlias: `alias/api-key-provisioner-${STAGE}-secrets`,
+  provisionFunction: `api-key-provisioner-${STAGE}-provision`,
+} as const;
+
+/** The functions' ARNs (serverless.yml's names for stage `test`). */
+export const STACK_FUNCTION_ARNS = {
+  provision: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${STACK_NAMES.provisionFunction}`,
 } as const;
 
 /** The seller's producer (signupPublisherArns) and the operators' roles (covered by `role/ops/*`, so redrive may send). */
@@ -88,6 +94,8 @@ export interface StackWorldOptions {
   secretsKeyId: string;
   /** UsagePlanIds: the plans the suite configured (USAGE_PLANS' values). */
   usagePlanIds?: string[];
+  /** RotationSchedule: the suite's ROTATION_SCHEDULE (ScheduleRotationPolicy is in the stack only with one). */
+  rotationSchedule?: string;
   omit?: Omission[];
 }
 
@@ -99,7 +107,7 @@ export function stackIamWorld(options: StackWorldOptions): IamWorld {
     account: ACCOUNT,
     region: REGION,
     stackName: `api-key-provisioner-${STAGE}`,
-    parameters: { UsagePlanIds: [...new Set(options.usagePlanIds ?? [])].join(',') },
+    parameters: { UsagePlanIds: [...new Set(options.usagePlanIds ?? [])].join(','), RotationSchedule: options.rotationSchedule ?? '' },
     physicalIds: { SecretsKey: options.secretsKeyId },
     roles: [
       { name: PRINCIPALS.provision, roleId: 'ProvisionRole', session: `api-key-provisioner-${STAGE}-provision` },

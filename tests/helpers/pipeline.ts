@@ -10,6 +10,7 @@ import { ensureCoordinationTable, ensureKeyRecordsTable, ensureQueues, type Queu
 import type { CompletionEvent } from '../../lib/pipeline/completion.js';
 import { createDeps } from '../../lib/pipeline/deps.js';
 import { type BatchDeps, createBatchHandler } from '../../lib/pipeline/process-batch.js';
+import type { RotationEvent } from '../../lib/pipeline/rotation.js';
 import {
   actingAs,
   asPrincipal,
@@ -20,7 +21,8 @@ import {
   type RealisticSettings,
   startRealisticAws,
 } from '../realistic-aws/index.js';
-import { PRINCIPALS, STACK_NAMES, stackIamWorld } from './iam.js';
+import { lambdaContext } from './events.js';
+import { PRINCIPALS, STACK_FUNCTION_ARNS, STACK_NAMES, stackIamWorld } from './iam.js';
 
 const purge = (sqs: SQSClient, url: string) => sqs.send(new PurgeQueueCommand({ QueueUrl: url }));
 
@@ -121,7 +123,13 @@ export async function startPipeline(
   const iam: IamSwitch | undefined =
     options.iam === false || process.env.REALISTIC_IAM === 'off'
       ? undefined
-      : proxy.useIam(stackIamWorld({ secretsKeyId: SECRETS_KEY_ID, usagePlanIds: usagePlanIdsOf(process.env.USAGE_PLANS) }));
+      : proxy.useIam(
+          stackIamWorld({
+            secretsKeyId: SECRETS_KEY_ID,
+            usagePlanIds: usagePlanIdsOf(process.env.USAGE_PLANS),
+            rotationSchedule: process.env.ROTATION_SCHEDULE,
+          }),
+        );
 
   // Every call of the function goes through the layer; the SQS client sends to the queue URL's host, so the
   // completion queue's URL names the layer too.
@@ -134,6 +142,15 @@ export async function startPipeline(
   /** Every invocation runs as the provision function's role (ProvisionRole). */
   const asProvision = (h: SqsHandler): SqsHandler => actingAs(PRINCIPALS.provision, h);
   const handler = asProvision(provisionHandler);
+  // The provision function is the customers' secrets' rotation function: Secrets Manager invokes it, as its role,
+  // for RotateSecret's configuration test (the layer's rotation.ts).
+  const rotationHandler = provisionHandler as unknown as (
+    event: RotationEvent,
+    context: ReturnType<typeof lambdaContext>,
+  ) => Promise<unknown>;
+  proxy.rotationFunction(STACK_FUNCTION_ARNS.provision, (event) =>
+    actingAs(PRINCIPALS.provision, () => rotationHandler(event, lambdaContext()))(),
+  );
   // Calls made outside the function — Lambda's event source mapping, which receives and deletes with the function's
   // role, and the seller's producer sending signups — go through a layer of their own: the same IAM world and no
   // other switch, so that a suite's faults, throttling and injected rules (aimed at the function) never meet them.
@@ -145,7 +162,11 @@ export async function startPipeline(
   /** The stack redeployed with these usage plans as well (the IAM world of both layers). */
   const deployPlans = (planIds: string[]) => {
     deployedPlans = [...new Set([...deployedPlans, ...planIds])];
-    const world = stackIamWorld({ secretsKeyId: SECRETS_KEY_ID, usagePlanIds: deployedPlans });
+    const world = stackIamWorld({
+      secretsKeyId: SECRETS_KEY_ID,
+      usagePlanIds: deployedPlans,
+      rotationSchedule: process.env.ROTATION_SCHEDULE,
+    });
     for (const layer of [iam, outsideIam]) if (layer) layer.world = world;
   };
   const pollerSqs = outsideClient(PRINCIPALS.provision);
@@ -220,6 +241,8 @@ export async function startPipeline(
         queueArn: queues.signupArn,
         handler: options.handler ?? handler,
         functionTimeoutMs: 20_000,
+        // The stack's function, as Lambda names it in the context (its invokedFunctionArn is the one its role may name).
+        functionName: STACK_NAMES.provisionFunction,
         maxDurationMs: options.maxDurationMs ?? 60_000,
         maxInvocations: options.maxInvocations,
         concurrency: options.concurrency,
@@ -269,8 +292,9 @@ export async function startPipeline(
       const denials = [...(iam?.denials ?? []), ...(outsideIam?.denials ?? [])];
       if (process.env.REALISTIC_IAM_REPORT) for (const d of denials) console.error(`realistic-aws iam denied: ${JSON.stringify(d)}`);
       // A request the IAM switch could not judge was answered 500: the suite fails here, naming it, even if it coped.
-      const problems = [...(iam?.problems ?? []), ...(outsideIam?.problems ?? [])];
-      if (problems.length > 0) throw new Error(`realistic-aws iam could not evaluate:\n${[...new Set(problems)].join('\n')}`);
+      const problems = [...(iam?.problems ?? []), ...(outsideIam?.problems ?? []), ...proxy.rotationProblems()];
+      if (problems.length > 0)
+        throw new Error(`realistic-aws could not answer as AWS (iam, rotation):\n${[...new Set(problems)].join('\n')}`);
     },
   };
 }

@@ -24,6 +24,7 @@ const DEFAULT_SUITES = [
   'tests/integration/secret-hygiene.test.ts',
   'tests/integration/reconcile.test.ts',
   'tests/integration/roll.test.ts',
+  'tests/integration/rotation-schedule.test.ts',
   'tests/integration/smoke.test.ts',
 ];
 
@@ -48,8 +49,14 @@ function main(): void {
   const only = onlyAt >= 0 ? new Set((args[onlyAt + 1] ?? '').split(',').filter(Boolean)) : undefined;
   const named = onlyAt >= 0 ? [...args.slice(0, onlyAt), ...args.slice(onlyAt + 2)] : args;
   const suites = named.length > 0 ? named : DEFAULT_SUITES;
-  // With a usage plan configured, so that UsagePlanKeysPolicy (Condition HasUsagePlans) is in the stack.
-  const all = stackIamWorld({ secretsKeyId: SECRETS_KEY_ID, usagePlanIds: ['plan'], omit: [] }).statements();
+  // With a usage plan and a rotation schedule configured, so that UsagePlanKeysPolicy (Condition HasUsagePlans) and
+  // ScheduleRotationPolicy (HasRotationSchedule) are in the stack.
+  const all = stackIamWorld({
+    secretsKeyId: SECRETS_KEY_ID,
+    usagePlanIds: ['plan'],
+    rotationSchedule: 'rate(90 days)',
+    omit: [],
+  }).statements();
   const statements = only ? all.filter(({ holder, sid }) => only.has(`${holder}:${sid}`)) : all;
   if (only && statements.length !== only.size)
     throw new Error(

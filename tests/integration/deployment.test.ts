@@ -335,7 +335,7 @@ function queuePolicyAllows(statements: Statement[], request: SendRequest): boole
 
 /**
  * What each SDK command in lib/aws/*.ts needs from IAM (the Service Authorization Reference and the API references).
- * `whenConfigured`: granted only when usage plans are configured (the function calls it only for configured plans).
+ * `whenConfigured`: granted only when configured (usage plans: the function calls it only for configured plans; a rotation schedule).
  * `role`: the role of the function that makes the call, when it is not the provision function's (ProvisionRole).
  */
 const ACTIONS_OF_COMMAND: Record<string, { actions: string[]; whenConfigured?: true; operatorOnly?: true; role?: string }> = {
@@ -363,6 +363,8 @@ const ACTIONS_OF_COMMAND: Record<string, { actions: string[]; whenConfigured?: t
   // lib/customer-key/roll.ts: the rotation protocol's labels (which version is AWSCURRENT, moved to the new value).
   DescribeSecretCommand: { actions: ['secretsmanager:DescribeSecret'] },
   UpdateSecretVersionStageCommand: { actions: ['secretsmanager:UpdateSecretVersionStage'] },
+  // Only with rotationSchedule (ScheduleRotationPolicy): the schedule put on a customer's secret, naming this function.
+  RotateSecretCommand: { actions: ['secretsmanager:RotateSecret', 'lambda:InvokeFunction'], whenConfigured: true },
   SendMessageBatchCommand: { actions: ['sqs:SendMessage'] },
   GetQueueUrlCommand: { actions: ['sqs:GetQueueUrl'] },
   ChangeMessageVisibilityBatchCommand: { actions: ['sqs:ChangeMessageVisibility'] },
@@ -379,6 +381,7 @@ const CONFIGURED = {
   SecretsKmsKeyArn: `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`,
   UsagePlanIds: 'abc123,def456',
   AlarmTopicArn: `arn:aws:sns:${REGION}:${ACCOUNT}:ops-alarms`,
+  RotationSchedule: 'rate(90 days)',
 };
 
 function hasCfnLint(): boolean {
@@ -486,7 +489,13 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
       });
       const env = (fn.Environment as JsonObject).Variables as JsonObject;
       expect(String(env.NODE_OPTIONS)).toContain('--enable-source-maps');
-      expect(env).toMatchObject({ COMPLETION_QUEUE_URL: 'ref:CompletionQueue', NAME_PREFIX: `keyprov/${STAGE}/`, USAGE_PLANS: '' });
+      expect(env).toMatchObject({
+        COMPLETION_QUEUE_URL: 'ref:CompletionQueue',
+        NAME_PREFIX: `keyprov/${STAGE}/`,
+        USAGE_PLANS: '',
+        // No rotation schedule unless `--param rotationSchedule=…` (then ScheduleRotationPolicy too).
+        ROTATION_SCHEDULE: '',
+      });
       // One role per function: the framework's default role (and its broader log statements) is not generated.
       expect(byDefault.ofType('AWS::IAM::Role').map(([id]) => id)).toEqual(['ProvisionRole', 'SweepRole', 'RegisterRole', 'KeyPageRole']);
     });
@@ -771,6 +780,13 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
           Action: ['apigateway:GET'],
           Resource: [...['abc123', 'def456'].map(usagePlan), ...planKeys('/*')],
         },
+        ScheduleRotationOfOwnedSecrets: {
+          Effect: 'Allow',
+          Action: ['secretsmanager:RotateSecret'],
+          Resource: [secrets],
+          Condition: owned('StringEquals', 'aws:ResourceTag'),
+        },
+        NameThisFunctionForRotation: { Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: ['<ProvisionLambdaFunction.Arn>'] },
       });
     });
 
@@ -825,6 +841,7 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
             'TagNewApiKeys',
             'TagOwnedSecrets',
             'UpdateOwnedSecrets',
+            ...(deployment === configured ? ['ScheduleRotationOfOwnedSecrets'] : []),
           ].sort(),
         );
         for (const s of conditioned) {
@@ -1045,6 +1062,9 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
       expect(pattern('UsagePlanIds').test('abc123, def456')).toBe(false);
       expect(pattern('SignupSourceArns').test(`arn:aws:sqs:${REGION}:${ACCOUNT}:q`)).toBe(false);
       expect(pattern('AlarmTopicArn').test(`arn:aws:lambda:${REGION}:${ACCOUNT}:function:x`)).toBe(false);
+      for (const schedule of ['90 days', 'rate(90 minutes)', 'rate(1 day)', 'cron()'])
+        expect({ schedule, fits: pattern('RotationSchedule').test(schedule) }).toEqual({ schedule, fits: false });
+      expect(pattern('RotationSchedule').test('cron(0 16 1,15 * ? *)')).toBe(true);
     });
   });
 

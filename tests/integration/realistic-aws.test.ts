@@ -16,15 +16,18 @@ import {
   DeleteSecretCommand,
   DescribeSecretCommand,
   GetSecretValueCommand,
+  InvalidParameterException,
   InvalidRequestException,
   PutSecretValueCommand,
   RestoreSecretCommand,
+  RotateSecretCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { CreateQueueCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { resetMoto } from '../../lib/local/moto.js';
 import { ensureCoordinationTable } from '../../lib/local/resources.js';
 import { errorsOf, failure, resolveCustomer, settle, TestClients, unique } from '../realistic-aws/clients.js';
-import { NONE, REALISTIC, type RealisticAws, startRealisticAws } from '../realistic-aws/index.js';
+import { NONE, REALISTIC, type RealisticAws, type RotationStepEvent, startRealisticAws } from '../realistic-aws/index.js';
+import { NO_ROTATION_FUNCTION, ROTATION_NOT_COMPLETE } from '../realistic-aws/rotation.js';
 import { MARKED_FOR_DELETION, NAME_SCHEDULED_FOR_DELETION } from '../realistic-aws/secrets.js';
 
 jest.setTimeout(20_000);
@@ -291,6 +294,94 @@ describe('deletingSecrets', () => {
     await layer.secrets.send(new RestoreSecretCommand({ SecretId: name }));
     await expect(put(layer, name)).resolves.toBeTruthy();
     expect(aws.stats().deletingSecrets).toEqual({ 'secretsmanager.PutSecretValue': 1 });
+  });
+});
+
+describe('RotateSecret with RotateImmediately false (always on)', () => {
+  const FUNCTION = 'arn:aws:lambda:us-east-1:123456789012:function:rotator';
+  const schedule = (c: TestClients, id: string, extra: Record<string, unknown> = {}) =>
+    c.secrets.send(
+      new RotateSecretCommand({
+        SecretId: id,
+        RotationLambdaARN: FUNCTION,
+        RotationRules: { ScheduleExpression: 'rate(90 days)' },
+        RotateImmediately: false,
+        ...extra,
+      }),
+    );
+  const describe = (c: TestClients, id: string) => c.secrets.send(new DescribeSecretCommand({ SecretId: id }));
+  const current = async (id: string) =>
+    (await moto.secrets.send(new GetSecretValueCommand({ SecretId: id, VersionStage: 'AWSCURRENT' }))).SecretString;
+  afterEach(() => aws.rotationFunction(FUNCTION, undefined));
+
+  test('keeps the schedule, tests it with testSecret on a passing AWSPENDING version, starts no rotation; moto starts one', async () => {
+    const baseline = await moto.newSecret();
+    // moto alone (its own Lambda backend holds no such function): whatever it answers, it leaves an AWSPENDING
+    // version behind and rotation disabled — the schedule is lost.
+    await schedule(moto, baseline).catch(() => undefined);
+    const motoSaw = await describe(moto, baseline);
+    expect(Object.values(motoSaw.VersionIdsToStages ?? {}).flat()).toContain('AWSPENDING');
+    expect(motoSaw.RotationEnabled).not.toBe(true);
+
+    const name = await layer.newSecret();
+    const [versionId] = Object.keys((await describe(moto, name)).VersionIdsToStages ?? {});
+    const value = await current(name);
+    const steps: Array<RotationStepEvent & { stages?: string[]; value?: string; enabled?: boolean }> = [];
+    aws.rotationFunction(FUNCTION, async (event) => {
+      // What the function sees while it runs: the configuration on, the token's version AWSPENDING.
+      const seen = await describe(layer, event.SecretId);
+      const pending = await moto.secrets.send(new GetSecretValueCommand({ SecretId: event.SecretId, VersionId: event.ClientRequestToken }));
+      steps.push({
+        ...event,
+        stages: seen.VersionIdsToStages?.[event.ClientRequestToken],
+        value: pending.SecretString,
+        enabled: seen.RotationEnabled,
+      });
+    });
+    await schedule(layer, name);
+    const arn = (await describe(moto, name)).ARN;
+    expect(steps).toEqual([
+      { Step: 'testSecret', SecretId: arn, ClientRequestToken: expect.any(String), stages: ['AWSPENDING'], value, enabled: true },
+    ]);
+    const after = await describe(layer, name);
+    expect(after).toMatchObject({
+      RotationEnabled: true,
+      RotationLambdaARN: FUNCTION,
+      RotationRules: { ScheduleExpression: 'rate(90 days)' },
+    });
+    expect(after.VersionIdsToStages).toEqual({ [String(versionId)]: ['AWSCURRENT'] });
+    expect(await current(name)).toBe(value);
+  });
+
+  test("a testSecret that fails is a 500 naming it (AWS's answer is not documented); a function not registered too", async () => {
+    const name = await layer.newSecret();
+    const unregistered = await failure(schedule(layer, name));
+    expect([unregistered.$metadata?.httpStatusCode, unregistered.message]).toEqual([500, expect.stringContaining('no rotation function')]);
+    aws.rotationFunction(FUNCTION, async () => {
+      throw new Error('cannot log in');
+    });
+    const failed = await failure(schedule(layer, name));
+    expect([failed.$metadata?.httpStatusCode, failed.message]).toEqual([500, expect.stringContaining('cannot log in')]);
+    expect(aws.rotationProblems()).toEqual([expect.stringContaining('no rotation function'), expect.stringContaining('cannot log in')]);
+    // The test's version lost its label either way: nothing AWSPENDING is left.
+    expect(Object.values((await describe(layer, name)).VersionIdsToStages ?? {}).flat()).toEqual(['AWSCURRENT']);
+  });
+
+  test("AWS's refusals: no function, bad rules, a rotation not complete", async () => {
+    aws.rotationFunction(FUNCTION, async () => undefined);
+    const name = await layer.newSecret();
+    const none = await failure(
+      layer.secrets.send(
+        new RotateSecretCommand({ SecretId: name, RotationRules: { ScheduleExpression: 'rate(90 days)' }, RotateImmediately: false }),
+      ),
+    );
+    expect([none, none.message]).toEqual([expect.any(InvalidRequestException), NO_ROTATION_FUNCTION]);
+    for (const rules of [{ ScheduleExpression: 'rate(1 hours)' }, { ScheduleExpression: 'rate(90 day)' }, { AutomaticallyAfterDays: 0 }])
+      expect(await failure(schedule(layer, name, { RotationRules: rules }))).toBeInstanceOf(InvalidParameterException);
+    await layer.secrets.send(new PutSecretValueCommand({ SecretId: name, SecretString: 'next', VersionStages: ['AWSPENDING'] }));
+    const pending = await failure(schedule(layer, name));
+    expect([pending, pending.message]).toEqual([expect.any(InvalidRequestException), ROTATION_NOT_COMPLETE]);
+    expect((await describe(layer, name)).RotationEnabled).toBeUndefined();
   });
 });
 

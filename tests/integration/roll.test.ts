@@ -343,6 +343,18 @@ describe('Secrets Manager rotation', () => {
     expect(new Set(again.map((e) => e.eventId))).toEqual(new Set([events[0]?.eventId]));
   });
 
+  test("testSecret alone with a token of Secrets Manager's own (its configuration test) starts no roll and writes nothing", async () => {
+    const customer = 'roll-rotation-config-test';
+    const keyId = await customerWithKey(customer);
+    const describe = async () =>
+      (await pipeline.secrets.send(new DescribeSecretCommand({ SecretId: secretName(customer) }))).VersionIdsToStages;
+    const [record, stages] = [await recordOf(customer), await describe()];
+    await rotate(customer, randomUUID(), ['testSecret']);
+    expect(await recordOf(customer)).toEqual(record);
+    expect(await describe()).toEqual(stages);
+    expect((await keysOf(customer)).map((key) => key.id)).toEqual([keyId]);
+  });
+
   test('a rotation that stopped after createSecret is finished by the next roll request, then that one rolls', async () => {
     const customer = 'roll-rotation-stopped';
     await customerWithKey(customer);

@@ -90,6 +90,28 @@ export async function motoGet(target: URL, like: AwsRequest, path: string): Prom
   return { status: response.status, json: parseJson(response.body) };
 }
 
+/**
+ * A JSON-protocol call to moto (X-Amz-Target `target`), signed like the caller's request (same Region): for the state
+ * a switch needs, or for what the layer does itself. The answer, its status and its JSON (an empty object when none).
+ */
+export async function motoJson(
+  moto: URL,
+  like: AwsRequest,
+  target: string,
+  version: string,
+  body: unknown,
+): Promise<{ status: number; response: AwsResponse; json: Record<string, unknown> }> {
+  const headers: IncomingHttpHeaders = {
+    host: like.headers.host,
+    'content-type': `application/x-amz-json-${version}`,
+    'x-amz-target': target,
+    ...(like.headers.authorization && { authorization: like.headers.authorization }),
+  };
+  const response = await forward(moto, { method: 'POST', url: '/', headers, body: Buffer.from(JSON.stringify(body)) });
+  const parsed = parseJson(response.body);
+  return { status: response.status, response, json: isRecord(parsed) ? parsed : {} };
+}
+
 /** A JSON response with the given body. */
 export function jsonResponse(
   status: number,

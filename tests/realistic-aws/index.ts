@@ -7,6 +7,7 @@ import type { IamWorld } from './iam/world.js';
 import type { RegisteredCustomer } from './metering.js';
 import { operationOf } from './operations.js';
 import { Pipeline } from './pipeline.js';
+import type { RotationFunction } from './rotation.js';
 import { NONE, type RealisticSettings, validate } from './settings.js';
 import { type RealisticStats, StatsRecorder } from './stats.js';
 
@@ -16,6 +17,7 @@ export { HARNESS, type IamDenial, IamSwitch } from './iam/switch.js';
 export { IamWorld } from './iam/world.js';
 export type { RegisteredCustomer } from './metering.js';
 export { type Operation, operationOf } from './operations.js';
+export type { RotationFunction, RotationStepEvent } from './rotation.js';
 export * from './settings.js';
 export type { RealisticStats } from './stats.js';
 
@@ -47,6 +49,13 @@ export interface RealisticAws {
    * named by iam/caller.ts); without one, no IAM. Returns the switch (its `denials` and `problems`).
    */
   useIam(world: IamWorld | undefined): IamSwitch | undefined;
+  /**
+   * The rotation function behind `functionArn`, as Secrets Manager would invoke it: RotateSecret with
+   * RotateImmediately false runs its testSecret step (rotation.ts). `undefined` removes it.
+   */
+  rotationFunction(functionArn: string, fn: RotationFunction | undefined): void;
+  /** What went wrong in RotateSecret's configuration tests (each answered with a 500): a suite that sees any fails. */
+  rotationProblems(): string[];
   /** Makes ResolveCustomer resolve `token` to this customer (for `expiresInMs`, then ExpiredTokenException). */
   registerToken(token: string, customer: RegisteredCustomer, options?: { expiresInMs?: number }): void;
   close(): Promise<void>;
@@ -121,6 +130,8 @@ export async function startRealisticAws(target: string, settings: Partial<Realis
       return pipeline.iam;
     },
     registerToken: (token, customer, options) => pipeline.metering.register(token, customer, options),
+    rotationFunction: (functionArn, fn) => pipeline.rotation.register(functionArn, fn),
+    rotationProblems: () => [...pipeline.rotation.problems],
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -7,6 +7,7 @@ import { keyCapReached } from './key-cap.js';
 import { Metering } from './metering.js';
 import { isUsagePlanWrite, type Operation } from './operations.js';
 import { pagedApiKeys } from './paging.js';
+import { RotationSchedules } from './rotation.js';
 import { currentByDefault, DeletingSecrets } from './secrets.js';
 import type { RealisticSettings } from './settings.js';
 import { BatchFailures } from './sqs-batch.js';
@@ -27,6 +28,8 @@ export class Pipeline {
   readonly throttle = new ApiGatewayThrottle();
   readonly metering = new Metering();
   readonly batches = new BatchFailures();
+  /** RotateSecret with RotateImmediately false, and the rotation configurations it keeps (rotation.ts). */
+  readonly rotation = new RotationSchedules();
   readonly #lock = new UsagePlanWriteLock();
   readonly #lag = new ListingLag();
   readonly #deleting = new DeletingSecrets();
@@ -145,9 +148,10 @@ export class Pipeline {
       const forwarded = batch.forwardBody ? await forward(this.moto, req, batch.forwardBody) : undefined;
       response = this.batches.merge(forwarded, batch);
     } else {
-      response = await forward(this.moto, req, currentByDefault(op, req));
+      // RotateSecret with RotateImmediately false is the layer's own (moto would start a rotation): never forwarded.
+      response = (await this.rotation.rotate(this.moto, op, req)) ?? (await forward(this.moto, req, currentByDefault(op, req)));
     }
-    return this.#afterMoto(req, op, response);
+    return this.#afterMoto(req, op, this.rotation.describe(op, response));
   }
 
   #afterMoto(req: AwsRequest, op: Operation, response: AwsResponse): AwsResponse {

@@ -221,3 +221,20 @@ describe('lifecycle settings', () => {
     expect(configErrorOf(env({ REVOKED_SECRET_POLICY: 'delete' }))).toContain('REVOKED_SECRET_POLICY');
   });
 });
+
+describe('ROTATION_SCHEDULE', () => {
+  test('absent or empty: none; a schedule Secrets Manager accepts is passed through', () => {
+    expect(loadConfig(env()).rotationSchedule).toBeUndefined();
+    expect(loadConfig(env({ ROTATION_SCHEDULE: '' })).rotationSchedule).toBeUndefined();
+    for (const schedule of ['rate(90 days)', 'rate(1 days)', 'rate(4 hours)', 'cron(0 16 1,15 * ? *)'])
+      expect(loadConfig(env({ ROTATION_SCHEDULE: schedule })).rotationSchedule).toBe(schedule);
+  });
+
+  test.each([['90 days'], ['rate(3 hours)'], ['rate(0 days)'], ['rate(90 minutes)'], ['rate(1 day)'], ['cron()'], ['rate(90 days) ']])(
+    '%j is rejected, the variable named (RotateSecret would refuse it: every new customer handed back)',
+    (value) => {
+      const message = configErrorOf(env({ ROTATION_SCHEDULE: value }));
+      expect(message).toContain('ROTATION_SCHEDULE: must be a Secrets Manager schedule expression');
+    },
+  );
+});

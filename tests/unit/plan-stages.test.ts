@@ -90,6 +90,8 @@ function depsFor(apiKeys: ApiKeyStore, records: RecordStore, usagePlans: Record<
       putSecretValue: async () => undefined,
       versionStages: async () => undefined,
       moveStage: async () => undefined,
+      rotationOf: async () => undefined,
+      scheduleRotation: async () => undefined,
       listSecrets: async () => [],
     },
     records,

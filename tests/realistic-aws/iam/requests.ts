@@ -1,4 +1,4 @@
-import { type AwsRequest, forward, isRecord, motoGet, parseJson } from '../http.js';
+import { type AwsRequest, isRecord, motoGet, motoJson, parseJson } from '../http.js';
 import type { Operation } from '../operations.js';
 import type { Authorization } from './evaluate.js';
 import { UnevaluableRequestError } from './evaluate.js';
@@ -49,23 +49,10 @@ const tagContext = (tags: Record<string, string>, prefix: 'aws:RequestTag' | 'aw
 const secretsTags = (tags: unknown): Record<string, string> =>
   Object.fromEntries((Array.isArray(tags) ? tags : []).filter(isRecord).map((t) => [String(t.Key), String(t.Value)] as const));
 
-/** A JSON-protocol call to moto, signed like the caller's request (same Region), for the state a condition needs. */
-async function motoJson(
-  moto: URL,
-  like: AwsRequest,
-  target: string,
-  version: string,
-  body: unknown,
-): Promise<Record<string, unknown> | undefined> {
-  const headers = {
-    host: like.headers.host,
-    'content-type': `application/x-amz-json-${version}`,
-    'x-amz-target': target,
-    ...(like.headers.authorization && { authorization: like.headers.authorization }),
-  };
-  const response = await forward(moto, { method: 'POST', url: '/', headers, body: Buffer.from(JSON.stringify(body)) });
-  const parsed = parseJson(response.body);
-  return response.status < 300 && isRecord(parsed) ? parsed : undefined;
+/** Moto's answer to a JSON-protocol call for the state a condition needs, or undefined when it refused. */
+async function motoState(moto: URL, like: AwsRequest, target: string, version: string, body: unknown) {
+  const answer = await motoJson(moto, like, target, version, body);
+  return answer.status < 300 ? answer.json : undefined;
 }
 
 function queueArn(op: Operation, world: IamWorld, url: string): string {
@@ -129,7 +116,7 @@ async function secretsChecks(moto: URL, op: Operation, req: AwsRequest, world: I
       checks.push({ auth: { action: 'secretsmanager:TagResource', resource: arn, context }, via: 'caller', named });
   } else {
     named = String(body.SecretId ?? '');
-    const described = await motoJson(moto, req, 'secretsmanager.DescribeSecret', '1.1', { SecretId: named });
+    const described = await motoState(moto, req, 'secretsmanager.DescribeSecret', '1.1', { SecretId: named });
     // A secret that does not exist: authorized against the name's ARN (what a policy on the name pattern matches).
     arn = typeof described?.ARN === 'string' ? described.ARN : named.startsWith('arn:') ? named : `${prefix}${named}-??????`;
     kmsKeyId = typeof described?.KmsKeyId === 'string' ? described.KmsKeyId : undefined;
@@ -137,6 +124,11 @@ async function secretsChecks(moto: URL, op: Operation, req: AwsRequest, world: I
     Object.assign(context, tagContext(secretsTags(described?.Tags), 'aws:ResourceTag'));
     if (op.name === 'TagResource') Object.assign(context, tagContext(secretsTags(body.Tags), 'aws:RequestTag'));
     checks.push({ auth: { action, resource: arn, context }, via: 'caller', named });
+    // RotateSecret naming a function: "You also need lambda:InvokeFunction permissions on the rotation function"
+    // (API reference, RotateSecret, "Required permissions"). Which text AWS's denial of it has is not documented.
+    const fn = body.RotationLambdaARN;
+    if (op.name === 'RotateSecret' && typeof fn === 'string')
+      checks.push({ auth: { action: 'lambda:InvokeFunction', resource: fn, context: base }, via: 'caller', named: fn });
   }
   const kmsAction = SECRETS_KMS[op.name];
   // Secrets Manager calls KMS only for a value it stores or reads: not for a secret that does not exist (its answer
@@ -220,7 +212,7 @@ async function dynamoDbChecks(moto: URL, op: Operation, req: AwsRequest, world: 
   const item = isRecord(body.Key) ? body.Key : isRecord(body.Item) ? body.Item : undefined;
   if (item) {
     // dynamodb:LeadingKeys: the partition key values the request touches (the table's HASH key).
-    const described = await motoJson(moto, req, 'DynamoDB_20120810.DescribeTable', '1.0', { TableName: table });
+    const described = await motoState(moto, req, 'DynamoDB_20120810.DescribeTable', '1.0', { TableName: table });
     const schema = isRecord(described?.Table) && Array.isArray(described.Table.KeySchema) ? described.Table.KeySchema : [];
     const hash = schema.filter(isRecord).find((k) => k.KeyType === 'HASH')?.AttributeName;
     const value = typeof hash === 'string' && isRecord(item[hash]) ? Object.values(item[hash] as Record<string, unknown>)[0] : undefined;

@@ -104,7 +104,10 @@ export class Stack {
   }
 
   #name(id: string, property: string): string {
-    const value = this.properties(id)[property];
+    // That property alone: a function's others (Code's S3Bucket, a Ref to the deployment bucket) need not resolve.
+    const resource = this.template.Resources[id];
+    if (!resource || !this.exists(id)) throw new UnresolvableTemplateError(`no resource ${id} in this stack`);
+    const value = this.evaluate(resource.Properties?.[property] ?? null);
     if (typeof value !== 'string') throw new UnresolvableTemplateError(`${id} has no ${property}: its generated name is not known`);
     return value;
   }
