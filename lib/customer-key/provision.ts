@@ -173,7 +173,7 @@ async function provisionOnce(
       const stored = await valueOfSecret(deps, name, record, () => deps.apiKeys.valueOf(keyName, apiKeyId));
       if (stored.value === undefined)
         throw new TransientError(`key ${apiKeyId} is not listed under ${keyName} yet`, { retryAfterMs: NOT_YET_RETRY_MS });
-      if (deps.config.rotationSchedule) await ensureRotationSchedule(deps, name);
+      if (deps.config.rotationSchedule) await ensureRotationSchedule(deps, name, record);
       await deps.apiKeys.setEnabled(apiKeyId, true);
       reenabled = true;
     } else {
@@ -197,7 +197,7 @@ async function provisionOnce(
   }
 
   // The schedule before the key: a redelivery after a failed RotateSecret finds the record pending and comes back here.
-  if (!record.apiKeyId && deps.config.rotationSchedule) await ensureRotationSchedule(deps, name);
+  if (!record.apiKeyId && deps.config.rotationSchedule) await ensureRotationSchedule(deps, name, record);
   const apiKeyId = record.apiKeyId ?? (await makeKey(deps, request, record, keyName, name, tags, value));
   made.apiKeyId = apiKeyId;
   if (usagePlanId) await deps.apiKeys.addToUsagePlan(usagePlanId, apiKeyId);

@@ -20,6 +20,7 @@ import { lastChange, revokeIsProvenOlder } from './lifecycle-order.js';
 import { apiKeyName, keyDescription, ownedTags, secretName } from './naming.js';
 import { CONFLICT, loadRecord, recordKey, untilWritten } from './record-store.js';
 import { takeDown } from './roll.js';
+import { turnOffRotation } from './rotation-schedule.js';
 
 /**
  * Takes the customer's key away after `unsubscribe-success` (status `revoked`) or `subscribe-fail` (`failed`):
@@ -29,7 +30,11 @@ import { takeDown } from './roll.js';
  * record's last change is `stale` (lib/customer-key/lifecycle-order.ts); one that arrives before any record exists
  * leaves a tombstone record, so the subscription it follows cannot create a key later. For a pending record it finds
  * the key by the secret's value (`keyOfValue`: one that exists but is not listed yet hands the revoke back to look
- * again shortly; one never made is made disabled), so the revoke always records the key it disabled.
+ * again shortly; one never made is made disabled), so the revoke always records the key it disabled. With
+ * ROTATION_SCHEDULE the secret's automatic rotation is turned off too (lib/customer-key/rotation-schedule.ts
+ * turnOffRotation), before the record's write like the key's changes: a delivery that stops before the write is
+ * redelivered, finds the record as it was and does it again (rotation off already: not asked again); one that stops
+ * after it finds the record revoked (`already-revoked`) with the rotation off.
  */
 export async function revokeKey(request: RevokeRequest, deps: ProvisionDeps): Promise<KeyResult> {
   // The key an attempt disabled before losing its write: given back if the record, read again, keeps it.
@@ -157,6 +162,9 @@ async function revokeOnce(request: RevokeRequest, deps: ProvisionDeps, disabled:
     if (inPlan) await deps.apiKeys.removeFromUsagePlan(inPlan, apiKeyId);
   }
   const rollKeys = await takeDownRollKeys(deps, record, request, plan(record));
+  // The leaver's secret rotates no more (its rotations would fail `customer-left`, retried for ever), before the write
+  // that confirms it: a grant that wrote meanwhile makes the write lose, and the revoke decides again.
+  await turnOffRotation(deps, name);
   const revoked: KeyRecord = {
     ...record,
     ...rollKeys,
