@@ -113,6 +113,8 @@ async function provisionOnce(
     const { record: now, version: seen } = current;
     const id = made.securedId;
     if (now.status === 'active' && now.apiKeyId === id) {
+      // Its rotation schedule too, which the stale attempt turned off (secureRevokedKey) after the grant put it on.
+      if (config.rotationSchedule) await ensureRotationSchedule(deps, name, now);
       await deps.apiKeys.setEnabled(id, true);
       const plan = now.usagePlanId;
       if (plan) await deps.apiKeys.addToUsagePlan(plan, id);

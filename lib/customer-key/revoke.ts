@@ -20,7 +20,7 @@ import { lastChange, revokeIsProvenOlder } from './lifecycle-order.js';
 import { apiKeyName, keyDescription, ownedTags, secretName } from './naming.js';
 import { CONFLICT, loadRecord, recordKey, untilWritten } from './record-store.js';
 import { takeDown } from './roll.js';
-import { turnOffRotation } from './rotation-schedule.js';
+import { ensureRotationSchedule, turnOffRotation } from './rotation-schedule.js';
 
 /**
  * Takes the customer's key away after `unsubscribe-success` (status `revoked`) or `subscribe-fail` (`failed`):
@@ -60,13 +60,15 @@ async function revokeOnce(request: RevokeRequest, deps: ProvisionDeps, disabled:
    * What it did is confirmed by a conditional write on the version that justified it (the record unchanged, or with
    * this license's change): a revoke that wrote in between makes this one lose, read again, and take the key down
    * again (below), so that its late enable never outlives the other's revoke (found by the chaos run: a leaver's
-   * disabled key left in its plan). Two or three calls, for a revoke that changes nothing: rare.
+   * disabled key left in its plan). Two or three calls, for a revoke that changes nothing: rare. With
+   * ROTATION_SCHEDULE, the secret's schedule too: an earlier attempt may have turned it off after the grant put it on.
    */
   const keepActive = async (kept: KeyRecord, version: number, changed: boolean): Promise<boolean> => {
     const id = kept.apiKeyId;
     if (id && (kept.status ?? 'active') === 'active') {
       disabled.keptId = id;
       disabled.keptPlan = kept.usagePlanId;
+      if (config.rotationSchedule) await ensureRotationSchedule(deps, name, kept);
       await deps.apiKeys.setEnabled(id, true);
       const keptPlan = kept.usagePlanId;
       if (keptPlan) await deps.apiKeys.addToUsagePlan(keptPlan, id);
@@ -163,7 +165,9 @@ async function revokeOnce(request: RevokeRequest, deps: ProvisionDeps, disabled:
   }
   const rollKeys = await takeDownRollKeys(deps, record, request, plan(record));
   // The leaver's secret rotates no more (its rotations would fail `customer-left`, retried for ever), before the write
-  // that confirms it: a grant that wrote meanwhile makes the write lose, and the revoke decides again.
+  // that confirms it. A grant that wrote meanwhile makes the write lose and the revoke decide again (keepActive puts
+  // the schedule back if the key stays); one that put the schedule back and then loses to this write either is newer
+  // (it re-enables the key, schedule on) or is stale and turns the rotation off again (secure-revoked.ts).
   await turnOffRotation(deps, name);
   const revoked: KeyRecord = {
     ...record,

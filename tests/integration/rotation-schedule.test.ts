@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DescribeSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import type { SQSBatchResponse } from 'aws-lambda';
 import { loadConfig } from '../../lib/config.js';
+import type { KeyRecord } from '../../lib/customer-key/key-record.js';
 import type { CompletionEvent } from '../../lib/pipeline/completion.js';
 import { type BatchDeps, createDeps } from '../../lib/pipeline/deps.js';
 import { createRotationHandler } from '../../lib/pipeline/rotation.js';
 import { crashAfter } from '../helpers/crash.js';
-import { lambdaContext, marketplaceNotification, snsEnvelope } from '../helpers/events.js';
+import { lambdaContext, licenseEvent, marketplaceNotification, snsEnvelope, sqsEvent } from '../helpers/events.js';
 import { PRINCIPALS, STACK_FUNCTION_ARNS } from '../helpers/iam.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
 import { actingAs } from '../realistic-aws/index.js';
@@ -16,8 +19,8 @@ import { actingAs } from '../realistic-aws/index.js';
  * schedule naming this function — RotateSecret with RotateImmediately false, which AWS answers by testing the
  * configuration with the function's testSecret and starting no rotation (tests/realistic-aws/rotation.ts) — and a
  * RotateSecret that fails hands the message back for a redelivery that finishes it. A revoke turns the leaver's
- * rotation off (CancelRotateSecret), crash-safe; a re-subscription puts it back, clearing what a cancelled rotation
- * left.
+ * rotation off (CancelRotateSecret), crash-safe and without breaking the grant/revoke races; a re-subscription puts
+ * it back, clearing what a cancelled rotation left.
  */
 
 const SCHEDULE = 'rate(90 days)';
@@ -191,5 +194,108 @@ describe("a leaver's rotation", () => {
     expect((await currentValue(name)) === enabled[0]?.value).toBe(true);
     expect(pipeline.proxy.rotationProblems()).toEqual([]);
     expect(await pipeline.deadLetterIds()).toEqual([]);
+  });
+});
+
+/**
+ * `deps` with `port.method` held, the first time `when(args)` is true, until `release()`; `arrived` resolves then.
+ * A grant and a revoke of one customer interleaved at the worst moment, as tests/integration/record-races.test.ts does.
+ */
+function holdOnce(port: 'secrets' | 'records', method: string, when: (args: unknown[]) => boolean = () => true) {
+  let reached!: () => void;
+  let release!: () => void;
+  const arrived = new Promise<void>((resolve) => {
+    reached = resolve;
+  });
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let held = false;
+  const override = (deps: BatchDeps): BatchDeps => {
+    const original = deps[port] as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    const wrapped = {
+      ...original,
+      [method]: async (...args: unknown[]) => {
+        if (!held && when(args)) {
+          held = true;
+          reached();
+          await released;
+        }
+        return original[method]?.(...args);
+      },
+    };
+    return { ...deps, [port]: wrapped };
+  };
+  return { override, arrived, release };
+}
+
+const statusWritten = (status: string) => (args: unknown[]) => (args[1] as KeyRecord).status === status;
+const invoke = (handler: ReturnType<Pipeline['handlerWith']>, body: unknown) =>
+  handler(sqsEvent(body), lambdaContext(30_000)) as Promise<SQSBatchResponse>;
+
+describe('the schedule and the grant/revoke races (revoke.ts): whoever wins the record, the rotation follows it', () => {
+  test('a revoke that turned the rotation off, then lost its write to a grant of another license, puts it back', async () => {
+    const account = String(100_000_000_000 + Math.floor(Math.random() * 899_999_999_999));
+    const name = productSecret(account);
+    const license = (n: number) => `arn:aws:license-manager::386209384616:license:l-${account}-${n}`;
+    const event = (kind: 'Updated' | 'Deprovisioned', n: number, minute: number) =>
+      licenseEvent(kind, { productCode: PRODUCT, accountId: account, time: `2026-11-26T11:0${minute}:00.000Z`, licenseArn: license(n) });
+    await deliver(event('Updated', 1, 0));
+    const revoke = holdOnce('records', 'put', statusWritten('revoked'));
+    const revoking = invoke(pipeline.handlerWith(revoke.override), event('Deprovisioned', 1, 1));
+    await revoke.arrived;
+    expect((await describedSecret(name)).RotationEnabled).toBe(false);
+    // License 2 meanwhile: the key exists, the record notes the license (the grant writes, the revoke then loses).
+    expect((await invoke(pipeline.handlerWith(), event('Updated', 2, 2))).batchItemFailures).toEqual([]);
+    revoke.release();
+    expect((await revoking).batchItemFailures).toEqual([]);
+
+    expect(await pipeline.record(name)).toMatchObject({ status: 'active' });
+    expect((await keysOf(account)).map((key) => key.enabled)).toEqual([true]);
+    expect(await describedSecret(name)).toMatchObject({ RotationEnabled: true, RotationRules: { ScheduleExpression: SCHEDULE } });
+  });
+
+  test('a stale grant that put the schedule on after the revoke looked, then lost to the revoke, turns it off again', async () => {
+    const customer = `stale-grant-${randomUUID().slice(0, 8)}`;
+    const name = productSecret(customer);
+    // The grant: secret and pending record made, DescribeSecret saw no schedule; held before its RotateSecret.
+    const grant = holdOnce('secrets', 'scheduleRotation');
+    const granting = invoke(pipeline.handlerWith(grant.override), notification('subscribe-success', customer, 0));
+    await grant.arrived;
+    // The revoke, newer, finds the pending record (its key made disabled, the rotation off already) and wins.
+    expect((await invoke(pipeline.handlerWith(), notification('unsubscribe-success', customer, 5))).batchItemFailures).toEqual([]);
+    // GetApiKeys' listing lag (the layer's 300 ms): the grant's 409 then finds the revoke's key at once.
+    await sleep(600);
+    grant.release();
+    expect((await granting).batchItemFailures).toEqual([]);
+
+    expect(await pipeline.record(name)).toMatchObject({ status: 'revoked' });
+    expect((await keysOf(customer)).map((key) => key.enabled)).toEqual([false]);
+    expect(await describedSecret(name)).toMatchObject({ RotationEnabled: false });
+  });
+
+  test('a stale grant whose turning off came after a newer grant put the schedule back, and lost to it, puts it back', async () => {
+    const customer = `late-stale-${randomUUID().slice(0, 8)}`;
+    const name = productSecret(customer);
+    await deliver(notification('subscribe-success', customer, 0));
+    await deliver(notification('unsubscribe-success', customer, 1));
+    // The newer grant re-enables the key and puts the schedule back; held before its active write.
+    const newer = holdOnce('records', 'put', statusWritten('active'));
+    const granting = invoke(pipeline.handlerWith(newer.override), notification('subscribe-success', customer, 5));
+    await newer.arrived;
+    // A stale grant (a late copy of the first subscribe) secures the revoked record: rotation off, key disabled; held
+    // before the write that confirms it.
+    const stale = holdOnce('records', 'put', statusWritten('revoked'));
+    const securing = invoke(pipeline.handlerWith(stale.override), notification('subscribe-success', customer, 0));
+    await stale.arrived;
+    expect((await describedSecret(name)).RotationEnabled).toBe(false);
+    newer.release();
+    expect((await granting).batchItemFailures).toEqual([]);
+    stale.release();
+    expect((await securing).batchItemFailures).toEqual([]);
+
+    expect(await pipeline.record(name)).toMatchObject({ status: 'active' });
+    expect((await keysOf(customer)).map((key) => key.enabled)).toEqual([true]);
+    expect(await describedSecret(name)).toMatchObject({ RotationEnabled: true, RotationRules: { ScheduleExpression: SCHEDULE } });
   });
 });
