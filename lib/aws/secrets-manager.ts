@@ -1,4 +1,5 @@
 import {
+  CancelRotateSecretCommand,
   CreateSecretCommand,
   DecryptionFailure,
   DescribeSecretCommand,
@@ -63,6 +64,12 @@ export interface SecretStore {
    */
   scheduleRotation(name: string, functionArn: string, scheduleExpression: string): Promise<void>;
   /**
+   * Turns the secret's automatic rotation off (CancelRotateSecret: "Turns off automatic rotation, and if a rotation is
+   * currently in progress, cancels the rotation", API reference); nothing when there is no secret. It leaves the
+   * staging labels as they are: a cancelled rotation's AWSPENDING stays where it was.
+   */
+  cancelRotation(name: string): Promise<void>;
+  /**
    * Every secret whose name starts with `namePrefix`, those scheduled for deletion included (ListSecrets with a name
    * filter, pages of 100). Read-only; for the operations tools (reconcile), not called by the function. ListSecrets
    * is eventually consistent ("might not reflect changes from the last five minutes", API reference): a secret
@@ -76,6 +83,8 @@ export interface RotationConfig {
   enabled: boolean;
   functionArn?: string;
   scheduleExpression?: string;
+  /** The versions and their staging labels (`VersionIdsToStages`): where a rotation left incomplete keeps AWSPENDING. */
+  stages: Record<string, string[]>;
 }
 
 /** A secret as ListSecrets describes it (no value). */
@@ -175,6 +184,7 @@ export function secretsManagerAdapter(client: SecretsManagerClient): SecretStore
           enabled: described.RotationEnabled === true,
           functionArn: described.RotationLambdaARN,
           scheduleExpression: described.RotationRules?.ScheduleExpression,
+          stages: described.VersionIdsToStages ?? {},
         };
       } catch (error) {
         if (error instanceof ResourceNotFoundException) return undefined;
@@ -198,6 +208,16 @@ export function secretsManagerAdapter(client: SecretsManagerClient): SecretStore
             cause: error,
           });
         throw toDomainError('RotateSecret', error);
+      }
+    },
+
+    async cancelRotation(name) {
+      try {
+        await client.send(new CancelRotateSecretCommand({ SecretId: name }));
+      } catch (error) {
+        if (error instanceof ResourceNotFoundException) return;
+        // InvalidRequestException (a secret scheduled for deletion, among the API reference's causes): environment.
+        throw toDomainError('CancelRotateSecret', error);
       }
     },
 
@@ -237,5 +257,6 @@ export const SECRET_CALLS: CallTable<SecretStore> = {
   rotationOf: 'DescribeSecret',
   moveStage: 'UpdateSecretVersionStage',
   scheduleRotation: 'RotateSecret',
+  cancelRotation: 'CancelRotateSecret',
   listSecrets: 'ListSecrets',
 };

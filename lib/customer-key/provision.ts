@@ -113,6 +113,8 @@ async function provisionOnce(
     const { record: now, version: seen } = current;
     const id = made.securedId;
     if (now.status === 'active' && now.apiKeyId === id) {
+      // Its rotation schedule too, which the stale attempt turned off (secureRevokedKey) after the grant put it on.
+      if (config.rotationSchedule) await ensureRotationSchedule(deps, name, now);
       await deps.apiKeys.setEnabled(id, true);
       const plan = now.usagePlanId;
       if (plan) await deps.apiKeys.addToUsagePlan(plan, id);
@@ -173,7 +175,7 @@ async function provisionOnce(
       const stored = await valueOfSecret(deps, name, record, () => deps.apiKeys.valueOf(keyName, apiKeyId));
       if (stored.value === undefined)
         throw new TransientError(`key ${apiKeyId} is not listed under ${keyName} yet`, { retryAfterMs: NOT_YET_RETRY_MS });
-      if (deps.config.rotationSchedule) await ensureRotationSchedule(deps, name);
+      if (deps.config.rotationSchedule) await ensureRotationSchedule(deps, name, record);
       await deps.apiKeys.setEnabled(apiKeyId, true);
       reenabled = true;
     } else {
@@ -197,7 +199,7 @@ async function provisionOnce(
   }
 
   // The schedule before the key: a redelivery after a failed RotateSecret finds the record pending and comes back here.
-  if (!record.apiKeyId && deps.config.rotationSchedule) await ensureRotationSchedule(deps, name);
+  if (!record.apiKeyId && deps.config.rotationSchedule) await ensureRotationSchedule(deps, name, record);
   const apiKeyId = record.apiKeyId ?? (await makeKey(deps, request, record, keyName, name, tags, value));
   made.apiKeyId = apiKeyId;
   if (usagePlanId) await deps.apiKeys.addToUsagePlan(usagePlanId, apiKeyId);

@@ -20,6 +20,7 @@ import { lastChange, revokeIsProvenOlder } from './lifecycle-order.js';
 import { apiKeyName, keyDescription, ownedTags, secretName } from './naming.js';
 import { CONFLICT, loadRecord, recordKey, untilWritten } from './record-store.js';
 import { takeDown } from './roll.js';
+import { ensureRotationSchedule, turnOffRotation } from './rotation-schedule.js';
 
 /**
  * Takes the customer's key away after `unsubscribe-success` (status `revoked`) or `subscribe-fail` (`failed`):
@@ -29,7 +30,11 @@ import { takeDown } from './roll.js';
  * record's last change is `stale` (lib/customer-key/lifecycle-order.ts); one that arrives before any record exists
  * leaves a tombstone record, so the subscription it follows cannot create a key later. For a pending record it finds
  * the key by the secret's value (`keyOfValue`: one that exists but is not listed yet hands the revoke back to look
- * again shortly; one never made is made disabled), so the revoke always records the key it disabled.
+ * again shortly; one never made is made disabled), so the revoke always records the key it disabled. With
+ * ROTATION_SCHEDULE the secret's automatic rotation is turned off too (lib/customer-key/rotation-schedule.ts
+ * turnOffRotation), before the record's write like the key's changes: a delivery that stops before the write is
+ * redelivered, finds the record as it was and does it again (rotation off already: not asked again); one that stops
+ * after it finds the record revoked (`already-revoked`) with the rotation off.
  */
 export async function revokeKey(request: RevokeRequest, deps: ProvisionDeps): Promise<KeyResult> {
   // The key an attempt disabled before losing its write: given back if the record, read again, keeps it.
@@ -55,13 +60,15 @@ async function revokeOnce(request: RevokeRequest, deps: ProvisionDeps, disabled:
    * What it did is confirmed by a conditional write on the version that justified it (the record unchanged, or with
    * this license's change): a revoke that wrote in between makes this one lose, read again, and take the key down
    * again (below), so that its late enable never outlives the other's revoke (found by the chaos run: a leaver's
-   * disabled key left in its plan). Two or three calls, for a revoke that changes nothing: rare.
+   * disabled key left in its plan). Two or three calls, for a revoke that changes nothing: rare. With
+   * ROTATION_SCHEDULE, the secret's schedule too: an earlier attempt may have turned it off after the grant put it on.
    */
   const keepActive = async (kept: KeyRecord, version: number, changed: boolean): Promise<boolean> => {
     const id = kept.apiKeyId;
     if (id && (kept.status ?? 'active') === 'active') {
       disabled.keptId = id;
       disabled.keptPlan = kept.usagePlanId;
+      if (config.rotationSchedule) await ensureRotationSchedule(deps, name, kept);
       await deps.apiKeys.setEnabled(id, true);
       const keptPlan = kept.usagePlanId;
       if (keptPlan) await deps.apiKeys.addToUsagePlan(keptPlan, id);
@@ -157,6 +164,11 @@ async function revokeOnce(request: RevokeRequest, deps: ProvisionDeps, disabled:
     if (inPlan) await deps.apiKeys.removeFromUsagePlan(inPlan, apiKeyId);
   }
   const rollKeys = await takeDownRollKeys(deps, record, request, plan(record));
+  // The leaver's secret rotates no more (its rotations would fail `customer-left`, retried for ever), before the write
+  // that confirms it. A grant that wrote meanwhile makes the write lose and the revoke decide again (keepActive puts
+  // the schedule back if the key stays); one that put the schedule back and then loses to this write either is newer
+  // (it re-enables the key, schedule on) or is stale and turns the rotation off again (secure-revoked.ts).
+  await turnOffRotation(deps, name);
   const revoked: KeyRecord = {
     ...record,
     ...rollKeys,

@@ -365,6 +365,8 @@ const ACTIONS_OF_COMMAND: Record<string, { actions: string[]; whenConfigured?: t
   UpdateSecretVersionStageCommand: { actions: ['secretsmanager:UpdateSecretVersionStage'] },
   // Only with rotationSchedule (ScheduleRotationPolicy): the schedule put on a customer's secret, naming this function.
   RotateSecretCommand: { actions: ['secretsmanager:RotateSecret', 'lambda:InvokeFunction'], whenConfigured: true },
+  // Only with rotationSchedule too: a revoke turns the leaver's rotation off.
+  CancelRotateSecretCommand: { actions: ['secretsmanager:CancelRotateSecret'], whenConfigured: true },
   SendMessageBatchCommand: { actions: ['sqs:SendMessage'] },
   GetQueueUrlCommand: { actions: ['sqs:GetQueueUrl'] },
   ChangeMessageVisibilityBatchCommand: { actions: ['sqs:ChangeMessageVisibility'] },
@@ -787,6 +789,12 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
           Condition: owned('StringEquals', 'aws:ResourceTag'),
         },
         NameThisFunctionForRotation: { Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: ['<ProvisionLambdaFunction.Arn>'] },
+        StopRotationOfOwnedSecrets: {
+          Effect: 'Allow',
+          Action: ['secretsmanager:CancelRotateSecret'],
+          Resource: [secrets],
+          Condition: owned('StringEquals', 'aws:ResourceTag'),
+        },
       });
     });
 
@@ -841,7 +849,7 @@ describe('serverless.yml: the packaged deployment (serverless package, offline)'
             'TagNewApiKeys',
             'TagOwnedSecrets',
             'UpdateOwnedSecrets',
-            ...(deployment === configured ? ['ScheduleRotationOfOwnedSecrets'] : []),
+            ...(deployment === configured ? ['ScheduleRotationOfOwnedSecrets', 'StopRotationOfOwnedSecrets'] : []),
           ].sort(),
         );
         for (const s of conditioned) {

@@ -12,6 +12,7 @@ import {
 } from '@aws-sdk/client-api-gateway';
 import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import {
+  CancelRotateSecretCommand,
   CreateSecretCommand,
   DeleteSecretCommand,
   DescribeSecretCommand,
@@ -19,8 +20,10 @@ import {
   InvalidParameterException,
   InvalidRequestException,
   PutSecretValueCommand,
+  ResourceNotFoundException,
   RestoreSecretCommand,
   RotateSecretCommand,
+  UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { CreateQueueCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { resetMoto } from '../../lib/local/moto.js';
@@ -382,6 +385,36 @@ describe('RotateSecret with RotateImmediately false (always on)', () => {
     const pending = await failure(schedule(layer, name));
     expect([pending, pending.message]).toEqual([expect.any(InvalidRequestException), ROTATION_NOT_COMPLETE]);
     expect((await describe(layer, name)).RotationEnabled).toBeUndefined();
+  });
+
+  test('CancelRotateSecret turns a kept schedule off, function and rules kept, labels left; moto alone refuses it', async () => {
+    aws.rotationFunction(FUNCTION, async () => undefined);
+    const cancel = (c: TestClients, id: string) => c.secrets.send(new CancelRotateSecretCommand({ SecretId: id }));
+    const name = await layer.newSecret();
+    await schedule(layer, name);
+    // moto never saw that RotateSecret: it holds no function for the secret.
+    expect(await failure(cancel(moto, name))).toBeInstanceOf(InvalidRequestException);
+    // A rotation in progress: its AWSPENDING version (as a rotation function's createSecret writes it) stays.
+    await layer.secrets.send(new PutSecretValueCommand({ SecretId: name, SecretString: 'next', VersionStages: ['AWSPENDING'] }));
+    const stages = (await describe(layer, name)).VersionIdsToStages ?? {};
+    await cancel(layer, name);
+    expect(await describe(layer, name)).toMatchObject({
+      RotationEnabled: false,
+      RotationLambdaARN: FUNCTION,
+      RotationRules: { ScheduleExpression: 'rate(90 days)' },
+      VersionIdsToStages: stages,
+    });
+    // "Failing to clean up a cancelled rotation can block you from starting future rotations"; cleaned, it turns on.
+    expect((await failure(schedule(layer, name))).message).toBe(ROTATION_NOT_COMPLETE);
+    const pending = Object.keys(stages).find((id) => stages[id]?.includes('AWSPENDING'));
+    await layer.secrets.send(
+      new UpdateSecretVersionStageCommand({ SecretId: name, VersionStage: 'AWSPENDING', RemoveFromVersionId: pending }),
+    );
+    await layer.secrets.send(new RotateSecretCommand({ SecretId: name, RotateImmediately: false }));
+    expect(await describe(layer, name)).toMatchObject({ RotationEnabled: true, RotationLambdaARN: FUNCTION });
+    await layer.secrets.send(new DeleteSecretCommand({ SecretId: name, RecoveryWindowInDays: 7 }));
+    expect(await failure(cancel(layer, name))).toBeInstanceOf(InvalidRequestException);
+    expect(await failure(cancel(layer, unique('missing')))).toBeInstanceOf(ResourceNotFoundException);
   });
 });
 

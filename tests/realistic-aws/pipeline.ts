@@ -148,8 +148,12 @@ export class Pipeline {
       const forwarded = batch.forwardBody ? await forward(this.moto, req, batch.forwardBody) : undefined;
       response = this.batches.merge(forwarded, batch);
     } else {
-      // RotateSecret with RotateImmediately false is the layer's own (moto would start a rotation): never forwarded.
-      response = (await this.rotation.rotate(this.moto, op, req)) ?? (await forward(this.moto, req, currentByDefault(op, req)));
+      // RotateSecret with RotateImmediately false is the layer's own (moto would start a rotation): never forwarded;
+      // so is CancelRotateSecret of a configuration it keeps (moto knows none of them).
+      response =
+        (await this.rotation.rotate(this.moto, op, req)) ??
+        (await this.rotation.cancel(this.moto, op, req)) ??
+        (await forward(this.moto, req, currentByDefault(op, req)));
     }
     return this.#afterMoto(req, op, this.rotation.describe(op, response));
   }

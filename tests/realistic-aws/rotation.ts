@@ -19,6 +19,8 @@ export const ROTATION_NOT_COMPLETE = "A previous rotation isn't complete. That r
 export const NO_ROTATION_FUNCTION = 'No Lambda rotation function ARN is associated with this secret.';
 
 interface Configured {
+  /** RotationEnabled: true after RotateSecret, false after CancelRotateSecret (the function and rules stay). */
+  enabled: boolean;
   lambdaArn: string;
   rules: Record<string, unknown>;
 }
@@ -104,7 +106,7 @@ export class RotationSchedules {
     const fn = this.#functions.get(lambdaArn);
     if (!fn) return this.#problem(`RotateSecret names ${lambdaArn}, for which no rotation function is registered (rotationFunction)`);
 
-    this.#configured.set(arn, { lambdaArn, rules });
+    this.#configured.set(arn, { enabled: true, lambdaArn, rules });
     const token = typeof body.ClientRequestToken === 'string' ? body.ClientRequestToken : randomUUID();
     const current = await motoJson(moto, req, 'secretsmanager.GetSecretValue', '1.1', { SecretId: arn, VersionStage: 'AWSCURRENT' });
     if (current.status >= 300 || typeof current.json.SecretString !== 'string')
@@ -127,6 +129,41 @@ export class RotationSchedules {
     return jsonResponse(200, { ARN: arn, Name: secret.Name }, {}, 'application/x-amz-json-1.1');
   }
 
+  /**
+   * The layer's answer to CancelRotateSecret on a secret whose configuration the layer keeps (a RotateSecret with
+   * RotateImmediately false); undefined otherwise (moto answers from its own state: an immediate RotateSecret's).
+   * AWS (API reference, CancelRotateSecret): "Turns off automatic rotation, and if a rotation is currently in
+   * progress, cancels the rotation." — the model's example: "The operation sets the RotationEnabled field to false
+   * and cancels all scheduled rotations. To resume scheduled rotations, you must re-enable rotation by calling the
+   * rotate-secret operation." Labels are left as they are: "If you cancel a rotation in progress, it can leave the
+   * VersionStage labels in an unexpected state. You might need to remove the staging label AWSPENDING from the
+   * partially created version." moto 5.2.1 (`cancel_rotate_secret`) sets rotation_enabled to false and keeps the
+   * function's ARN and the rules, touches no label, and refuses a secret it holds no function for (InvalidRequest-
+   * Exception "You tried to enable rotation on a secret that doesn't already have a Lambda function ARN configured
+   * …") — which is every secret scheduled through the layer, since such a RotateSecret never reaches moto.
+   *
+   * So the layer: RotationEnabled false in DescribeSecret and ListSecrets from now on; RotationLambdaARN and
+   * RotationRules kept, as moto keeps them (AWS does not say; its RotateSecret refusing a secret "that doesn't
+   * already have a Lambda function ARN configured" implies a function stays configured), and a later RotateSecret
+   * without a function uses that one; no label moved. A secret marked for deletion: InvalidRequestException (a cause
+   * the model lists). The response is `{ARN, Name}`; `VersionId` ("the version of the secret created during the
+   * rotation") is not given: the layer runs no rotation of its own to cancel.
+   */
+  async cancel(moto: URL, op: Operation, req: AwsRequest): Promise<AwsResponse | undefined> {
+    if (op.service !== 'secretsmanager' || op.name !== 'CancelRotateSecret') return undefined;
+    const body = parseJson(req.body);
+    const secretId = String((isRecord(body) && body.SecretId) || '');
+    const described = await motoJson(moto, req, 'secretsmanager.DescribeSecret', '1.1', { SecretId: secretId });
+    if (described.status >= 300) return described.response;
+    const secret = described.json;
+    const configured = this.#configured.get(String(secret.ARN));
+    if (!configured) return undefined;
+    if (secret.DeletedDate !== undefined && secret.DeletedDate !== null)
+      return awsError(op, 400, 'InvalidRequestException', MARKED_FOR_DELETION);
+    configured.enabled = false;
+    return jsonResponse(200, { ARN: secret.ARN, Name: secret.Name }, {}, 'application/x-amz-json-1.1');
+  }
+
   /** DescribeSecret and ListSecrets with the configurations kept here, and without versions that lost every label. */
   describe(op: Operation, response: AwsResponse): AwsResponse {
     if (op.service !== 'secretsmanager' || response.status >= 300) return response;
@@ -139,7 +176,11 @@ export class RotationSchedules {
         ...secret,
         ...(secret.VersionIdsToStages !== undefined && { VersionIdsToStages: labelled(secret.VersionIdsToStages) }),
         ...(secret.SecretVersionsToStages !== undefined && { SecretVersionsToStages: labelled(secret.SecretVersionsToStages) }),
-        ...(configured && { RotationEnabled: true, RotationLambdaARN: configured.lambdaArn, RotationRules: configured.rules }),
+        ...(configured && {
+          RotationEnabled: configured.enabled,
+          RotationLambdaARN: configured.lambdaArn,
+          RotationRules: configured.rules,
+        }),
       };
     };
     if (op.name === 'DescribeSecret') return withJson(response, patch(json));

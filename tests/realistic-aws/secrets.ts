@@ -8,7 +8,14 @@ export const NAME_SCHEDULED_FOR_DELETION =
   "You can't create this secret because a secret with this name is already scheduled for deletion.";
 
 /** Operations that declare InvalidRequestException for a secret scheduled for deletion (Secrets Manager model). */
-const VALUE_OPERATIONS = new Set(['GetSecretValue', 'PutSecretValue', 'UpdateSecret', 'RotateSecret', 'UpdateSecretVersionStage']);
+const VALUE_OPERATIONS = new Set([
+  'GetSecretValue',
+  'PutSecretValue',
+  'UpdateSecret',
+  'RotateSecret',
+  'CancelRotateSecret',
+  'UpdateSecretVersionStage',
+]);
 
 interface Marked {
   arn: string | undefined;

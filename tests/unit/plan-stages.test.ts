@@ -92,6 +92,7 @@ function depsFor(apiKeys: ApiKeyStore, records: RecordStore, usagePlans: Record<
       moveStage: async () => undefined,
       rotationOf: async () => undefined,
       scheduleRotation: async () => undefined,
+      cancelRotation: async () => undefined,
       listSecrets: async () => [],
     },
     records,
