@@ -118,10 +118,14 @@ export function lambdaEnv(outDir: string): { env: Record<string, string>; fallba
 }
 
 /** Builds the SDK-only baseline with serverless.yml's custom.esbuild options; returns the bundle's path. */
-export async function buildSdkOnly(outDir: string): Promise<string> {
-  const outfile = join(outDir, 'sdk-only.cjs');
+export function buildSdkOnly(outDir: string): Promise<string> {
+  return buildLikeTheFunctions('tests/bench/sdk-only-entry.ts', join(outDir, 'sdk-only.cjs'));
+}
+
+/** Bundles `entry` (relative to the repository) into `outfile` with serverless.yml's custom.esbuild options; returns `outfile`. */
+export async function buildLikeTheFunctions(entry: string, outfile: string): Promise<string> {
   await build({
-    entryPoints: [join(ROOT, 'tests/bench/sdk-only-entry.ts')],
+    entryPoints: [join(ROOT, entry)],
     outfile,
     bundle: true,
     minify: true,

@@ -24,14 +24,13 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { build } from 'esbuild';
 import { csrfToken, newSession, sessionCookie, signSession } from '../../lib/key-page/session.js';
 import { runEventSourceMapping, type SqsHandler } from '../../lib/local/event-source-mapping.js';
 import { type SampleBuyer, startJourneyServer, type UrlHandler } from '../../lib/local/journey-server.js';
 import { startMoto } from '../../lib/local/moto.js';
 import { ensureKeyRecordsTable, ensureKeyRevealsTable, ensureQueues } from '../../lib/local/resources.js';
 import { NONE, startRealisticAws } from '../realistic-aws/index.js';
-import { lambdaEnv, packageOurs, sampleInit } from './cold-start.js';
+import { buildLikeTheFunctions, lambdaEnv, packageOurs, sampleInit } from './cold-start.js';
 
 const ROOT = resolve(process.cwd());
 const PRODUCT = 'prod4k2j9x8l7';
@@ -239,20 +238,7 @@ async function main(): Promise<void> {
     });
 
     // Inits: the key page's bundle; the provision function's against the baseline (fresh Node per sample, alternating).
-    const baseline = join(tmp, 'baseline.cjs');
-    await build({
-      entryPoints: [join(ROOT, 'tests/bench/baseline-entry.ts')],
-      outfile: baseline,
-      bundle: true,
-      minify: true,
-      sourcemap: 'linked',
-      sourcesContent: false,
-      target: 'node22',
-      platform: 'node',
-      mainFields: ['module', 'main'],
-      format: 'cjs',
-      logLevel: 'warning',
-    });
+    const baseline = await buildLikeTheFunctions('tests/bench/baseline-entry.ts', join(tmp, 'baseline.cjs'));
     const { env: provisionEnv } = lambdaEnv(join(tmp, 'package'));
     const pageInit: number[] = [];
     const provisionInit: number[] = [];

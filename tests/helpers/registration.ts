@@ -1,3 +1,4 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
@@ -73,19 +74,19 @@ export const sentSignups = (sqs: AwsStub<any, any, SQSClient['config']>): Record
     .flatMap((call) => (call.args[0].input.Entries ?? []).map((e) => JSON.parse(e.MessageBody ?? '')));
 
 /**
- * What `run` returns and everything the product's logger writes meanwhile, at DEBUG (tests/helpers/env.ts keeps it
- * SILENT otherwise).
+ * What `run` returns and everything a logger of the product (default the functions' shared one; the key page has its
+ * own) writes meanwhile, at DEBUG (tests/helpers/env.ts keeps it SILENT otherwise).
  */
-export async function withLogs<T>(run: () => Promise<T>): Promise<[T, string]> {
+export async function withLogs<T>(run: () => Promise<T>, log: Pick<Logger, 'setLogLevel'> = logger): Promise<[T, string]> {
   const chunks: string[] = [];
   const capture = (chunk: unknown) => chunks.push(String(chunk)) > 0;
   const out = jest.spyOn(process.stdout, 'write').mockImplementation(capture);
   const err = jest.spyOn(process.stderr, 'write').mockImplementation(capture);
-  logger.setLogLevel('DEBUG');
+  log.setLogLevel('DEBUG');
   try {
     return [await run(), chunks.join('')];
   } finally {
-    logger.setLogLevel('SILENT');
+    log.setLogLevel('SILENT');
     out.mockRestore();
     err.mockRestore();
   }

@@ -12,6 +12,7 @@ import type { KeyMarker } from '../../lib/key-page/state.js';
 import { signReference } from '../../lib/registration/reference.js';
 import { lambdaContext } from '../helpers/events.js';
 import { csrfOf, pageEvent, sessionCookieOf, shownValueOf } from '../helpers/key-page.js';
+import { withLogs } from '../helpers/registration.js';
 
 const KEY = 'unit-signing-key-0123456789abcdefghijklmnop';
 const PREFIX = 'keyprov/test/';
@@ -476,24 +477,15 @@ describe('hostile input (properties)', () => {
 });
 
 test('the key value is in no log line, at DEBUG', async () => {
-  const chunks: string[] = [];
-  const capture = (chunk: unknown) => chunks.push(String(chunk)) > 0;
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation(capture);
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation(capture);
-  logger.setLogLevel('DEBUG');
-  try {
+  const [{ cookie, ref }, log] = await withLogs(async () => {
     const w = world();
-    const { cookie, ref } = await w.arrive();
+    const arrived = await w.arrive();
     w.setRecord({ status: 'active', apiKeyId: 'k1' });
     w.setValue(VALUE);
-    expect(shownValueOf(await w.post(cookie, 'show', csrfOf(await w.get(cookie))))).toBe(VALUE);
-    await w.post(cookie, 'roll', csrfOf(await w.get(cookie)));
-    const log = chunks.join('');
-    expect(log).toContain('key shown');
-    for (const secret of [VALUE, KEY, ref, cookie.split('=')[1] ?? 'none']) expect(log).not.toContain(secret);
-  } finally {
-    logger.setLogLevel('SILENT');
-    out.mockRestore();
-    err.mockRestore();
-  }
+    expect(shownValueOf(await w.post(arrived.cookie, 'show', csrfOf(await w.get(arrived.cookie))))).toBe(VALUE);
+    await w.post(arrived.cookie, 'roll', csrfOf(await w.get(arrived.cookie)));
+    return arrived;
+  }, logger);
+  expect(log).toContain('key shown');
+  for (const secret of [VALUE, KEY, ref, cookie.split('=')[1] ?? 'none']) expect(log).not.toContain(secret);
 });
