@@ -47,16 +47,17 @@ export interface SecretStore {
    * another value it is refused: {@link SecretVersionTakenError}, nothing written.
    */
   putSecretValue(name: string, secretString: string, token: string, stages?: string[]): Promise<void>;
-  /** The secret's versions and their staging labels (DescribeSecret `VersionIdsToStages`); undefined when there is no secret. */
-  versionStages(name: string): Promise<Record<string, string[]> | undefined>;
+  /**
+   * What DescribeSecret says of the secret: its versions' staging labels and its rotation configuration; undefined
+   * when there is no secret.
+   */
+  describeSecret(name: string): Promise<SecretDescription | undefined>;
   /**
    * Moves the staging label `stage` to version `to` (UpdateSecretVersionStage), from version `from` that holds it
    * (Secrets Manager refuses a move that does not name the version holding the label); `to` undefined: only removes
    * it from `from`. Moving AWSCURRENT puts AWSPREVIOUS on the version that held it.
    */
   moveStage(name: string, stage: string, to: string | undefined, from: string | undefined): Promise<void>;
-  /** The secret's rotation configuration (DescribeSecret); undefined when there is no secret. */
-  rotationOf(name: string): Promise<RotationConfig | undefined>;
   /**
    * Puts a rotation schedule on the secret, rotated by `functionArn` (RotateSecret with RotateImmediately false: no
    * rotation now; Secrets Manager tests the configuration with the function's testSecret step). A schedule it refuses
@@ -78,13 +79,17 @@ export interface SecretStore {
   listSecrets(namePrefix: string): Promise<ListedSecret[]>;
 }
 
-/** A secret's rotation configuration as DescribeSecret gives it. */
-export interface RotationConfig {
+/** A secret as DescribeSecret describes it: its versions' labels and its rotation configuration. */
+export interface SecretDescription {
+  /**
+   * The versions and their staging labels (`VersionIdsToStages`): which holds AWSCURRENT, and where a rotation left
+   * incomplete keeps AWSPENDING.
+   */
+  stages: Record<string, string[]>;
+  /** Automatic rotation is on (`RotationEnabled`). */
   enabled: boolean;
   functionArn?: string;
   scheduleExpression?: string;
-  /** The versions and their staging labels (`VersionIdsToStages`): where a rotation left incomplete keeps AWSPENDING. */
-  stages: Record<string, string[]>;
 }
 
 /** A secret as ListSecrets describes it (no value). */
@@ -157,16 +162,6 @@ export function secretsManagerAdapter(client: SecretsManagerClient): SecretStore
       }
     },
 
-    async versionStages(name) {
-      try {
-        const described = await client.send(new DescribeSecretCommand({ SecretId: name }));
-        return described.VersionIdsToStages ?? {};
-      } catch (error) {
-        if (error instanceof ResourceNotFoundException) return undefined;
-        throw toDomainError('DescribeSecret', error);
-      }
-    },
-
     async moveStage(name, stage, to, from) {
       try {
         await client.send(
@@ -177,7 +172,7 @@ export function secretsManagerAdapter(client: SecretsManagerClient): SecretStore
       }
     },
 
-    async rotationOf(name) {
+    async describeSecret(name) {
       try {
         const described = await client.send(new DescribeSecretCommand({ SecretId: name }));
         return {
@@ -253,8 +248,7 @@ export const SECRET_CALLS: CallTable<SecretStore> = {
   getSecret: 'GetSecretValue',
   createSecret: 'CreateSecret',
   putSecretValue: 'PutSecretValue',
-  versionStages: 'DescribeSecret',
-  rotationOf: 'DescribeSecret',
+  describeSecret: 'DescribeSecret',
   moveStage: 'UpdateSecretVersionStage',
   scheduleRotation: 'RotateSecret',
   cancelRotation: 'CancelRotateSecret',

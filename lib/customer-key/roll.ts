@@ -254,7 +254,7 @@ export async function takeDown(deps: ProvisionDeps, keys: EndingKey[], plan: str
 /** Step 4's secret: AWSCURRENT onto version `token` (AWSPREVIOUS onto the old value), then AWSPENDING off it. */
 async function moveCurrent(ctx: RollContext, token: string): Promise<void> {
   const { deps, name } = ctx;
-  const stages = await deps.secrets.versionStages(name);
+  const stages = (await deps.secrets.describeSecret(name))?.stages;
   if (!stages?.[token])
     throw new TransientError(`secret ${name} does not list the roll's version ${token} yet`, { retryAfterMs: NOT_YET_RETRY_MS });
   const current = Object.keys(stages).find((id) => stages[id]?.includes('AWSCURRENT'));

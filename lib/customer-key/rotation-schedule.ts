@@ -1,4 +1,4 @@
-import type { RotationConfig } from '../aws/secrets-manager.js';
+import type { SecretDescription } from '../aws/secrets-manager.js';
 import { EnvironmentError } from '../errors.js';
 import type { KeyRecord, ProvisionDeps } from './key-record.js';
 
@@ -23,7 +23,7 @@ export async function ensureRotationSchedule(deps: ProvisionDeps, name: string, 
   const functionArn = deps.rotationFunctionArn;
   if (!functionArn)
     throw new EnvironmentError('ROTATION_SCHEDULE is set but the function does not know its own ARN (no invokedFunctionArn)');
-  const now = await deps.secrets.rotationOf(name);
+  const now = await deps.secrets.describeSecret(name);
   if (now?.enabled && now.functionArn === functionArn && now.scheduleExpression === schedule) return;
   if (now) await clearIncompleteRotation(deps, name, now, record);
   await deps.secrets.scheduleRotation(name, functionArn, schedule);
@@ -47,7 +47,7 @@ export async function ensureRotationSchedule(deps: ProvisionDeps, name: string, 
  */
 export async function turnOffRotation(deps: ProvisionDeps, name: string): Promise<void> {
   if (!deps.config.rotationSchedule) return;
-  const now = await deps.secrets.rotationOf(name);
+  const now = await deps.secrets.describeSecret(name);
   if (now?.enabled) await deps.secrets.cancelRotation(name);
 }
 
@@ -60,7 +60,7 @@ export async function turnOffRotation(deps: ProvisionDeps, name: string): Promis
  * before its switch keeps its label (RotateSecret refuses, the message comes back once it is done). Any other
  * AWSPENDING is a leftover: taken off (the version keeps its value, unlabelled, as a finished roll's old one).
  */
-async function clearIncompleteRotation(deps: ProvisionDeps, name: string, now: RotationConfig, record: KeyRecord): Promise<void> {
+async function clearIncompleteRotation(deps: ProvisionDeps, name: string, now: SecretDescription, record: KeyRecord): Promise<void> {
   const versions = Object.entries(now.stages);
   const pending = versions.find(([, stages]) => stages.includes('AWSPENDING') && !stages.includes('AWSCURRENT'))?.[0];
   if (!pending) return;
